@@ -1,0 +1,53 @@
+"""Date helpers for the rules: ISO strings in state, ``date`` objects in records."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+UTC = dt.timezone.utc
+EASTERN = ZoneInfo("America/New_York")
+
+
+def iso(d: dt.date | None) -> str | None:
+    """A date as the ISO string the state keeps (None stays None)."""
+    return d.isoformat() if d is not None else None
+
+
+def from_iso(s: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(s) if s else None
+
+
+def instant_iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(UTC).isoformat() if t is not None else None
+
+
+def instant_from_iso(s: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(s) if s else None
+
+
+def is_first_of_month(d: dt.date) -> bool:
+    return d.day == 1
+
+
+def month_end(d: dt.date) -> dt.date:
+    """The last day of ``d``'s month."""
+    nxt = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return nxt - dt.timedelta(days=1)
+
+
+def is_month_end(d: dt.date) -> bool:
+    return d == month_end(d)
+
+
+def first_of_next_month(d: dt.date) -> dt.date:
+    return month_end(d) + dt.timedelta(days=1)
+
+
+def day_before(d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=1)
+
+
+def file_stamp(t: dt.datetime) -> str:
+    """``Dyymmdd.Thhmmsst`` of a CMS file name, from an instant (UTC, tenths of a second)."""
+    t = t.astimezone(UTC)
+    return f"D{t:%y%m%d}.T{t:%H%M%S}{t.microsecond // 100000}"

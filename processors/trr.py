@@ -1,0 +1,83 @@
+"""Building ``TrrRecord`` values (the ``trr-replies`` topic) and their file names."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from processors.dates import file_stamp
+from processors.ids import stable_id
+from processors.model import TRR_REPLIES, Output
+
+_TYPES = {"A": "ACCEPTED", "R": "REJECTED", "I": "INFORMATIONAL"}
+
+TRC_TABLE: dict[str, dict[str, str]] = {
+    k: v
+    for k, v in json.loads(resources.files("processors.data").joinpath("trc.json").read_text()).items()
+    if not k.startswith("_")
+}
+
+# Every field of the TrrRecord schema, in schema order, with its default.
+TRR_FIELDS: tuple[str, ...] = (
+    "mbi", "contract_id", "pbp_id", "transaction_code", "transaction_reply_code",
+    "trc_type", "trc_short_name", "effective_date", "transaction_date",
+    "application_date", "election_type", "enrollment_source", "prior_contract_id",
+    "prior_pbp_id", "disenrollment_reason", "lis_premium_subsidy_level",
+    "lis_copay_level", "lis_subsidy_source", "lis_period_start", "lis_period_end",
+    "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
+    "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
+    "update_source_contract_id",
+)
+
+
+def daily_trr_file_name(contract_id: str, at: dt.datetime) -> str:
+    """The daily TRR a reply belongs to: ``P.R{contract}.DAILYTRR.D{yymmdd}.T{hhmmsst}``."""
+    return f"P.R{contract_id}.DAILYTRR.{file_stamp(at)}"
+
+
+def special_trr_file_name(contract_id: str, at: dt.datetime) -> str:
+    """The reassignment special TRR: ``P.R{contract}.SPCLTRD.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
+    return f"P.R{contract_id}.SPCLTRD.{file_stamp(at)}"
+
+
+def trr_record(
+    *,
+    trc: str,
+    mbi: str,
+    contract_id: str,
+    transaction_code: int,
+    processed_at: dt.datetime,
+    cause_id: str,
+    file_name: str | None = None,
+    **fields: Any,
+) -> Output:
+    """One TRR reply as an :class:`Output` keyed by contract.
+
+    ``cause_id`` identifies what caused the reply (a tracking id, or a cycle
+    step and MBI); with the contract and TRC it makes ``cms_tracking_id``, so
+    the id is the same on every replay. Unknown field names raise ``TypeError``.
+    """
+    unknown = set(fields) - set(TRR_FIELDS)
+    if unknown:
+        raise TypeError(f"not TrrRecord fields: {sorted(unknown)}")
+    info = TRC_TABLE[trc]
+    value: dict[str, Any] = {name: None for name in TRR_FIELDS}
+    value.update(fields)
+    value.update(
+        mbi=mbi,
+        contract_id=contract_id,
+        transaction_code=transaction_code,
+        transaction_reply_code=trc,
+        trc_type=_TYPES[info["type"]],
+        trc_short_name=info["short_name"],
+        cms_processing_timestamp=processed_at,
+        transaction_date=fields.get("transaction_date") or processed_at.date(),
+        file_name=file_name or daily_trr_file_name(contract_id, processed_at),
+        cms_tracking_id=stable_id("T", cause_id, contract_id, trc),
+    )
+    for money in ("lis_premium_subsidy_amount", "part_d_premium"):
+        if value[money] is not None and not isinstance(value[money], Decimal):
+            value[money] = Decimal(str(value[money]))
+    return Output(TRR_REPLIES, contract_id, value)
