@@ -1,0 +1,277 @@
+"""Work-arounds for bugs of the Tansu broker (the ONE place for them).
+
+Tansu 0.6.0 is the Kafka-protocol broker we can run on these machines (see
+``/work/shared/INFRA.md``, section "Tansu quirks").  Two of its bugs break
+Faust silently; this module patches the Kafka client (aiokafka 0.14.0) so
+that they do not.  Each patch is written so that it is a no-op against
+Apache Kafka (the corrected value is exactly what Apache Kafka returns by
+itself), and each can be deleted on its own once Tansu is fixed or the
+project moves to Apache Kafka: delete the ``_patch_*`` function and its
+line in :func:`apply`.
+
+Patches (installed by :func:`apply`, idempotent, called by the worker at
+start-up before the Faust app creates its consumers):
+
+* **INFRA.md quirk 1: ListOffsets(LATEST) is wrong.**  Tansu answers with
+  the base offset of the *last record batch* + 1, not the high-water mark
+  (batches of 10, 20, 30 records: 31 instead of 60).  Faust takes the end
+  offsets as the changelog high-water marks during table recovery
+  (``faust/tables/recovery.py`` ``_build_highwaters`` ->
+  ``Consumer.highwaters`` -> ``aiokafka AIOKafkaConsumer.end_offsets``), so a
+  restarted worker stops recovering early and silently serves an
+  incomplete table.  The same wrong value is used by aiokafka when it resets
+  a position to "latest" (``seek_to_end``, ``auto_offset_reset="latest"``).
+
+  Patch: ``aiokafka.consumer.fetcher.Fetcher._proc_offset_request`` (the one
+  function that sends ListOffsets for ``end_offsets``, ``seek_to_end`` and
+  offset resets) is wrapped.  For every partition asked with timestamp
+  LATEST (-1) it sends one extra Fetch request, *at the offset ListOffsets
+  reported*, to the same leader, with ``partition max_bytes=1`` and
+  ``max_wait=1 ms`` and ``min_bytes=0``, and takes the partition's
+  ``high_watermark`` from the response (``last_stable_offset`` for a
+  ``read_committed`` consumer, which is what ListOffsets returns there).
+  The corrected offset is ``max(listoffsets, fetch high-water mark)``.  On
+  Apache Kafka the reported offset already is the high-water mark, the
+  fetch returns no records and the value is unchanged (it can only move
+  forward if records were produced in between, like a later ListOffsets).
+  If the Fetch fails or the broker leaves the partition out of the answer,
+  the ListOffsets value is kept (as without the patch) and a warning is
+  logged.  (Tansu returns an empty Fetch response when ``max_wait`` is 0,
+  hence 1 ms, and a retry with 100 ms.)
+
+* **INFRA.md quirk 2: zombie group members.**  Tansu's first group
+  generation is 0; aiokafka only sends LeaveGroup when ``generation > 0``
+  (``GroupCoordinator._maybe_leave_group``), so a stopped worker stays a
+  member until its session times out and the next worker waits for it.
+
+  Patch: ``aiokafka.consumer.group_coordinator.GroupCoordinator.
+  _maybe_leave_group`` is replaced by a copy whose condition is
+  ``generation >= 0 and member_id`` (a real membership) instead of
+  ``generation > 0``.  Apache Kafka never hands out generation 0 to a
+  member (its first generation is 1), so nothing changes there.  Also
+  keep ``broker_session_timeout`` small (:data:`FAUST_SETTINGS`), which
+  bounds the damage if a worker dies without leaving (kill -9).
+
+Not patched here (documented in INFRA.md): quirk 3 (the first JoinGroup waits
+about half the session timeout: another reason for a small session timeout),
+quirk 4 (exactly-once fails: use at-least-once) and quirk 5 (no compaction,
+no CreatePartitions, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+__all__ = ["FAUST_SETTINGS", "apply", "applied", "is_tansu"]
+
+log = logging.getLogger(__name__)
+
+#: Faust settings recommended with Tansu; harmless on Apache Kafka.
+#: ``broker_session_timeout`` bounds how long a worker that died without a
+#: LeaveGroup (kill -9) blocks the group, and (Tansu quirk 3) how long the
+#: first JoinGroup waits; the heartbeat interval must stay well below it
+#: (Kafka rule of thumb: a third or less); ``broker_request_timeout`` must be
+#: >= ``broker_session_timeout`` (Faust checks this); the rebalance timeout is
+#: how long the coordinator waits for members to rejoin.
+FAUST_SETTINGS: dict[str, Any] = {
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 20.0,
+    "broker_request_timeout": 30.0,
+    # Quirk 4: transactions (exactly_once) fail at start with aiokafka.
+    "processing_guarantee": "at_least_once",
+}
+
+# Marker attribute put on patched functions, so apply() is idempotent and a
+# test can tell whether a function is the patched one.
+_MARK = "__partd_tansu_workaround__"
+
+_LATEST = -1  # aiokafka OffsetResetStrategy.LATEST / ListOffsets timestamp
+_UNKNOWN_OFFSET = -1
+_READ_COMMITTED = 1
+
+
+def applied() -> bool:
+    """True if :func:`apply` has installed the patches in this process."""
+    from aiokafka.consumer.fetcher import Fetcher
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
+
+    return getattr(Fetcher._proc_offset_request, _MARK, False) and getattr(
+        GroupCoordinator._maybe_leave_group, _MARK, False
+    )
+
+
+def apply() -> None:
+    """Install every Tansu work-around into aiokafka.  Safe to call repeatedly.
+
+    Call it before the Faust app (or any aiokafka consumer) starts.
+    """
+    _patch_end_offsets()  # INFRA.md quirk 1
+    _patch_leave_group()  # INFRA.md quirk 2
+
+
+def is_tansu(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Best-effort, cheap check whether ``bootstrap`` is a Tansu broker.
+
+    Sends one ApiVersions v0 request and looks at the API keys: Tansu 0.6
+    lists neither CreatePartitions (37) nor OffsetForLeaderEpoch (23), which
+    every Apache Kafka since 1.0 lists.  Only informative (logging, test
+    skips): the patches do not depend on it, they are correct on both
+    brokers.  False if the broker cannot be reached.
+    """
+    import socket
+
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    body = (
+        (18).to_bytes(2, "big")
+        + (0).to_bytes(2, "big")
+        + (99).to_bytes(4, "big")
+        + (5).to_bytes(2, "big")
+        + b"probe"
+    )
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(len(body).to_bytes(4, "big") + body)
+            size = int.from_bytes(_recv(s, 4), "big")
+            data = _recv(s, size)
+    except (OSError, ValueError):
+        return False
+    # v0 response: correlation_id(4) error_code(2) [api_key(2) min(2) max(2)]
+    count = int.from_bytes(data[6:10], "big")
+    keys = {
+        int.from_bytes(data[10 + 6 * i : 12 + 6 * i], "big") for i in range(count)
+    }
+    return 37 not in keys and 23 not in keys
+
+
+def _recv(sock: Any, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise OSError("connection closed")
+        buf += chunk
+    return buf
+
+
+# --------------------------------------------------------------------------
+# INFRA.md quirk 1: ListOffsets(LATEST) returns last batch base offset + 1.
+# --------------------------------------------------------------------------
+def _patch_end_offsets() -> None:
+    from aiokafka.consumer.fetcher import Fetcher
+
+    original = Fetcher._proc_offset_request
+    if getattr(original, _MARK, False):
+        return
+
+    async def _proc_offset_request(self: Fetcher, node_id: int, topic_data: Any):
+        res_offsets = await original(self, node_id, topic_data)
+        latest = [
+            (topic, partition)
+            for topic, parts in topic_data.items()
+            for partition, timestamp in parts
+            if timestamp == _LATEST
+        ]
+        if latest:
+            await _correct_latest_offsets(self, node_id, latest, res_offsets)
+        return res_offsets
+
+    setattr(_proc_offset_request, _MARK, True)
+    _proc_offset_request.__wrapped__ = original  # type: ignore[attr-defined]
+    _proc_offset_request.__doc__ = (
+        "aiokafka's ListOffsets, with LATEST offsets corrected from a Fetch's "
+        "high-water mark (streams.tansu_workarounds, INFRA.md quirk 1)."
+    )
+    Fetcher._proc_offset_request = _proc_offset_request  # type: ignore[method-assign]
+
+
+async def _correct_latest_offsets(
+    fetcher: Any,
+    node_id: int,
+    latest: list[tuple[str, int]],
+    res_offsets: dict[Any, tuple[int, int | None]],
+) -> None:
+    """Replace ``res_offsets[tp]`` (offset, ts) by the Fetch high-water mark."""
+    from aiokafka import errors as Errors
+    from aiokafka.protocol.fetch import FetchRequest
+    from aiokafka.structs import TopicPartition
+
+    todo: dict[TopicPartition, int] = {}
+    for topic, partition in latest:
+        tp = TopicPartition(topic, partition)
+        if tp in res_offsets and res_offsets[tp][0] not in (None, _UNKNOWN_OFFSET):
+            todo[tp] = res_offsets[tp][0]
+    isolation = fetcher._isolation_level
+    for max_wait_ms in (1, 100):  # Tansu answers nothing with max_wait 0
+        if not todo:
+            return
+        by_topic: dict[str, list[tuple[int, int, int]]] = {}
+        for tp, offset in todo.items():
+            # fetch AT the reported end offset, 1 byte: no records on Kafka
+            by_topic.setdefault(tp.topic, []).append((tp.partition, offset, 1))
+        request = FetchRequest(max_wait_ms, 0, 1, isolation, list(by_topic.items()))
+        try:
+            response = await fetcher._client.send(node_id, request)
+        except Errors.KafkaError as exc:
+            log.warning("end-offset correction fetch failed: %r", exc)
+            return
+        for topic, partitions in response.topics:
+            for partition, error_code, highwater, *part_data in partitions:
+                tp = TopicPartition(topic, partition)
+                if tp not in todo or error_code != 0:
+                    continue
+                value = highwater
+                if isolation == _READ_COMMITTED and response.API_VERSION >= 4:
+                    lso = part_data[0]
+                    if lso is not None and lso >= 0:
+                        value = lso
+                reported = todo.pop(tp)
+                if value is not None and value > reported:
+                    log.debug(
+                        "end offset of %s corrected from %s to %s (Tansu bug)",
+                        tp,
+                        reported,
+                        value,
+                    )
+                    res_offsets[tp] = (value, res_offsets[tp][1])
+    if todo:
+        log.warning(
+            "could not verify end offsets of %s with a Fetch; using ListOffsets",
+            sorted(todo),
+        )
+
+
+# --------------------------------------------------------------------------
+# INFRA.md quirk 2: generation 0 members never send LeaveGroup.
+# --------------------------------------------------------------------------
+def _patch_leave_group() -> None:
+    from aiokafka import errors as Errors
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
+    from aiokafka.protocol.group import LeaveGroupRequest
+
+    original = GroupCoordinator._maybe_leave_group
+    if getattr(original, _MARK, False):
+        return
+
+    # Copy of aiokafka 0.14.0 GroupCoordinator._maybe_leave_group; only the
+    # condition changed: "generation > 0" -> "generation >= 0 and member_id".
+    async def _maybe_leave_group(self: GroupCoordinator) -> None:
+        if (
+            self.generation >= 0
+            and self.member_id
+            and self._group_instance_id is None
+        ):
+            request = LeaveGroupRequest(self.group_id, self.member_id)
+            try:
+                await self._send_req(request)
+            except Errors.KafkaError as err:
+                log.error("LeaveGroup request failed: %s", err)
+            else:
+                log.info("LeaveGroup request succeeded")
+        self.reset_generation()
+
+    setattr(_maybe_leave_group, _MARK, True)
+    _maybe_leave_group.__wrapped__ = original  # type: ignore[attr-defined]
+    GroupCoordinator._maybe_leave_group = _maybe_leave_group  # type: ignore[method-assign]

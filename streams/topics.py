@@ -1,0 +1,131 @@
+"""Topic administration: create missing topics, read partition counts.
+
+Uses aiokafka's ``AIOKafkaAdminClient`` (CreateTopics / Metadata work on both
+Apache Kafka and Tansu).  Synchronous wrappers so the CLI and tests can call
+them outside an event loop; ``*_async`` variants for code that already runs
+in one.  Note (INFRA.md quirk 5): Tansu does not support CreatePartitions,
+so an existing topic with too few partitions is reported, never grown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "ensure_topics",
+    "ensure_topics_async",
+    "partition_count",
+    "partition_count_async",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARTITIONS = 8
+_T = TypeVar("_T")
+
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise RuntimeError("called from a running event loop: use the *_async variant")
+
+
+async def _admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    await admin.start()
+    return admin
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> dict[str, int]:
+    """Partition count of every existing topic among ``topics`` (absent ones left out)."""
+    out: dict[str, int] = {}
+    for desc in await admin.describe_topics(list(topics)):
+        if desc.get("error_code", 0) == 0 and desc.get("partitions"):
+            out[desc["topic"]] = len(desc["partitions"])
+    return out
+
+
+async def ensure_topics_async(
+    bootstrap: str,
+    names: list[str],
+    partitions: int = DEFAULT_PARTITIONS,
+    replication: int = 1,
+    *,
+    configs: dict[str, str] | None = None,
+    timeout_ms: int = 30000,
+) -> list[str]:
+    """Create the topics of ``names`` that do not exist; return the created ones.
+
+    Idempotent.  A topic that exists with a different partition count is left
+    as it is (a warning is logged).
+    """
+    admin = await _admin(bootstrap, timeout_ms)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in dict.fromkeys(names) if n not in existing]
+        created: list[str] = []
+        if missing:
+            new = [
+                NewTopic(n, partitions, replication, topic_configs=dict(configs or {}))
+                for n in missing
+            ]
+            response = await admin.create_topics(new, timeout_ms=timeout_ms)
+            for topic, code, *rest in response.topic_errors:
+                error = for_code(code)
+                if code == 0:
+                    created.append(topic)
+                elif error is TopicAlreadyExistsError:  # raced with someone else
+                    continue
+                else:
+                    raise error(f"create topic {topic!r}: {rest[0] if rest else ''}")
+        counts = await _partition_counts(admin, names)
+        for name in names:
+            if name in counts and counts[name] != partitions and name not in created:
+                log.warning(
+                    "topic %s exists with %d partitions (wanted %d)",
+                    name,
+                    counts[name],
+                    partitions,
+                )
+        if created:
+            log.info("created topics %s with %d partitions", created, partitions)
+        return created
+    finally:
+        await admin.close()
+
+
+def ensure_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int = DEFAULT_PARTITIONS,
+    replication: int = 1,
+    **kwargs: Any,
+) -> list[str]:
+    """Synchronous :func:`ensure_topics_async`."""
+    return _run(ensure_topics_async(bootstrap, names, partitions, replication, **kwargs))
+
+
+async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000) -> int | None:
+    """Number of partitions of ``topic``, or None if it does not exist."""
+    admin = await _admin(bootstrap, timeout_ms)
+    try:
+        if topic not in set(await admin.list_topics()):
+            return None
+        return (await _partition_counts(admin, [topic])).get(topic)
+    finally:
+        await admin.close()
+
+
+def partition_count(bootstrap: str, topic: str, **kwargs: Any) -> int | None:
+    """Synchronous :func:`partition_count_async`."""
+    return _run(partition_count_async(bootstrap, topic, **kwargs))

@@ -1,0 +1,258 @@
+"""Integration tests for streams.tansu_workarounds against the real Tansu binary.
+
+Each test first documents the Tansu bug (INFRA.md quirk number in the name)
+and then shows that the work-around fixes it.  If a future Tansu fixes a bug,
+the "bug is there" assertion turns into an xfail with a message instead of
+failing: then the work-around can be deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.offset import OffsetRequest
+from aiokafka.structs import TopicPartition
+
+from streams import tansu_workarounds
+from streams.broker import EmbeddedBroker
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+BATCHES = (10, 20, 30)
+TOTAL = sum(BATCHES)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    with EmbeddedBroker(tmp_path_factory.mktemp("tansu-logs")) as b:
+        yield b
+
+
+async def _produce_batches(bootstrap: str, topic: str, partition: int = 0) -> None:
+    """Produce BATCHES as one record batch each, with keys k0..k59 (JSON)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+    await producer.start()
+    try:
+        i = 0
+        for n in BATCHES:
+            batch = producer.create_batch()
+            for _ in range(n):
+                meta = batch.append(
+                    key=json.dumps(f"k{i}").encode(),
+                    value=json.dumps(i).encode(),
+                    timestamp=None,
+                )
+                assert meta is not None, "record batch full"
+                i += 1
+            batch.close()
+            await (await producer.send_batch(batch, topic, partition=partition))
+    finally:
+        await producer.stop()
+
+
+async def _raw_list_offsets_latest(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+    """ListOffsets(LATEST) straight on the wire, bypassing any patch."""
+    client = consumer._client
+    await client.force_metadata_update()
+    node = client.cluster.leader_for_partition(tp)
+    response = await client.send(node, OffsetRequest(-1, 0, [(tp.topic, [(tp.partition, -1)])]))
+    [(topic, [(partition, error_code, *info)])] = response.topics
+    assert error_code == 0
+    return info[-1] if response.API_VERSION > 0 else info[0][0]
+
+
+# ---------------------------------------------------------------------------
+# INFRA.md quirk 1: ListOffsets(LATEST) = base offset of the last batch + 1
+# ---------------------------------------------------------------------------
+def test_quirk1_end_offsets_corrected(broker):
+    topic = "wa-end-offsets"
+    ensure_topics(broker.bootstrap, [topic], partitions=2)
+
+    async def run():
+        await _produce_batches(broker.bootstrap, topic, partition=0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+        await consumer.start()
+        try:
+            tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+            raw = await _raw_list_offsets_latest(consumer, tp0)
+            tansu_workarounds.apply()
+            tansu_workarounds.apply()  # idempotent
+            assert tansu_workarounds.applied()
+            ends = await consumer.end_offsets([tp0, tp1])
+            # seek_to_end goes through the same (patched) ListOffsets path
+            consumer.assign([tp0, tp1])
+            await consumer.seek_to_end(tp0)
+            position = await consumer.position(tp0)
+            begins = await consumer.beginning_offsets([tp0, tp1])
+            return raw, ends, position, begins
+        finally:
+            await consumer.stop()
+
+    raw, ends, position, begins = asyncio.run(run())
+    print(f"raw ListOffsets(LATEST)={raw}, corrected end_offsets={ends}")
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    assert ends[tp0] == TOTAL, ends
+    assert ends[tp1] == 0, ends  # empty partition untouched
+    assert position == TOTAL
+    assert begins == {tp0: 0, tp1: 0}
+    if raw == TOTAL:
+        pytest.xfail(
+            "Tansu now returns the right ListOffsets(LATEST): INFRA.md quirk 1 "
+            "seems fixed; the end-offset work-around can be deleted"
+        )
+    assert raw == 1 + (TOTAL - BATCHES[-1])  # 31: base offset of last batch + 1
+
+
+# ---------------------------------------------------------------------------
+# INFRA.md quirk 1, seen from Faust: table recovery stops at the wrong offset
+# ---------------------------------------------------------------------------
+FAUST_APP = textwrap.dedent(
+    """
+    import asyncio, json, os, signal, sys
+    sys.path.insert(0, {repo!r})
+    bootstrap, app_id, patch, datadir = sys.argv[1:5]
+    from streams import tansu_workarounds
+    if patch == "1":
+        tansu_workarounds.apply()
+    import faust
+
+    settings = dict(tansu_workarounds.FAUST_SETTINGS)
+    settings["broker_session_timeout"] = 6.0  # first join waits half of it
+    app = faust.App(
+        app_id,
+        broker="kafka://" + bootstrap,
+        store="memory://",
+        datadir=datadir,
+        web_enabled=False,
+        topic_partitions=1,
+        key_serializer="json",
+        value_serializer="json",
+        **settings,
+    )
+    table = app.Table(
+        "counts", default=int, partitions=1,
+        key_type=str, value_type=int,
+    )
+    events = app.topic(app_id + "-events", partitions=1, value_serializer="json")
+
+    @app.agent(events)
+    async def count(stream):
+        async for key in stream:
+            table[key] += 1
+
+    @app.task
+    async def report():
+        await app.tables.recovery.completed.wait()
+        await asyncio.sleep(0.5)
+        data = {{k: v for k, v in table.items()}}
+        result = json.dumps({{"n": len(data), "sum": sum(data.values())}})
+        with open(datadir + ".json", "w") as f:  # Faust redirects stdout to logging
+            f.write(result)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if __name__ == "__main__":
+        faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    """
+)
+
+
+def _restore_table(broker, tmp_path: Path, app_id: str, patch: bool) -> dict:
+    """Fill the changelog of table 'counts' with batches, start a worker, read the table."""
+    changelog = f"{app_id}-counts-changelog"
+    ensure_topics(broker.bootstrap, [changelog, f"{app_id}-events"], partitions=1)
+    asyncio.run(_produce_batches(broker.bootstrap, changelog))
+    script = tmp_path / f"{app_id}.py"
+    script.write_text(FAUST_APP.format(repo=str(REPO)))
+    proc = subprocess.Popen(
+        [sys.executable, str(script), broker.bootstrap, app_id, "1" if patch else "0",
+         str(tmp_path / f"{app_id}-data"), "worker"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"faust worker did not report in 90 s:\n{out[-3000:]}")
+    result = tmp_path / f"{app_id}-data.json"
+    assert result.exists(), f"no result (exit {proc.returncode}):\n{out[-3000:]}"
+    return json.loads(result.read_text())
+
+
+def test_quirk1_faust_table_recovery(broker, tmp_path):
+    # Without the patch (documents the bug): recovery stops at offset 31.
+    t = time.monotonic()
+    unpatched = _restore_table(broker, tmp_path, "wa-recovery-raw", patch=False)
+    patched = _restore_table(broker, tmp_path, "wa-recovery-fixed", patch=True)
+    print(f"restored keys: unpatched={unpatched} patched={patched} in {time.monotonic() - t:.1f}s")
+    assert patched == {"n": TOTAL, "sum": sum(range(TOTAL))}
+    if unpatched["n"] == TOTAL:
+        pytest.xfail("unpatched Faust restored the whole table: INFRA.md quirk 1 seems fixed")
+    assert unpatched["n"] < TOTAL
+
+
+# ---------------------------------------------------------------------------
+# INFRA.md quirk 2: a stopped member (generation 0) stays in the group
+# ---------------------------------------------------------------------------
+def test_quirk2_member_leaves_group_on_stop(broker):
+    topic, group = "wa-zombie", "wa-zombie-group"
+    ensure_topics(broker.bootstrap, [topic], partitions=2)
+    tansu_workarounds.apply()
+    session_ms = 10000
+    kwargs = dict(
+        bootstrap_servers=broker.bootstrap,
+        group_id=group,
+        session_timeout_ms=session_ms,
+        heartbeat_interval_ms=1000,
+        rebalance_timeout_ms=session_ms,
+    )
+
+    async def members(admin) -> list[str]:
+        [response] = await admin.describe_consumer_groups([group])
+        [(error_code, _group, _state, _ptype, _proto, group_members)] = response.groups
+        assert error_code == 0
+        return [m[0] for m in group_members]
+
+    async def join(consumer) -> float:
+        t = time.monotonic()
+        await consumer.start()
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        return time.monotonic() - t
+
+    async def run():
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            first = AIOKafkaConsumer(topic, **kwargs)
+            await join(first)
+            generation = first._coordinator.generation
+            assert len(await members(admin)) == 1
+            await first.stop()
+            after_stop = await members(admin)
+            second = AIOKafkaConsumer(topic, **kwargs)
+            took = await join(second)
+            await second.stop()
+            return generation, after_stop, took
+        finally:
+            await admin.close()
+
+    generation, after_stop, took = asyncio.run(run())
+    print(f"first generation={generation}, members after stop={after_stop}, second join {took:.1f}s")
+    assert after_stop == [], "the stopped member is still in the group"
+    # Without the fix the second member waits for the first one's session to
+    # expire (measured: 18 s with a 10 s session); with it, only Tansu's
+    # join delay (about half the session timeout, INFRA.md quirk 3).
+    assert took < session_ms / 1000
