@@ -199,11 +199,6 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
     if sep not in (None, "") and not sep_reason_for_enrollment(sep):
         return _reject("104", event, state, plans)
 
-    # Redelivery of an enrollment already applied: the same 011 again, nothing else.
-    for e in state["enrollments"]:
-        if e["tracking_id"] == event["tracking_id"] and _same_plan(e, contract, pbp) and e["start"] == iso(eff):
-            return StepResult(None, [_enrollment_accepted(state, e, event, plans)])
-
     if _later_election(state, eff, app, event["tracking_id"]):
         return _reject("106", event, state, plans)
     current = enrollment_on(state, eff)
@@ -299,12 +294,6 @@ def _disenroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]
     target = next((e for e in reversed(mine)
                    if e["start"] <= end and (e["end"] is None or e["end"] > end)), None)
     if target is None:
-        prev = state["elections"].get(iso(out_day))
-        done = next((e for e in reversed(mine) if e["end"] == end), None)
-        if done is not None and prev is not None and prev.get("tracking_id") == event["tracking_id"]:
-            # Redelivery of the disenrollment that ended it: the same 013 again.
-            return StepResult(None, [_reply("013", event, state, plans, effective_date=out_day,
-                                            disenrollment_reason=done["disenrollment_reason"])])
         if any(e["start"] > end for e in mine):
             # Disenrolling on/before the enrollment start is a cancellation: use TC 80.
             return _reject("292", event, state, plans, effective_date=out_day, disenrollment_reason=reason)

@@ -334,12 +334,13 @@ def test_determinism_and_no_mutation():
     assert m == frozen
 
 
-def test_redelivered_enrollment_gives_the_same_011_only():
+def test_the_same_transaction_sent_again_is_a_duplicate_pbp():
+    """A re-sent identical TC 61 is a new submission: 109. (True redeliveries of the
+    same Kafka record are recognised by the shell from the record's offset.)"""
     first = apply_enrollment(make_member(enrollments=[make_enrollment("S5678", "002", "2025-01-01")]),
                              enroll_event(effective_date=D(2026, 3, 1)), PLANS)
     again = apply_enrollment(first.state, enroll_event(effective_date=D(2026, 3, 1)), PLANS)
-    assert again.state is None and trcs(again.outputs) == ["011"]
-    assert again.outputs[0] == first.outputs[0]
+    assert again.state is None and trcs(again.outputs) == ["109"]
 
 
 def test_every_reply_carries_the_member_and_mbi():
