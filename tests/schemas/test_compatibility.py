@@ -1,0 +1,76 @@
+"""Every current schema is BACKWARD compatible with its committed previous version.
+
+BACKWARD: a consumer using the current schema (reader) can read records written
+with the previous schema (writer). Checked with the ``avro`` library's
+ReaderWriterCompatibilityChecker, independently of fastavro.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+import avro.schema
+import pytest
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+
+import schemas
+
+RECORDS = schemas.record_names()
+
+
+def _parse(raw: dict) -> avro.schema.Schema:
+    return avro.schema.parse(json.dumps(raw))
+
+
+def _compatibility(reader: dict, writer: dict) -> SchemaCompatibilityType:
+    result = ReaderWriterCompatibilityChecker().get_compatibility(_parse(reader), _parse(writer))
+    return result.compatibility
+
+
+def test_there_is_a_previous_version_for_all_eleven_records():
+    assert len(RECORDS) == 11
+    for name in RECORDS:
+        assert (schemas.PREVIOUS_DIR / f"{name}.avsc").is_file()
+
+
+@pytest.mark.parametrize("name", RECORDS)
+def test_current_reads_previous(name):
+    current = schemas.schema_json(name)
+    previous = schemas.previous_schema_json(name)
+    assert _compatibility(reader=current, writer=previous) == SchemaCompatibilityType.compatible
+
+
+@pytest.mark.parametrize("name", RECORDS)
+def test_checker_catches_a_new_required_field(name):
+    previous = schemas.previous_schema_json(name)
+    current = copy.deepcopy(schemas.schema_json(name))
+    current["fields"].append({"name": "brand_new_required", "type": "string", "doc": "no default"})
+    assert _compatibility(reader=current, writer=previous) == SchemaCompatibilityType.incompatible
+
+
+def test_checker_accepts_a_new_optional_field_with_default():
+    previous = schemas.previous_schema_json("EnrollmentTransaction")
+    current = copy.deepcopy(schemas.schema_json("EnrollmentTransaction"))
+    current["fields"].append({"name": "channel", "type": ["null", "string"], "default": None, "doc": "optional"})
+    assert _compatibility(reader=current, writer=previous) == SchemaCompatibilityType.compatible
+
+
+def test_checker_catches_a_narrowed_type():
+    previous = schemas.previous_schema_json("RegionBenchmark")
+    current = copy.deepcopy(schemas.schema_json("RegionBenchmark"))
+    for f in current["fields"]:
+        if f["name"] == "lis_enrollment_total":
+            f["type"] = "int"  # long -> int cannot be read
+    assert _compatibility(reader=current, writer=previous) == SchemaCompatibilityType.incompatible
+
+
+def test_enum_default_lets_a_writer_add_a_symbol():
+    """The reason every enum has a default: an older reader can read a newer writer's symbol."""
+    reader = schemas.schema_json("PlanYearUpdate")
+    writer = copy.deepcopy(reader)
+    for f in writer["fields"]:
+        if f["name"] == "plan_type":
+            f["type"]["symbols"].append("SNP")
+    assert _compatibility(reader=reader, writer=writer) == SchemaCompatibilityType.compatible
+    del next(f for f in reader["fields"] if f["name"] == "plan_type")["type"]["default"]
+    assert _compatibility(reader=reader, writer=writer) == SchemaCompatibilityType.incompatible
