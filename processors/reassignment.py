@@ -1,0 +1,614 @@
+"""The annual LIS reassignment, one member at a time (seeds 001 and 000, DOMAIN.md).
+
+Two pure steps:
+
+* :func:`evaluate` decides, for plan year Y (the year the change takes
+  effect, January 1), what happens to one member: a :class:`Decision` with a
+  ``case`` and, whenever the answer is "no", a ``reason``.
+* :func:`apply_reassignment` turns a decision into the new member state and
+  the records to publish (TRR 212/014 on the special TRR, GAIN/LOSS file
+  records, plan obligations, the blue/tan letters).
+
+"This year" is Y-1 and is read on December 31 of Y-1; "next year" is read on
+January 1 of Y. Rules, in the order they are checked (the first that fails
+gives the reason):
+
+1. ``NO_ENROLLMENT``: no active enrollment in force on Dec 31 Y-1.
+2. ``ENROLLMENT_ENDS``: that enrollment is not the one in force on Jan 1 Y
+   (the member already elected another plan or left; voluntary elections win).
+3. ``DECEASED``: a date of death on or before Jan 1 Y.
+4. ``ALREADY_REASSIGNED`` / ``ALREADY_PASSIVE``: Y is in ``reassigned_years``
+   / ``passive_years`` (once per calendar year, seed 000).
+5. ``TERRITORY`` (PR VI GU AS MP) / ``NO_REGION`` (no or unknown state code):
+   the member's region is the region of the profile's ``state_code``.
+6. ``NO_PLAN_YEAR_DATA``: the current plan has no PlanYearUpdate for Y.
+7. ``EMPLOYER_GROUP``: the current plan is an employer group plan.
+8. ``PLAN_TYPE_NOT_COVERED``: PACE or COST (1876) plans.
+9. ``NOT_LIS_THIS_YEAR`` / ``NOT_LIS_NEXT_YEAR``: no LIS period with a premium
+   subsidy level above 000 covering Dec 31 Y-1 / Jan 1 Y.
+10. Plan status for Y:
+
+    * ``NON_RENEWING`` PDP -> case ``NON_RENEWAL_PDP`` (any level, any source);
+    * ``NON_RENEWING`` or ``SERVICE_AREA_REDUCTION`` MA plan (MAPD, MA, PFFS,
+      MMP) -> case ``NON_RENEWAL_MA``;
+    * renewing MA plan -> ``CONTINUING_MA`` (never reassigned);
+    * renewing PDP (a PDP marked SERVICE_AREA_REDUCTION is treated as
+      renewing): premium case, with the benchmark of the PDP's own region:
+      ``NO_BENCHMARK``; ``AT_OR_BELOW_BENCHMARK`` (premium <= benchmark);
+      ``DE_MINIMIS_WAIVED`` (premium - benchmark <= 2.00 and the plan waives);
+      ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H ->
+      case ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
+      otherwise case ``PREMIUM``.
+
+11. Target (cases PREMIUM, NON_RENEWAL_*), in the member's region, with that
+    region's benchmark: :func:`eligible_targets` then :func:`draw_target`.
+    No benchmark for the region -> ``NO_BENCHMARK``; no eligible plan ->
+    ``NO_ELIGIBLE_TARGET`` (a REASSIGNMENT_NOT_POSSIBLE notice).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from processors.benchmark import money, round_cents
+from processors.dates import EASTERN, file_stamp, iso
+from processors.ids import draw_fraction, stable_id
+from processors.lis_counts import plan_key
+from processors.member import enrollment_on, region_state_code
+from processors.model import (
+    BENEFICIARY_NOTICES,
+    PLAN_NOTICES,
+    MemberState,
+    Output,
+    PlanState,
+    StepResult,
+)
+from processors.regions import is_territory, region_of_state
+from processors.trr import special_trr_file_name, trr_record
+
+# --- cases -----------------------------------------------------------------
+PREMIUM = "PREMIUM"
+NON_RENEWAL_PDP = "NON_RENEWAL_PDP"
+NON_RENEWAL_MA = "NON_RENEWAL_MA"
+CHOOSER_TAN = "CHOOSER_TAN"
+NONE = "NONE"
+MOVING_CASES = frozenset({PREMIUM, NON_RENEWAL_PDP, NON_RENEWAL_MA})
+
+# --- reasons ("no" answers) --------------------------------------------------
+NO_ENROLLMENT = "NO_ENROLLMENT"
+ENROLLMENT_ENDS = "ENROLLMENT_ENDS"
+DECEASED = "DECEASED"
+ALREADY_REASSIGNED = "ALREADY_REASSIGNED"
+ALREADY_PASSIVE = "ALREADY_PASSIVE"
+TERRITORY = "TERRITORY"
+NO_REGION = "NO_REGION"
+NO_PLAN_YEAR_DATA = "NO_PLAN_YEAR_DATA"
+EMPLOYER_GROUP = "EMPLOYER_GROUP"
+PLAN_TYPE_NOT_COVERED = "PLAN_TYPE_NOT_COVERED"
+NOT_LIS_THIS_YEAR = "NOT_LIS_THIS_YEAR"
+NOT_LIS_NEXT_YEAR = "NOT_LIS_NEXT_YEAR"
+CONTINUING_MA = "CONTINUING_MA"
+NO_BENCHMARK = "NO_BENCHMARK"
+AT_OR_BELOW_BENCHMARK = "AT_OR_BELOW_BENCHMARK"
+DE_MINIMIS_WAIVED = "DE_MINIMIS_WAIVED"
+NOT_FULL_SUBSIDY = "NOT_FULL_SUBSIDY"
+CHOOSER = "CHOOSER"
+NO_ELIGIBLE_TARGET = "NO_ELIGIBLE_TARGET"
+
+# --- constants from the seeds --------------------------------------------------
+DE_MINIMIS = Decimal("2.00")
+CMS_PLACED_SOURCES = frozenset({"A", "C", "H"})  # auto, facilitated, reassigned (seed 001)
+MA_PLAN_TYPES = frozenset({"MAPD", "MA", "PFFS", "MMP"})
+NOT_COVERED_PLAN_TYPES = frozenset({"PACE", "COST"})
+ELECTION_TYPE = "Y"  # seed 002 Table 23: "CMS or casework SEP"
+ENROLLMENT_SOURCE = "H"  # seed 002 Table 24: "CMS or plan reassignment"
+DISENROLLMENT_REASON = "13"  # seed 002 Table 30: "Disenrollment because of enrollment in another plan"
+TC_ENROLL = 61
+TC_DISENROLL = 51
+ID_STEP = "REASSIGNMENT"  # every id: stable_id(prefix, ID_STEP, plan_year, mbi, ...)
+
+PUBLICATIONS = {PREMIUM: "11209", NON_RENEWAL_PDP: "11208", NON_RENEWAL_MA: "11443", CHOOSER_TAN: "11267"}
+NOTICE_TYPES = {
+    PREMIUM: "REASSIGNMENT_PREMIUM",
+    NON_RENEWAL_PDP: "REASSIGNMENT_NON_RENEWAL_PDP",
+    NON_RENEWAL_MA: "REASSIGNMENT_NON_RENEWAL_MA",
+    CHOOSER_TAN: "CHOOSER",
+}
+NOT_POSSIBLE_NOTICE = "REASSIGNMENT_NOT_POSSIBLE"
+
+GAIN_HEADER, GAIN_TRAILER = "MMAPDPGH", "MMAPDPGT"
+LOSS_HEADER, LOSS_TRAILER = "MMAPDPLH", "MMAPDPLT"
+FOUR_RX_DUE = dt.timedelta(hours=72)
+CONFIRMATION_DUE = dt.timedelta(days=10)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the reassignment does to one member for ``plan_year``."""
+
+    mbi: str
+    plan_year: int
+    case: str  # PREMIUM, NON_RENEWAL_PDP, NON_RENEWAL_MA, CHOOSER_TAN, NONE
+    reason: str | None = None  # set for every "no" (NONE, CHOOSER_TAN, or a moving case without target)
+    region: str | None = None  # the member's region
+    losing_contract_id: str | None = None
+    losing_pbp_id: str | None = None
+    losing_plan_type: str | None = None
+    losing_parent_org_id: str | None = None
+    losing_premium: Decimal | None = None  # losing plan's Y basic premium
+    plan_benchmark: Decimal | None = None  # benchmark of the losing plan's region (premium test)
+    benchmark: Decimal | None = None  # benchmark of the member's region (target test)
+    gaining_contract_id: str | None = None
+    gaining_pbp_id: str | None = None
+    gaining_premium: Decimal | None = None
+    zero_premium_options: tuple[str, ...] = ()
+    #: the LIS period covering Jan 1 Y (copied from state), or None
+    lis_next_year: Mapping[str, Any] | None = field(default=None, compare=True)
+
+    @property
+    def moves(self) -> bool:
+        """True when the member is reassigned (a moving case with a target)."""
+        return self.case in MOVING_CASES and self.gaining_contract_id is not None
+
+    @property
+    def losing_key(self) -> str | None:
+        if self.losing_contract_id is None:
+            return None
+        return plan_key(self.losing_contract_id, self.losing_pbp_id or "")
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _year_key(contract_id: str, pbp_id: str, plan_year: int) -> str:
+    return f"{contract_id}-{pbp_id}-{plan_year}"
+
+
+def _lis_covering(state: MemberState, day: dt.date) -> dict[str, Any] | None:
+    d = iso(day)
+    for p in state.get("lis") or []:
+        if (p.get("premium_subsidy_level") or "000") == "000":
+            continue
+        if p["start"] <= d and (p.get("end") is None or d <= p["end"]):
+            return p
+    return None
+
+
+def member_region(state: MemberState) -> tuple[str | None, str | None]:
+    """(region, reason): the region of the profile's state, else TERRITORY / NO_REGION."""
+    code = region_state_code(state)
+    if is_territory(code):
+        return None, TERRITORY
+    region = region_of_state(code)
+    return (region, None) if region else (None, NO_REGION)
+
+
+def _is_basic_renewing_pdp(plan: PlanState, plan_year: int, region: str) -> bool:
+    return (
+        int(plan["plan_year"]) == plan_year
+        and plan.get("plan_type") == "PDP"
+        and plan.get("benefit_type") == "BASIC"
+        and plan.get("renewal_status") == "RENEWING"
+        and not plan.get("employer_group")
+        and plan.get("region") == region
+    )
+
+
+def zero_premium_options(
+    plans: Mapping[str, PlanState], region: str, benchmark: Decimal, plan_year: int
+) -> list[str]:
+    """``{contract}-{pbp}`` of the basic, renewing, non-employer PDPs of the region at or below
+    the benchmark for ``plan_year``, sorted (the tan letter's list; also the targets open to anyone)."""
+    return sorted(
+        plan_key(p["contract_id"], p["pbp_id"])
+        for p in plans.values()
+        if _is_basic_renewing_pdp(p, plan_year, region) and money(p["basic_premium"]) <= benchmark
+    )
+
+
+def eligible_targets(
+    plans: Mapping[str, PlanState],
+    region: str,
+    benchmark: Decimal,
+    plan_year: int,
+    losing_key: str | None,
+    losing_parent_org_id: str | None,
+) -> list[str]:
+    """The plans the draw is made among (sorted ``{contract}-{pbp}``).
+
+    Candidates: PDPs in ``region`` for ``plan_year``, BASIC benefit, RENEWING,
+    not employer group, never the losing plan, and either premium <= benchmark,
+    or (same parent organization as the losing plan only) premium within the
+    de minimis above the benchmark in a plan that waives it. If any candidate
+    has the losing plan's parent organization, only those are returned (same
+    parent first); otherwise all candidates are.
+    """
+    same_parent: list[str] = []
+    others: list[str] = []
+    for p in plans.values():
+        if not _is_basic_renewing_pdp(p, plan_year, region):
+            continue
+        key = plan_key(p["contract_id"], p["pbp_id"])
+        if key == losing_key:
+            continue
+        premium = money(p["basic_premium"])
+        same = losing_parent_org_id is not None and p.get("parent_org_id") == losing_parent_org_id
+        if premium <= benchmark:
+            (same_parent if same else others).append(key)
+        elif same and p.get("waives_de_minimis") and premium - benchmark <= DE_MINIMIS:
+            same_parent.append(key)
+    return sorted(same_parent) if same_parent else sorted(others)
+
+
+def draw_target(candidates: Sequence[str], seed: object, mbi: str, plan_year: int) -> str | None:
+    """The reproducible draw: candidates sorted by key, index floor(draw_fraction(seed, mbi, Y) * n)."""
+    if not candidates:
+        return None
+    ordered = sorted(candidates)
+    n = len(ordered)
+    index = min(n - 1, int(draw_fraction(seed, mbi, plan_year) * n))
+    return ordered[index]
+
+
+def _plan(plans: Mapping[str, PlanState], key: str, plan_year: int) -> PlanState | None:
+    contract_id, pbp_id = key.split("-", 1)
+    return plans.get(_year_key(contract_id, pbp_id, plan_year))
+
+
+# --- evaluate ----------------------------------------------------------------------
+
+
+def evaluate(
+    state: MemberState,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+) -> Decision:
+    """Decide the reassignment of one member for ``plan_year`` (see the module docstring).
+
+    ``plans`` is the plan catalog (``{contract}-{pbp}-{year}`` -> PlanState),
+    ``benchmarks`` region -> benchmark for ``plan_year``, ``seed`` the run's
+    seed for the draw (None is a valid seed: it is drawn as the string "None").
+    """
+    mbi = state["mbi"]
+    year_end = dt.date(plan_year - 1, 12, 31)
+    new_year = dt.date(plan_year, 1, 1)
+
+    def no(reason: str, **kw: Any) -> Decision:
+        return Decision(mbi=mbi, plan_year=plan_year, case=NONE, reason=reason, **kw)
+
+    current = enrollment_on(state, year_end)
+    if current is None:
+        return no(NO_ENROLLMENT)
+    losing = dict(losing_contract_id=current["contract_id"], losing_pbp_id=current["pbp_id"])
+    if enrollment_on(state, new_year) is not current:
+        return no(ENROLLMENT_ENDS, **losing)
+    death = (state.get("profile") or {}).get("date_of_death")
+    if death and death <= iso(new_year):
+        return no(DECEASED, **losing)
+    if plan_year in (state.get("reassigned_years") or []):
+        return no(ALREADY_REASSIGNED, **losing)
+    if plan_year in (state.get("passive_years") or []):
+        return no(ALREADY_PASSIVE, **losing)
+    region, why = member_region(state)
+    if region is None:
+        return no(why or NO_REGION, **losing)
+
+    plan = plans.get(_year_key(current["contract_id"], current["pbp_id"], plan_year))
+    if plan is None:
+        return no(NO_PLAN_YEAR_DATA, region=region, **losing)
+    plan_type = plan.get("plan_type")
+    parent = plan.get("parent_org_id")
+    premium = money(plan["basic_premium"]) if plan.get("basic_premium") is not None else None
+    losing.update(losing_plan_type=plan_type, losing_parent_org_id=parent, losing_premium=premium)
+    if plan.get("employer_group"):
+        return no(EMPLOYER_GROUP, region=region, **losing)
+    if plan_type in NOT_COVERED_PLAN_TYPES or plan_type not in MA_PLAN_TYPES | {"PDP"}:
+        return no(PLAN_TYPE_NOT_COVERED, region=region, **losing)
+    if _lis_covering(state, year_end) is None:
+        return no(NOT_LIS_THIS_YEAR, region=region, **losing)
+    lis_next = _lis_covering(state, new_year)
+    if lis_next is None:
+        return no(NOT_LIS_NEXT_YEAR, region=region, **losing)
+    lis_next = dict(lis_next)
+    losing["lis_next_year"] = lis_next
+
+    status = plan.get("renewal_status")
+    plan_benchmark: Decimal | None = None
+    if plan_type == "PDP" and status == "NON_RENEWING":
+        case = NON_RENEWAL_PDP
+    elif plan_type in MA_PLAN_TYPES and status in ("NON_RENEWING", "SERVICE_AREA_REDUCTION"):
+        case = NON_RENEWAL_MA
+    elif plan_type in MA_PLAN_TYPES:
+        return no(CONTINUING_MA, region=region, **losing)
+    else:  # a PDP that renews: the premium case
+        plan_benchmark = benchmarks.get(plan.get("region") or region)
+        if plan_benchmark is None:
+            return no(NO_BENCHMARK, region=region, **losing)
+        losing["plan_benchmark"] = plan_benchmark
+        assert premium is not None
+        if premium <= plan_benchmark:
+            return no(AT_OR_BELOW_BENCHMARK, region=region, **losing)
+        if plan.get("waives_de_minimis") and premium - plan_benchmark <= DE_MINIMIS:
+            return no(DE_MINIMIS_WAIVED, region=region, **losing)
+        if lis_next.get("premium_subsidy_level") != "100":
+            return no(NOT_FULL_SUBSIDY, region=region, **losing)
+        if current.get("enrollment_source") not in CMS_PLACED_SOURCES:
+            bench = benchmarks.get(region)
+            options = tuple(zero_premium_options(plans, region, bench, plan_year)) if bench is not None else ()
+            return Decision(
+                mbi=mbi, plan_year=plan_year, case=CHOOSER_TAN, reason=CHOOSER, region=region,
+                benchmark=bench, zero_premium_options=options, **losing,
+            )
+        case = PREMIUM
+
+    bench = benchmarks.get(region)
+    if bench is None:
+        return Decision(mbi=mbi, plan_year=plan_year, case=case, reason=NO_BENCHMARK, region=region, **losing)
+    losing_key = plan_key(current["contract_id"], current["pbp_id"])
+    candidates = eligible_targets(plans, region, bench, plan_year, losing_key, parent)
+    target = draw_target(candidates, seed, mbi, plan_year)
+    options = tuple(zero_premium_options(plans, region, bench, plan_year))
+    if target is None:
+        return Decision(
+            mbi=mbi, plan_year=plan_year, case=case, reason=NO_ELIGIBLE_TARGET, region=region,
+            benchmark=bench, zero_premium_options=options, **losing,
+        )
+    gaining = _plan(plans, target, plan_year)
+    assert gaining is not None
+    return Decision(
+        mbi=mbi, plan_year=plan_year, case=case, reason=None, region=region, benchmark=bench,
+        gaining_contract_id=gaining["contract_id"], gaining_pbp_id=gaining["pbp_id"],
+        gaining_premium=money(gaining["basic_premium"]), zero_premium_options=options, **losing,
+    )
+
+
+# --- apply -------------------------------------------------------------------------
+
+
+def application_date(case: str, plan_year: int) -> dt.date:
+    """June 1 of Y-1 for the premium case, September 30 of Y-1 for non-renewals (seed 001)."""
+    return dt.date(plan_year - 1, 6, 1) if case == PREMIUM else dt.date(plan_year - 1, 9, 30)
+
+
+def mail_by(case: str, plan_year: int, as_of: dt.datetime) -> dt.date:
+    """When the letter must be mailed (seed 001 timeline; the exact day is our choice).
+
+    Blue letters: "late October" -> October 31 of Y-1; tan letters: "early
+    November" -> November 10 of Y-1. A run later than that (e.g. the second
+    reassignment) mails within 14 days of its own date (Eastern).
+    """
+    fixed = dt.date(plan_year - 1, 11, 10) if case == CHOOSER_TAN else dt.date(plan_year - 1, 10, 31)
+    return max(fixed, as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+
+
+def gain_file_name(contract_id: str, at: dt.datetime) -> str:
+    """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
+    return f"P.R{contract_id}.APDP5.GAIN.{file_stamp(at)}"
+
+
+def loss_file_name(contract_id: str, at: dt.datetime) -> str:
+    """``P.R{contract}.APDP5.LOSS.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
+    return f"P.R{contract_id}.APDP5.LOSS.{file_stamp(at)}"
+
+
+def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decimal | None) -> Decimal | None:
+    """Premium subsidy: level% of the benchmark, never more than the plan's basic premium."""
+    if level is None or premium is None or benchmark is None:
+        return None
+    return min(premium, round_cents(benchmark * Decimal(int(level)) / 100))
+
+
+def _beneficiary_notice(
+    d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
+    mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
+) -> Output:
+    return Output(
+        BENEFICIARY_NOTICES,
+        d.mbi,
+        {
+            "notice_id": stable_id("N", ID_STEP, d.plan_year, d.mbi, notice_type),
+            "mbi": d.mbi,
+            "notice_type": notice_type,
+            "publication": publication,
+            "paper_color": paper_color,
+            "plan_year": d.plan_year,
+            "losing_contract_id": d.losing_contract_id,
+            "losing_pbp_id": d.losing_pbp_id,
+            "gaining_contract_id": d.gaining_contract_id,
+            "gaining_pbp_id": d.gaining_pbp_id,
+            "current_plan_premium": current_premium,
+            "mail_by": mail,
+            "gaining_plan_premium": d.gaining_premium,
+            "zero_premium_options": list(d.zero_premium_options),
+            "reason": d.reason,
+            "issued_at": as_of,
+        },
+    )
+
+
+def _plan_notice(
+    d: Decision, *, contract_id: str, pbp_id: str, notice_type: str, file_name: str | None,
+    obligation: str | None, due_at: dt.datetime | None, header: str | None, trailer: str | None,
+    as_of: dt.datetime,
+) -> Output:
+    lis = d.lis_next_year or {}
+    return Output(
+        PLAN_NOTICES,
+        contract_id,
+        {
+            "notice_id": stable_id("P", ID_STEP, d.plan_year, d.mbi, contract_id, pbp_id, notice_type, obligation),
+            "contract_id": contract_id,
+            "pbp_id": pbp_id,
+            "notice_type": notice_type,
+            "file_name": file_name,
+            "mbi": d.mbi,
+            "obligation": obligation,
+            "due_at": due_at,
+            "lis_premium_subsidy_level": lis.get("premium_subsidy_level"),
+            "lis_copay_level": lis.get("copay_level"),
+            "header_code": header,
+            "trailer_code": trailer,
+            "plan_year": d.plan_year,
+            "effective_date": dt.date(d.plan_year, 1, 1),
+            "issued_at": as_of,
+        },
+    )
+
+
+def apply_reassignment(
+    state: MemberState,
+    decision: Decision,
+    plans: Mapping[str, PlanState],
+    plan_year: int,
+    as_of: dt.datetime,
+) -> StepResult:
+    """The new state and the records of one decision, processed at ``as_of``.
+
+    * NONE: nothing (state None, no output).
+    * CHOOSER_TAN: state unchanged; the tan letter (Pub. 11267) listing the
+      region's zero-premium options.
+    * moving case without a target: state unchanged; a
+      ``REASSIGNMENT_NOT_POSSIBLE`` beneficiary notice with the reason.
+    * moving case with a target (see docs/annual-cycle.md): the losing
+      enrollment ends Dec 31 Y-1 (reason 13), a new enrollment starts Jan 1 Y
+      (source H, election type Y, application date June 1 / Sept 30 of Y-1),
+      Y joins ``reassigned_years``; outputs in this order: TRC 212 (gaining,
+      TC 61) and TRC 014 (losing, TC 51) on the special TRR, GAIN record,
+      LOSS record (premium case only), SUBMIT_4RX (+72 h),
+      SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
+      (+10 days), the blue letter.
+
+    Applying the same decision to a state that already has Y in
+    ``reassigned_years`` does nothing (idempotent).
+    """
+    d = decision
+    if d.case == NONE:
+        return StepResult(None, [])
+    if d.case == CHOOSER_TAN:
+        notice = _beneficiary_notice(
+            d, notice_type=NOTICE_TYPES[CHOOSER_TAN], publication=PUBLICATIONS[CHOOSER_TAN],
+            paper_color="TAN", mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of,
+            current_premium=d.losing_premium,
+        )
+        return StepResult(None, [notice])
+    current_premium = d.losing_premium if d.case == PREMIUM else None
+    if not d.moves:
+        notice = _beneficiary_notice(
+            d, notice_type=NOT_POSSIBLE_NOTICE, publication=None, paper_color=None, mail=None,
+            as_of=as_of, current_premium=current_premium,
+        )
+        return StepResult(None, [notice])
+    if plan_year in (state.get("reassigned_years") or []):
+        return StepResult(None, [])
+
+    year_end = dt.date(plan_year - 1, 12, 31)
+    new_year = dt.date(plan_year, 1, 1)
+    app_date = application_date(d.case, plan_year)
+    tracking_id = stable_id("R", ID_STEP, plan_year, d.mbi)
+    lis = dict(d.lis_next_year or {})
+    gain_c, gain_p = d.gaining_contract_id, d.gaining_pbp_id
+    lose_c, lose_p = d.losing_contract_id, d.losing_pbp_id
+    assert gain_c and gain_p and lose_c and lose_p
+
+    # --- state
+    new = copy.deepcopy(state)
+    current = enrollment_on(new, year_end)
+    if current is None or (current["contract_id"], current["pbp_id"]) != (lose_c, lose_p):
+        raise ValueError(f"{d.mbi}: the decision's losing plan {lose_c}-{lose_p} is not in force on {year_end}")
+    current["end"] = iso(year_end)
+    current["disenrollment_reason"] = DISENROLLMENT_REASON
+    new["enrollments"].append(
+        {
+            "contract_id": gain_c,
+            "pbp_id": gain_p,
+            "start": iso(new_year),
+            "end": None,
+            "election_type": ELECTION_TYPE,
+            "enrollment_source": ENROLLMENT_SOURCE,
+            "sep_reason": None,
+            "application_date": iso(app_date),
+            "tracking_id": tracking_id,
+            "prior_contract_id": lose_c,
+            "prior_pbp_id": lose_p,
+            "disenrollment_reason": None,
+            "status": "ACTIVE",
+            "rx": None,
+            "reassignment": {"plan_year": plan_year, "case": "PREMIUM" if d.case == PREMIUM else "NON_RENEWAL"},
+        }
+    )
+    new.setdefault("elections", {})[iso(new_year)] = {"application_date": iso(app_date), "tracking_id": tracking_id}
+    new["reassigned_years"] = sorted(set(new.get("reassigned_years") or []) | {plan_year})
+
+    # --- outputs
+    cause = f"{ID_STEP}|{plan_year}|{d.mbi}"
+    out: list[Output] = [
+        trr_record(
+            trc="212", mbi=d.mbi, contract_id=gain_c, transaction_code=TC_ENROLL, processed_at=as_of,
+            cause_id=cause, file_name=special_trr_file_name(gain_c, as_of),
+            pbp_id=gain_p, effective_date=new_year, application_date=app_date,
+            election_type=ELECTION_TYPE, enrollment_source=ENROLLMENT_SOURCE,
+            prior_contract_id=lose_c, prior_pbp_id=lose_p,
+            lis_premium_subsidy_level=lis.get("premium_subsidy_level"),
+            lis_copay_level=lis.get("copay_level"), lis_subsidy_source=lis.get("subsidy_source"),
+            lis_period_start=dt.date.fromisoformat(lis["start"]) if lis.get("start") else None,
+            lis_period_end=dt.date.fromisoformat(lis["end"]) if lis.get("end") else None,
+            lis_premium_subsidy_amount=subsidy_amount(lis.get("premium_subsidy_level"), d.gaining_premium, d.benchmark),
+            part_d_premium=d.gaining_premium,
+        ),
+        trr_record(
+            trc="014", mbi=d.mbi, contract_id=lose_c, transaction_code=TC_DISENROLL, processed_at=as_of,
+            cause_id=cause, file_name=special_trr_file_name(lose_c, as_of),
+            pbp_id=lose_p, effective_date=new_year, application_date=app_date,
+            disenrollment_reason=DISENROLLMENT_REASON,
+        ),
+        _plan_notice(
+            d, contract_id=gain_c, pbp_id=gain_p, notice_type="GAIN_FILE_RECORD",
+            file_name=gain_file_name(gain_c, as_of), obligation=None, due_at=None,
+            header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of,
+        ),
+    ]
+    if d.case == PREMIUM:
+        out.append(
+            _plan_notice(
+                d, contract_id=lose_c, pbp_id=lose_p, notice_type="LOSS_FILE_RECORD",
+                file_name=loss_file_name(lose_c, as_of), obligation=None, due_at=None,
+                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of,
+            )
+        )
+    for contract_id, pbp_id, obligation, due in (
+        (gain_c, gain_p, "SUBMIT_4RX", FOUR_RX_DUE),
+        (gain_c, gain_p, "SEND_ENROLLMENT_CONFIRMATION", CONFIRMATION_DUE),
+        (lose_c, lose_p, "SEND_DISENROLLMENT_CONFIRMATION", CONFIRMATION_DUE),
+    ):
+        out.append(
+            _plan_notice(
+                d, contract_id=contract_id, pbp_id=pbp_id, notice_type="OBLIGATION",
+                file_name=special_trr_file_name(contract_id, as_of), obligation=obligation,
+                due_at=as_of + due, header=None, trailer=None, as_of=as_of,
+            )
+        )
+    out.append(
+        _beneficiary_notice(
+            d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
+            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium,
+        )
+    )
+    return StepResult(new, out)
+
+
+def run_member(
+    state: MemberState,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+    as_of: dt.datetime,
+) -> StepResult:
+    """``evaluate`` then ``apply_reassignment``: the whole step for one member."""
+    return apply_reassignment(state, evaluate(state, plans, benchmarks, plan_year, seed), plans, plan_year, as_of)

@@ -1,0 +1,553 @@
+"""The annual LIS reassignment (seed 001 attachment table, DOMAIN.md exceptions)."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from processors import reassignment as ra
+from processors.model import BENEFICIARY_NOTICES, PLAN_NOTICES, TRR_REPLIES
+from processors.reassignment import apply_reassignment, evaluate, run_member
+from tests.processors.cycle_builders import (
+    AS_OF,
+    BENCH,
+    BENCHMARKS,
+    MBI,
+    SEED,
+    Y,
+    catalog,
+    enrollment,
+    lis,
+    member,
+    plan,
+    standard_plans,
+)
+
+
+def decide(m, plans=None, benchmarks=None, year=Y, seed=SEED):
+    return evaluate(m, plans if plans is not None else standard_plans(), benchmarks or BENCHMARKS, year, seed)
+
+
+def by_topic(outputs, topic):
+    return [o for o in outputs if o.topic == topic]
+
+
+# =====================================================================================
+# Seed 001 attachment, row 1: 100% premium subsidy next year; auto, facilitated or
+# reassigned (A, C, H); plan above the benchmark, or within de minimis but no waiver -> YES, 11209
+# =====================================================================================
+@pytest.mark.parametrize("source", ["A", "C", "H"])
+def test_row1_cms_placed_above_benchmark_is_reassigned(source):
+    d = decide(member(source=source))
+    assert (d.case, d.reason) == (ra.PREMIUM, None)
+    assert d.moves
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S1001", "002")  # same parent first
+    res = apply_reassignment(member(source=source), d, standard_plans(), Y, AS_OF)
+    letter = by_topic(res.outputs, BENEFICIARY_NOTICES)[0].value
+    assert (letter["publication"], letter["paper_color"], letter["notice_type"]) == ("11209", "BLUE", "REASSIGNMENT_PREMIUM")
+
+
+def test_row1_within_de_minimis_without_waiver_is_reassigned():
+    plans = standard_plans(losing=plan("S1001", "001", "37.00", waives=False))  # exactly 2.00 above, no waiver
+    d = decide(member(), plans)
+    assert d.case == ra.PREMIUM and d.moves
+
+
+def test_row1_remained_in_plan_that_waived_last_year_but_not_next_year():
+    plans = standard_plans(
+        losing=plan("S1001", "001", "36.50", waives=False),
+        last_year=plan("S1001", "001", "33.00", year=Y - 1, waives=True),
+    )
+    d = decide(member(source="A"), plans)
+    assert d.case == ra.PREMIUM and d.moves
+
+
+def test_row1_just_one_cent_above_benchmark_is_reassigned():
+    d = decide(member(), standard_plans(losing=plan("S1001", "001", "35.01")))
+    assert d.case == ra.PREMIUM and d.moves
+
+
+# =====================================================================================
+# Row 2: any LIS subsidy; any PDP or MA-PD; plan non-renewing or MA service area reduction
+# -> YES; PDP 11208, MA 11443; choosers too
+# =====================================================================================
+@pytest.mark.parametrize("level", ["025", "050", "075", "100"])
+@pytest.mark.parametrize("source", ["A", "B", "C", "H", "E"])
+def test_row2_non_renewing_pdp_any_level_any_source(level, source):
+    plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    d = decide(member(source=source, level=level), plans)
+    assert (d.case, d.reason) == (ra.NON_RENEWAL_PDP, None) and d.moves
+
+
+@pytest.mark.parametrize("plan_type", ["MAPD", "MA", "PFFS", "MMP"])
+@pytest.mark.parametrize("status", ["NON_RENEWING", "SERVICE_AREA_REDUCTION"])
+def test_row2_ma_non_renewal_or_service_area_reduction(plan_type, status):
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type=plan_type, status=status))
+    m = member(contract_id="H4004", source="B", level="050")
+    d = decide(m, plans)
+    assert (d.case, d.reason) == (ra.NON_RENEWAL_MA, None) and d.moves
+    # reassigned into PDPs only
+    gaining = plans[f"{d.gaining_contract_id}-{d.gaining_pbp_id}-{Y}"]
+    assert gaining["plan_type"] == "PDP"
+
+
+def test_row2_letters_and_no_loss_file():
+    pdp_plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    res = run_member(member(source="B"), pdp_plans, BENCHMARKS, Y, SEED, AS_OF)
+    letter = by_topic(res.outputs, BENEFICIARY_NOTICES)[0].value
+    assert (letter["publication"], letter["paper_color"], letter["notice_type"]) == ("11208", "BLUE", "REASSIGNMENT_NON_RENEWAL_PDP")
+    assert letter["current_plan_premium"] is None  # a non-renewing plan has no Y premium to quote
+    types = [o.value["notice_type"] for o in by_topic(res.outputs, PLAN_NOTICES)]
+    assert "LOSS_FILE_RECORD" not in types and "GAIN_FILE_RECORD" in types
+
+    ma_plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="NON_RENEWING"))
+    res = run_member(member(contract_id="H4004", source="B"), ma_plans, BENCHMARKS, Y, SEED, AS_OF)
+    letter = by_topic(res.outputs, BENEFICIARY_NOTICES)[0].value
+    assert (letter["publication"], letter["paper_color"]) == ("11443", "BLUE")
+    assert "LOSS_FILE_RECORD" not in [o.value["notice_type"] for o in by_topic(res.outputs, PLAN_NOTICES)]
+
+
+def test_row2_application_date_is_september_30():
+    plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    res = run_member(member(source="B"), plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert {o.value["application_date"] for o in by_topic(res.outputs, TRR_REPLIES)} == {dt.date(2025, 9, 30)}
+    assert res.state["enrollments"][-1]["application_date"] == "2025-09-30"
+    assert res.state["enrollments"][-1]["reassignment"] == {"plan_year": Y, "case": "NON_RENEWAL"}
+
+
+# =====================================================================================
+# Row 3: 100% subsidy, chose a PDP (source B), plan above the benchmark or within de
+# minimis without waiver -> NOT moved, tan letter 11267
+# =====================================================================================
+@pytest.mark.parametrize("premium", ["38.00", "37.00"], ids=["above", "within-de-minimis-no-waiver"])
+@pytest.mark.parametrize("source", ["B", "E", "F", "G", "D"])
+def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
+    plans = standard_plans(losing=plan("S1001", "001", premium))
+    m = member(source=source)
+    d = decide(m, plans)
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.CHOOSER)
+    assert not d.moves
+    res = apply_reassignment(m, d, plans, Y, AS_OF)
+    assert res.state is None
+    assert len(res.outputs) == 1
+    letter = res.outputs[0]
+    assert letter.topic == BENEFICIARY_NOTICES and letter.key == MBI
+    v = letter.value
+    assert (v["publication"], v["paper_color"], v["notice_type"]) == ("11267", "TAN", "CHOOSER")
+    assert v["zero_premium_options"] == ["S1001-002", "S2002-001"]
+    assert v["current_plan_premium"] == Decimal(premium)
+    assert v["gaining_contract_id"] is None
+    assert v["mail_by"] == dt.date(2025, 11, 10)
+
+
+def test_chooser_in_waiving_plan_within_de_minimis_gets_nothing():
+    plans = standard_plans(losing=plan("S1001", "001", "37.00", waives=True))
+    d = decide(member(source="B"), plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.DE_MINIMIS_WAIVED)
+
+
+def test_partial_subsidy_chooser_gets_no_tan_letter():
+    d = decide(member(source="B", level="075"))
+    assert (d.case, d.reason) == (ra.NONE, ra.NOT_FULL_SUBSIDY)
+
+
+# =====================================================================================
+# De minimis and benchmark boundaries (premium case)
+# =====================================================================================
+def test_de_minimis_exactly_two_dollars_with_waiver_not_moved():
+    d = decide(member(), standard_plans(losing=plan("S1001", "001", "37.00", waives=True)))
+    assert (d.case, d.reason) == (ra.NONE, ra.DE_MINIMIS_WAIVED)
+
+
+def test_de_minimis_two_dollars_one_cent_with_waiver_moved():
+    d = decide(member(), standard_plans(losing=plan("S1001", "001", "37.01", waives=True)))
+    assert d.case == ra.PREMIUM and d.moves
+
+
+def test_premium_exactly_at_benchmark_not_moved():
+    d = decide(member(), standard_plans(losing=plan("S1001", "001", "35.00")))
+    assert (d.case, d.reason) == (ra.NONE, ra.AT_OR_BELOW_BENCHMARK)
+
+
+def test_premium_below_benchmark_not_moved():
+    d = decide(member(), standard_plans(losing=plan("S1001", "001", "12.00")))
+    assert (d.case, d.reason) == (ra.NONE, ra.AT_OR_BELOW_BENCHMARK)
+
+
+@pytest.mark.parametrize("level", ["025", "050", "075"])
+def test_premium_case_needs_100_percent_next_year(level):
+    d = decide(member(level=level))
+    assert (d.case, d.reason) == (ra.NONE, ra.NOT_FULL_SUBSIDY)
+
+
+def test_premium_case_level_next_year_not_this_year():
+    m = member(lis_periods=[lis("050", end="2025-12-31"), lis("100", start="2026-01-01")])
+    assert decide(m).case == ra.PREMIUM
+    m = member(lis_periods=[lis("100", end="2025-12-31"), lis("050", start="2026-01-01")])
+    assert decide(m).reason == ra.NOT_FULL_SUBSIDY
+
+
+def test_enhanced_pdp_compared_on_basic_portion():
+    plans = standard_plans(losing=plan("S1001", "001", "34.00", benefit="ENHANCED"))
+    assert decide(member(), plans).reason == ra.AT_OR_BELOW_BENCHMARK
+
+
+def test_pdp_service_area_reduction_treated_as_renewing():
+    below = standard_plans(losing=plan("S1001", "001", "30.00", status="SERVICE_AREA_REDUCTION"))
+    assert decide(member(source="B"), below).reason == ra.AT_OR_BELOW_BENCHMARK
+    above = standard_plans(losing=plan("S1001", "001", "40.00", status="SERVICE_AREA_REDUCTION"))
+    assert decide(member(), above).case == ra.PREMIUM
+
+
+def test_premium_test_uses_plans_region_benchmark_target_uses_members_region():
+    # member lives in VA (region 07) but is in a region-05 PDP
+    plans = catalog(
+        plan("S1001", "001", "38.00"),  # region 05, above 35.00
+        plan("S1001", "071", "45.00", region="07"),  # region 07, below 50.00
+        plan("S2002", "071", "49.00", region="07", parent="ORG2"),
+    )
+    benchmarks = {"05": Decimal("35.00"), "07": Decimal("50.00")}
+    d = decide(member(state_code="VA"), plans, benchmarks)
+    assert d.case == ra.PREMIUM and d.region == "07"
+    assert d.gaining_contract_id == "S1001" and d.gaining_pbp_id == "071"
+    # the same plan at 38.00 is below the region-07 benchmark, but its own region decides
+    plans2 = catalog(plan("S1001", "001", "38.00"), plan("S1001", "071", "45.00", region="07"))
+    assert decide(member(state_code="VA"), plans2, {"05": Decimal("40.00"), "07": Decimal("30.00")}).reason == ra.AT_OR_BELOW_BENCHMARK
+
+
+# =====================================================================================
+# Never reassigned
+# =====================================================================================
+@pytest.mark.parametrize("territory", ["PR", "VI", "GU", "AS", "MP"])
+def test_territories_never(territory):
+    assert decide(member(state_code=territory)).reason == ra.TERRITORY
+    nr = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    assert decide(member(state_code=territory), nr).reason == ra.TERRITORY
+
+
+def test_unknown_or_missing_state_no_region():
+    assert decide(member(state_code=None)).reason == ra.NO_REGION
+    assert decide(member(state_code="XX")).reason == ra.NO_REGION
+    assert decide(member(no_profile=True)).reason == ra.NO_REGION
+
+
+@pytest.mark.parametrize("status", ["RENEWING", "NON_RENEWING"])
+def test_employer_group_pdp_never(status):
+    plans = standard_plans(losing=plan("S1001", "801", "60.00", employer=True, status=status))
+    assert decide(member(pbp_id="801"), plans).reason == ra.EMPLOYER_GROUP
+
+
+@pytest.mark.parametrize("plan_type", ["MAPD", "MA", "PFFS", "MMP"])
+def test_continuing_ma_never_even_above_benchmark(plan_type):
+    plans = standard_plans(losing=plan("H5005", "001", "80.00", parent="ORG5", plan_type=plan_type))
+    assert decide(member(contract_id="H5005"), plans).reason == ra.CONTINUING_MA
+
+
+@pytest.mark.parametrize("plan_type", ["PACE", "COST"])
+@pytest.mark.parametrize("status", ["RENEWING", "NON_RENEWING"])
+def test_pace_and_cost_plans_not_covered(plan_type, status):
+    plans = standard_plans(losing=plan("H7007", "001", "80.00", plan_type=plan_type, status=status))
+    assert decide(member(contract_id="H7007"), plans).reason == ra.PLAN_TYPE_NOT_COVERED
+
+
+def test_not_lis_eligible_next_year_never():
+    m = member(lis_periods=[lis("100", end="2025-12-31")])
+    assert decide(m).reason == ra.NOT_LIS_NEXT_YEAR
+    nr = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    assert decide(m, nr).reason == ra.NOT_LIS_NEXT_YEAR
+    m000 = member(lis_periods=[lis("100", end="2025-12-31"), lis("000", start="2026-01-01", copay="0")])
+    assert decide(m000).reason == ra.NOT_LIS_NEXT_YEAR
+
+
+def test_not_lis_eligible_this_year_never():
+    m = member(lis_periods=[lis("100", start="2026-01-01")])
+    assert decide(m).reason == ra.NOT_LIS_THIS_YEAR
+    assert decide(member(level=None)).reason == ra.NOT_LIS_THIS_YEAR
+
+
+def test_already_reassigned_this_calendar_year_never():
+    assert decide(member(reassigned_years=[Y])).reason == ra.ALREADY_REASSIGNED
+    assert decide(member(reassigned_years=[Y - 1])).case == ra.PREMIUM
+
+
+def test_already_passively_enrolled_this_calendar_year_never():
+    assert decide(member(passive_years=[Y])).reason == ra.ALREADY_PASSIVE
+    nr = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    assert decide(member(passive_years=[Y]), nr).reason == ra.ALREADY_PASSIVE
+
+
+def test_no_enrollment_on_december_31():
+    assert decide(member(enrollments=[])).reason == ra.NO_ENROLLMENT
+    ended = member(enrollments=[enrollment("S1001", "001", end="2025-10-31")])
+    assert decide(ended).reason == ra.NO_ENROLLMENT
+    cancelled = member(enrollments=[enrollment("S1001", "001", status="CANCELLED")])
+    assert decide(cancelled).reason == ra.NO_ENROLLMENT
+
+
+def test_member_who_already_elected_another_plan_for_january_is_left_alone():
+    m = member(enrollments=[enrollment("S1001", "001", end="2025-12-31"),
+                            enrollment("S2002", "001", start="2026-01-01", source="B", election="A")])
+    assert decide(m).reason == ra.ENROLLMENT_ENDS
+
+
+def test_deceased_never():
+    assert decide(member(date_of_death="2025-11-02")).reason == ra.DECEASED
+
+
+def test_no_plan_year_data():
+    plans = catalog(plan("S1001", "002", "30.00"))
+    assert decide(member(), plans).reason == ra.NO_PLAN_YEAR_DATA
+
+
+def test_no_benchmark_for_the_region():
+    assert decide(member(), standard_plans(), {"07": Decimal("10.00")}).reason == ra.NO_BENCHMARK
+
+
+# =====================================================================================
+# Targets
+# =====================================================================================
+def test_same_parent_first():
+    d = decide(member())
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S1001", "002")
+
+
+def test_other_sponsor_when_parent_has_no_eligible_plan():
+    plans = standard_plans(same_parent_target=plan("S1001", "002", "36.00"))  # above: not eligible
+    d = decide(member(), plans)
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S2002", "001")
+
+
+def test_waiver_plan_gains_only_from_same_parent():
+    waiver = plan("S3003", "001", "36.50", parent="ORG3", waives=True)  # within de minimis, waives
+    plans = catalog(plan("S1001", "001", "38.00"), waiver, plan("S2002", "001", "34.00", parent="ORG2"))
+    d = decide(member(), plans)  # losing parent ORG1
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S2002", "001")
+    plans = catalog(plan("S3003", "002", "38.00", parent="ORG3"), waiver, plan("S2002", "001", "34.00", parent="ORG2"))
+    d = decide(member(contract_id="S3003", pbp_id="002"), plans)  # losing parent ORG3
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S3003", "001")
+
+
+def test_waiver_plan_above_de_minimis_gains_from_nobody():
+    plans = catalog(plan("S3003", "002", "38.00", parent="ORG3"), plan("S3003", "001", "37.01", parent="ORG3", waives=True))
+    d = decide(member(contract_id="S3003", pbp_id="002"), plans)
+    assert (d.case, d.reason, d.moves) == (ra.PREMIUM, ra.NO_ELIGIBLE_TARGET, False)
+
+
+@pytest.mark.parametrize("bad", [
+    plan("S2002", "001", "20.00", parent="ORG2", benefit="ENHANCED"),
+    plan("S2002", "001", "20.00", parent="ORG2", status="NON_RENEWING"),
+    plan("S2002", "001", "20.00", parent="ORG2", status="SERVICE_AREA_REDUCTION"),
+    plan("S2002", "001", "20.00", parent="ORG2", employer=True),
+    plan("S2002", "001", "20.00", parent="ORG2", region="07"),
+    plan("S2002", "001", "20.00", parent="ORG2", plan_type="MAPD"),
+    plan("S2002", "001", "20.00", parent="ORG2", year=Y - 1),
+    plan("S2002", "001", "35.01", parent="ORG2"),
+], ids=["enhanced", "non-renewing", "sar", "employer", "other-region", "mapd", "last-year", "above"])
+def test_ineligible_targets(bad):
+    plans = catalog(plan("S1001", "001", "38.00"), bad)
+    d = decide(member(), plans)
+    assert (d.case, d.reason, d.gaining_contract_id) == (ra.PREMIUM, ra.NO_ELIGIBLE_TARGET, None)
+
+
+def test_target_at_exactly_the_benchmark_is_eligible():
+    plans = catalog(plan("S1001", "001", "38.00"), plan("S2002", "001", "35.00", parent="ORG2"))
+    assert decide(member(), plans).gaining_contract_id == "S2002"
+
+
+def test_losing_plan_never_target_non_renewal():
+    # a non-renewing plan whose Y premium looks low must not be its own target
+    plans = catalog(plan("S1001", "001", "10.00", status="NON_RENEWING"), plan("S1001", "002", "34.00"))
+    d = decide(member(), plans)
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S1001", "002")
+
+
+def test_no_eligible_target_gives_not_possible_notice():
+    plans = catalog(plan("S1001", "001", "38.00"), plan("S1001", "002", "36.00"))
+    m = member()
+    d = decide(m, plans)
+    assert (d.case, d.reason) == (ra.PREMIUM, ra.NO_ELIGIBLE_TARGET)
+    res = apply_reassignment(m, d, plans, Y, AS_OF)
+    assert res.state is None
+    assert [o.topic for o in res.outputs] == [BENEFICIARY_NOTICES]
+    v = res.outputs[0].value
+    assert v["notice_type"] == "REASSIGNMENT_NOT_POSSIBLE" and v["reason"] == ra.NO_ELIGIBLE_TARGET
+    assert v["publication"] is None and v["paper_color"] is None
+    assert (v["losing_contract_id"], v["losing_pbp_id"]) == ("S1001", "001")
+
+
+def test_non_renewal_without_benchmark_in_members_region_not_possible():
+    plans = catalog(plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    d = decide(member(state_code="VA"), plans, {"05": BENCH})
+    assert (d.case, d.reason, d.moves) == (ra.NON_RENEWAL_PDP, ra.NO_BENCHMARK, False)
+
+
+# =====================================================================================
+# apply_reassignment: the state and every record
+# =====================================================================================
+def _premium_run(m=None, plans=None):
+    m = m or member(lis_periods=[lis("100", copay="2", source="A", start="2025-01-01")])
+    plans = plans or standard_plans()
+    return m, plans, run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
+
+
+def test_apply_state():
+    m, _, res = _premium_run()
+    new = res.state
+    assert m["enrollments"][0]["end"] is None  # input untouched
+    old, gained = new["enrollments"]
+    assert old["end"] == "2025-12-31" and old["disenrollment_reason"] == "13"
+    assert gained == {
+        "contract_id": "S1001", "pbp_id": "002", "start": "2026-01-01", "end": None,
+        "election_type": "Y", "enrollment_source": "H", "sep_reason": None,
+        "application_date": "2025-06-01", "tracking_id": gained["tracking_id"],
+        "prior_contract_id": "S1001", "prior_pbp_id": "001", "disenrollment_reason": None,
+        "status": "ACTIVE", "rx": None, "reassignment": {"plan_year": Y, "case": "PREMIUM"},
+    }
+    assert new["reassigned_years"] == [Y]
+    assert new["elections"]["2026-01-01"]["application_date"] == "2025-06-01"
+    # a second evaluation on the new state says no (once per calendar year)
+    assert decide(new).reason in (ra.ALREADY_REASSIGNED, ra.ENROLLMENT_ENDS)
+
+
+def test_apply_outputs_premium_case():
+    _, _, res = _premium_run()
+    shape = [(o.topic, o.key, o.value.get("transaction_reply_code") or o.value.get("notice_type"),
+              o.value.get("obligation")) for o in res.outputs]
+    assert shape == [
+        (TRR_REPLIES, "S1001", "212", None),
+        (TRR_REPLIES, "S1001", "014", None),
+        (PLAN_NOTICES, "S1001", "GAIN_FILE_RECORD", None),
+        (PLAN_NOTICES, "S1001", "LOSS_FILE_RECORD", None),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SUBMIT_4RX"),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ENROLLMENT_CONFIRMATION"),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
+        (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
+    ]
+
+
+def test_trr_212_and_014():
+    _, _, res = _premium_run()
+    gain, lose = res.outputs[0].value, res.outputs[1].value
+    assert gain["transaction_code"] == 61 and lose["transaction_code"] == 51
+    assert gain["trc_type"] == "ACCEPTED" and lose["trc_type"] == "ACCEPTED"
+    assert (gain["contract_id"], gain["pbp_id"]) == ("S1001", "002")
+    assert (lose["contract_id"], lose["pbp_id"]) == ("S1001", "001")
+    assert gain["enrollment_source"] == "H" and gain["election_type"] == "Y"
+    assert gain["effective_date"] == lose["effective_date"] == dt.date(2026, 1, 1)
+    assert gain["application_date"] == lose["application_date"] == dt.date(2025, 6, 1)
+    assert (gain["prior_contract_id"], gain["prior_pbp_id"]) == ("S1001", "001")
+    assert lose["disenrollment_reason"] == "13"
+    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005"
+    assert lose["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005"
+    assert gain["cms_processing_timestamp"] == AS_OF == lose["cms_processing_timestamp"]
+    assert (gain["lis_premium_subsidy_level"], gain["lis_copay_level"], gain["lis_subsidy_source"]) == ("100", "2", "A")
+    assert gain["lis_period_start"] == dt.date(2025, 1, 1) and gain["lis_period_end"] is None
+    assert gain["part_d_premium"] == Decimal("30.00")
+    assert gain["lis_premium_subsidy_amount"] == Decimal("30.00")
+    assert gain["cms_tracking_id"] != lose["cms_tracking_id"]
+
+
+def test_gain_and_loss_file_records():
+    _, _, res = _premium_run()
+    gain, loss = res.outputs[2].value, res.outputs[3].value
+    assert gain["file_name"] == "P.RS1001.APDP5.GAIN.D251017.T1430005"
+    assert (gain["header_code"], gain["trailer_code"]) == ("MMAPDPGH", "MMAPDPGT")
+    assert (gain["contract_id"], gain["pbp_id"]) == ("S1001", "002")
+    assert loss["file_name"] == "P.RS1001.APDP5.LOSS.D251017.T1430005"
+    assert (loss["header_code"], loss["trailer_code"]) == ("MMAPDPLH", "MMAPDPLT")
+    assert (loss["contract_id"], loss["pbp_id"]) == ("S1001", "001")
+    for v in (gain, loss):
+        assert v["mbi"] == MBI and v["plan_year"] == Y and v["effective_date"] == dt.date(2026, 1, 1)
+        assert (v["lis_premium_subsidy_level"], v["lis_copay_level"]) == ("100", "2")
+        assert v["obligation"] is None and v["due_at"] is None and v["issued_at"] == AS_OF
+
+
+def test_obligations_due_dates():
+    _, _, res = _premium_run()
+    obligations = {o.value["obligation"]: o.value for o in res.outputs if o.value.get("notice_type") == "OBLIGATION"}
+    assert obligations["SUBMIT_4RX"]["due_at"] == AS_OF + dt.timedelta(hours=72)
+    assert obligations["SUBMIT_4RX"]["due_at"] == dt.datetime(2025, 10, 20, 14, 30, 0, 500000, tzinfo=dt.timezone.utc)
+    assert obligations["SEND_ENROLLMENT_CONFIRMATION"]["due_at"] == dt.datetime(2025, 10, 27, 14, 30, 0, 500000, tzinfo=dt.timezone.utc)
+    assert obligations["SEND_DISENROLLMENT_CONFIRMATION"]["due_at"] == AS_OF + dt.timedelta(days=10)
+    assert (obligations["SUBMIT_4RX"]["contract_id"], obligations["SUBMIT_4RX"]["pbp_id"]) == ("S1001", "002")
+    assert obligations["SEND_ENROLLMENT_CONFIRMATION"]["pbp_id"] == "002"
+    assert obligations["SEND_DISENROLLMENT_CONFIRMATION"]["pbp_id"] == "001"
+
+
+def test_obligations_also_for_non_renewal():
+    plans = standard_plans(losing=plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"))
+    res = run_member(member(contract_id="S3003", source="B"), plans, BENCHMARKS, Y, SEED, AS_OF)
+    obligations = sorted(o.value["obligation"] for o in res.outputs if o.value.get("notice_type") == "OBLIGATION")
+    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION", "SUBMIT_4RX"]
+    assert [o.value["transaction_reply_code"] for o in by_topic(res.outputs, TRR_REPLIES)] == ["212", "014"]
+
+
+def test_blue_letter_fields():
+    _, _, res = _premium_run()
+    v = res.outputs[-1].value
+    assert v["mbi"] == MBI and v["plan_year"] == Y
+    assert (v["losing_contract_id"], v["losing_pbp_id"], v["gaining_contract_id"], v["gaining_pbp_id"]) == (
+        "S1001", "001", "S1001", "002")
+    assert v["current_plan_premium"] == Decimal("38.00")
+    assert v["gaining_plan_premium"] == Decimal("30.00")
+    assert v["mail_by"] == dt.date(2025, 10, 31)
+    assert v["reason"] is None and v["issued_at"] == AS_OF
+
+
+def test_mail_by_late_run():
+    late = dt.datetime(2025, 12, 5, 15, 0, tzinfo=dt.timezone.utc)
+    assert ra.mail_by(ra.PREMIUM, Y, late) == dt.date(2025, 12, 19)
+    assert ra.mail_by(ra.PREMIUM, Y, AS_OF) == dt.date(2025, 10, 31)
+    assert ra.mail_by(ra.CHOOSER_TAN, Y, AS_OF) == dt.date(2025, 11, 10)
+
+
+def test_partial_subsidy_amount_on_212():
+    plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    m = member(source="B", lis_periods=[lis("025")])
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
+    gain = res.outputs[0].value
+    assert gain["lis_premium_subsidy_level"] == "025"
+    assert gain["lis_premium_subsidy_amount"] == Decimal("8.75")  # 25% of 35.00, below the 30.00 premium
+
+
+def test_none_decision_changes_nothing():
+    m = member(reassigned_years=[Y])
+    res = run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    assert res == (None, [])
+
+
+def test_apply_is_idempotent_on_the_new_state():
+    m, plans, res = _premium_run()
+    d = decide(m, plans)
+    again = apply_reassignment(res.state, d, plans, Y, AS_OF)
+    assert again == (None, [])
+
+
+def test_apply_refuses_a_decision_for_another_plan():
+    m, plans, _ = _premium_run()
+    d = decide(m, plans)
+    other = member(contract_id="S2002")
+    with pytest.raises(ValueError):
+        apply_reassignment(other, d, plans, Y, AS_OF)
+
+
+def test_same_input_twice_identical_outputs():
+    m = member()
+    plans = standard_plans()
+    first = run_member(copy.deepcopy(m), plans, BENCHMARKS, Y, SEED, AS_OF)
+    second = run_member(copy.deepcopy(m), copy.deepcopy(plans), dict(BENCHMARKS), Y, SEED, AS_OF)
+    assert first == second
+    ids = [o.value.get("notice_id") or o.value.get("cms_tracking_id") for o in first.outputs]
+    assert len(set(ids)) == len(ids)
+
+
+def test_ids_depend_on_member_and_year():
+    plans = standard_plans()
+    a = run_member(member("1EG4TE5MK73"), plans, BENCHMARKS, Y, SEED, AS_OF)
+    b = run_member(member("2EG4TE5MK73"), plans, BENCHMARKS, Y, SEED, AS_OF)
+    ids_a = {o.value.get("notice_id") or o.value.get("cms_tracking_id") for o in a.outputs}
+    ids_b = {o.value.get("notice_id") or o.value.get("cms_tracking_id") for o in b.outputs}
+    assert not ids_a & ids_b
+    assert a.state["enrollments"][-1]["tracking_id"] != b.state["enrollments"][-1]["tracking_id"]
