@@ -60,6 +60,8 @@ no CreatePartitions, ...).
 
 from __future__ import annotations
 
+import os
+
 import logging
 from typing import Any
 
@@ -106,7 +108,10 @@ def apply() -> None:
     """Install every Tansu work-around into aiokafka.  Safe to call repeatedly.
 
     Call it before the Faust app (or any aiokafka consumer) starts.
+    ``PARTD_TANSU_WORKAROUNDS=off`` skips them (only to show what they fix).
     """
+    if os.environ.get("PARTD_TANSU_WORKAROUNDS", "").lower() == "off":
+        return
     _patch_end_offsets()  # INFRA.md quirk 1
     _patch_leave_group()  # INFRA.md quirk 2
 

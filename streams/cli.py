@@ -1,0 +1,168 @@
+"""The ``partd`` command: broker, worker, up, produce, consume."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streams.config import ALL_TOPICS, Settings
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _fail(msg: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined] # noqa: F821
+    print(f"partd: error: {msg}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _bootstrap_or_fail(settings: Settings) -> str:
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    _fail("KAFKA_BOOTSTRAP_SERVERS is not set: start a broker with `partd broker` and export the address it prints "
+          "(or use `partd up`, which starts everything).")
+
+
+def _serde() -> Any:
+    from streams.registry import SchemaRegistry
+    from streams.serde import Serde
+
+    return Serde(SchemaRegistry.from_env())
+
+
+# ------------------------------------------------------------------ broker
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> None:
+    from streams.broker import EmbeddedBroker
+    from streams.topics import ensure_topics
+
+    log_dir = Path(tempfile.mkdtemp(prefix="partd-broker-"))
+    broker = EmbeddedBroker(log_dir=log_dir)
+    bootstrap = broker.start(args.port)
+    try:
+        ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
+        _say(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+        _say(f"embedded Tansu broker (pid {broker.pid}), {len(ALL_TOPICS)} topics x {settings.partitions} partitions; "
+             f"memory only: data is gone when it stops. Ctrl-C to stop.")
+        _wait_for_signal()
+    finally:
+        broker.stop()
+
+
+def _wait_for_signal() -> None:
+    stop = {"now": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop["now"]:
+        time.sleep(0.2)
+
+
+# ------------------------------------------------------------------ worker
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from faust.worker import Worker
+
+    from streams.app import PartdApp
+    from streams.topics import ensure_topics
+
+    bootstrap = _bootstrap_or_fail(settings)
+    ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    partd = PartdApp(settings, bootstrap)
+    worker = Worker(partd.app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+
+
+# ------------------------------------------------------------------ produce / consume
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
+    from streams.io import produce
+    from streams.jsonconv import record_from_json
+
+    bootstrap = _bootstrap_or_fail(settings)
+    records = []
+    with open(args.file, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+                if "value" in obj and isinstance(obj["value"], dict):
+                    key, value = obj.get("key"), obj["value"]
+                else:
+                    key, value = None, obj
+                records.append((args.topic, key, record_from_json(args.topic, value)))
+            except Exception as exc:  # noqa: BLE001
+                _fail(f"{args.file}:{n}: not a valid {args.topic} record: {exc}")
+    sent = asyncio.run(produce(bootstrap, _serde(), records))
+    _say(f"produced {sent} records to {args.topic}")
+
+
+def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
+    from streams.io import consume
+    from streams.jsonconv import record_to_json
+
+    bootstrap = _bootstrap_or_fail(settings)
+    serde = _serde()
+
+    async def run() -> None:
+        async for partition, offset, key, record, error in consume(
+            bootstrap, serde, args.topic, timeout=args.idle, max_records=args.max
+        ):
+            line: dict[str, Any] = {"partition": partition, "offset": offset, "key": key}
+            if error is not None:
+                line["error"] = f"{error.error_code}: {error.message}"
+            else:
+                line["value"] = record_to_json(args.topic, record)
+            print(json.dumps(line, sort_keys=False), flush=True)
+
+    asyncio.run(run())
+
+
+# ------------------------------------------------------------------ up
+def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
+    from streams.updemo import run_up
+
+    raise SystemExit(run_up(settings, once=args.once, keep_data=args.keep_data))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="partd", description="Part D Stream: enrollment, LIS and the annual reassignment on Kafka.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("broker", help="start the embedded Tansu broker on 127.0.0.1 and print its address")
+    p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    p.set_defaults(func=cmd_broker)
+    p = sub.add_parser("worker", help="run a stream worker (needs KAFKA_BOOTSTRAP_SERVERS)")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("up", help="broker + worker + a built-in sample, with a summary")
+    p.add_argument("--once", action="store_true", help="exit after the summary instead of running until Ctrl-C")
+    p.add_argument("--keep-data", action="store_true", help="keep the run's data directory")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("produce", help="publish JSON lines to a topic as Avro")
+    p.add_argument("topic")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_produce)
+    p = sub.add_parser("consume", help="print a topic's records as JSON lines, from the beginning")
+    p.add_argument("topic")
+    p.add_argument("--max", type=int, default=None, help="stop after this many records")
+    p.add_argument("--idle", type=float, default=3.0, help="stop after this many idle seconds")
+    p.set_defaults(func=cmd_consume)
+    args = parser.parse_args(argv)
+    args.func(args, Settings.from_env())
+
+
+if __name__ == "__main__":
+    main()

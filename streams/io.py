@@ -1,0 +1,129 @@
+"""Producing and consuming contract records with aiokafka (for the CLI, the sample and tests)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.keys import key_for
+from streams.serde import Serde
+
+
+async def produce(
+    bootstrap: str,
+    serde: Serde,
+    records: Iterable[tuple[str, str | None, dict[str, Any] | bytes]],
+) -> int:
+    """Publish ``(topic, key, value)``; a dict value is Avro-encoded, bytes go as they are."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    n = 0
+    try:
+        futures = []
+        for topic, key, value in records:
+            if isinstance(value, dict):
+                key = key if key is not None else key_for(topic, value)
+                payload = serde.encode(topic, value)
+            else:
+                payload = value
+            futures.append(await producer.send(topic, key=key.encode() if key is not None else None, value=payload))
+            n += 1
+        await producer.flush()
+        for f in futures:
+            await f
+    finally:
+        await producer.stop()
+    return n
+
+
+async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """True end offsets of every partition of ``topics`` (Tansu-corrected, see tansu_workarounds)."""
+    from streams import tansu_workarounds
+
+    tansu_workarounds.apply()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        return await consumer.end_offsets(tps) if tps else {}
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(bootstrap: str, group: str, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    """The group's committed offsets (0 where nothing is committed yet)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        out = {}
+        for tp in tps:
+            out[tp] = (await consumer.committed(tp)) or 0
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def wait_consumed(bootstrap: str, group: str, topics: Iterable[str], timeout: float = 60.0) -> None:
+    """Wait until ``group`` has committed everything currently in ``topics``."""
+    ends = await end_offsets(bootstrap, topics)
+    deadline = time.monotonic() + timeout
+    while True:
+        done = await committed_offsets(bootstrap, group, ends)
+        behind = {tp: ends[tp] - done[tp] for tp in ends if done[tp] < ends[tp]}
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            lag = sum(behind.values())
+            raise TimeoutError(
+                f"the worker (group {group!r}) still has {lag} records to process after {timeout:.0f}s: "
+                "is `partd worker` running against this broker? (see its log)"
+            )
+        await asyncio.sleep(0.25)
+
+
+async def consume(
+    bootstrap: str,
+    serde: Serde,
+    topic: str,
+    *,
+    timeout: float = 5.0,
+    max_records: int | None = None,
+) -> AsyncIterator[tuple[int, int, str | None, dict[str, Any] | None, Any]]:
+    """Yield ``(partition, offset, key, record, error)`` from the beginning until idle for ``timeout`` s."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < timeout:
+            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            if not any(batches.values()):
+                continue
+            idle_since = time.monotonic()
+            for tp, msgs in sorted(batches.items(), key=lambda kv: kv[0].partition):
+                decoded = serde.decode_many(topic, [m.value for m in msgs])
+                for m, (record, error) in zip(msgs, decoded):
+                    yield tp.partition, m.offset, m.key.decode() if m.key else None, record, error
+                    seen += 1
+                    if max_records is not None and seen >= max_records:
+                        return
+    finally:
+        await consumer.stop()
+
+
+async def read_all(bootstrap: str, serde: Serde, topic: str, *, expect: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every decodable record of ``topic``; with ``expect``, wait up to ``timeout`` s until that many are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [r async for _, _, _, r, e in consume(bootstrap, serde, topic, timeout=0.5) if r is not None]
+        if expect is None or len(records) >= expect or time.monotonic() > deadline:
+            return records
+        await asyncio.sleep(0.3)

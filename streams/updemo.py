@@ -1,0 +1,106 @@
+"""``partd up``: the main job on the embedded broker, with a readable summary."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streams import sample
+from streams.config import ALL_TOPICS, Settings
+from streams.io import produce, read_all, wait_consumed
+from streams.jsonconv import record_from_json
+from streams.registry import SchemaRegistry
+from streams.runner import WorkerProcess
+from streams.serde import Serde
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _records(stage: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, None, dict[str, Any]]]:
+    return [(topic, None, record_from_json(topic, value)) for topic, value in stage]
+
+
+def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
+    from streams.broker import EmbeddedBroker
+    from streams.topics import ensure_topics
+
+    base = settings.data_dir
+    base.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="up-", dir=base))
+    broker = None
+    worker = None
+    t0 = time.monotonic()
+    try:
+        if settings.bootstrap_servers:
+            bootstrap = settings.bootstrap_servers
+            _say(f"[1/5] using the Kafka cluster at {bootstrap}")
+        else:
+            broker = EmbeddedBroker(log_dir=run_dir)
+            bootstrap = broker.start(None)
+            _say(f"[1/5] embedded Tansu broker at {bootstrap} (pid {broker.pid})")
+        ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
+        _say(f"[2/5] {len(ALL_TOPICS)} topics x {settings.partitions} partitions ready")
+        worker = WorkerProcess(bootstrap, run_dir / "worker", partitions=settings.partitions, app_id=settings.app_id,
+                               web_port=settings.web_port).start()
+        _say(f"[3/5] worker started (pid {worker.pid}, log {worker.log_path})")
+        code = asyncio.run(_publish_and_report(bootstrap, settings, worker))
+        _say(f"done in {time.monotonic() - t0:.1f}s")
+        if code != 0 or once:
+            return code
+        _say("running; publish with `partd produce`, read with `partd consume` "
+             f"(KAFKA_BOOTSTRAP_SERVERS={bootstrap}). Ctrl-C to stop.")
+        try:
+            while worker.alive():
+                time.sleep(0.5)
+            _say("the worker stopped unexpectedly; its log:\n" + worker.log_tail())
+            return 1
+        except KeyboardInterrupt:
+            _say("stopping")
+            return 0
+    finally:
+        if worker is not None:
+            worker.stop()
+        if broker is not None:
+            broker.stop()
+        if not keep_data:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+async def _publish_and_report(bootstrap: str, settings: Settings, worker: WorkerProcess) -> int:
+    serde = Serde(SchemaRegistry.from_env())
+    group = settings.app_id
+    stages = [
+        ("plans and beneficiaries", _records(sample.STAGE_REFERENCE)),
+        ("enrollment transactions", _records(sample.STAGE_ENROLL)),
+        ("changes, LIS and bad input", _records(sample.STAGE_CHANGE) + list(sample.GARBAGE)),
+    ]
+    _say("[4/5] publishing the built-in sample")
+    total = 0
+    for name, records in stages:
+        n = await produce(bootstrap, serde, records)
+        total += n
+        try:
+            await wait_consumed(bootstrap, group, {t for t, _, _ in records}, timeout=90)
+        except TimeoutError as exc:
+            _say(f"error: {exc}\nworker log tail:\n{worker.log_tail()}")
+            return 1
+        _say(f"      {n:4d} {name} processed")
+    replies = await read_all(bootstrap, serde, "trr-replies")
+    dead = await read_all(bootstrap, serde, "dead-letters")
+    _say(f"[5/5] summary: {total} records in, {len(replies)} TRR replies, {len(dead)} dead letters")
+    by_trc = Counter((r["transaction_reply_code"], r["trc_type"], r["trc_short_name"]) for r in replies)
+    _say("  replies by TRC:")
+    for (trc, kind, name), n in sorted(by_trc.items()):
+        _say(f"    {trc} {kind:<13} {name:<46} {n}")
+    by_contract = Counter(r["contract_id"] for r in replies)
+    _say("  replies by contract (topic trr-replies, key = contract): "
+         + ", ".join(f"{c} {n}" for c, n in sorted(by_contract.items())))
+    by_code = Counter(d["error_code"] for d in dead)
+    _say("  dead letters by error code: " + (", ".join(f"{c} {n}" for c, n in sorted(by_code.items())) or "none"))
+    return 0
