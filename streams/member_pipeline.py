@@ -22,6 +22,10 @@ from streams.serde import Serde
 
 log = logging.getLogger(__name__)
 
+# Member-state field: the offset of the last record of each input topic applied
+# to this member (a key always lives in one partition, so one offset per topic).
+APPLIED = "_applied"
+
 Processor = Callable[[MemberState | None, dict[str, Any], Mapping[str, Any]], Any]
 
 
@@ -59,6 +63,7 @@ class BatchResult:
     outputs: list[Output] = field(default_factory=list)
     dead: list[Output] = field(default_factory=list)
     applied: int = 0
+    replayed: int = 0
     by_topic: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -98,6 +103,11 @@ def process_batch(
             s = sources[i]
             record = decoded[i][0]
             assert record is not None
+            if state is not None and state.get(APPLIED, {}).get(s.topic, -1) >= s.offset:
+                # Redelivery after a crash (at-least-once): this record already
+                # changed the state; applying it again would give a wrong reply.
+                result.replayed += 1
+                continue
             mbi = key.decode("utf-8", "replace")
             if record.get("mbi") != mbi:
                 result.dead.append(dead_letter(s, "KEY_MISMATCH", "the record's mbi differs from the message key"))
@@ -114,6 +124,8 @@ def process_batch(
             result.applied += 1
             if step.state is not None:
                 state = step.state
+            if state is not None:
+                state[APPLIED] = {**state.get(APPLIED, {}), s.topic: s.offset}
                 changed = True
                 result.state_event[key] = i
             result.outputs.extend(step.outputs)
