@@ -13,14 +13,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import faust
+import orjson
 
 from processors import plans as plan_rules
 from processors.model import Output, Rejected
 from streams import tansu_workarounds
 from streams.catalog import LogBackedTable
-from streams.config import MEMBER_TOPICS, Settings
+from streams import cycle
+from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
 from streams.deadletters import Source, dead_letter
-from streams.faust_compat import event_context
+from streams.faust_compat import event_context, iter_partition
 from streams.member_pipeline import decode_state, encode_state, process_batch
 from streams.metrics import Metrics
 from streams.registry import SchemaRegistry
@@ -62,10 +64,16 @@ class PartdApp:
             **tansu_workarounds.FAUST_SETTINGS,
         )
         self.plans = LogBackedTable("plan-year-updates", bootstrap, self.serde, self._plan_entry)
+        self.benchmarks = LogBackedTable(
+            "lis-benchmarks", bootstrap, self.serde, lambda r: (f"{r['region']}-{r['plan_year']}", r),
+        )
         self._ready = asyncio.Event()
         self._topics: dict[str, Any] = {}
         self.members = self.app.Table(
             "members", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+        )
+        self.cycle_progress = self.app.Table(
+            "cycle-progress", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
         )
         self._define()
 
@@ -77,12 +85,15 @@ class PartdApp:
     def _define(self) -> None:
         app = self.app
         s = self.settings
-        member_topic = app.topic(*MEMBER_TOPICS, key_type=bytes, value_type=bytes)
+        member_topic = app.topic(*MEMBER_TOPICS, MEMBER_COMMANDS_TOPIC, key_type=bytes, value_type=bytes)
+        command_topic = app.topic("cycle-commands", key_type=bytes, value_type=bytes)
+        results_topic = app.topic(CYCLE_RESULTS_TOPIC, key_type=bytes, value_type=bytes)
         plan_topic = app.topic("plan-year-updates", key_type=bytes, value_type=bytes)
 
         @app.task
         async def start_catalog() -> None:
             await self.plans.start()
+            await self.benchmarks.start()
             self._ready.set()
             log.info("plan catalog loaded: %d plan-years", len(self.plans.data))
 
@@ -97,9 +108,29 @@ class PartdApp:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 self._plan_batch(events)
 
-        self._agents = (members_agent, plans_agent)
+        @app.agent(command_topic, name="partd-cycle-commands")
+        async def commands_agent(stream: Any) -> None:
+            async for event in stream.events():
+                await self._ready.wait()
+                await self._cycle_command(event)
 
-    async def _member_batch(self, events: list[Any]) -> None:
+        @app.agent(results_topic, name="partd-cycle-results")
+        async def results_agent(stream: Any) -> None:
+            async for event in stream.events():
+                await self._ready.wait()
+                await self._cycle_result(event)
+
+        self._agents = (members_agent, plans_agent, commands_agent, results_agent)
+
+    async def _member_batch(self, all_events: list[Any]) -> None:
+        commands = [e for e in all_events if e.message.topic == MEMBER_COMMANDS_TOPIC]
+        events = [e for e in all_events if e.message.topic != MEMBER_COMMANDS_TOPIC]
+        if events:
+            await self._member_events(events)
+        for cmd in commands:
+            await self._member_command(cmd)
+
+    async def _member_events(self, events: list[Any]) -> None:
         sources = [_source(e) for e in events]
         first_of_key: dict[bytes, int] = {}
         for i, src in enumerate(sources):
@@ -125,6 +156,92 @@ class PartdApp:
         self._send(result.dead)
         self.metrics.batch(result)
 
+    # ---------------------------------------------------------------- cycle
+    async def _cycle_command(self, event: Any) -> None:
+        """A ``cycle-commands`` record: validate, then fan out to every member partition."""
+        src = _source(event)
+        record, error = self.serde.decode_many("cycle-commands", [src.value or b""])[0]
+        if error is not None:
+            self._send([dead_letter(src, error.error_code, error.message)])
+            return
+        try:
+            benchmarks = None
+            if getattr(record["command"], "value", record["command"]) == "REASSIGNMENT_RUN":
+                benchmarks = await self._wait_benchmarks(record["plan_year"])
+            payload = cycle.fanout_payload(record, self.settings.partitions, benchmarks)
+        except cycle.CommandError as exc:
+            self._send([dead_letter(src, exc.error_code, exc.message)])
+            return
+        body = orjson.dumps(payload)
+        topic = self._topic(MEMBER_COMMANDS_TOPIC)
+        with event_context(event):
+            for p in range(self.settings.partitions):
+                topic.send_soon(key=f"{payload['command_id']}-{p}".encode(), value=body, partition=p)
+        log.info("cycle %s %s fanned out to %d partitions", payload["command"], payload["plan_year"], self.settings.partitions)
+
+    async def _wait_benchmarks(self, plan_year: int, timeout: float = 120.0) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self.benchmarks.sync()
+            found, _ = cycle.benchmarks_for_year(self.benchmarks.data.values(), plan_year)
+            if found:
+                return found
+            if loop.time() > deadline:
+                raise cycle.CommandError(
+                    "NO_BENCHMARK",
+                    f"no lis-benchmarks for plan year {plan_year} after {timeout:.0f}s: send CALCULATE_BENCHMARKS first",
+                )
+            await asyncio.sleep(0.5)
+
+    async def _member_command(self, event: Any) -> None:
+        """One partition's share of a cycle step: scan this partition of the member table."""
+        payload = cycle.decode_payload(event.message.value)
+        partition = event.message.partition
+        await self.plans.sync()
+        members = iter_partition(self.members, partition, self.settings.partitions)
+        if payload["command"] == "CALCULATE_BENCHMARKS":
+            counts = cycle.partition_counts(payload, (decode_state(raw) for _, raw in members))
+            body: dict[str, Any] = {"counts": counts}
+        else:
+            n = 0
+            totals: dict[str, int] = {}
+            for key, state, outputs in cycle.scan_partition(payload, members, self.plans.data, decode_state):
+                if state is not None:
+                    with event_context(event):
+                        self.members[key] = encode_state(state)
+                self._send(outputs)
+                for k, v in cycle.summarize(outputs).items():
+                    totals[k] = totals.get(k, 0) + v
+                n += 1
+                if n % cycle.SCAN_CHUNK == 0:
+                    await asyncio.sleep(0)  # let heartbeats and the producer run
+            body = {"summary": totals}
+        key, value = cycle.result_message(payload, partition, body)
+        with event_context(event):
+            self._topic(CYCLE_RESULTS_TOPIC).send_soon(key=key, value=value)
+
+    async def _cycle_result(self, event: Any) -> None:
+        report = orjson.loads(event.message.value)
+        key = report["command_id"].encode()
+        with event_context(event):
+            raw = self.cycle_progress.get(key)
+        progress = cycle.merge_progress(orjson.loads(raw) if raw else None, report)
+        if cycle.complete(progress) and not progress["done"]:
+            if progress["command"] == "CALCULATE_BENCHMARKS":
+                await self.plans.sync()
+                self._send(cycle.benchmark_outputs(progress, self.plans.data))
+            progress["done"] = True
+            log.info("cycle %s %s complete on %d partitions", progress["command"], progress["plan_year"], progress["partitions"])
+        with event_context(event):
+            self.cycle_progress[key] = orjson.dumps(progress)
+
+    def _topic(self, name: str) -> Any:
+        topic = self._topics.get(name)
+        if topic is None:
+            topic = self._topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes)
+        return topic
+
     def _plan_batch(self, events: list[Any]) -> None:
         sources = [_source(e) for e in events]
         dead: list[Output] = []
@@ -142,10 +259,7 @@ class PartdApp:
 
     def _send(self, outputs: list[Output]) -> None:
         for out in outputs:
-            topic = self._topics.get(out.topic)
-            if topic is None:
-                topic = self._topics[out.topic] = self.app.topic(out.topic, key_type=bytes, value_type=bytes)
-            topic.send_soon(
+            self._topic(out.topic).send_soon(
                 key=out.key.encode("utf-8"), value=self.serde.encode(out.topic, out.value),
             )
             self.metrics.output(out)

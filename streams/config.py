@@ -24,7 +24,9 @@ OUTPUT_TOPICS = (
 MEMBER_TOPICS = ("enrollment-requests", "lis-status-changes", "beneficiary-updates")
 # Internal: cycle steps fanned out to every member partition.
 MEMBER_COMMANDS_TOPIC = "partd-member-commands"
-ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS + (MEMBER_COMMANDS_TOPIC,)
+# Internal: each partition's report on a cycle step (keyed by command id).
+CYCLE_RESULTS_TOPIC = "partd-cycle-results"
+ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS + (MEMBER_COMMANDS_TOPIC, CYCLE_RESULTS_TOPIC)
 
 
 def _int(name: str, default: int) -> int:

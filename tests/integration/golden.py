@@ -1,0 +1,61 @@
+"""Running a golden scenario (tests/golden/*) through a real broker and worker."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from streams.jsonconv import record_to_json
+from tests.integration.conftest import Cluster
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+CYCLE_INTERNAL = {"cycle-commands", "partd-member-commands", "partd-cycle-results"}
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def stages(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive lines of one topic form a stage; each cycle command is its own stage."""
+    out: list[list[dict[str, Any]]] = []
+    for line in lines:
+        if out and out[-1][0]["topic"] == line["topic"] and line["topic"] != "cycle-commands":
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return out
+
+
+def run(cluster: Cluster, inputs: list[dict[str, Any]]) -> None:
+    """Publish stage by stage, waiting until the worker has processed each (cross-topic order)."""
+    for stage in stages(inputs):
+        topic = stage[0]["topic"]
+        cluster.publish([(line["topic"], line["value"]) for line in stage])
+        if topic == "cycle-commands":
+            cluster.wait(CYCLE_INTERNAL, timeout=180)
+            cluster.wait(CYCLE_INTERNAL, timeout=180)  # results arrive after the fan-out is consumed
+        else:
+            cluster.wait({topic})
+
+
+def compare(cluster: Cluster, expected: list[dict[str, Any]], *, keep: dict[str, Any]) -> None:
+    """Every expected record is there (on its key, on the fields the line gives), nothing more."""
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for line in expected:
+        by_topic.setdefault(line["topic"], []).append(line)
+    for topic, lines in by_topic.items():
+        actual = [(k, record_to_json(topic, r)) for k, r in cluster.read_keyed(topic) if keep.get(topic, lambda r: True)(r)]
+        missing = []
+        for line in lines:
+            want = line["value"]
+            hit = next((i for i, (k, r) in enumerate(actual)
+                        if k == line["key"] and all(r.get(f) == v for f, v in want.items())), None)
+            if hit is None:
+                missing.append(line)
+            else:
+                actual.pop(hit)
+        assert not missing and not actual, (
+            f"{topic}: {len(missing)} expected records missing, {len(actual)} unexpected\n"
+            f"missing: {[m['value'] for m in missing[:3]]}\nunexpected: {actual[:3]}"
+        )

@@ -1,0 +1,21 @@
+"""The hand-written golden annual cycle (seeds 001, 004) through a real broker and worker."""
+from __future__ import annotations
+
+import pytest
+
+from tests.integration import golden
+from tests.integration.conftest import Cluster
+
+pytestmark = pytest.mark.integration
+
+DIR = golden.GOLDEN / "annual_cycle"
+
+# Only the cycle's own records are compared: the enrollment and LIS events of
+# the set-up also produce daily-TRR replies, which the golden file leaves out.
+KEEP = {"trr-replies": lambda r: ".SPCLTRD." in r["file_name"]}
+
+
+def test_golden_annual_cycle(cluster: Cluster) -> None:
+    cluster.worker()
+    golden.run(cluster, golden.load(DIR / "inputs.jsonl"))
+    golden.compare(cluster, golden.load(DIR / "expected.jsonl"), keep=KEEP)
