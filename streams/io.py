@@ -15,8 +15,13 @@ async def produce(
     bootstrap: str,
     serde: Serde,
     records: Iterable[tuple[str, str | None, dict[str, Any] | bytes]],
+    *,
+    timestamp_ms: int | None = None,
 ) -> int:
-    """Publish ``(topic, key, value)``; a dict value is Avro-encoded, bytes go as they are."""
+    """Publish ``(topic, key, value)``; a dict value is Avro-encoded, bytes go as they are.
+
+    ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     n = 0
@@ -28,7 +33,9 @@ async def produce(
                 payload = serde.encode(topic, value)
             else:
                 payload = value
-            futures.append(await producer.send(topic, key=key.encode() if key is not None else None, value=payload))
+            futures.append(await producer.send(
+                topic, key=key.encode() if key is not None else None, value=payload, timestamp_ms=timestamp_ms,
+            ))
             n += 1
         await producer.flush()
         for f in futures:

@@ -55,13 +55,13 @@ class Cluster:
         self.workers.append(w)
         return w
 
-    def publish(self, records: list[tuple[str, Any]], *, raw: bool = False) -> int:
+    def publish(self, records: list[tuple[str, Any]], *, raw: bool = False, timestamp_ms: int | None = None) -> int:
         """``(topic, json_value)`` pairs (or ``(topic, key, bytes)`` triples with raw=True)."""
         if raw:
             items = records
         else:
             items = [(t, None, record_from_json(t, v)) for t, v in records]
-        return asyncio.run(produce(self.bootstrap, self.serde, items))
+        return asyncio.run(produce(self.bootstrap, self.serde, items, timestamp_ms=timestamp_ms))
 
     def wait(self, topics: set[str], timeout: float = 90.0) -> None:
         async def run() -> None:
@@ -81,6 +81,34 @@ class Cluster:
 
     def read(self, topic: str, expect: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
         return asyncio.run(read_all(self.bootstrap, self.serde, topic, expect=expect, timeout=timeout))
+
+    def read_raw(self, topic: str) -> list[tuple[bytes | None, bytes]]:
+        """Every record of ``topic`` as raw (key, value) bytes."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        async def run() -> list[tuple[bytes | None, bytes]]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest")
+            await consumer.start()
+            try:
+                tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+                from streams import tansu_workarounds
+
+                tansu_workarounds.apply()
+                ends = await consumer.end_offsets(tps)
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                out: list[tuple[bytes | None, bytes]] = []
+                async def behind() -> bool:
+                    return any([await consumer.position(tp) < ends[tp] for tp in tps])
+
+                while await behind():
+                    for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                        out.extend((m.key, m.value) for m in msgs)
+                return out
+            finally:
+                await consumer.stop()
+
+        return asyncio.run(run())
 
     def read_keyed(self, topic: str) -> list[tuple[str | None, dict[str, Any]]]:
         from streams.io import consume

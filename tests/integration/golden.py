@@ -27,11 +27,14 @@ def stages(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def run(cluster: Cluster, inputs: list[dict[str, Any]]) -> None:
-    """Publish stage by stage, waiting until the worker has processed each (cross-topic order)."""
+def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | None = 1_760_000_000_000) -> None:
+    """Publish stage by stage, waiting until the worker has processed each (cross-topic order).
+
+    Records carry a fixed timestamp so two runs read the same input log.
+    """
     for stage in stages(inputs):
         topic = stage[0]["topic"]
-        cluster.publish([(line["topic"], line["value"]) for line in stage])
+        cluster.publish([(line["topic"], line["value"]) for line in stage], timestamp_ms=timestamp_ms)
         if topic == "cycle-commands":
             cluster.wait(CYCLE_INTERNAL, timeout=180)
             cluster.wait(CYCLE_INTERNAL, timeout=180)  # results arrive after the fan-out is consumed
