@@ -62,11 +62,11 @@ PLANS = [
     _plan(c, p, y, region, parent, prem)
     for y in (2026, 2027)
     for c, p, region, parent, prem in (
-        ("S1001", "001", "11", "ORG-SUN", "28.40"),
-        ("S1001", "002", "11", "ORG-SUN", "41.10"),
-        ("S2002", "001", "11", "ORG-GULF", "30.05"),
-        ("S3003", "001", "22", "ORG-LONE", "25.75"),
-        ("S3003", "005", "22", "ORG-LONE", "39.90"),
+        ("S7101", "001", "11", "ORG-SUN", "28.40"),
+        ("S7101", "002", "11", "ORG-SUN", "41.10"),
+        ("S7202", "001", "11", "ORG-GULF", "30.05"),
+        ("S7303", "001", "22", "ORG-LONE", "25.75"),
+        ("S7303", "005", "22", "ORG-LONE", "39.90"),
     )
 ]
 
@@ -83,26 +83,26 @@ STAGE_REFERENCE = [("plan-year-updates", p) for p in PLANS] + [("beneficiary-upd
 
 # Stage 2: enrollments (every listed TRC once) and a 4Rx.
 STAGE_ENROLL = [
-    ("enrollment-requests", _txn("SAMPLE-0001", "1EG4TE5MK73", 61, "S1001", "001", "2027-01-01")),   # 011
-    ("enrollment-requests", _txn("SAMPLE-0002", "1EG4TE5MK73", 61, "S1001", "001", "2027-01-01")),   # 109
-    ("enrollment-requests", _txn("SAMPLE-0003", "2FH5UF6NK84", 61, "S2002", "001", "2027-01-01")),   # 011
-    ("enrollment-requests", _txn("SAMPLE-0004", "3GJ6VG7PM95", 61, "S3003", "001", "2027-01-01")),   # 011
-    ("enrollment-requests", _txn("SAMPLE-0005", "4HK7WH8QN16", 61, "S9999", "001", "2027-01-01")),   # 107
-    ("enrollment-requests", _txn("SAMPLE-0006", "4HK7WH8QN16", 61, "S3003", "005", "2027-01-15")),   # 037
-    ("enrollment-requests", _txn("SAMPLE-0007", "5JM8XJ9RP27", 61, "S1001", "002", "2027-01-01")),   # 036
-    ("enrollment-requests", _txn("SAMPLE-0008", "9ZZ9ZZ9ZZ99", 61, "S1001", "001", "2027-01-01")),   # 007
-    ("enrollment-requests", _txn("SAMPLE-0009", "6KN9YK1TQ38", 61, "S1001", "001", "2027-01-01")),   # 008
-    ("enrollment-requests", _txn("SAMPLE-0010", "4HK7WH8QN16", 61, "S3003", "005", "2027-01-01", election_type=None)),  # 104
+    ("enrollment-requests", _txn("SAMPLE-0001", "1EG4TE5MK73", 61, "S7101", "001", "2027-01-01")),   # 011
+    ("enrollment-requests", _txn("SAMPLE-0002", "1EG4TE5MK73", 61, "S7101", "001", "2027-01-01")),   # 109
+    ("enrollment-requests", _txn("SAMPLE-0003", "2FH5UF6NK84", 61, "S7202", "001", "2027-01-01")),   # 011
+    ("enrollment-requests", _txn("SAMPLE-0004", "3GJ6VG7PM95", 61, "S7303", "001", "2027-01-01")),   # 011
+    ("enrollment-requests", _txn("SAMPLE-0005", "4HK7WH8QN16", 61, "S7999", "001", "2027-01-01")),   # 107
+    ("enrollment-requests", _txn("SAMPLE-0006", "4HK7WH8QN16", 61, "S7303", "005", "2027-01-15")),   # 037
+    ("enrollment-requests", _txn("SAMPLE-0007", "5JM8XJ9RP27", 61, "S7101", "002", "2027-01-01")),   # 036
+    ("enrollment-requests", _txn("SAMPLE-0008", "9ZZ9ZZ9ZZ99", 61, "S7101", "001", "2027-01-01")),   # 007
+    ("enrollment-requests", _txn("SAMPLE-0009", "6KN9YK1TQ38", 61, "S7101", "001", "2027-01-01")),   # 008
+    ("enrollment-requests", _txn("SAMPLE-0010", "4HK7WH8QN16", 61, "S7303", "005", "2027-01-01", election_type=None)),  # 104
 ]
 
 # Stage 3: changes to those enrollments, LIS, and bad input.
 STAGE_CHANGE = [
-    ("enrollment-requests", _txn("SAMPLE-0011", "1EG4TE5MK73", 72, "S1001", "001", "2027-01-01",
+    ("enrollment-requests", _txn("SAMPLE-0011", "1EG4TE5MK73", 72, "S7101", "001", "2027-01-01",
                                   rx_bin="610014", rx_pcn="MEDDPRIME", rx_group="SUN01", rx_member_id="A1B2C3")),  # 204
-    ("enrollment-requests", _txn("SAMPLE-0012", "2FH5UF6NK84", 61, "S1001", "002", "2027-02-01", election_type="U")),  # 011 + 014
-    ("enrollment-requests", _txn("SAMPLE-0013", "3GJ6VG7PM95", 51, "S3003", "001", "2027-03-31", disenrollment_reason="11")),  # 013
-    ("enrollment-requests", _txn("SAMPLE-0014", "3GJ6VG7PM95", 81, "S3003", "001", "2027-03-31")),  # 291
-    ("enrollment-requests", _txn("SAMPLE-0015", "4HK7WH8QN16", 72, "S3003", "001", "2027-01-01", rx_bin="1")),  # 209
+    ("enrollment-requests", _txn("SAMPLE-0012", "2FH5UF6NK84", 61, "S7101", "002", "2027-02-01", election_type="U")),  # 011 + 014
+    ("enrollment-requests", _txn("SAMPLE-0013", "3GJ6VG7PM95", 51, "S7303", "001", "2027-03-31", disenrollment_reason="11")),  # 013
+    ("enrollment-requests", _txn("SAMPLE-0014", "3GJ6VG7PM95", 81, "S7303", "001", "2027-03-31")),  # 291
+    ("enrollment-requests", _txn("SAMPLE-0015", "4HK7WH8QN16", 72, "S7303", "001", "2027-01-01", rx_bin="1")),  # 209
     ("lis-status-changes", _lis("LIS-0001", "1EG4TE5MK73", "100", "1", "2026-01-01")),  # 121
     ("lis-status-changes", _lis("LIS-0002", "1EG4TE5MK73", "050", "2", "2026-06-01", "2026-12-31")),  # overlap: dead letter
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -9,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams import sample
+from streams import sample, scenario
 from streams.config import ALL_TOPICS, Settings
 from streams.io import produce, read_all, wait_consumed
 from streams.jsonconv import record_from_json
@@ -39,16 +40,16 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
     try:
         if settings.bootstrap_servers:
             bootstrap = settings.bootstrap_servers
-            _say(f"[1/5] using the Kafka cluster at {bootstrap}")
+            _say(f"[1/6] using the Kafka cluster at {bootstrap}")
         else:
             broker = EmbeddedBroker(log_dir=run_dir)
             bootstrap = broker.start(None)
-            _say(f"[1/5] embedded Tansu broker at {bootstrap} (pid {broker.pid})")
+            _say(f"[1/6] embedded Tansu broker at {bootstrap} (pid {broker.pid})")
         ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
-        _say(f"[2/5] {len(ALL_TOPICS)} topics x {settings.partitions} partitions ready")
+        _say(f"[2/6] {len(ALL_TOPICS)} topics x {settings.partitions} partitions ready")
         worker = WorkerProcess(bootstrap, run_dir / "worker", partitions=settings.partitions, app_id=settings.app_id,
-                               web_port=settings.web_port).start()
-        _say(f"[3/5] worker started (pid {worker.pid}, log {worker.log_path})")
+                               web_port=settings.web_port if "PARTD_WEB_PORT" in os.environ else None).start()
+        _say(f"[3/6] worker started (pid {worker.pid}, log {worker.log_path})")
         code = asyncio.run(_publish_and_report(bootstrap, settings, worker))
         _say(f"done in {time.monotonic() - t0:.1f}s")
         if code != 0 or once:
@@ -80,7 +81,7 @@ async def _publish_and_report(bootstrap: str, settings: Settings, worker: Worker
         ("enrollment transactions", _records(sample.STAGE_ENROLL)),
         ("changes, LIS and bad input", _records(sample.STAGE_CHANGE) + list(sample.GARBAGE)),
     ]
-    _say("[4/5] publishing the built-in sample")
+    _say("[4/6] publishing the built-in sample")
     total = 0
     for name, records in stages:
         n = await produce(bootstrap, serde, records)
@@ -93,7 +94,7 @@ async def _publish_and_report(bootstrap: str, settings: Settings, worker: Worker
         _say(f"      {n:4d} {name} processed")
     replies = await read_all(bootstrap, serde, "trr-replies")
     dead = await read_all(bootstrap, serde, "dead-letters")
-    _say(f"[5/5] summary: {total} records in, {len(replies)} TRR replies, {len(dead)} dead letters")
+    _say(f"[5/6] summary: {total} records in, {len(replies)} TRR replies, {len(dead)} dead letters")
     by_trc = Counter((r["transaction_reply_code"], r["trc_type"], r["trc_short_name"]) for r in replies)
     _say("  replies by TRC:")
     for (trc, kind, name), n in sorted(by_trc.items()):
@@ -103,4 +104,43 @@ async def _publish_and_report(bootstrap: str, settings: Settings, worker: Worker
          + ", ".join(f"{c} {n}" for c, n in sorted(by_contract.items())))
     by_code = Counter(d["error_code"] for d in dead)
     _say("  dead letters by error code: " + (", ".join(f"{c} {n}" for c, n in sorted(by_code.items())) or "none"))
+    return await _annual_cycle(bootstrap, serde, group, worker)
+
+
+async def _annual_cycle(bootstrap: str, serde: Serde, group: str, worker: WorkerProcess) -> int:
+    """A small annual LIS cycle: the golden scenario's plans, members, benchmark and reassignment run."""
+    if not scenario.ANNUAL_CYCLE_DEMO.exists():
+        _say(f"(annual cycle demo skipped: {scenario.ANNUAL_CYCLE_DEMO} not found)")
+        return 0
+    lines = scenario.load(scenario.ANNUAL_CYCLE_DEMO)
+    year = next(line["value"]["plan_year"] for line in lines if line["topic"] == "cycle-commands")
+    _say(f"[6/6] a small annual LIS cycle for plan year {year}: "
+         f"{len(lines)} records (plans, members, CALCULATE_BENCHMARKS, REASSIGNMENT_RUN)")
+    try:
+        await scenario.play(bootstrap, serde, group, lines)
+    except TimeoutError as exc:
+        _say(f"error: {exc}\nworker log tail:\n{worker.log_tail()}")
+        return 1
+    bms = [b for b in await read_all(bootstrap, serde, "lis-benchmarks") if b["plan_year"] == year]
+    _say("  regional LIS benchmarks (lis-benchmarks):")
+    for b in sorted(bms, key=lambda b: b["region"]):
+        _say(f"    region {b['region']}: ${b['benchmark_premium']}  "
+             f"({b['lis_enrollment_total']} LIS enrollees in {b['plans_weighted']} plans, {b['reference_month']:%Y-%m})")
+    special = [r for r in await read_all(bootstrap, serde, "trr-replies") if ".SPCLTRD." in r["file_name"]]
+    moved = sum(1 for r in special if r["transaction_reply_code"] == "212")
+    _say(f"  reassigned: {moved} members (special TRR: {moved} x 212 to gaining plans, "
+         f"{sum(1 for r in special if r['transaction_reply_code'] == '014')} x 014 to losing plans)")
+    letters = Counter(
+        (n.get("publication") or "-", getattr(n.get("paper_color"), "value", n.get("paper_color")) or "-", n["notice_type"])
+        for n in await read_all(bootstrap, serde, "beneficiary-notices")
+    )
+    _say("  letters (beneficiary-notices):")
+    for (pub, color, kind), n in sorted(letters.items()):
+        _say(f"    Pub. {pub:<6} {color:<5} {kind:<30} {n}")
+    plan = Counter(
+        (getattr(n["notice_type"], "value", n["notice_type"]), n.get("obligation") or "")
+        for n in await read_all(bootstrap, serde, "plan-notices")
+    )
+    _say("  plan files and obligations (plan-notices): "
+         + ", ".join(f"{t}{'/' + o if o else ''} {n}" for (t, o), n in sorted(plan.items())))
     return 0

@@ -1,30 +1,17 @@
 """Running a golden scenario (tests/golden/*) through a real broker and worker."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from streams import scenario
 from streams.jsonconv import record_to_json
 from tests.integration.conftest import Cluster
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-CYCLE_INTERNAL = {"cycle-commands", "partd-member-commands", "partd-cycle-results"}
 
 
-def load(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def stages(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Consecutive lines of one topic form a stage; each cycle command is its own stage."""
-    out: list[list[dict[str, Any]]] = []
-    for line in lines:
-        if out and out[-1][0]["topic"] == line["topic"] and line["topic"] != "cycle-commands":
-            out[-1].append(line)
-        else:
-            out.append([line])
-    return out
+load = scenario.load
 
 
 def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | None = 1_760_000_000_000) -> None:
@@ -32,14 +19,11 @@ def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | N
 
     Records carry a fixed timestamp so two runs read the same input log.
     """
-    for stage in stages(inputs):
-        topic = stage[0]["topic"]
+    for stage in scenario.stages(inputs):
         cluster.publish([(line["topic"], line["value"]) for line in stage], timestamp_ms=timestamp_ms)
-        if topic == "cycle-commands":
-            cluster.wait(CYCLE_INTERNAL, timeout=180)
-            cluster.wait(CYCLE_INTERNAL, timeout=180)  # results arrive after the fan-out is consumed
-        else:
-            cluster.wait({topic})
+        topics, passes = scenario.waits_for(stage[0]["topic"])
+        for _ in range(passes):
+            cluster.wait(topics, timeout=180)
 
 
 def compare(cluster: Cluster, expected: list[dict[str, Any]], *, keep: dict[str, Any]) -> None:

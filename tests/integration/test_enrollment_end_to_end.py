@@ -17,12 +17,12 @@ def _reference(c: Cluster) -> None:
 def test_enroll_duplicate_garbage_then_next(cluster: Cluster) -> None:
     cluster.worker()
     _reference(cluster)
-    txn = dict(sample._txn("IT-0001", "1EG4TE5MK73", 61, "S1001", "001", "2027-01-01"))
+    txn = dict(sample._txn("IT-0001", "1EG4TE5MK73", 61, "S7101", "001", "2027-01-01"))
     cluster.publish([("enrollment-requests", txn)])
     cluster.wait({"enrollment-requests"})
     first = cluster.read_keyed("trr-replies")
     assert [(k, r["transaction_reply_code"], r["mbi"], r["plan_tracking_id"]) for k, r in first] == [
-        ("S1001", "011", "1EG4TE5MK73", "IT-0001")
+        ("S7101", "011", "1EG4TE5MK73", "IT-0001")
     ]
     # The very same transaction again: already enrolled in that PBP.
     cluster.publish([("enrollment-requests", txn)])
@@ -32,7 +32,7 @@ def test_enroll_duplicate_garbage_then_next(cluster: Cluster) -> None:
     # Garbage bytes: one dead letter with the bytes untouched, and the worker goes on.
     garbage = b"\x00\x00\x00\x00\x01\xff\xfe definitely not avro"
     cluster.publish([("enrollment-requests", "1EG4TE5MK73", garbage)], raw=True)
-    nxt = sample._txn("IT-0002", "3GJ6VG7PM95", 61, "S3003", "001", "2027-01-01")
+    nxt = sample._txn("IT-0002", "3GJ6VG7PM95", 61, "S7303", "001", "2027-01-01")
     cluster.publish([("enrollment-requests", nxt)])
     cluster.wait({"enrollment-requests"})
     dead = cluster.read("dead-letters", expect=1)
@@ -42,7 +42,7 @@ def test_enroll_duplicate_garbage_then_next(cluster: Cluster) -> None:
     assert dead[0]["raw_key"] == b"1EG4TE5MK73"
     assert dead[0]["error_code"] in {"UNDECODABLE", "UNKNOWN_SCHEMA_ID"}
     replies = cluster.read_keyed("trr-replies")
-    assert ("S3003", "011") in [(k, r["transaction_reply_code"]) for k, r in replies]
+    assert ("S7303", "011") in [(k, r["transaction_reply_code"]) for k, r in replies]
     assert len(replies) == 3
     assert all(w.alive() for w in cluster.workers)
 
@@ -58,13 +58,13 @@ def test_full_sample_gives_every_expected_reply(cluster: Cluster) -> None:
     replies = cluster.read_keyed("trr-replies")
     got = sorted((r["plan_tracking_id"] or r["mbi"], k, r["transaction_reply_code"]) for k, r in replies)
     expected = sorted([
-        ("SAMPLE-0001", "S1001", "011"), ("SAMPLE-0002", "S1001", "109"), ("SAMPLE-0003", "S2002", "011"),
-        ("SAMPLE-0004", "S3003", "011"), ("SAMPLE-0005", "S9999", "107"), ("SAMPLE-0006", "S3003", "037"),
-        ("SAMPLE-0007", "S1001", "036"), ("SAMPLE-0008", "S1001", "007"), ("SAMPLE-0009", "S1001", "008"),
-        ("SAMPLE-0010", "S3003", "104"), ("SAMPLE-0011", "S1001", "204"),
-        ("SAMPLE-0012", "S1001", "011"), ("2FH5UF6NK84", "S2002", "014"),
-        ("SAMPLE-0013", "S3003", "013"), ("SAMPLE-0014", "S3003", "291"), ("SAMPLE-0015", "S3003", "209"),
-        ("1EG4TE5MK73", "S1001", "121"),
+        ("SAMPLE-0001", "S7101", "011"), ("SAMPLE-0002", "S7101", "109"), ("SAMPLE-0003", "S7202", "011"),
+        ("SAMPLE-0004", "S7303", "011"), ("SAMPLE-0005", "S7999", "107"), ("SAMPLE-0006", "S7303", "037"),
+        ("SAMPLE-0007", "S7101", "036"), ("SAMPLE-0008", "S7101", "007"), ("SAMPLE-0009", "S7101", "008"),
+        ("SAMPLE-0010", "S7303", "104"), ("SAMPLE-0011", "S7101", "204"),
+        ("SAMPLE-0012", "S7101", "011"), ("2FH5UF6NK84", "S7202", "014"),
+        ("SAMPLE-0013", "S7303", "013"), ("SAMPLE-0014", "S7303", "291"), ("SAMPLE-0015", "S7303", "209"),
+        ("1EG4TE5MK73", "S7101", "121"),
     ])
     assert got == expected, got
     for k, r in replies:  # each plan reads its own: the key is the contract

@@ -31,7 +31,7 @@ def test_tables_complete_after_restart(cluster: Cluster, fresh_disk: bool) -> No
     cluster.publish([("beneficiary-updates", sample._bene(m, "Test", f"Member{i}", "FL")) for i, m in enumerate(mbis)])
     cluster.wait({"plan-year-updates", "beneficiary-updates"})
     cluster.publish([
-        ("enrollment-requests", sample._txn(f"R1-{i:04d}", m, 61, "S1001", "001", "2027-01-01"))
+        ("enrollment-requests", sample._txn(f"R1-{i:04d}", m, 61, "S7101", "001", "2027-01-01"))
         for i, m in enumerate(mbis)
     ])
     cluster.wait({"enrollment-requests"})
@@ -41,7 +41,7 @@ def test_tables_complete_after_restart(cluster: Cluster, fresh_disk: bool) -> No
     cluster.worker("w2" if fresh_disk else "w1")
     # Every member must still be known and enrolled: a second TC 61 into the same PBP is a duplicate (109).
     cluster.publish([
-        ("enrollment-requests", sample._txn(f"R2-{i:04d}", m, 61, "S1001", "001", "2027-01-01"))
+        ("enrollment-requests", sample._txn(f"R2-{i:04d}", m, 61, "S7101", "001", "2027-01-01"))
         for i, m in enumerate(mbis)
     ])
     cluster.wait({"enrollment-requests"})
