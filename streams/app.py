@@ -19,7 +19,7 @@ from processors import plans as plan_rules
 from processors.model import Output, Rejected
 from streams import tansu_workarounds
 from streams.catalog import LogBackedTable
-from streams import cycle
+from streams import cycle, observability
 from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
 from streams.deadletters import Source, dead_letter
 from streams.faust_compat import event_context, iter_partition
@@ -76,6 +76,7 @@ class PartdApp:
             "cycle-progress", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
         )
         self._define()
+        observability.install(self)
 
     @staticmethod
     def _plan_entry(record: dict[str, Any]) -> tuple[str, Any]:
