@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import asyncio
 import json
 import os
@@ -139,6 +140,11 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
     raise SystemExit(run_up(settings, once=args.once, keep_data=args.keep_data))
 
 
+# Modules that add their own subcommand: each has ``add_parser(subparsers)``
+# which sets ``func(args, settings)`` as the default.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="partd", description="Part D Stream: enrollment, LIS and the annual reassignment on Kafka.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max", type=int, default=None, help="stop after this many records")
     p.add_argument("--idle", type=float, default=3.0, help="stop after this many idle seconds")
     p.set_defaults(func=cmd_consume)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     args = parser.parse_args(argv)
     args.func(args, Settings.from_env())
 
