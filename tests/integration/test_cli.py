@@ -1,0 +1,89 @@
+"""The ``partd`` command as a person uses it: broker, produce, consume, up."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams import sample
+
+pytestmark = pytest.mark.integration
+
+
+def _partd(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def test_produce_then_consume_round_trips_json_lines(broker: str, tmp_path: Path) -> None:
+    plans = [p for topic, p in sample.STAGE_REFERENCE if topic == "plan-year-updates"][:3]
+    src = tmp_path / "plans.jsonl"
+    src.write_text("\n".join(json.dumps(p) for p in plans) + "\n")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": broker}
+    done = _partd("produce", "plan-year-updates", str(src), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "produced 3 records" in done.stdout
+    out = _partd("consume", "plan-year-updates", "--idle", "2", env=env)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert sorted(line["key"] for line in lines) == sorted(f"{p['contract_id']}-{p['pbp_id']}-{p['plan_year']}" for p in plans)
+    got = {line["key"]: line["value"] for line in lines}
+    for p in plans:
+        v = got[f"{p['contract_id']}-{p['pbp_id']}-{p['plan_year']}"]
+        assert v["basic_premium"] == p["basic_premium"] and v["region"] == p["region"]
+
+
+def test_produce_rejects_a_bad_line_and_says_where(broker: str, tmp_path: Path) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"contract_id": "S1"}\n')
+    done = _partd("produce", "plan-year-updates", str(src), env={"KAFKA_BOOTSTRAP_SERVERS": broker})
+    assert done.returncode != 0
+    assert f"{src}:1" in done.stderr
+
+
+def test_worker_without_a_broker_says_what_to_do() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode != 0
+    assert "KAFKA_BOOTSTRAP_SERVERS" in done.stderr and "partd broker" in done.stderr
+
+
+def test_partd_broker_prints_a_usable_address(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PARTD_PARTITIONS": "3"}, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:")
+        bootstrap = line.split("=", 1)[1]
+        from streams.topics import partition_count
+
+        assert partition_count(bootstrap, "trr-replies") == 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+
+
+def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "PARTD_WEB_PORT")}
+    env["PARTD_DATA_DIR"] = str(tmp_path)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "up", "--once"], capture_output=True, text=True,
+                          env=env, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "17 TRR replies, 3 dead letters" in out
+    for trc in ("007", "008", "011", "013", "014", "036", "037", "104", "107", "109", "121", "204", "209", "291"):
+        assert f"    {trc} " in out, f"TRC {trc} missing from the summary"
+    assert "region 05: $35.00" in out
+    assert "reassigned: 7 members" in out
+    assert "Pub. 11209  BLUE" in out and "Pub. 11267  TAN" in out
+    assert list(tmp_path.iterdir()) == [], "partd up --once must clean up its run directory"
+    assert time.monotonic() - started < 400
