@@ -142,7 +142,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
 
 # Modules that add their own subcommand: each has ``add_parser(subparsers)``
 # which sets ``func(args, settings)`` as the default.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("streams.lag", "streams.generate", "streams.bench")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,30 @@
-"""Product metrics (Prometheus). No identifiers of people ever go in a label."""
+"""Product metrics (Prometheus). No identifiers of people ever go in a label.
+
+Every label value here comes from a closed set of codes (topic names, TRC
+codes and types, notice types, publication numbers, error codes, agent
+names): never an MBI, SSN, name, date of birth, contract-level person data or
+a free-text message. ``tests/ops/test_metrics.py`` checks this on real outputs.
+
+Names (all served at the worker's ``/metrics``; docs/operations.md lists them
+with Faust's own and the lag metrics of :mod:`streams.lag`):
+
+* ``partd_events_in_total{topic}``: input records consumed
+* ``partd_records_out_total{topic}``: records produced
+* ``partd_trr_replies_total{trc,trc_type}``: TRR replies by code and type
+* ``partd_reassignments_total{case}``: reassignment decisions with a letter
+  (PREMIUM, NON_RENEWAL_PDP, NON_RENEWAL_MA, CHOOSER_TAN, NOT_POSSIBLE)
+* ``partd_letters_total{publication,notice_type}``: beneficiary letters
+* ``partd_plan_notices_total{notice_type}``: GAIN/LOSS file records, obligations
+* ``partd_enrollments_total{kind}``: auto (TRC 117) / facilitated (TRC 118)
+* ``partd_dead_letters_total{error_code}``: dead letters
+* ``partd_batch_size``: records per processed batch (histogram)
+* ``partd_batch_duration_seconds{agent}``: wall time to process a batch
+* ``partd_event_latency_seconds{topic}``: record timestamp -> processed
+"""
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -9,6 +33,34 @@ from processors.model import Output
 
 if TYPE_CHECKING:
     from streams.member_pipeline import BatchResult
+
+# Beneficiary-notice type -> reassignment case (processors/reassignment.py NOTICE_TYPES).
+REASSIGNMENT_CASES = {
+    "REASSIGNMENT_PREMIUM": "PREMIUM",
+    "REASSIGNMENT_NON_RENEWAL_PDP": "NON_RENEWAL_PDP",
+    "REASSIGNMENT_NON_RENEWAL_MA": "NON_RENEWAL_MA",
+    "CHOOSER": "CHOOSER_TAN",
+    "REASSIGNMENT_NOT_POSSIBLE": "NOT_POSSIBLE",
+}
+try:  # the closed set of letters, created at 0 (dashboards and rates see the first one)
+    from processors.reassignment import NOTICE_TYPES as REASSIGNMENT_NOTICE_TYPES
+    from processors.reassignment import PUBLICATIONS as REASSIGNMENT_PUBLICATIONS
+except ImportError:  # pragma: no cover - the rules moved: nothing pre-created
+    REASSIGNMENT_NOTICE_TYPES, REASSIGNMENT_PUBLICATIONS = {}, {}
+# TRCs that mean a CMS enrollment of a beneficiary who did not choose (processors/data/trc.json).
+ENROLLMENT_KINDS = {"117": "auto", "118": "facilitated"}
+# Serde error codes, created at 0 so the first dead letter is an increase Prometheus sees.
+KNOWN_DEAD_LETTER_CODES = ("EMPTY_VALUE", "SCHEMA_MISMATCH", "UNDECODABLE", "UNKNOWN_SCHEMA_ID", "WRONG_MAGIC_BYTE")
+INPUT_TOPICS = ("enrollment-requests", "lis-status-changes", "plan-year-updates", "beneficiary-updates", "cycle-commands")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+def _label(value: object) -> str:
+    """A label value from an enum/str/None code."""
+    if value is None:
+        return "none"
+    return str(getattr(value, "value", value))
 
 
 class Metrics:
@@ -22,10 +74,43 @@ class Metrics:
         self.replies = Counter("partd_trr_replies_total", "TRR replies by code and type", ["trc", "trc_type"], registry=r)
         self.dead_letters = Counter("partd_dead_letters_total", "Dead letters by error code", ["error_code"], registry=r)
         self.notices = Counter("partd_notices_total", "Notices by topic and type", ["topic", "notice_type"], registry=r)
+        self.reassignments = Counter(
+            "partd_reassignments_total", "Reassignment decisions with a letter, by case", ["case"], registry=r,
+        )
+        self.letters = Counter(
+            "partd_letters_total", "Beneficiary letters by publication and notice type",
+            ["publication", "notice_type"], registry=r,
+        )
+        self.plan_notices = Counter(
+            "partd_plan_notices_total", "Plan notices (GAIN/LOSS file records, obligations)", ["notice_type"], registry=r,
+        )
+        self.enrollments = Counter(
+            "partd_enrollments_total", "CMS enrollments: auto (TRC 117) and facilitated (TRC 118)", ["kind"], registry=r,
+        )
         self.batch_size = Histogram(
             "partd_batch_size", "Records per processed batch",
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,
         )
+        self.batch_duration = Histogram(
+            "partd_batch_duration_seconds", "Wall time to process one batch, by agent", ["agent"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.event_latency = Histogram(
+            "partd_event_latency_seconds", "From a record's timestamp to the end of its batch's processing",
+            ["topic"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        # Series that exist from the start (0), so rates and the dead-letter
+        # alert see the first increment.
+        for topic in INPUT_TOPICS:
+            self.events_in.labels(topic)
+        for code in KNOWN_DEAD_LETTER_CODES:
+            self.dead_letters.labels(code)
+        for kind in ENROLLMENT_KINDS.values():
+            self.enrollments.labels(kind)
+        for notice_type, case in REASSIGNMENT_CASES.items():
+            self.reassignments.labels(case)
+        for case, publication in REASSIGNMENT_PUBLICATIONS.items():
+            self.letters.labels(publication, REASSIGNMENT_NOTICE_TYPES[case])
 
     def batch(self, result: "BatchResult") -> None:
         total = 0
@@ -38,12 +123,37 @@ class Metrics:
         self.events_in.labels("plan-year-updates").inc(n_in)
         self.batch_size.observe(n_in)
 
+    def processed(self, agent: str, seconds: float, timestamps: Iterable[tuple[str, float | None]] = (),
+                  now: float | None = None) -> None:
+        """A batch is done: ``seconds`` of processing, and ``(topic, record timestamp in s)`` of its records.
+
+        Called by :func:`streams.observability.install` around the agents' batch methods.
+        """
+        self.batch_duration.labels(agent).observe(max(0.0, seconds))
+        now = time.time() if now is None else now
+        for topic, ts in timestamps:
+            if ts:
+                self.event_latency.labels(topic).observe(max(0.0, now - ts))
+
     def output(self, out: Output) -> None:
         self.records_out.labels(out.topic).inc()
         v = out.value
         if out.topic == "trr-replies":
-            self.replies.labels(v["transaction_reply_code"], v["trc_type"]).inc()
+            trc = _label(v["transaction_reply_code"])
+            self.replies.labels(trc, _label(v["trc_type"])).inc()
+            kind = ENROLLMENT_KINDS.get(trc)
+            if kind:
+                self.enrollments.labels(kind).inc()
         elif out.topic == "dead-letters":
-            self.dead_letters.labels(v["error_code"]).inc()
-        elif out.topic in ("beneficiary-notices", "plan-notices"):
-            self.notices.labels(out.topic, str(v.get("notice_type"))).inc()
+            self.dead_letters.labels(_label(v["error_code"])).inc()
+        elif out.topic == "beneficiary-notices":
+            notice_type = _label(v.get("notice_type"))
+            self.notices.labels(out.topic, notice_type).inc()
+            self.letters.labels(_label(v.get("publication")), notice_type).inc()
+            case = REASSIGNMENT_CASES.get(notice_type)
+            if case:
+                self.reassignments.labels(case).inc()
+        elif out.topic == "plan-notices":
+            notice_type = _label(v.get("notice_type"))
+            self.notices.labels(out.topic, notice_type).inc()
+            self.plan_notices.labels(notice_type).inc()

@@ -1,14 +1,164 @@
-"""What ops see: ``/metrics`` on the worker's web server (Faust's sensors and the product's)."""
+"""What ops see on the worker's web server (127.0.0.1 by default, ``PARTD_WEB_PORT``).
+
+* ``/metrics``: Faust's own sensors (``faust_*``), the product counters of
+  :mod:`streams.metrics` (``partd_*``), the consumer lag of this worker's group
+  (:mod:`streams.lag`, sampled every ``PARTD_LAG_INTERVAL`` s, default 5; 0
+  turns the sampler off) and rebalance/assignment metrics
+  (``partd_rebalances_total``, ``partd_assigned_partitions``).
+* ``/healthz``: 200 while the worker's event loop answers (liveness).
+* ``/ready``: 200 once the plan catalog is loaded and no rebalance is going on,
+  503 otherwise (readiness).
+
+:func:`install` is called by ``PartdApp.__init__`` after the agents are defined.
+It also times the agents' batch methods (``partd_batch_duration_seconds``,
+``partd_event_latency_seconds``) by wrapping them on the instance, so the app
+itself needs no metrics code for that.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import functools
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any, Callable
 
 from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import Counter, Gauge, disable_created_metrics
+
+from streams.lag import APP_TOPICS, LagCollector, sample_forever
 
 if TYPE_CHECKING:
     from streams.app import PartdApp
 
+log = logging.getLogger(__name__)
+
+
+def lag_interval() -> float:
+    raw = os.environ.get("PARTD_LAG_INTERVAL", "")
+    try:
+        return float(raw) if raw else 5.0
+    except ValueError:
+        raise SystemExit(f"PARTD_LAG_INTERVAL must be a number of seconds, got {raw!r}") from None
+
 
 def install(partd: "PartdApp") -> None:
-    """Serve Faust's own sensors and the product metrics from one registry at ``/metrics``."""
-    setup_prometheus_sensors(partd.app, registry=partd.metrics.registry, name_prefix="faust")
+    """Serve Faust's own sensors and the product metrics from one registry at ``/metrics``, and more (module doc)."""
+    app = partd.app
+    registry = partd.metrics.registry
+    disable_created_metrics()  # no *_created series: half the series, nothing lost
+    setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
+    _install_rebalance_metrics(partd)
+    _install_timing(partd)
+    _install_health(partd)
+
+    interval = lag_interval()
+    if interval > 0:
+        collector = LagCollector()
+        registry.register(collector)
+        partd.lag_collector = collector  # type: ignore[attr-defined]
+
+        stop = asyncio.Event()
+        done = asyncio.Event()
+
+        @app.task
+        async def partd_lag_sampler() -> None:
+            try:
+                await sample_forever(partd.bootstrap, [partd.settings.app_id], collector, interval,
+                                     app_topics=APP_TOPICS, stop=stop)
+            finally:
+                done.set()
+
+        async def stop_sampler(sender: Any, **kwargs: Any) -> None:
+            stop.set()  # close the sampler's consumers before Faust closes the loop
+            try:
+                await asyncio.wait_for(done.wait(), 5.0)
+            except asyncio.TimeoutError:
+                log.warning("lag sampler did not stop in 5 s")
+
+        app.on_before_shutdown.connect(stop_sampler)
+
+
+def _install_rebalance_metrics(partd: "PartdApp") -> None:
+    app = partd.app
+    registry = partd.metrics.registry
+    rebalances = Counter("partd_rebalances_total", "Rebalances this worker took part in (partition assignments)",
+                         registry=registry)
+    assigned = Gauge("partd_assigned_partitions", "Partitions assigned to this worker, by topic", ["topic"],
+                     registry=registry)
+    known: set[str] = set()
+
+    async def on_assigned(sender: Any, assigned_tps: Any = None, **kwargs: Any) -> None:
+        tps = assigned_tps if assigned_tps is not None else kwargs.get("assigned", set())
+        rebalances.inc()
+        counts: dict[str, int] = {}
+        for tp in tps:
+            counts[tp.topic] = counts.get(tp.topic, 0) + 1
+        for topic in known | set(counts):
+            assigned.labels(topic).set(counts.get(topic, 0))
+        known.update(counts)
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+
+def _timed(metrics: Any, agent: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def stamps(events: list[Any]) -> list[tuple[str, float | None]]:
+        return [(e.message.topic, e.message.timestamp) for e in events]
+
+    if asyncio.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(events: Any, *args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            result = await fn(events, *args, **kwargs)
+            batch = events if isinstance(events, list) else [events]
+            metrics.processed(agent, time.perf_counter() - t0, stamps(batch))
+            return result
+        return run_async
+
+    @functools.wraps(fn)
+    def run_sync(events: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        result = fn(events, *args, **kwargs)
+        batch = events if isinstance(events, list) else [events]
+        metrics.processed(agent, time.perf_counter() - t0, stamps(batch))
+        return result
+    return run_sync
+
+
+def _install_timing(partd: "PartdApp") -> None:
+    """Time the agents' batch methods (looked up on the instance at each call, so wrapping it is enough)."""
+    m = partd.metrics
+    for attr, agent in (("_member_batch", "members"), ("_plan_batch", "plans"),
+                        ("_cycle_command", "cycle-commands")):
+        fn = getattr(partd, attr, None)
+        if fn is not None:
+            setattr(partd, attr, _timed(m, agent, fn))
+    command = getattr(partd, "_cycle_command", None)
+    if command is not None:
+        inner = command
+
+        @functools.wraps(inner)
+        async def count_command(event: Any, *args: Any, **kwargs: Any) -> Any:
+            m.events_in.labels("cycle-commands").inc()
+            return await inner(event, *args, **kwargs)
+
+        partd._cycle_command = count_command  # type: ignore[method-assign]
+
+
+def _install_health(partd: "PartdApp") -> None:
+    from faust import web
+
+    app = partd.app
+
+    @app.page("/healthz")
+    async def healthz(self: web.View, request: web.Request) -> web.Response:
+        return self.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def ready(self: web.View, request: web.Request) -> web.Response:
+        catalog = getattr(partd, "_ready", None)
+        loaded = bool(catalog is not None and catalog.is_set())
+        rebalancing = bool(getattr(app, "rebalancing", False))
+        ok = loaded and not rebalancing
+        return self.json({"ready": ok, "catalog_loaded": loaded, "rebalancing": rebalancing},
+                         status=200 if ok else 503)
