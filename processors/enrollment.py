@@ -1,4 +1,5 @@
-"""Enrollment transactions (the enrollment-requests topic): TC 61, 51, 72, 80, 81.
+"""Enrollment transactions (the enrollment-requests topic): TC 61, 51, 72, 80, 81 (82, 83 and
+state passive TC 61 are routed to ``processors.passive``).
 
 Pure: ``apply_enrollment(state, event, plans)`` returns the new member state
 (None when unchanged) and the TRR replies. The processing time of every reply
@@ -416,14 +417,25 @@ def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[st
     other enrollments (011 + one 014 per losing enrollment) and an accepted
     enrollment cancellation that reinstates the prior plan (013 + 291).
 
-    Raises ``Rejected('UNSUPPORTED_TRANSACTION', ...)`` for TC 82/83 (MMP,
-    handled elsewhere) and ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for
-    any other unknown code. Never mutates ``state``.
+    MMP passive enrollment (seed 000, ``processors.passive``, after the 007
+    and 008 checks): a TC 61 with enrollment source ``J`` or submitted by a
+    two-letter state code goes to ``passive.apply_passive_enrollment``; TC 82
+    (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
+    (MMP opt-out) to ``passive.apply_mmp_opt_out`` (docs/mmp-passive.md).
+
+    Raises ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for an unknown
+    transaction code. Never mutates ``state``.
     """
+    from processors import passive  # late: passive builds on this module
+
     tc = event.get("transaction_code")
-    if tc in (TC_MMP_CANCEL, TC_MMP_OPT_OUT):
-        raise Rejected("UNSUPPORTED_TRANSACTION", f"transaction code {tc} (MMP) is not handled by apply_enrollment")
     handler = _HANDLERS.get(tc)
+    if tc == TC_MMP_CANCEL:
+        handler = passive.apply_mmp_cancellation
+    elif tc == TC_MMP_OPT_OUT:
+        handler = passive.apply_mmp_opt_out
+    elif tc == TC_ENROLL and passive.is_passive_submission(event):
+        handler = passive.apply_passive_enrollment
     if handler is None:
         raise Rejected("INVALID_TRANSACTION_CODE", f"transaction code {tc!r} is not 51, 61, 72, 80, 81, 82 or 83")
     if not is_valid_mbi(event.get("mbi")):

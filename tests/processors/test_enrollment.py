@@ -311,11 +311,12 @@ def test_unknown_transaction_code_raises():
     assert exc.value.error_code == "INVALID_TRANSACTION_CODE"
 
 
-@pytest.mark.parametrize("tc", [82, 83])
-def test_mmp_transaction_codes_unsupported(tc):
-    with pytest.raises(Rejected) as exc:
-        apply_enrollment(make_member(), enrollment_event(tc), PLANS)
-    assert exc.value.error_code == "UNSUPPORTED_TRANSACTION"
+@pytest.mark.parametrize("tc,trc", [(82, "209"), (83, "013")])
+def test_mmp_transaction_codes_are_routed_to_passive(tc, trc):
+    # TC 82/83 are handled by processors.passive (tests/processors/test_passive.py):
+    # no passive enrollment to cancel -> 209; an opt-out is always recorded -> 013.
+    res = apply_enrollment(make_member(), enrollment_event(tc), PLANS)
+    assert [o.value["transaction_reply_code"] for o in res.outputs] == [trc]
 
 
 # ------------------------------------------------------------------ properties

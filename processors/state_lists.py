@@ -1,0 +1,259 @@
+"""Coordinating state MMP passive enrollment with the reassignment (seed 000): the cycle side.
+
+Pure, one member at a time (the shell scans its member table and calls one
+function per member for a cycle command), plus one global table (the states
+that opted in, per plan year). See ``docs/mmp-passive.md``.
+
+Cycle command -> function:
+
+=================================== =====================================================
+``STATE_PASSIVE_OPT_IN``            :func:`apply_opt_in` (global table, not per member)
+``PRELIMINARY_REASSIGNMENT_LIST``   :func:`preliminary`
+``REASSIGNMENT_RUN``                :func:`first_run` (instead of ``reassignment.run_member``)
+``FINAL_REASSIGNMENT_LIST``         :func:`final_list` with ``FINAL``
+``SECOND_REASSIGNMENT_RUN``         :func:`second_run`
+``UPDATED_FINAL_REASSIGNMENT_LIST`` :func:`final_list` with ``UPDATED_FINAL``
+=================================== =====================================================
+
+:func:`run_cycle_member` dispatches the five member commands with one signature.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from processors import passive, reassignment
+from processors.codes import STATE_CODES
+from processors.dates import EASTERN, from_iso
+from processors.member import region_state_code
+from processors.model import STATE_LISTS, MemberState, Output, PlanState, Record, Rejected, StepResult
+
+PRELIMINARY = "PRELIMINARY"
+FINAL = "FINAL"
+UPDATED_FINAL = "UPDATED_FINAL"
+LIST_TYPES = (PRELIMINARY, FINAL, UPDATED_FINAL)
+
+# Seed 000: "By August 18 ... states interested in having passive enrollment
+# supersede the Medicare LIS reassignment ... should notify". (month, day) of Y-1,
+# judged on the Eastern date of the command's as_of, inclusive.
+OPT_IN_DEADLINE = (8, 18)
+
+STATE_PASSIVE_OPT_IN = "STATE_PASSIVE_OPT_IN"
+PRELIMINARY_REASSIGNMENT_LIST = "PRELIMINARY_REASSIGNMENT_LIST"
+REASSIGNMENT_RUN = "REASSIGNMENT_RUN"
+FINAL_REASSIGNMENT_LIST = "FINAL_REASSIGNMENT_LIST"
+SECOND_REASSIGNMENT_RUN = "SECOND_REASSIGNMENT_RUN"
+UPDATED_FINAL_REASSIGNMENT_LIST = "UPDATED_FINAL_REASSIGNMENT_LIST"
+MEMBER_COMMANDS = frozenset({
+    PRELIMINARY_REASSIGNMENT_LIST, REASSIGNMENT_RUN, FINAL_REASSIGNMENT_LIST,
+    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST,
+})
+
+
+def _enum(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+def _years(state: MemberState, key: str) -> list[int]:
+    return [int(y) for y in (state.get(key) or [])]
+
+
+# --------------------------------------------------------------------------- opt-in (global)
+
+def opt_in_key(plan_year: int) -> str:
+    """Key of the opt-in table: the plan year as a string."""
+    return str(int(plan_year))
+
+
+def apply_opt_in(current: Iterable[str] | None, command: Record) -> tuple[str, list[str]]:
+    """``STATE_PASSIVE_OPT_IN``: add ``command['state_code']`` to the plan year's opted-in states.
+
+    ``current`` is the table value stored under ``opt_in_key(plan_year)``
+    (None: no state yet). Returns ``(key, sorted states)``; idempotent.
+    Raises ``Rejected('INVALID_STATE_CODE')`` unless the code is one of the 50
+    states or DC (no MMP demonstration and no reassignment in the territories)
+    and ``Rejected('OPT_IN_AFTER_DEADLINE')`` when the Eastern date of
+    ``as_of`` is after August 18 of Y-1.
+    """
+    code = command.get("state_code")
+    year = int(command["plan_year"])
+    if code not in STATE_CODES:
+        raise Rejected("INVALID_STATE_CODE", f"STATE_PASSIVE_OPT_IN needs a state code (50 states, DC), got {code!r}")
+    month, day = OPT_IN_DEADLINE
+    deadline = dt.date(year - 1, month, day)
+    on = command["as_of"].astimezone(EASTERN).date()
+    if on > deadline:
+        raise Rejected("OPT_IN_AFTER_DEADLINE",
+                       f"{code} opted in for {year} on {on}, after the deadline {deadline} (seed 000)")
+    return opt_in_key(year), sorted(set(current or ()) | {code})
+
+
+def opted_in_states(table: Mapping[str, Iterable[str]] | None, plan_year: int) -> frozenset[str]:
+    """The states opted in for ``plan_year`` from the whole table (``{"2026": ["MD"]}``)."""
+    return frozenset((table or {}).get(opt_in_key(plan_year)) or ())
+
+
+# --------------------------------------------------------------------------- lists
+
+def list_entry(state: MemberState, plan_year: int, list_type: str) -> Output:
+    """One ``StateListEntry`` (topic ``state-reassignment-lists``, key = the member's state)."""
+    if list_type not in LIST_TYPES:
+        raise ValueError(f"list_type {list_type!r} is not one of {LIST_TYPES}")
+    p = state.get("profile") or {}
+    code = p.get("state_code")
+    return Output(STATE_LISTS, code, {
+        "list_type": list_type,
+        "plan_year": int(plan_year),
+        "state_code": code,
+        "mbi": state["mbi"],
+        "ssn": p.get("ssn"),
+        "first_name": p.get("first_name") or "",
+        "last_name": p.get("last_name") or "",
+        "middle_initial": p.get("middle_initial"),
+        "birth_date": from_iso(p.get("birth_date")),
+        "sex": p.get("sex"),
+    })
+
+
+def _in_states(state: MemberState, states: Iterable[str]) -> bool:
+    code = region_state_code(state)
+    return code is not None and code in frozenset(states)
+
+
+def preliminary(
+    state: MemberState,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+    opted_in_states: Iterable[str],
+    as_of: dt.datetime,
+) -> StepResult:
+    """``PRELIMINARY_REASSIGNMENT_LIST``: list the member if the reassignment would move them.
+
+    Listed when the profile's ``state_code`` is an opted-in state and
+    ``reassignment.evaluate(...)`` gives a decision that ``moves`` (a moving
+    case with a target; choosers, tan letters and "not possible" are not
+    "identified for reassignment"). Output: one PRELIMINARY entry; state: Y
+    added to ``preliminary_years``. A member listed before gets the entry
+    again (a re-run re-sends the list) with the state unchanged (None).
+    ``as_of`` is the processing time; nothing here depends on it.
+    """
+    del as_of  # the list carries no timestamp; kept for a uniform signature
+    if not _in_states(state, opted_in_states):
+        return StepResult(None, [])
+    decision = reassignment.evaluate(state, plans, benchmarks, plan_year, seed)
+    if not decision.moves:
+        return StepResult(None, [])
+    entry = list_entry(state, plan_year, PRELIMINARY)
+    if plan_year in _years(state, "preliminary_years"):
+        return StepResult(None, [entry])
+    new = copy.deepcopy(state)
+    new["preliminary_years"] = sorted(set(_years(state, "preliminary_years")) | {int(plan_year)})
+    return StepResult(new, [entry])
+
+
+def final_list(
+    state: MemberState,
+    plan_year: int,
+    as_of: dt.datetime,
+    list_type: str,
+    opted_in_states: Iterable[str],
+) -> StepResult:
+    """``FINAL_REASSIGNMENT_LIST`` (``FINAL``) / ``UPDATED_FINAL_REASSIGNMENT_LIST`` (``UPDATED_FINAL``).
+
+    One entry when Y is in ``reassigned_years`` (confirmed reassigned for
+    January 1 of Y, by either run) and the member lives in an opted-in state.
+    The updated final list is the whole list again (first and second run).
+    State never changes.
+    """
+    del as_of
+    if list_type not in (FINAL, UPDATED_FINAL):
+        raise ValueError(f"list_type {list_type!r} is not FINAL or UPDATED_FINAL")
+    if plan_year not in _years(state, "reassigned_years") or not _in_states(state, opted_in_states):
+        return StepResult(None, [])
+    return StepResult(None, [list_entry(state, plan_year, list_type)])
+
+
+# --------------------------------------------------------------------------- runs
+
+def first_run(
+    state: MemberState,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+    as_of: dt.datetime,
+) -> StepResult:
+    """``REASSIGNMENT_RUN``: ``reassignment.run_member``, except while the passive window is open.
+
+    Seed 000: the run starts October 28, after the window; a member with an
+    accepted passive enrollment for Y is not moved (``evaluate`` already says
+    ENROLLMENT_ENDS / ALREADY_PASSIVE); a listed member without one is moved
+    as usual. Only addition: a member on Y's preliminary list is left alone
+    (no output) when ``as_of`` is before the window closes (October 27 17:00
+    Eastern of Y-1) -- the state may still passively enroll them; the second
+    run picks them up.
+    """
+    if plan_year in _years(state, "preliminary_years") and as_of < passive.window(plan_year)[1]:
+        return StepResult(None, [])
+    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
+
+
+def _cancelled_passive_for(state: MemberState, plan_year: int) -> bool:
+    start = f"{int(plan_year):04d}-01-01"
+    return any(e["status"] == "CANCELLED" and e.get("enrollment_source") == passive.PASSIVE_SOURCE
+               and e["start"] == start for e in state.get("enrollments") or [])
+
+
+def second_run(
+    state: MemberState,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+    as_of: dt.datetime,
+) -> StepResult:
+    """``SECOND_REASSIGNMENT_RUN``: reassign, for January 1 of Y, those the first run could not.
+
+    Considered: members on Y's preliminary list, and members whose January 1
+    Y passive enrollment was cancelled (TC 82/83). For them ``run_member``
+    with the same target rules, replies (212/014 on the special TRR of this
+    run), files, obligations and letters; ``evaluate`` skips whoever was
+    already reassigned (ALREADY_REASSIGNED) or still has a passive enrollment
+    (ENROLLMENT_ENDS / ALREADY_PASSIVE). Everyone else: nothing.
+    """
+    if plan_year not in _years(state, "preliminary_years") and not _cancelled_passive_for(state, plan_year):
+        return StepResult(None, [])
+    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+def run_cycle_member(
+    command: str,
+    state: MemberState,
+    *,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+    as_of: dt.datetime,
+    opted_in_states: Iterable[str] = (),
+) -> StepResult:
+    """One member for one of the five member-scanning cycle commands (``MEMBER_COMMANDS``)."""
+    command = _enum(command)
+    if command == PRELIMINARY_REASSIGNMENT_LIST:
+        return preliminary(state, plans, benchmarks, plan_year, seed, opted_in_states, as_of)
+    if command == REASSIGNMENT_RUN:
+        return first_run(state, plans, benchmarks, plan_year, seed, as_of)
+    if command == FINAL_REASSIGNMENT_LIST:
+        return final_list(state, plan_year, as_of, FINAL, opted_in_states)
+    if command == SECOND_REASSIGNMENT_RUN:
+        return second_run(state, plans, benchmarks, plan_year, seed, as_of)
+    if command == UPDATED_FINAL_REASSIGNMENT_LIST:
+        return final_list(state, plan_year, as_of, UPDATED_FINAL, opted_in_states)
+    raise ValueError(f"{command!r} is not a member cycle command {sorted(MEMBER_COMMANDS)}")

@@ -1,0 +1,406 @@
+"""MMP passive enrollment (seed 000): TC 61 source J, TC 82, TC 83 (processors/passive.py).
+
+Every rule of docs/mmp-passive.md has a test here that fails if the rule breaks.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+
+from processors import passive
+from processors.dates import EASTERN
+from processors.enrollment import apply_enrollment
+from tests.processors.builders import (
+    MBI,
+    catalog,
+    enroll_event,
+    enrollment_event,
+    make_enrollment,
+    make_lis,
+    make_member,
+    make_plan,
+    make_profile,
+    trcs,
+)
+
+UTC = dt.timezone.utc
+D = dt.date
+Y = 2026
+
+
+def eastern(y, m, d, h=12, mi=0, s=0):
+    """A wall-clock time in New York as a UTC instant (what fastavro gives)."""
+    return dt.datetime(y, m, d, h, mi, s, tzinfo=EASTERN).astimezone(UTC)
+
+
+def _plans():
+    plans = catalog(("S1234", "001", 2025), ("S1234", "001", 2026), ("S1234", "001", 2027),
+                    ("S5678", "002", 2026))
+    for year in (2026, 2027):
+        k, p = make_plan("H9001", "001", year, "0.00", plan_type="MMP")
+        plans[k] = p
+    return plans
+
+
+PLANS = _plans()
+
+
+def member(**kw):
+    """A Maryland dual in S1234-001 since 2025-01-01 (source A), LIS 100 open."""
+    profile = make_profile(state_code="MD", medicaid_status="FULL_BENEFIT_DUAL")
+    profile.update(kw.pop("profile", {}))
+    m = make_member(profile=profile,
+                    enrollments=[make_enrollment("S1234", "001", "2025-01-01", enrollment_source="A",
+                                                 election_type="Z", application_date="2024-12-01")],
+                    lis=[make_lis("2025-01-01")])
+    m.update(kw)
+    return m
+
+
+def passive_event(**kw):
+    """A valid January 1 passive enrollment into MMP H9001-001 by Maryland, submitted Oct 6 09:00 EDT."""
+    submitted = kw.pop("submitted_at", eastern(2025, 10, 6, 9))
+    ev = enroll_event(
+        tracking_id="PAS-1", contract_id="H9001", pbp_id="001", enrollment_source="J",
+        submitter_id="MD", election_type="S", effective_date=D(Y, 1, 1),
+        submitted_at=submitted, application_date=submitted.astimezone(EASTERN).date(),
+    )
+    ev.update(kw)
+    return ev
+
+
+def only(res, trc):
+    assert trcs(res.outputs) == [trc], [o.value for o in res.outputs]
+    return res.outputs[0].value
+
+
+def reason(res):
+    return res.outputs[0].value["trc_short_name"].split(": ", 1)[1]
+
+
+# ------------------------------------------------------------------ routing and acceptance
+
+def test_routing():
+    assert passive.is_passive_submission(passive_event())
+    assert passive.is_passive_submission(passive_event(enrollment_source="B"))         # a state submitted it
+    assert passive.is_passive_submission(passive_event(submitter_id="S1234"))          # source J
+    assert not passive.is_passive_submission(enroll_event(submitter_id="S1234"))
+    assert not passive.is_passive_submission(enroll_event(submitter_id="CMS", enrollment_source="A"))
+    assert not passive.is_passive_submission(passive_event(transaction_code=51))
+
+
+def test_accepted_passive_enrollment_011_source_j_and_014_to_the_pdp():
+    res = apply_enrollment(member(), passive_event(), PLANS)
+    assert trcs(res.outputs) == ["011", "014"]
+    acc, loss = (o.value for o in res.outputs)
+    assert (acc["contract_id"], acc["pbp_id"], acc["enrollment_source"], acc["effective_date"]) == (
+        "H9001", "001", "J", D(Y, 1, 1))
+    assert acc["application_date"] == D(2025, 10, 6) and acc["trc_short_name"] == "ENROLLMENT ACCEPTED"
+    assert (acc["prior_contract_id"], acc["prior_pbp_id"]) == ("S1234", "001")
+    assert acc["update_source_contract_id"] == "MD"
+    assert (loss["contract_id"], loss["transaction_code"], loss["effective_date"]) == ("S1234", 51, D(Y, 1, 1))
+    st = res.state
+    assert st["passive_years"] == [Y]
+    assert st["enrollments"][0]["end"] == "2025-12-31"
+    assert st["enrollments"][-1]["enrollment_source"] == "J"
+    assert st["passive_submissions"]["H9001-001-2026-01-01"]["application_date"] == "2025-10-06"
+
+
+def test_non_january_passive_records_its_year_too():
+    ev = passive_event(effective_date=D(Y, 3, 1), submitted_at=eastern(2026, 1, 20, 10))
+    res = apply_enrollment(member(), ev, PLANS)
+    assert trcs(res.outputs)[0] == "011" and res.state["passive_years"] == [Y]
+
+
+def test_unknown_member_or_bad_mbi_still_008_007():
+    only(apply_enrollment(make_member(profile=None), passive_event(), PLANS), "008")
+    only(apply_enrollment(member(), passive_event(mbi="bad"), PLANS), "007")
+
+
+# ------------------------------------------------------------------ the October window (Eastern)
+
+@pytest.mark.parametrize("submitted,ok", [
+    (dt.datetime(2025, 10, 4, 9, 59, 59, tzinfo=UTC), False),   # 05:59:59 EDT
+    (dt.datetime(2025, 10, 4, 10, 0, 0, tzinfo=UTC), True),     # 06:00:00 EDT
+    (dt.datetime(2025, 10, 27, 21, 0, 0, tzinfo=UTC), True),    # 17:00:00 EDT
+    (dt.datetime(2025, 10, 27, 21, 0, 1, tzinfo=UTC), False),   # 17:00:01 EDT
+    (dt.datetime(2025, 10, 27, 21, 0, 0, 500000, tzinfo=UTC), False),  # "no later than 5 p.m."
+    (dt.datetime(2025, 9, 30, 12, 0, tzinfo=UTC), False),
+    (dt.datetime(2025, 11, 3, 12, 0, tzinfo=UTC), False),
+    (dt.datetime(2024, 10, 10, 12, 0, tzinfo=UTC), False),      # last year's window
+])
+def test_window_edges(submitted, ok):
+    res = apply_enrollment(member(), passive_event(submitted_at=submitted), PLANS)
+    if ok:
+        assert trcs(res.outputs) == ["011", "014"]
+    else:
+        only(res, "108")
+        assert reason(res) == passive.OUTSIDE_WINDOW and res.state is None
+
+
+def test_window_is_daylight_time_not_a_fixed_utc_minus_5():
+    # 06:30 EDT = 10:30Z is inside; with EST (UTC-5) it would be 05:30 (outside).
+    ok = apply_enrollment(member(), passive_event(submitted_at=dt.datetime(2025, 10, 4, 10, 30, tzinfo=UTC)), PLANS)
+    assert trcs(ok.outputs) == ["011", "014"]
+    # 17:30 EDT = 21:30Z is outside; with EST it would be 16:30 (inside).
+    late = apply_enrollment(member(), passive_event(submitted_at=dt.datetime(2025, 10, 27, 21, 30, tzinfo=UTC)), PLANS)
+    only(late, "108")
+    assert passive.window(2026) == (dt.datetime(2025, 10, 4, 10, tzinfo=UTC), dt.datetime(2025, 10, 27, 21, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("plan_year", range(2008, 2040))
+def test_window_in_every_year_is_eastern_daylight_time(plan_year):
+    opens, closes = passive.window(plan_year)
+    assert opens.astimezone(EASTERN).utcoffset() == dt.timedelta(hours=-4)
+    assert closes.astimezone(EASTERN).utcoffset() == dt.timedelta(hours=-4)
+    assert (opens.astimezone(EASTERN).replace(tzinfo=None), closes.astimezone(EASTERN).replace(tzinfo=None)) == (
+        dt.datetime(plan_year - 1, 10, 4, 6), dt.datetime(plan_year - 1, 10, 27, 17))
+
+
+def test_window_applies_only_to_january_first():
+    ev = passive_event(effective_date=D(Y, 2, 1), submitted_at=eastern(2025, 12, 10, 9))
+    assert trcs(apply_enrollment(member(), ev, PLANS).outputs)[0] == "011"
+
+
+# ------------------------------------------------------------------ application date
+
+def test_application_date_must_be_the_eastern_submission_date():
+    submitted = dt.datetime(2025, 10, 10, 2, 30, tzinfo=UTC)   # Oct 9 22:30 EDT
+    bad = apply_enrollment(member(), passive_event(submitted_at=submitted, application_date=D(2025, 10, 10)), PLANS)
+    only(bad, "108")
+    assert reason(bad) == passive.APPLICATION_DATE_NOT_SUBMISSION_DATE and bad.state is None
+    good = apply_enrollment(member(), passive_event(submitted_at=submitted, application_date=D(2025, 10, 9)), PLANS)
+    assert trcs(good.outputs) == ["011", "014"]
+
+
+def test_application_date_before_submission_is_rejected():
+    res = apply_enrollment(member(), passive_event(application_date=D(2025, 10, 1)), PLANS)
+    only(res, "108")
+
+
+# ------------------------------------------------------------------ source, submitter, plan
+
+def test_state_submitted_with_another_source_is_rejected():
+    res = apply_enrollment(member(), passive_event(enrollment_source="B"), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.SOURCE_NOT_J
+    assert res.outputs[0].value["trc_short_name"] == "ELECTION LIMITS EXCEEDED: SOURCE_NOT_J"
+
+
+@pytest.mark.parametrize("submitter", ["S1234", "CMS", "PR"])
+def test_source_j_needs_a_state_submitter(submitter):
+    res = apply_enrollment(member(), passive_event(submitter_id=submitter), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.SUBMITTER_NOT_STATE
+
+
+def test_passive_into_a_pdp_is_rejected():
+    res = apply_enrollment(member(), passive_event(contract_id="S5678", pbp_id="002"), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.NOT_MMP_PLAN
+
+
+def test_ordinary_tc61_checks_still_apply():
+    only(apply_enrollment(member(), passive_event(contract_id="H0000"), PLANS), "107")
+    only(apply_enrollment(member(), passive_event(election_type="Q"), PLANS), "104")
+    dead = member(profile={"date_of_death": "2025-11-02"})
+    only(apply_enrollment(dead, passive_event(), PLANS), "036")
+
+
+def test_not_first_of_month_is_037():
+    ev = passive_event(effective_date=D(Y, 2, 2), submitted_at=eastern(2025, 12, 1))
+    only(apply_enrollment(member(), ev, PLANS), "037")
+
+
+# ------------------------------------------------------------------ OPTOM
+
+def test_optom_is_166():
+    res = apply_enrollment(member(profile={"opt_out_passive_enrollment": True}), passive_event(), PLANS)
+    only(res, "166")
+    assert reason(res) == passive.OPTED_OUT
+
+
+def test_tc83_opt_out_on_record_is_166():
+    m = member(mmp_opt_out={"date": "2025-09-01", "tracking_id": "X"})
+    only(apply_enrollment(m, passive_event(), PLANS), "166")
+
+
+# ------------------------------------------------------------------ preliminary list, reassignment, once per year
+
+def test_listed_member_after_january_first_is_037():
+    m = member(preliminary_years=[Y])
+    res = apply_enrollment(m, passive_event(effective_date=D(Y, 2, 1)), PLANS)
+    only(res, "037")
+    assert reason(res) == passive.LISTED_FOR_REASSIGNMENT
+    # moving it up to January 1 is allowed (seed 000)
+    assert trcs(apply_enrollment(m, passive_event(tracking_id="PAS-2"), PLANS).outputs) == ["011", "014"]
+    # the list of another year does not matter
+    other = member(preliminary_years=[Y - 1])
+    assert trcs(apply_enrollment(other, passive_event(effective_date=D(Y, 2, 1)), PLANS).outputs)[0] == "011"
+
+
+def test_not_listed_member_may_start_after_january_first():
+    assert trcs(apply_enrollment(member(), passive_event(effective_date=D(Y, 2, 1)), PLANS).outputs)[0] == "011"
+
+
+@pytest.mark.parametrize("eff", [D(Y, 1, 1), D(Y, 3, 1), D(Y, 12, 1)])
+def test_reassigned_member_cannot_be_passive_in_that_year(eff):
+    m = member(reassigned_years=[Y])
+    submitted = eastern(2025, 10, 6, 9) if eff.month == 1 else eastern(2025, 11, 20, 9)
+    res = apply_enrollment(m, passive_event(effective_date=eff, submitted_at=submitted,
+                                            application_date=submitted.astimezone(EASTERN).date()), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.ALREADY_REASSIGNED
+
+
+def test_reassigned_member_can_be_passive_next_year():
+    m = member(reassigned_years=[Y])
+    res = apply_enrollment(m, passive_event(effective_date=D(Y + 1, 1, 1), submitted_at=eastern(2026, 10, 5, 9),
+                                            application_date=D(2026, 10, 5)), PLANS)
+    assert trcs(res.outputs)[0] == "011" and res.state["passive_years"] == [Y + 1]
+
+
+def test_once_per_calendar_year():
+    first = apply_enrollment(member(), passive_event(), PLANS)
+    assert first.state["passive_years"] == [Y]
+    again = passive_event(tracking_id="PAS-2", effective_date=D(Y, 6, 1), submitted_at=eastern(2026, 3, 2, 9))
+    res = apply_enrollment(first.state, again, PLANS)
+    only(res, "108")
+    assert reason(res) == passive.ALREADY_PASSIVE
+
+
+# ------------------------------------------------------------------ corrections
+
+def test_correction_may_not_change_the_application_date():
+    m = member()
+    first = apply_enrollment(m, passive_event(enrollment_source="B", submitted_at=eastern(2025, 10, 5, 9)), PLANS)
+    only(first, "108")
+    assert first.state is not None   # the original submission is on record
+    assert first.state["passive_submissions"]["H9001-001-2026-01-01"]["application_date"] == "2025-10-05"
+    changed = apply_enrollment(first.state, passive_event(tracking_id="PAS-2", submitted_at=eastern(2025, 10, 12, 9)), PLANS)
+    only(changed, "108")
+    assert reason(changed) == passive.CORRECTION_CHANGES_APPLICATION_DATE and changed.state is None
+    kept = apply_enrollment(first.state, passive_event(tracking_id="PAS-3", submitted_at=eastern(2025, 10, 12, 9),
+                                                       application_date=D(2025, 10, 5)), PLANS)
+    assert trcs(kept.outputs) == ["011", "014"]
+    assert kept.outputs[0].value["application_date"] == D(2025, 10, 5)
+
+
+def test_a_rejected_date_is_not_an_original():
+    m = member()
+    bad = apply_enrollment(m, passive_event(application_date=D(2025, 10, 1)), PLANS)
+    assert bad.state is None
+    late = apply_enrollment(m, passive_event(submitted_at=eastern(2025, 10, 28, 9)), PLANS)
+    assert late.state is None
+
+
+def test_correction_for_another_effective_date_is_a_new_original():
+    m = member(preliminary_years=[Y])
+    first = apply_enrollment(m, passive_event(effective_date=D(Y, 2, 1), submitted_at=eastern(2025, 10, 5, 9)), PLANS)
+    only(first, "037")
+    moved_up = apply_enrollment(first.state, passive_event(tracking_id="PAS-2", submitted_at=eastern(2025, 10, 9, 9)), PLANS)
+    assert trcs(moved_up.outputs) == ["011", "014"]
+
+
+# ------------------------------------------------------------------ TC 82
+
+def cancel_event(**kw):
+    ev = enrollment_event(82, tracking_id="CAN-1", contract_id="H9001", pbp_id="001", enrollment_source="J",
+                          submitter_id="MD", election_type=None, effective_date=D(Y, 1, 1),
+                          application_date=D(2025, 11, 5), submitted_at=eastern(2025, 11, 5, 10))
+    ev.update(kw)
+    return ev
+
+
+def test_tc82_cancels_the_passive_enrollment_and_reinstates_the_pdp():
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    res = apply_enrollment(enrolled, cancel_event(), PLANS)
+    assert trcs(res.outputs) == ["013", "291"]
+    c, r = (o.value for o in res.outputs)
+    assert (c["contract_id"], c["transaction_code"], c["effective_date"]) == ("H9001", 82, D(Y, 1, 1))
+    assert (r["contract_id"], r["pbp_id"], r["transaction_code"]) == ("S1234", "001", 82)
+    st = res.state
+    assert st["passive_years"] == []
+    assert st["enrollments"][-1]["status"] == "CANCELLED"
+    assert st["enrollments"][0]["end"] is None and st["enrollments"][0]["disenrollment_reason"] is None
+
+
+def test_tc82_without_a_passive_enrollment_is_209():
+    res = apply_enrollment(member(), cancel_event(), PLANS)
+    only(res, "209")
+    assert reason(res) == passive.NO_PASSIVE_ENROLLMENT
+    # an ordinary (not source J) enrollment is not cancelled by TC 82
+    chose = apply_enrollment(member(), enroll_event(contract_id="H9001", submitter_id="H9001",
+                                                    enrollment_source="L"), PLANS).state
+    only(apply_enrollment(chose, cancel_event(), PLANS), "209")
+
+
+def test_tc82_after_the_start_is_037():
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    res = apply_enrollment(enrolled, cancel_event(submitted_at=eastern(2026, 1, 1, 9)), PLANS)
+    only(res, "037")
+    assert reason(res) == passive.ALREADY_EFFECTIVE
+    # the day before the start is still a cancellation
+    assert trcs(apply_enrollment(enrolled, cancel_event(submitted_at=eastern(2025, 12, 31, 23, 59)), PLANS).outputs)[0] == "013"
+
+
+def test_tc82_ignores_an_already_cancelled_passive_enrollment():
+    st = member(passive_years=[Y])
+    st["enrollments"].append(make_enrollment("H9001", "001", "2026-01-01", enrollment_source="J", status="CANCELLED"))
+    st["enrollments"].append(make_enrollment("H9001", "001", "2026-01-01", enrollment_source="J"))
+    st["enrollments"][0]["end"] = "2025-12-31"
+    st["enrollments"][0]["disenrollment_reason"] = "13"
+    res = apply_enrollment(st, cancel_event(), PLANS)
+    assert res.state["passive_years"] == []
+
+
+# ------------------------------------------------------------------ TC 83
+
+def opt_out_event(**kw):
+    return cancel_event(transaction_code=83, tracking_id="OPT-1", **kw)
+
+
+def test_tc83_before_the_start_cancels_and_records_the_opt_out():
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    res = apply_enrollment(enrolled, opt_out_event(), PLANS)
+    assert trcs(res.outputs) == ["013", "291"]
+    assert all(o.value["transaction_code"] == 83 for o in res.outputs)
+    st = res.state
+    assert st["mmp_opt_out"] == {"date": "2025-11-05", "tracking_id": "OPT-1"}
+    assert st["passive_years"] == [] and st["enrollments"][-1]["status"] == "CANCELLED"
+    assert passive.opted_out(st)
+    only(apply_enrollment(st, passive_event(effective_date=D(Y, 3, 1), tracking_id="PAS-9",
+                                            submitted_at=eastern(2026, 1, 10)), PLANS), "166")
+
+
+def test_tc83_without_pending_enrollment_only_records():
+    res = apply_enrollment(member(), opt_out_event(), PLANS)
+    only(res, "013")
+    assert res.outputs[0].value["transaction_code"] == 83
+    assert res.state["mmp_opt_out"]["date"] == "2025-11-05"
+    assert res.state["enrollments"] == member()["enrollments"]
+
+
+def test_tc83_after_the_start_keeps_the_enrollment():
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    res = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 3)), PLANS)
+    only(res, "013")
+    assert res.state["enrollments"][-1]["status"] == "ACTIVE" and res.state["passive_years"] == [Y]
+
+
+# ------------------------------------------------------------------ properties
+
+@pytest.mark.parametrize("ev", [
+    passive_event(), passive_event(enrollment_source="B"), passive_event(submitted_at=eastern(2025, 10, 28)),
+    cancel_event(), opt_out_event(),
+])
+def test_no_mutation_and_determinism(ev):
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    for st in (member(), enrolled):
+        frozen = copy.deepcopy(st)
+        a = apply_enrollment(st, ev, PLANS)
+        b = apply_enrollment(copy.deepcopy(st), dict(ev), PLANS)
+        assert st == frozen and a == b
+        assert MBI in {o.value["mbi"] for o in a.outputs}

@@ -1,0 +1,262 @@
+"""Opt-in, preliminary/final lists, first and second run (processors/state_lists.py, seed 000)."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+
+from processors import state_lists as sl
+from processors.dates import EASTERN
+from processors.enrollment import apply_enrollment
+from processors.model import Rejected
+from processors.reassignment import run_member
+from tests.processors.cycle_builders import BENCHMARKS, MBI, SEED, Y, member, plan, standard_plans
+
+UTC = dt.timezone.utc
+D = dt.date
+PLANS = standard_plans(mmp=plan("H9001", "001", "0.00", plan_type="MMP"))
+PRELIM_AT = dt.datetime(2025, 9, 5, 14, tzinfo=UTC)
+RUN_AT = dt.datetime(2025, 10, 28, 14, tzinfo=UTC)
+SECOND_AT = dt.datetime(2025, 11, 20, 14, tzinfo=UTC)
+MD = frozenset({"MD"})
+
+
+def eastern(y, m, d, h=12, mi=0, s=0):
+    return dt.datetime(y, m, d, h, mi, s, tzinfo=EASTERN).astimezone(UTC)
+
+
+def mover(**kw):
+    """Premium case: S1001-001 (38.00 > 35.00), source A, LIS 100, lives in MD (region 05)."""
+    kw.setdefault("first_name", "ANA")
+    kw.setdefault("ssn", "900000001")
+    kw.setdefault("middle_initial", "Q")
+    return member(**kw)
+
+
+def cmd(command="STATE_PASSIVE_OPT_IN", state_code="MD", as_of=None, plan_year=Y):
+    return {"command": command, "plan_year": plan_year, "as_of": as_of or dt.datetime(2025, 8, 1, 14, tzinfo=UTC),
+            "reference_month": None, "state_code": state_code, "seed": None}
+
+
+def prelim(state, states=MD):
+    return sl.preliminary(state, PLANS, BENCHMARKS, Y, SEED, states, PRELIM_AT)
+
+
+def passive_event(**kw):
+    submitted = kw.pop("submitted_at", eastern(2025, 10, 6, 9))
+    ev = {
+        "tracking_id": "PAS-1", "correlation_id": None, "transaction_code": 61, "mbi": MBI,
+        "contract_id": "H9001", "pbp_id": "001", "election_type": "S", "enrollment_source": "J",
+        "sep_reason": None, "disenrollment_reason": None, "application_date": submitted.astimezone(EASTERN).date(),
+        "effective_date": D(Y, 1, 1), "submitted_at": submitted, "submitter_id": "MD",
+    }
+    ev.update(kw)
+    return ev
+
+
+def listed(**kw):
+    return prelim(mover(**kw)).state
+
+
+def trcs(outputs):
+    return [o.value["transaction_reply_code"] for o in outputs if o.topic == "trr-replies"]
+
+
+# ------------------------------------------------------------------ opt-in
+
+def test_opt_in_adds_the_state_sorted_and_idempotent():
+    key, states = sl.apply_opt_in(None, cmd())
+    assert (key, states) == ("2026", ["MD"])
+    key, states = sl.apply_opt_in(states, cmd(state_code="CA"))
+    assert states == ["CA", "MD"]
+    assert sl.apply_opt_in(states, cmd())[1] == ["CA", "MD"]
+    assert sl.opted_in_states({"2026": states}, 2026) == frozenset({"CA", "MD"})
+    assert sl.opted_in_states({"2026": states}, 2027) == frozenset()
+    assert sl.opted_in_states(None, 2026) == frozenset()
+
+
+@pytest.mark.parametrize("as_of,ok", [
+    (dt.datetime(2025, 8, 19, 3, 59, 59, tzinfo=UTC), True),   # Aug 18 23:59:59 EDT
+    (dt.datetime(2025, 8, 19, 4, 0, 0, tzinfo=UTC), False),    # Aug 19 00:00 EDT
+    (dt.datetime(2025, 3, 1, tzinfo=UTC), True),
+    (dt.datetime(2024, 8, 19, 12, tzinfo=UTC), True),           # a year early is fine
+])
+def test_opt_in_deadline_august_18_eastern(as_of, ok):
+    if ok:
+        assert sl.apply_opt_in([], cmd(as_of=as_of))[1] == ["MD"]
+    else:
+        with pytest.raises(Rejected) as exc:
+            sl.apply_opt_in([], cmd(as_of=as_of))
+        assert exc.value.error_code == "OPT_IN_AFTER_DEADLINE"
+
+
+@pytest.mark.parametrize("code", [None, "", "PR", "XX", "md"])
+def test_opt_in_needs_a_state(code):
+    with pytest.raises(Rejected) as exc:
+        sl.apply_opt_in([], cmd(state_code=code))
+    assert exc.value.error_code == "INVALID_STATE_CODE"
+
+
+# ------------------------------------------------------------------ preliminary list
+
+def test_preliminary_lists_a_mover_in_an_opted_in_state():
+    m = mover()
+    frozen = copy.deepcopy(m)
+    res = prelim(m)
+    assert m == frozen
+    assert res.state["preliminary_years"] == [Y]
+    [out] = res.outputs
+    assert (out.topic, out.key) == ("state-reassignment-lists", "MD")
+    assert out.value == {
+        "list_type": "PRELIMINARY", "plan_year": Y, "state_code": "MD", "mbi": MBI, "ssn": "900000001",
+        "first_name": "ANA", "last_name": "DOE", "middle_initial": "Q", "birth_date": D(1950, 3, 2), "sex": "F",
+    }
+
+
+def test_preliminary_rerun_resends_without_state_change():
+    st = listed()
+    again = prelim(st)
+    assert again.state is None and [o.value["list_type"] for o in again.outputs] == ["PRELIMINARY"]
+
+
+def test_preliminary_skips_other_states_and_non_movers():
+    assert prelim(mover(state_code="DE")) == (None, [])              # region 05, not opted in
+    assert prelim(mover(), states=frozenset()) == (None, [])
+    assert prelim(mover(contract_id="S1001", pbp_id="002")) == (None, [])   # below the benchmark
+    assert prelim(mover(source="B")) == (None, [])                   # chooser: tan letter, not moved
+    assert prelim(mover(passive_years=[Y])) == (None, [])
+    no_target = sl.preliminary(mover(), standard_plans(same_parent_target=plan("S1001", "002", "99.00"),
+                                                       other_target=plan("S2002", "001", "99.00", parent="ORG2")),
+                               BENCHMARKS, Y, SEED, MD, PRELIM_AT)
+    assert no_target == (None, [])
+    assert prelim(mover(no_profile=True)) == (None, [])
+
+
+def test_non_renewal_mover_is_listed():
+    plans = standard_plans(losing=plan("S1001", "001", "38.00", status="NON_RENEWING"))
+    res = sl.preliminary(mover(source="B", level="025"), plans, BENCHMARKS, Y, SEED, MD, PRELIM_AT)
+    assert len(res.outputs) == 1 and res.state["preliminary_years"] == [Y]
+
+
+# ------------------------------------------------------------------ first run
+
+def test_first_run_moves_a_listed_member_without_passive_enrollment():
+    st = listed()
+    res = sl.first_run(st, PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    assert res == run_member(st, PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    assert trcs(res.outputs) == ["212", "014"] and res.state["reassigned_years"] == [Y]
+
+
+def test_first_run_skips_the_passively_enrolled():
+    st = apply_enrollment(listed(), passive_event(), PLANS).state
+    assert sl.first_run(st, PLANS, BENCHMARKS, Y, SEED, RUN_AT) == (None, [])
+
+
+def test_first_run_before_the_window_closes_leaves_listed_members_for_the_second_run():
+    st = listed()
+    early = dt.datetime(2025, 10, 27, 21, 0, 0, tzinfo=UTC) - dt.timedelta(microseconds=1)
+    assert sl.first_run(st, PLANS, BENCHMARKS, Y, SEED, early) == (None, [])
+    at_close = dt.datetime(2025, 10, 27, 21, 0, 0, tzinfo=UTC)
+    assert trcs(sl.first_run(st, PLANS, BENCHMARKS, Y, SEED, at_close).outputs) == ["212", "014"]
+    # members not on the list run as usual at any time
+    assert trcs(sl.first_run(mover(), PLANS, BENCHMARKS, Y, SEED, early).outputs) == ["212", "014"]
+    assert trcs(sl.second_run(st, PLANS, BENCHMARKS, Y, SEED, SECOND_AT).outputs) == ["212", "014"]
+
+
+# ------------------------------------------------------------------ final lists
+
+def test_final_list_only_reassigned_members_of_opted_in_states():
+    moved = sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
+    res = sl.final_list(moved, Y, RUN_AT, "FINAL", MD)
+    assert res.state is None
+    assert [(o.key, o.value["list_type"], o.value["mbi"]) for o in res.outputs] == [("MD", "FINAL", MBI)]
+    assert sl.final_list(moved, Y, RUN_AT, "UPDATED_FINAL", MD).outputs[0].value["list_type"] == "UPDATED_FINAL"
+    assert sl.final_list(moved, Y, RUN_AT, "FINAL", frozenset({"DE"})) == (None, [])
+    assert sl.final_list(moved, Y + 1, RUN_AT, "FINAL", MD) == (None, [])
+    assert sl.final_list(listed(), Y, RUN_AT, "FINAL", MD) == (None, [])
+    de = sl.first_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
+    assert sl.final_list(de, Y, RUN_AT, "FINAL", MD) == (None, [])
+    with pytest.raises(ValueError):
+        sl.final_list(moved, Y, RUN_AT, "PRELIMINARY", MD)
+
+
+# ------------------------------------------------------------------ second run
+
+def cancel_event(**kw):
+    ev = passive_event(transaction_code=82, tracking_id="CAN-1", submitted_at=eastern(2025, 11, 5, 10))
+    ev.update(kw)
+    return ev
+
+
+def test_second_run_reassigns_a_listed_member_who_cancelled():
+    st = apply_enrollment(listed(), passive_event(), PLANS).state
+    assert sl.first_run(st, PLANS, BENCHMARKS, Y, SEED, RUN_AT) == (None, [])
+    cancelled = apply_enrollment(st, cancel_event(), PLANS).state
+    res = sl.second_run(cancelled, PLANS, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+    gain, loss = (o.value for o in res.outputs if o.topic == "trr-replies")
+    assert (gain["contract_id"], gain["pbp_id"], gain["effective_date"]) == ("S1001", "002", D(Y, 1, 1))
+    assert (loss["contract_id"], loss["pbp_id"]) == ("S1001", "001")
+    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251120.T1400000"
+    letter = next(o.value for o in res.outputs if o.topic == "beneficiary-notices")
+    assert letter["publication"] == "11209" and letter["mail_by"] == D(2025, 12, 4)
+    assert res.state["reassigned_years"] == [Y]
+    assert sl.final_list(res.state, Y, SECOND_AT, "UPDATED_FINAL", MD).outputs[0].value["mbi"] == MBI
+
+
+def test_second_run_leaves_the_still_passive_and_the_already_moved():
+    passive_st = apply_enrollment(listed(), passive_event(), PLANS).state
+    assert sl.second_run(passive_st, PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+    moved = sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
+    assert sl.second_run(moved, PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+
+
+def test_second_run_ignores_members_never_listed_and_never_passive():
+    # would move, but was not on the list (e.g. not in an opted-in state): the first run handled them
+    assert sl.second_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+    chooser = mover(source="B", preliminary_years=[Y])
+    assert sl.second_run(chooser, PLANS, BENCHMARKS, Y, SEED, SECOND_AT).state is None
+
+
+def test_second_run_catches_a_cancelled_passive_member_who_was_not_listed():
+    de = mover(state_code="DE")
+    st = apply_enrollment(de, passive_event(submitter_id="DE"), PLANS).state
+    cancelled = apply_enrollment(st, cancel_event(submitter_id="DE"), PLANS).state
+    assert trcs(sl.second_run(cancelled, PLANS, BENCHMARKS, Y, SEED, SECOND_AT).outputs) == ["212", "014"]
+
+
+def test_tc83_opt_out_also_feeds_the_second_run():
+    st = apply_enrollment(listed(), passive_event(), PLANS).state
+    opted = apply_enrollment(st, cancel_event(transaction_code=83, tracking_id="OPT-1"), PLANS).state
+    assert trcs(sl.second_run(opted, PLANS, BENCHMARKS, Y, SEED, SECOND_AT).outputs) == ["212", "014"]
+
+
+# ------------------------------------------------------------------ dispatch
+
+def test_run_cycle_member_dispatch():
+    kw = dict(plans=PLANS, benchmarks=BENCHMARKS, plan_year=Y, seed=SEED, opted_in_states=MD)
+    m = mover()
+    assert sl.run_cycle_member("PRELIMINARY_REASSIGNMENT_LIST", m, as_of=PRELIM_AT, **kw) == prelim(m)
+    st = listed()
+    assert sl.run_cycle_member("REASSIGNMENT_RUN", st, as_of=RUN_AT, **kw) == sl.first_run(
+        st, PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    moved = sl.first_run(st, PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
+    assert sl.run_cycle_member("FINAL_REASSIGNMENT_LIST", moved, as_of=RUN_AT, **kw).outputs[0].value["list_type"] == "FINAL"
+    assert sl.run_cycle_member("UPDATED_FINAL_REASSIGNMENT_LIST", moved, as_of=RUN_AT,
+                               **kw).outputs[0].value["list_type"] == "UPDATED_FINAL"
+    assert sl.run_cycle_member("SECOND_REASSIGNMENT_RUN", moved, as_of=SECOND_AT, **kw) == (None, [])
+
+    class Cmd:  # an Enum-like symbol as fastavro may give it
+        value = "FINAL_REASSIGNMENT_LIST"
+    assert sl.run_cycle_member(Cmd(), moved, as_of=RUN_AT, **kw).outputs
+    with pytest.raises(ValueError):
+        sl.run_cycle_member("CALCULATE_BENCHMARKS", m, as_of=RUN_AT, **kw)
+    assert sl.MEMBER_COMMANDS == {"PRELIMINARY_REASSIGNMENT_LIST", "REASSIGNMENT_RUN", "FINAL_REASSIGNMENT_LIST",
+                                  "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST"}
+
+
+def test_everything_is_deterministic():
+    a = [prelim(mover()), sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT)]
+    b = [prelim(mover()), sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT)]
+    assert a == b
