@@ -65,6 +65,18 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
         "source_topic", "partition", "offset", "error_code", "error_message", "raw_key", "raw_value",
         "received_at",
     ]),
+    # The Medicaid side (docs/medicaid.md): not in DOMAIN.md's table; these names are ours.
+    "magi-applications": ("MagiApplication", [
+        "application_id", "mbi", "state_code", "application_date", "birth_date", "household_size",
+        "monthly_household_income", "pregnant", "receives_ssi", "blind_or_disabled", "needs_long_term_care",
+        "requests_medicare_cost_sharing", "medically_needy", "medicare_entitled", "event_time",
+    ]),
+    "medicaid-determinations": ("MedicaidDetermination", [
+        "determination_id", "mbi", "application_id", "state_code", "outcome", "group", "exempt_bases",
+        "reason", "age", "household_size", "monthly_household_income", "fpl_year", "fpl_table",
+        "monthly_fpl", "fpl_percent", "standard_percent", "disregard_percent", "income_limit",
+        "medicare_entitled", "medicaid_status", "effective_date", "decided_at",
+    ]),
 }
 
 # The extras agreed in docs/record-shapes.md, and nothing else.
@@ -94,6 +106,11 @@ LOGICAL: dict[str, dict[str, dict]] = {
     "StateListEntry": {"birth_date": DATE},
     "RegionBenchmark": {"reference_month": DATE, "benchmark_premium": MONEY, "calculated_at": INSTANT},
     "DeadLetter": {"received_at": INSTANT},
+    "MagiApplication": {"application_date": DATE, "birth_date": DATE, "monthly_household_income": MONEY,
+                        "event_time": INSTANT},
+    "MedicaidDetermination": {"monthly_household_income": MONEY, "monthly_fpl": MONEY, "fpl_percent": MONEY,
+                              "standard_percent": MONEY, "disregard_percent": MONEY, "income_limit": MONEY,
+                              "effective_date": DATE, "decided_at": INSTANT},
 }
 
 # Required (non-nullable) fields per record-shapes.md where it says so.
@@ -121,6 +138,12 @@ ENUMS: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("BeneficiaryNotice", "paper_color"): ("PaperColor", ["BLUE", "TAN"]),
     ("PlanNotice", "notice_type"): ("PlanNoticeType", ["GAIN_FILE_RECORD", "LOSS_FILE_RECORD", "OBLIGATION"]),
     ("StateListEntry", "list_type"): ("StateListType", ["PRELIMINARY", "FINAL", "UPDATED_FINAL"]),
+    ("MedicaidDetermination", "outcome"): ("MagiOutcome", [
+        "ELIGIBLE_MAGI", "INELIGIBLE_MAGI", "NON_MAGI_REFERRAL", "NOT_SCREENED"]),
+    ("MedicaidDetermination", "group"): ("MagiGroup", [
+        "ADULT", "PREGNANT", "INFANT", "CHILD", "EXEMPT_AGED", "EXEMPT_SSI", "EXEMPT_BLIND_DISABLED",
+        "EXEMPT_LONG_TERM_CARE", "EXEMPT_MEDICARE_COST_SHARING", "EXEMPT_MEDICALLY_NEEDY", "NONE"]),
+    ("MedicaidDetermination", "medicaid_status"): ("MedicaidStatus", ["FULL_BENEFIT_DUAL", "PARTIAL_DUAL", "NONE"]),
 }
 
 # Code fields that stay strings (record-shapes.md) and must document their allowed values.
@@ -139,6 +162,11 @@ STRING_CODES: dict[tuple[str, str], list[str]] = {
                                            "REASSIGNMENT_NON_RENEWAL_MA", "CHOOSER", "REASSIGNMENT_NOT_POSSIBLE"],
     ("PlanNotice", "obligation"): ["SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION"],
     ("DeadLetter", "error_code"): ["EMPTY_VALUE", "WRONG_MAGIC_BYTE", "UNKNOWN_SCHEMA_ID", "UNDECODABLE", "SCHEMA_MISMATCH"],
+    ("MedicaidDetermination", "exempt_bases"): ["AGED", "SSI", "BLIND_DISABLED", "LONG_TERM_CARE",
+                                                "MEDICARE_COST_SHARING", "MEDICALLY_NEEDY"],
+    ("MedicaidDetermination", "reason"): ["AGE_65_OR_OLDER", "SSI_RECIPIENT", "NO_POVERTY_GUIDELINE",
+                                          "INCOME_ABOVE_STANDARD", "INCOME_ABOVE_STANDARD_EXEMPT_BASIS", "NO_MAGI_GROUP"],
+    ("MedicaidDetermination", "fpl_table"): ["CONTIGUOUS", "AK", "HI"],
 }
 
 TOPICS = list(CONTRACT)
