@@ -16,6 +16,7 @@ import faust
 import orjson
 
 from processors import plans as plan_rules
+from processors import state_lists
 from processors.model import Output, Rejected
 from streams import tansu_workarounds
 from streams.catalog import LogBackedTable
@@ -64,6 +65,8 @@ class PartdApp:
             **tansu_workarounds.FAUST_SETTINGS,
         )
         self.plans = LogBackedTable("plan-year-updates", bootstrap, self.serde, self._plan_entry)
+        # States that opted in to passive enrollment, per plan year (seed 000), from cycle-commands.
+        self.optins = LogBackedTable("cycle-commands", bootstrap, self.serde, self._optin_entry)
         self.benchmarks = LogBackedTable(
             "lis-benchmarks", bootstrap, self.serde, lambda r: (f"{r['region']}-{r['plan_year']}", r),
         )
@@ -77,6 +80,12 @@ class PartdApp:
         )
         self._define()
         observability.install(self)
+
+    def _optin_entry(self, record: dict[str, Any]) -> tuple[str, Any]:
+        if getattr(record["command"], "value", record["command"]) != state_lists.STATE_PASSIVE_OPT_IN:
+            raise ValueError("not an opt-in")
+        key = state_lists.opt_in_key(record["plan_year"])
+        return state_lists.apply_opt_in(self.optins.data.get(key), record)
 
     @staticmethod
     def _plan_entry(record: dict[str, Any]) -> tuple[str, Any]:
@@ -95,6 +104,7 @@ class PartdApp:
         async def start_catalog() -> None:
             await self.plans.start()
             await self.benchmarks.start()
+            await self.optins.start()
             self._ready.set()
             log.info("plan catalog loaded: %d plan-years", len(self.plans.data))
 
@@ -165,13 +175,25 @@ class PartdApp:
         if error is not None:
             self._send([dead_letter(src, error.error_code, error.message)])
             return
+        command = getattr(record["command"], "value", record["command"])
         try:
+            if command == state_lists.STATE_PASSIVE_OPT_IN:
+                await self.optins.sync()
+                key = state_lists.opt_in_key(record["plan_year"])
+                state_lists.apply_opt_in(self.optins.data.get(key), record)  # validation; the table applies it
+                log.info("state opt-in recorded for plan year %s", record["plan_year"])
+                return
             benchmarks = None
-            if getattr(record["command"], "value", record["command"]) == "REASSIGNMENT_RUN":
+            if command in cycle.NEEDS_BENCHMARKS:
                 benchmarks = await self._wait_benchmarks(record["plan_year"])
-            payload = cycle.fanout_payload(record, self.settings.partitions, benchmarks)
+            await self.optins.sync()
+            opted = state_lists.opted_in_states(self.optins.data, record["plan_year"])
+            payload = cycle.fanout_payload(record, self.settings.partitions, benchmarks, opted)
         except cycle.CommandError as exc:
             self._send([dead_letter(src, exc.error_code, exc.message)])
+            return
+        except Rejected as rej:
+            self._send([dead_letter(src, rej.error_code, rej.message)])
             return
         body = orjson.dumps(payload)
         topic = self._topic(MEMBER_COMMANDS_TOPIC)

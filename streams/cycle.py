@@ -21,14 +21,19 @@ from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
-from processors import benchmark, lis_counts, reassignment
+from processors import benchmark, lis_counts, state_lists
 from processors.ids import stable_id
 from processors.model import MemberState, Output
 
 log = logging.getLogger(__name__)
 
 CYCLE_RESULTS_TOPIC = "partd-cycle-results"
-FANNED_OUT = ("CALCULATE_BENCHMARKS", "REASSIGNMENT_RUN")
+# Commands every member partition works on (STATE_PASSIVE_OPT_IN is recorded, not fanned out).
+FANNED_OUT = frozenset({"CALCULATE_BENCHMARKS"} | set(state_lists.MEMBER_COMMANDS))
+# Commands that need the plan year's regional benchmarks.
+NEEDS_BENCHMARKS = frozenset({
+    state_lists.PRELIMINARY_REASSIGNMENT_LIST, state_lists.REASSIGNMENT_RUN, state_lists.SECOND_REASSIGNMENT_RUN,
+})
 SCAN_CHUNK = 2000
 
 
@@ -45,7 +50,12 @@ def _enum(v: Any) -> str:
     return getattr(v, "value", v)
 
 
-def fanout_payload(cmd: Mapping[str, Any], partitions: int, benchmarks: Mapping[str, Decimal] | None) -> dict[str, Any]:
+def fanout_payload(
+    cmd: Mapping[str, Any],
+    partitions: int,
+    benchmarks: Mapping[str, Decimal] | None,
+    opted_in_states: Iterable[str] = (),
+) -> dict[str, Any]:
     """The per-partition message for a cycle command (same for every partition)."""
     command = _enum(cmd["command"])
     if command == "UNKNOWN" or command not in FANNED_OUT:
@@ -63,6 +73,7 @@ def fanout_payload(cmd: Mapping[str, Any], partitions: int, benchmarks: Mapping[
         "seed": cmd.get("seed") if cmd.get("seed") is not None else 0,
         "partitions": partitions,
         "benchmarks": {r: str(v) for r, v in (benchmarks or {}).items()},
+        "opted_in_states": sorted(opted_in_states),
     }
 
 
@@ -106,13 +117,18 @@ def scan_partition(
     For CALCULATE_BENCHMARKS the scan yields nothing per member; the counts
     are returned through :func:`partition_counts` instead.
     """
+    command = payload["command"]
     year = payload["plan_year"]
     as_of = payload["as_of_dt"]
     seed = payload["seed"]
     bms = payload["benchmarks_d"]
+    states = frozenset(payload.get("opted_in_states") or ())
     for key, raw in members:
         state = decode(raw)  # type: ignore[arg-type]
-        step = reassignment.run_member(state, plans, bms, year, seed, as_of)
+        step = state_lists.run_cycle_member(
+            command, state, plans=plans, benchmarks=bms, plan_year=year, seed=seed, as_of=as_of,
+            opted_in_states=states,
+        )
         if step.state is not None or step.outputs:
             yield key, step.state, step.outputs
 
@@ -161,4 +177,6 @@ def summarize(outputs: Iterable[Output]) -> Counter[str]:
             c[f"letter_{v.get('publication') or v['notice_type']}"] += 1
         elif o.topic == "plan-notices":
             c[f"plan_{v['notice_type']}"] += 1
+        elif o.topic == "state-reassignment-lists":
+            c[f"list_{v['list_type']}"] += 1
     return c

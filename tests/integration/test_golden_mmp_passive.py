@@ -1,0 +1,23 @@
+"""Seed 000's process-summary table, step by step, through a real broker and worker."""
+from __future__ import annotations
+
+import pytest
+
+from processors.codes import STATE_CODES
+from tests.integration import golden
+from tests.integration.conftest import Cluster
+
+pytestmark = pytest.mark.integration
+
+DIR = golden.GOLDEN / "mmp_passive"
+
+KEEP = {
+    # Special-TRR replies and replies to state-submitted transactions only (see the scenario README).
+    "trr-replies": lambda r: ".SPCLTRD." in r["file_name"] or r["update_source_contract_id"] in STATE_CODES,
+}
+
+
+def test_golden_mmp_passive(cluster: Cluster) -> None:
+    cluster.worker()
+    golden.run(cluster, golden.load(DIR / "inputs.jsonl"))
+    golden.compare(cluster, golden.load(DIR / "expected.jsonl"), keep=KEEP)
