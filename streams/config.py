@@ -11,6 +11,7 @@ INPUT_TOPICS = (
     "plan-year-updates",
     "beneficiary-updates",
     "cycle-commands",
+    "magi-applications",
 )
 OUTPUT_TOPICS = (
     "trr-replies",
@@ -19,6 +20,7 @@ OUTPUT_TOPICS = (
     "state-reassignment-lists",
     "lis-benchmarks",
     "dead-letters",
+    "medicaid-determinations",
 )
 # Input topics keyed by MBI: one agent, co-partitioned with the member table.
 MEMBER_TOPICS = ("enrollment-requests", "lis-status-changes", "beneficiary-updates")

@@ -9,6 +9,8 @@ KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "beneficiary-updates": lambda v: v["mbi"],
     "plan-year-updates": lambda v: f"{v['contract_id']}-{v['pbp_id']}-{v['plan_year']}",
     "cycle-commands": lambda v: f"{v['command']}-{v['plan_year']}",
+    "magi-applications": lambda v: v["mbi"],
+    "medicaid-determinations": lambda v: v["mbi"],
     "trr-replies": lambda v: v["contract_id"],
     "beneficiary-notices": lambda v: v["mbi"],
     "plan-notices": lambda v: v["contract_id"],

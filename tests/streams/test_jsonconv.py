@@ -70,6 +70,16 @@ SAMPLES: dict[str, dict] = {
         "region": "03", "plan_year": 2027, "reference_month": "2026-06-01", "benchmark_premium": "38.72",
         "lis_enrollment_total": 123456, "plans_weighted": 7, "calculated_at": "2026-07-31T12:00:00Z",
     },
+    "magi-applications": {
+        "application_id": "APP-1", "mbi": "1EG4TE5MK73", "state_code": "NY", "application_date": "2026-11-01",
+        "birth_date": "1980-05-02", "household_size": 2, "monthly_household_income": "1850.25",
+        "event_time": "2026-11-01T15:00:00Z",
+    },
+    "medicaid-determinations": {
+        "determination_id": "D-1", "mbi": "1EG4TE5MK73", "application_id": "APP-1", "state_code": "NY",
+        "outcome": "ELIGIBLE_MAGI", "group": "ADULT", "age": 46, "household_size": 2,
+        "monthly_household_income": "1850.25", "decided_at": "2026-11-01T15:00:00Z",
+    },
     "dead-letters": {
         "source_topic": "enrollment-requests", "partition": 3, "offset": 99, "error_code": "WRONG_MAGIC_BYTE",
         "error_message": "magic byte 123", "raw_key": "MUVHNFRFNU1LNzM=", "raw_value": "eyJhIjoxfQ==",
