@@ -17,8 +17,9 @@ import orjson
 
 from processors import beneficiary, enrollment, lis
 from processors.model import MemberState, Output, Rejected, new_member
+from streams import outbox
 from streams.deadletters import Source, dead_letter
-from streams.serde import Serde
+from streams.serde import UNDECODABLE, DecodeError, Serde
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ class BatchResult:
     outputs: list[Output] = field(default_factory=list)
     dead: list[Output] = field(default_factory=list)
     applied: int = 0
-    replayed: int = 0
+    replayed: int = 0  # redelivered records (offset <= applied): not applied again
+    resent: int = 0  # outputs re-sent from the outbox for them
+    resent_dead: int = 0  # dead letters re-sent for them (also in ``dead``)
     by_topic: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -73,7 +76,15 @@ def process_batch(
     load_state: Callable[[bytes], MemberState | None],
     plans: Mapping[str, Any],
 ) -> BatchResult:
-    """Run a batch; never raises for bad input (it becomes dead letters)."""
+    """Run a batch; never raises for bad input (it becomes dead letters).
+
+    Redelivery (at-least-once): a record whose offset is at or below the
+    member's ``_applied`` offset for its topic already changed the state. It
+    is not applied again; its outputs (and dead letters) are sent again from
+    the member's outbox (:mod:`streams.outbox`) and the state is written again
+    unchanged, so a crash between the changelog write and the output flush
+    loses nothing. Consumers drop the duplicates by id (docs/delivery.md).
+    """
     result = BatchResult()
     # Decode per topic in one pass each.
     decoded: list[tuple[dict[str, Any] | None, Any]] = [(None, None)] * len(sources)
@@ -82,12 +93,21 @@ def process_batch(
         by_topic[s.topic].append(i)
     for topic, idxs in by_topic.items():
         values = [sources[i].value or b"" for i in idxs]
-        for i, pair in zip(idxs, serde.decode_many(topic, values)):
+        try:
+            pairs = serde.decode_many(topic, values)
+        except Exception as exc:  # noqa: BLE001 - decode_many never raises; belt and braces
+            err = DecodeError(UNDECODABLE, f"{type(exc).__name__}")
+            pairs = [(None, err) for _ in idxs]
+        for i, pair in zip(idxs, pairs):
             decoded[i] = pair
+    # Newest offset per topic in this batch (outbox trimming).
+    newest: dict[str, int] = {}
     # Group by key, keeping order within a key.
     order: dict[bytes, list[int]] = {}
     for i, s in enumerate(sources):
         result.by_topic[s.topic] += 1
+        if s.offset > newest.get(s.topic, -1):
+            newest[s.topic] = s.offset
         record, error = decoded[i]
         if error is not None:
             result.dead.append(dead_letter(s, error.error_code, error.message))
@@ -95,43 +115,102 @@ def process_batch(
         if s.key is None:
             result.dead.append(dead_letter(s, "MISSING_KEY", "record has no key; the key must be the MBI"))
             continue
+        if not isinstance(record, dict) or record.get("mbi") != s.key.decode("utf-8", "replace"):
+            # Independent of the state: the same answer on every delivery.
+            result.dead.append(dead_letter(s, "KEY_MISMATCH", "the record's mbi differs from the message key"))
+            continue
         order.setdefault(s.key, []).append(i)
     for key, idxs in order.items():
-        state = load_state(key)
-        changed = False
-        for i in idxs:
-            s = sources[i]
-            record = decoded[i][0]
-            assert record is not None
-            if state is not None and state.get(APPLIED, {}).get(s.topic, -1) >= s.offset:
-                # Redelivery after a crash (at-least-once): this record already
-                # changed the state; applying it again would give a wrong reply.
-                result.replayed += 1
-                continue
-            mbi = key.decode("utf-8", "replace")
-            if record.get("mbi") != mbi:
-                result.dead.append(dead_letter(s, "KEY_MISMATCH", "the record's mbi differs from the message key"))
-                continue
-            try:
-                step = PROCESSORS[s.topic](state, record, plans)
-            except Rejected as rej:
-                result.dead.append(dead_letter(s, rej.error_code, rej.message))
-                continue
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the worker
-                log.exception("processor failed on %s[%d]@%d", s.topic, s.partition, s.offset)
-                result.dead.append(dead_letter(s, "PROCESSING_ERROR", f"{type(exc).__name__}: {exc}"))
-                continue
+        try:
+            _process_key(key, idxs, sources, decoded, serde, load_state, plans, newest, result)
+        except Exception as exc:  # noqa: BLE001 - e.g. a corrupt stored state: never stop the worker
+            log.error("member batch failed on %s: %s (%d records to dead-letters)",
+                      _where(sources[idxs[0]]), type(exc).__name__, len(idxs))
+            result.states.pop(key, None)
+            result.state_event.pop(key, None)
+            for i in idxs:
+                result.dead.append(dead_letter(sources[i], "PROCESSING_ERROR", f"{type(exc).__name__}"))
+    return result
+
+
+def _where(s: Source) -> str:
+    """Where a record is, for logs: topic, partition, offset (never the key: it is an MBI)."""
+    return f"{s.topic}[{s.partition}]@{s.offset}"
+
+
+def _process_key(
+    key: bytes,
+    idxs: list[int],
+    sources: list[Source],
+    decoded: list[tuple[dict[str, Any] | None, Any]],
+    serde: Serde,
+    load_state: Callable[[bytes], MemberState | None],
+    plans: Mapping[str, Any],
+    newest: Mapping[str, int],
+    result: BatchResult,
+) -> None:
+    state = load_state(key)
+    changed = False
+    entries: list[outbox.Entry] = []  # this batch's outputs of this key, by input record
+    outputs: list[Output] = []
+    dead: list[Output] = []
+    for i in idxs:
+        s = sources[i]
+        record = decoded[i][0]
+        assert record is not None
+        if state is not None and state.get(APPLIED, {}).get(s.topic, -1) >= s.offset:
+            # Redelivery after a crash (at-least-once): this record already
+            # changed the state; applying it again would give a wrong reply.
+            # Send what it produced the first time, if it may not have gone out.
+            result.replayed += 1
+            items = outbox.find(state, s.topic, s.offset)
+            if items is not None:
+                again, again_dead = outbox.unpack(serde, items, s)
+                outputs.extend(again)
+                dead.extend(again_dead)
+                result.resent += len(again)
+                result.resent_dead += len(again_dead)
+                changed = True  # write the state again: its changelog record may be the one lost
+                result.state_event[key] = i
+            continue
+        failure: tuple[str, str] | None = None
+        try:
+            step = PROCESSORS[s.topic](state, record, plans)
+            items = outbox.pack(serde, step.outputs)  # also proves every output fits its schema
+        except Rejected as rej:
+            failure = (rej.error_code, rej.message)
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the worker
+            # Type and place only: messages and tracebacks can carry MBIs or names.
+            log.error("processor failed on %s: %s", _where(s), type(exc).__name__)
+            failure = ("PROCESSING_ERROR", f"{type(exc).__name__}: {exc}")
+        if failure is not None:
+            dead.append(dead_letter(s, *failure))
+            entries.append([s.topic, s.offset, outbox.pack(serde, (), [failure])])
+        else:
             result.applied += 1
             if step.state is not None:
                 state = step.state
-            if state is not None:
-                state[APPLIED] = {**state.get(APPLIED, {}), s.topic: s.offset}
-                changed = True
-                result.state_event[key] = i
-            result.outputs.extend(step.outputs)
-        if changed and state is not None:
-            result.states[key] = state
-    return result
+            outputs.extend(step.outputs)
+            entries.append([s.topic, s.offset, items])
+        if state is not None:
+            state[APPLIED] = {**state.get(APPLIED, {}), s.topic: s.offset}
+            changed = True
+            result.state_event[key] = i
+    if changed and state is not None:
+        if entries:
+            # Every record of the key in this batch counts as applied (rejected
+            # ones too, even those seen before the state existed): a redelivery
+            # answers each from its outbox entry instead of re-evaluating it
+            # against a state that already moved on.
+            applied = dict(state.get(APPLIED, {}))
+            for topic, offset, _ in entries:
+                if offset > applied.get(topic, -1):
+                    applied[topic] = offset
+            state[APPLIED] = applied
+            outbox.record(state, entries, newest)
+        result.states[key] = state
+    result.outputs.extend(outputs)
+    result.dead.extend(dead)
 
 
 __all__ = ["BatchResult", "process_batch", "encode_state", "decode_state", "new_member"]

@@ -1,0 +1,117 @@
+"""Shared by the fault tests: inputs built from streams.sample, a reference run, output checks."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any, Iterable, Mapping
+
+from processors import plans as plan_rules
+from streams import sample
+from streams.deadletters import Source
+from streams.jsonconv import record_from_json
+from streams.member_pipeline import BatchResult, decode_state, encode_state, process_batch
+from streams.serde import Serde
+
+LETTERS = "ACDEFGHJKMNPQRTUVWXY"
+TS = 1_760_000_000_000  # fixed record timestamp: replays read the same log
+
+
+def mbi(i: int) -> str:
+    """A valid, unique MBI for every i < 20**4 * 9."""
+    a, b, c, d = i % 20, (i // 20) % 20, (i // 400) % 20, (i // 8000) % 20
+    return f"{1 + (i // 160000) % 9}{LETTERS[a]}{LETTERS[b]}{i % 10}{LETTERS[c]}{LETTERS[d]}{(i // 10) % 10}KM{(i // 100) % 10}{i % 7}"
+
+
+def catalog(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in records:
+        k, v = plan_rules.apply_plan_update(r)
+        out[k] = v
+    return out
+
+
+SAMPLE_PLANS = [record_from_json("plan-year-updates", p) for p in sample.PLANS]
+SAMPLE_CATALOG = catalog(SAMPLE_PLANS)
+
+# Contract/PBP pairs of the sample catalog (2027) a member can switch between.
+SWITCH = [("S7101", "001"), ("S7202", "001"), ("S7101", "002")]
+
+
+def enrollment_stream(members: int, per_member: int) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
+    """(reference records, transactions): members in FL with LIS, then per_member transactions each.
+
+    Each member enrolls, then switches plans (011 + 014 to the losing plan),
+    repeats itself (109), or updates 4Rx (204): every kind of reply, all
+    depending on the state so that a lost or doubled state write shows.
+    """
+    ref: list[tuple[str, dict]] = []
+    txns: list[tuple[str, dict]] = []
+    for i in range(members):
+        m = mbi(i)
+        ref.append(("beneficiary-updates", sample._bene(m, f"First{i}", f"Last{i}", "FL")))
+        ref.append(("lis-status-changes", sample._lis(f"L-{i}", m, "100", "1", "2026-01-01")))
+    for round_ in range(per_member):
+        for i in range(members):
+            m = mbi(i)
+            tid = f"T{i:05d}-{round_:02d}"
+            kind = (i + round_) % 4
+            if round_ == 0 or kind in (0, 1):
+                c, p = SWITCH[(i + round_) % len(SWITCH)]
+                month = min(12, 1 + round_)
+                txns.append(("enrollment-requests", sample._txn(
+                    tid, m, 61, c, p, f"2027-{month:02d}-01", election_type="U" if round_ else "A",
+                    application_date=f"2026-11-{1 + round_ % 28:02d}")))
+            elif kind == 2:
+                c, p = SWITCH[(i + round_ - 1) % len(SWITCH)]
+                txns.append(("enrollment-requests", sample._txn(tid, m, 61, c, p, "2027-01-01")))
+            else:
+                c, p = SWITCH[i % len(SWITCH)]
+                txns.append(("enrollment-requests", sample._txn(
+                    tid, m, 72, c, p, "2027-01-01", rx_bin="610014", rx_pcn="P", rx_group="G", rx_member_id=f"X{i}")))
+    return ref, txns
+
+
+class Reference:
+    """The pure pipeline over a log, partition by partition, in order: an uninterrupted run."""
+
+    def __init__(self, serde: Serde, plans: Mapping[str, Any]) -> None:
+        self.serde = serde
+        self.plans = plans
+        self.table: dict[bytes, bytes] = {}
+        self.outputs: list[tuple[str, bytes | None, bytes]] = []
+        self.dead: list[Any] = []
+
+    def run(self, sources: list[Source], batch: int = 500) -> None:
+        for start in range(0, len(sources), batch):
+            chunk = sources[start:start + batch]
+            res: BatchResult = process_batch(chunk, self.serde, lambda k: decode_state(self.table.get(k)), self.plans)
+            for k, st in res.states.items():
+                self.table[k] = encode_state(st)
+            for o in res.outputs + res.dead:
+                self.outputs.append((o.topic, o.key.encode(), self.serde.encode(o.topic, o.value)))
+
+
+def dedupe(records: list[dict[str, Any]], id_field: str) -> tuple[list[dict[str, Any]], int]:
+    """Drop records whose ``id_field`` was seen before; (kept, duplicates dropped)."""
+    seen: set[Any] = set()
+    kept = []
+    for r in records:
+        k = r[id_field] if isinstance(id_field, str) else tuple(r[f] for f in id_field)
+        if k in seen:
+            continue
+        seen.add(k)
+        kept.append(r)
+    return kept, len(records) - len(kept)
+
+
+def dead_letter_id(r: Mapping[str, Any]) -> tuple[str, int, int]:
+    return (r["source_topic"], r["partition"], r["offset"])
+
+
+def multiset(records: Iterable[Mapping[str, Any]], fields: Iterable[str]) -> Counter:
+    fs = tuple(fields)
+    return Counter(tuple(str(r.get(f)) for f in fs) for r in records)
+
+
+def utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)

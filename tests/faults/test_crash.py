@@ -1,0 +1,128 @@
+"""Crashes (SIGKILL) and a rebalance in the middle of real work, on a real broker.
+
+For each: every input transaction ends with exactly one reply (by its stable
+id, after a consumer drops duplicates), the outputs equal an uninterrupted run
+of the same log, and the member table (the changelog's last value per key,
+without the outbox) equals the uninterrupted run's. The uninterrupted run is
+the same pure pipeline over the same records, read back from the broker with
+their partitions and offsets (tests/faults/helpers.Reference).
+
+Numbers (records in, replies out, duplicates dropped, dead letters) are printed
+and appended to $PARTD_FAULT_RESULTS (default /tmp/partd-fault-results.jsonl).
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+
+from streams.jsonconv import record_from_json
+from tests.faults import integ
+from tests.faults.helpers import SAMPLE_CATALOG, SAMPLE_PLANS, TS, Reference, enrollment_stream
+from tests.integration.conftest import Cluster
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.faults,
+    # A worker started after a SIGKILLed one stalls on the embedded Tansu broker (it joins
+    # the group twice with the same generation 1, processes a few batches, then never
+    # produces or commits again), with or without the outbox: reproduced with the
+    # original member_pipeline too. Until that is fixed these runs would only hang CI.
+    pytest.mark.skipif(os.environ.get("PARTD_FAULTS_CRASH") != "1",
+                       reason="restart-after-SIGKILL stalls on Tansu (see module note); PARTD_FAULTS_CRASH=1 runs it"),
+]
+
+MEMBER_INPUTS = ("beneficiary-updates", "lis-status-changes", "enrollment-requests")
+
+
+def _setup(cluster: Cluster, members: int) -> None:
+    from streams import sample
+
+    ref, _ = enrollment_stream(members, 0)
+    cluster.publish([("plan-year-updates", p) for p in sample.PLANS], timestamp_ms=TS)
+    cluster.publish([r for r in ref if r[0] == "beneficiary-updates"], timestamp_ms=TS)
+    cluster.wait({"plan-year-updates", "beneficiary-updates"}, timeout=120)
+    cluster.publish([r for r in ref if r[0] == "lis-status-changes"], timestamp_ms=TS)
+    cluster.wait({"lis-status-changes"}, timeout=120)
+
+
+def _check_enrollments(cluster: Cluster, name: str, n_txns: int, **extra: object) -> None:
+    bootstrap, serde = cluster.bootstrap, cluster.serde
+    reference = Reference(serde, SAMPLE_CATALOG)
+    for topic in MEMBER_INPUTS:  # stage by stage, as published (each stage waited for)
+        reference.run(integ.read_sources(bootstrap, [topic]))
+    want_trr = Counter((k, v) for t, k, v in reference.outputs if t == "trr-replies")
+    want_dead = Counter((k, v) for t, k, v in reference.outputs if t == "dead-letters")
+
+    trr = integ.read_sources(bootstrap, ["trr-replies"])
+    dead = integ.read_sources(bootstrap, ["dead-letters"])
+    kept, dups = integ.dedupe_topic(serde, trr)
+    kept_dead, dup_dead = integ.dedupe_topic(serde, dead)
+    replies = [v for _, v in integ.decoded(serde, trr)]
+    per_txn = Counter(r["plan_tracking_id"] for r in {r["cms_tracking_id"]: r for r in replies}.values()
+                      if r["plan_tracking_id"] and r["plan_tracking_id"].startswith("T"))
+    integ.report(name, records_in=n_txns, replies_out=len(trr), duplicates_dropped=dups,
+                 replies_after_dedupe=sum(kept.values()), dead_letters=len(dead) - dup_dead,
+                 dead_letter_duplicates=dup_dead, **extra)
+    assert len(per_txn) == n_txns and set(per_txn.values()) == {1}, \
+        f"{n_txns - len(per_txn)} transactions without a reply, {sum(1 for v in per_txn.values() if v > 1)} with two"
+    assert kept == want_trr, f"replies differ from an uninterrupted run: {len(kept - want_trr)} extra, {len(want_trr - kept)} missing"
+    assert kept_dead == want_dead
+    table = integ.changelog_table(bootstrap)
+    from streams import outbox
+    from streams.member_pipeline import decode_state
+    want_table = {k: outbox.strip(decode_state(v)) for k, v in reference.table.items()}
+    assert table.keys() == want_table.keys()
+    differ = [k for k in table if table[k] != want_table[k]]
+    assert not differ, f"{len(differ)} member states differ from an uninterrupted run, e.g. {differ[:1]}"
+
+
+def _publish_txns(cluster: Cluster, members: int, per_member: int) -> int:
+    _, txns = enrollment_stream(members, per_member)
+    cluster.publish(txns, timestamp_ms=TS)
+    return len(txns)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_enrollment_stream(cluster: Cluster) -> None:
+    members, per_member = 2000, 10  # 20 000 transactions on 4 partitions
+    w1 = cluster.worker("w1")
+    _setup(cluster, members)
+    n = _publish_txns(cluster, members, per_member)
+    at = 0
+
+    def mid() -> bool:
+        nonlocal at
+        at = integ.count(cluster.bootstrap, "trr-replies")
+        return at >= n * 0.3
+
+    assert integ.kill_when(w1, mid), w1.log_tail()
+    t0 = time.monotonic()
+    cluster.worker("w2")  # a fresh disk: the table comes back from the changelog
+    cluster.wait({"enrollment-requests"}, timeout=240)
+    _check_enrollments(cluster, "crash-enrollment", n, replies_at_kill=at, members=members,
+                       recovery_s=round(time.monotonic() - t0, 1))
+
+
+@pytest.mark.slow
+def test_rebalance_survivor_takes_over(cluster: Cluster) -> None:
+    members, per_member = 1000, 8
+    w1 = cluster.worker("w1")
+    w2 = cluster.worker("w2")
+    _setup(cluster, members)
+    n = _publish_txns(cluster, members, per_member)
+    at = 0
+
+    def mid() -> bool:
+        nonlocal at
+        at = integ.count(cluster.bootstrap, "trr-replies")
+        return at >= n * 0.3
+
+    assert integ.kill_when(w1, mid), w1.log_tail()
+    t0 = time.monotonic()
+    cluster.wait({"enrollment-requests"}, timeout=240)  # w2 alone, after the 10 s session timeout
+    assert w2.alive()
+    _check_enrollments(cluster, "rebalance-enrollment", n, replies_at_kill=at, members=members,
+                       takeover_s=round(time.monotonic() - t0, 1))
