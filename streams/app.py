@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import faust
@@ -18,13 +19,12 @@ import orjson
 from processors import plans as plan_rules
 from processors import state_lists
 from processors.model import Output, Rejected
-from streams import tansu_workarounds
+from streams import cycle, observability, outbox, tansu_workarounds
 from streams.catalog import LogBackedTable
-from streams import cycle, observability
 from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
 from streams.deadletters import Source, dead_letter
 from streams.faust_compat import event_context, iter_partition
-from streams.member_pipeline import decode_state, encode_state, process_batch
+from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
 from streams.metrics import Metrics
 from streams.registry import SchemaRegistry
 from streams.serde import Serde
@@ -72,6 +72,7 @@ class PartdApp:
         )
         self._ready = asyncio.Event()
         self._topics: dict[str, Any] = {}
+        self._bms_cache: tuple[int, Any, dict[int, dict[str, Decimal]]] | None = None
         self.members = self.app.Table(
             "members", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
         )
@@ -153,13 +154,14 @@ class PartdApp:
                 return decode_state(self.members.get(key))
 
         plans = _MissRecorder(self.plans.data)
-        result = process_batch(sources, self.serde, load_state, plans)
+        bms = self._benchmarks_by_year()
+        result = process_batch(sources, self.serde, load_state, Reference(plans, bms))
         if plans.missed:
             # A transaction named a plan-year we have not seen: it may have been
             # published a moment ago. Catch the catalog up and run the batch
             # again (the pipeline is pure and nothing was written yet).
             await self.plans.sync()
-            result = process_batch(sources, self.serde, load_state, self.plans.data)
+            result = process_batch(sources, self.serde, load_state, Reference(self.plans.data, bms))
         for key, state in result.states.items():
             with event_context(events[result.state_event[key]]):
                 self.members[key] = encode_state(state)
@@ -229,7 +231,10 @@ class PartdApp:
         else:
             n = 0
             totals: dict[str, int] = {}
-            for key, state, outputs in cycle.scan_partition(payload, members, self.plans.data, decode_state):
+            for key, state, outputs in outbox.scan_partition(
+                payload, members, self.plans.data, decode_state, self.serde,
+                topic=event.message.topic, offset=event.message.offset,
+            ):
                 if state is not None:
                     with event_context(event):
                         self.members[key] = encode_state(state)
@@ -258,6 +263,16 @@ class PartdApp:
             log.info("cycle %s %s complete on %d partitions", progress["command"], progress["plan_year"], progress["partitions"])
         with event_context(event):
             self.cycle_progress[key] = orjson.dumps(progress)
+
+    def _benchmarks_by_year(self) -> dict[int, dict[str, Decimal]]:
+        """Plan year -> region -> benchmark, from the lis-benchmarks table (rebuilt when it changes)."""
+        data = self.benchmarks.data
+        if self._bms_cache is None or self._bms_cache[1] is not self.benchmarks.version:
+            by_year: dict[int, dict[str, Decimal]] = {}
+            for r in data.values():
+                by_year.setdefault(r["plan_year"], {})[r["region"]] = Decimal(r["benchmark_premium"])
+            self._bms_cache = (len(data), self.benchmarks.version, by_year)
+        return self._bms_cache[2]
 
     def _topic(self, name: str) -> Any:
         topic = self._topics.get(name)

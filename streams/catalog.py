@@ -42,6 +42,7 @@ class LogBackedTable:
         self.to_entry = to_entry
         self.data: dict[str, Any] = {}
         self.skipped = 0
+        self.version: object = object()  # a new object whenever a value changes
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._tps: list[TopicPartition] = []
@@ -96,6 +97,7 @@ class LogBackedTable:
                         self.skipped += 1
                         continue
                     self.data[key] = value
+                    self.version = object()
 
     async def sync(self, timeout: float = 30.0) -> None:
         """Wait until every record published before this call is applied."""

@@ -23,7 +23,7 @@ OUTPUT_TOPICS = (
     "medicaid-determinations",
 )
 # Input topics keyed by MBI: one agent, co-partitioned with the member table.
-MEMBER_TOPICS = ("enrollment-requests", "lis-status-changes", "beneficiary-updates")
+MEMBER_TOPICS = ("enrollment-requests", "lis-status-changes", "beneficiary-updates", "magi-applications")
 # Internal: cycle steps fanned out to every member partition.
 MEMBER_COMMANDS_TOPIC = "partd-member-commands"
 # Internal: each partition's report on a cycle step (keyed by command id).

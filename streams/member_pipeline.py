@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from decimal import Decimal
+from typing import Any, Callable, Mapping, NamedTuple
 
 import orjson
 
-from processors import beneficiary, enrollment, lis
-from processors.model import MemberState, Output, Rejected, new_member
+from processors import auto_enrollment, beneficiary, enrollment, lis, magi
+from processors.model import MemberState, Output, Rejected, StepResult, new_member
 from streams import outbox
 from streams.deadletters import Source, dead_letter
 from streams.serde import UNDECODABLE, DecodeError, Serde
@@ -27,25 +28,51 @@ log = logging.getLogger(__name__)
 # to this member (a key always lives in one partition, so one offset per topic).
 APPLIED = "_applied"
 
-Processor = Callable[[MemberState | None, dict[str, Any], Mapping[str, Any]], Any]
+class Reference(NamedTuple):
+    """What every worker holds whole and the rules may read: the plan catalog and the benchmarks."""
+
+    plans: Mapping[str, Any]
+    benchmarks: Mapping[int, Mapping[str, Decimal]] = {}
 
 
-def _enrollment(state: MemberState | None, event: dict[str, Any], plans: Mapping[str, Any]) -> Any:
-    return enrollment.apply_enrollment(state, event, plans)
+Processor = Callable[[MemberState | None, dict[str, Any], Reference], Any]
 
 
-def _lis(state: MemberState | None, event: dict[str, Any], plans: Mapping[str, Any]) -> Any:
-    return lis.apply_lis_change(state, event)
+def _then_auto_enrollment(state: MemberState | None, step: StepResult, ref: Reference, as_of: Any) -> StepResult:
+    """After a change that can make a member a candidate: auto-enroll or facilitate (seed 004)."""
+    current = step.state if step.state is not None else state
+    auto = auto_enrollment.auto_or_facilitate(current, ref.plans, ref.benchmarks, as_of)
+    if auto.state is None and not auto.outputs:
+        return step
+    return StepResult(auto.state if auto.state is not None else step.state, list(step.outputs) + list(auto.outputs))
 
 
-def _beneficiary(state: MemberState | None, event: dict[str, Any], plans: Mapping[str, Any]) -> Any:
-    return beneficiary.apply_beneficiary_update(state, event)
+def _enrollment(state: MemberState | None, event: dict[str, Any], ref: Reference) -> Any:
+    return enrollment.apply_enrollment(state, event, ref.plans)
+
+
+def _lis(state: MemberState | None, event: dict[str, Any], ref: Reference) -> Any:
+    return _then_auto_enrollment(state, lis.apply_lis_change(state, event), ref, event["event_time"])
+
+
+def _beneficiary(state: MemberState | None, event: dict[str, Any], ref: Reference) -> Any:
+    step = beneficiary.apply_beneficiary_update(state, event)
+    return _then_auto_enrollment(state, step, ref, event["event_time"])
+
+
+def _magi(state: MemberState | None, event: dict[str, Any], ref: Reference) -> Any:
+    """MAGI screen (seed 003): publish the determination, update Medicaid status, then seed 004."""
+    determination = magi.screen(event)
+    step = magi.apply_determination(state, determination)
+    step = StepResult(step.state, [magi.determination_output(determination), *step.outputs])
+    return _then_auto_enrollment(state, step, ref, event["event_time"])
 
 
 PROCESSORS: dict[str, Processor] = {
     "enrollment-requests": _enrollment,
     "lis-status-changes": _lis,
     "beneficiary-updates": _beneficiary,
+    "magi-applications": _magi,
 }
 
 
@@ -74,7 +101,7 @@ def process_batch(
     sources: list[Source],
     serde: Serde,
     load_state: Callable[[bytes], MemberState | None],
-    plans: Mapping[str, Any],
+    ref: Reference | Mapping[str, Any],
 ) -> BatchResult:
     """Run a batch; never raises for bad input (it becomes dead letters).
 
@@ -85,6 +112,8 @@ def process_batch(
     unchanged, so a crash between the changelog write and the output flush
     loses nothing. Consumers drop the duplicates by id (docs/delivery.md).
     """
+    if not isinstance(ref, Reference):
+        ref = Reference(ref)  # a bare plan catalog
     result = BatchResult()
     # Decode per topic in one pass each.
     decoded: list[tuple[dict[str, Any] | None, Any]] = [(None, None)] * len(sources)
@@ -122,7 +151,7 @@ def process_batch(
         order.setdefault(s.key, []).append(i)
     for key, idxs in order.items():
         try:
-            _process_key(key, idxs, sources, decoded, serde, load_state, plans, newest, result)
+            _process_key(key, idxs, sources, decoded, serde, load_state, ref, newest, result)
         except Exception as exc:  # noqa: BLE001 - e.g. a corrupt stored state: never stop the worker
             log.error("member batch failed on %s: %s (%d records to dead-letters)",
                       _where(sources[idxs[0]]), type(exc).__name__, len(idxs))
@@ -145,7 +174,7 @@ def _process_key(
     decoded: list[tuple[dict[str, Any] | None, Any]],
     serde: Serde,
     load_state: Callable[[bytes], MemberState | None],
-    plans: Mapping[str, Any],
+    ref: Reference,
     newest: Mapping[str, int],
     result: BatchResult,
 ) -> None:
@@ -175,7 +204,7 @@ def _process_key(
             continue
         failure: tuple[str, str] | None = None
         try:
-            step = PROCESSORS[s.topic](state, record, plans)
+            step = PROCESSORS[s.topic](state, record, ref)
             items = outbox.pack(serde, step.outputs)  # also proves every output fits its schema
         except Rejected as rej:
             failure = (rej.error_code, rej.message)

@@ -1,0 +1,623 @@
+"""``partd bench``: the processor against the raw client, and the annual cycle, on one broker.
+
+One run, one broker (the embedded Tansu unless ``KAFKA_BOOTSTRAP_SERVERS`` is
+set), one synthetic population (:mod:`streams.generate`). For each worker
+count (1, and 2 with ``--workers 2``) a *round*:
+
+1. the topics are deleted and created again (a clean log: every count below
+   is exact), ``W`` real ``partd worker`` processes start with a fresh group;
+2. *reference load*: plans (Y-1, Y) and beneficiaries, until consumed;
+3. *enrollment + LIS stream* (the processor figure): TC 61 for Jan 1 Y-1 and
+   the LIS periods, events/s from the first input produced to the last reply
+   (the reply records' timestamps); every transaction must have exactly one
+   TC 61 reply, dead letters must be 0;
+4. (round 1) *raw baseline*: aiokafka consume -> produce pass-through of the
+   same enrollment + LIS records (same bytes, same partitions) into a scratch
+   topic, events/s;
+5. *annual cycle*: CALCULATE_BENCHMARKS, then REASSIGNMENT_RUN, until every
+   partition reported and all outputs are out; ``cycle_seconds`` = load
+   (2 + 3) + benchmark + reassignment.
+
+Peak RSS comes from ``/proc/PID/status`` (VmHWM of each worker; the broker's
+VmRSS sampled during the round, its VmHWM over the whole run). CPU seconds per
+phase come from ``/proc/PID/stat``. ``--profile DIR`` runs py-spy on the
+(first) worker during the stream and the cycle of round 1 and prints the hot
+spots. No figure is asserted anywhere: ``--quick`` only proves the harness.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streams.config import ALL_TOPICS, Settings
+
+SCRATCH_TOPIC = "partd-bench-passthrough"
+APP_PREFIX = "partd-bench"
+OUTPUT_TOPICS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
+                 "lis-benchmarks", "dead-letters")
+CYCLE_INTERNAL = ("cycle-commands", "partd-member-commands", "partd-cycle-results")
+UTC = dt.timezone.utc
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- /proc
+def _status_kb(pid: int, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            parts = fh.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class RssSampler:
+    """Highest VmRSS (MB) seen for each pid, sampled every ``interval`` s in a thread."""
+
+    def __init__(self, pids: dict[str, int | None], interval: float = 0.25) -> None:
+        self.pids = {k: v for k, v in pids.items() if v}
+        self.peak_mb: dict[str, float] = {k: 0.0 for k in self.pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(0.25)
+
+    def sample(self) -> None:
+        for name, pid in self.pids.items():
+            kb = _status_kb(pid, "VmRSS")
+            if kb is not None:
+                self.peak_mb[name] = max(self.peak_mb[name], kb / 1024)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sample()
+
+
+class CpuMeter:
+    """CPU seconds used by each process between ``start()`` and ``stop()``."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.t0 = 0.0
+        self.c0: dict[str, float] = {}
+
+    def start(self) -> "CpuMeter":
+        self.t0 = time.monotonic()
+        self.c0 = {k: _cpu_seconds(p) for k, p in self.pids.items()}
+        self.c0["bench"] = time.process_time()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self.t0
+        out = {f"cpu_{k}_s": round(_cpu_seconds(p) - self.c0[k], 2) for k, p in self.pids.items()}
+        out["cpu_bench_s"] = round(time.process_time() - self.c0["bench"], 2)
+        out["wall_s"] = round(wall, 2)
+        return out
+
+
+# ---------------------------------------------------------------- topics
+async def reset_topics(bootstrap: str, partitions: int) -> None:
+    """Delete every partd topic and bench group topic, then create the contract topics again."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.topics import ensure_topics_async
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in existing if t in ALL_TOPICS or t == SCRATCH_TOPIC or t.startswith(APP_PREFIX)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        for _ in range(100):  # deletion is asynchronous on Apache Kafka
+            if not set(await admin.list_topics()) & set(doomed):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    await ensure_topics_async(bootstrap, list(ALL_TOPICS) + [SCRATCH_TOPIC], partitions)
+
+
+async def _end_offsets(bootstrap: str, topics: tuple[str, ...] | list[str]) -> dict[Any, int]:
+    from streams.io import end_offsets
+
+    return await end_offsets(bootstrap, topics)
+
+
+async def _topic_counts(bootstrap: str, topics: tuple[str, ...]) -> dict[str, int]:
+    ends = await _end_offsets(bootstrap, topics)
+    out = {t: 0 for t in topics}
+    for tp, n in ends.items():
+        out[tp.topic] += n
+    return out
+
+
+async def wait_quiet(bootstrap: str, group: str, topics: tuple[str, ...] | set[str], timeout: float) -> None:
+    """Wait until ``group`` committed everything in ``topics`` and nothing new arrived meanwhile."""
+    from streams.io import wait_consumed
+
+    prev = None
+    deadline = time.monotonic() + timeout
+    while True:
+        ends = await _end_offsets(bootstrap, list(topics))
+        if ends == prev:
+            return
+        await wait_consumed(bootstrap, group, topics, timeout=max(1.0, deadline - time.monotonic()))
+        prev = ends
+
+
+# ---------------------------------------------------------------- measurements
+async def passthrough(bootstrap: str, topics: tuple[str, ...], expect: int) -> dict[str, Any]:
+    """Raw aiokafka: consume ``topics`` from the beginning, produce every record to the scratch topic, same partition."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks=1)
+    await consumer.start()
+    await producer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        t0 = time.monotonic()
+        n = 0
+        futures = []
+        while n < expect:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            if not batches and time.monotonic() - t0 > 120:
+                break
+            for tp, msgs in batches.items():
+                for m in msgs:
+                    futures.append(await producer.send(SCRATCH_TOPIC, key=m.key, value=m.value, partition=tp.partition))
+                n += len(msgs)
+        await producer.flush()
+        await asyncio.gather(*futures)
+        seconds = time.monotonic() - t0
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return {"baseline_events": n, "baseline_seconds": round(seconds, 3),
+            "baseline_events_per_s": round(n / seconds, 1) if seconds else None}
+
+
+async def check_replies(bootstrap: str, serde: Any, mbis: set[str]) -> dict[str, Any]:
+    """Read every trr-replies record: one TC 61 reply per transaction, and the last reply's timestamp."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    ends = await _end_offsets(bootstrap, ["trr-replies"])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    per_mbi: Counter[str] = Counter()
+    trcs: Counter[str] = Counter()
+    other = 0
+    last_ts = 0
+    first_ts = None
+    try:
+        tps = list(ends)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = {tp: n for tp, n in ends.items() if n > 0}
+        deadline = time.monotonic() + 300
+        while remaining and time.monotonic() < deadline:
+            for tp, msgs in (await consumer.getmany(timeout_ms=1000, max_records=10000)).items():
+                for (rec, err), m in zip(serde.decode_many("trr-replies", [m.value for m in msgs]), msgs):
+                    last_ts = max(last_ts, m.timestamp)
+                    first_ts = m.timestamp if first_ts is None else min(first_ts, m.timestamp)
+                    if rec is None:
+                        other += 1
+                        continue
+                    trcs[rec["transaction_reply_code"]] += 1
+                    if rec["transaction_code"] == 61:
+                        per_mbi[rec["mbi"]] += 1
+                    else:
+                        other += 1
+                if msgs and msgs[-1].offset + 1 >= ends[tp]:
+                    remaining.pop(tp, None)
+    finally:
+        await consumer.stop()
+    missing = sum(1 for m in mbis if per_mbi.get(m, 0) == 0)
+    duplicated = sum(1 for m in mbis if per_mbi.get(m, 0) > 1)
+    return {
+        "replies": sum(trcs.values()), "enrollment_replies": sum(per_mbi.values()), "lis_replies": other,
+        "replies_missing": missing, "replies_duplicated": duplicated,
+        "replies_complete": missing == 0 and duplicated == 0,
+        "trc": dict(sorted(trcs.items())), "last_reply_ms": last_ts, "first_reply_ms": first_ts,
+    }
+
+
+def _cycle_command(command: str, year: int, seed: int) -> dict[str, Any]:
+    prev = year - 1
+    if command == "CALCULATE_BENCHMARKS":
+        return {"command": command, "plan_year": year, "as_of": dt.datetime(prev, 7, 31, 16, tzinfo=UTC),
+                "reference_month": dt.date(prev, 7, 1), "state_code": None, "seed": None}
+    return {"command": command, "plan_year": year, "as_of": dt.datetime(prev, 10, 17, 14, 30, tzinfo=UTC),
+            "reference_month": None, "state_code": None, "seed": seed}
+
+
+async def last_timestamp_ms(bootstrap: str, topics: tuple[str, ...]) -> int:
+    """The newest record timestamp over ``topics`` (the last record of each partition)."""
+    from aiokafka import AIOKafkaConsumer
+
+    ends = await _end_offsets(bootstrap, list(topics))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    newest = 0
+    try:
+        tps = [tp for tp, n in ends.items() if n > 0]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, ends[tp] - 1)
+        pending = set(tps)
+        deadline = time.monotonic() + 30
+        while pending and time.monotonic() < deadline:
+            for tp, msgs in (await consumer.getmany(timeout_ms=500)).items():
+                for m in msgs:
+                    newest = max(newest, m.timestamp)
+                pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return newest
+
+
+async def hop_times(bootstrap: str, topics: tuple[str, ...], since_s: float) -> dict[str, list[float]]:
+    """For small topics: seconds from ``since_s`` to the first and the last record written after it."""
+    from aiokafka import AIOKafkaConsumer
+
+    ends = await _end_offsets(bootstrap, list(topics))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    seen: dict[str, list[int]] = {}
+    try:
+        tps = [tp for tp, n in ends.items() if n > 0]
+        if tps:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            pending = set(tps)
+            deadline = time.monotonic() + 30
+            while pending and time.monotonic() < deadline:
+                for tp, msgs in (await consumer.getmany(timeout_ms=500)).items():
+                    for m in msgs:
+                        if m.timestamp >= since_s * 1000:
+                            seen.setdefault(tp.topic, []).append(m.timestamp)
+                    if msgs and msgs[-1].offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return {t: [round(min(v) / 1000 - since_s, 3), round(max(v) / 1000 - since_s, 3)] for t, v in seen.items()}
+
+
+async def run_cycle_step(bootstrap: str, serde: Any, group: str, command: str, year: int, seed: int,
+                         timeout: float) -> dict[str, Any]:
+    """Send one cycle command; its time runs to the newest record it caused (report or output).
+
+    Completion is waited for through the group's commits (every partition
+    reported and the merge consumed); the duration comes from record
+    timestamps, so Faust's commit interval does not inflate it.
+    """
+    from streams.io import produce
+
+    before = await _topic_counts(bootstrap, OUTPUT_TOPICS)
+    t_send = time.time()
+    t0 = time.monotonic()
+    await produce(bootstrap, serde, [("cycle-commands", None, _cycle_command(command, year, seed))])
+    await wait_quiet(bootstrap, group, CYCLE_INTERNAL, timeout)
+    waited = time.monotonic() - t0
+    last = await last_timestamp_ms(bootstrap, OUTPUT_TOPICS + ("partd-cycle-results",))
+    seconds = last / 1000 - t_send if last / 1000 > t_send else waited
+    after = await _topic_counts(bootstrap, OUTPUT_TOPICS)
+    hops = await hop_times(bootstrap, CYCLE_INTERNAL + ("lis-benchmarks",), t_send)
+    return {"seconds": round(seconds, 3), "waited_seconds": round(waited, 3), "hops_first_last_s": hops,
+            "outputs": {t: after[t] - before[t] for t in OUTPUT_TOPICS if after[t] - before[t]}}
+
+
+# ---------------------------------------------------------------- profile
+class PySpy:
+    """``py-spy record`` on one pid, raw collapsed stacks, stopped with SIGINT."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 97) -> None:
+        self.out = out
+        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+                                      "--output", str(out)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self) -> Path:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.out
+
+
+def profile_summary(path: Path, top: int = 25) -> list[tuple[str, float, float]]:
+    """``(frame, inclusive %, self %)`` from py-spy's collapsed stacks, by inclusive share."""
+    incl: Counter[str] = Counter()
+    self_: Counter[str] = Counter()
+    total = 0
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        try:
+            n = int(count)
+        except ValueError:
+            continue
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")" if " (" in f else f
+                  for f in stack.split(";")]
+        total += n
+        for f in set(frames):
+            incl[f] += n
+        if frames:
+            self_[frames[-1]] += n
+    if not total:
+        return []
+    return [(f, 100.0 * n / total, 100.0 * self_[f] / total) for f, n in incl.most_common(top)]
+
+
+# ---------------------------------------------------------------- a round
+def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, encoded: dict[str, list],
+              args: argparse.Namespace, run_dir: Path, serde: Any, baseline: bool) -> dict[str, Any]:
+    from streams.generate import produce_fast
+    from streams.runner import WorkerProcess
+
+    group = f"{APP_PREFIX}-{workers}w"
+    timeout = 300 + pop_size(pop) / 100
+    asyncio.run(reset_topics(bootstrap, args.partitions))
+    procs = [WorkerProcess(bootstrap, run_dir / f"{group}-{k}", partitions=args.partitions, app_id=group,
+                           extra_env={"PARTD_LOG_LEVEL": "warning"}).start() for k in range(workers)]
+    pids = {f"worker{k}": w.pid for k, w in enumerate(procs)}
+    pids["broker"] = broker_pid
+    r: dict[str, Any] = {"workers": workers}
+    profiles: dict[str, Path] = {}
+    try:
+        with RssSampler(pids) as rss:
+            # 2. reference load: the plans first (this also waits for the group to form), then the beneficiaries
+            t0 = time.monotonic()
+            asyncio.run(produce_fast(bootstrap, {"plan-year-updates": encoded["plan-year-updates"]}))
+            asyncio.run(wait_quiet(bootstrap, group, {"plan-year-updates"}, timeout))
+            r["startup_and_plans_seconds"] = round(time.monotonic() - t0, 3)
+            cpu = CpuMeter(pids).start()
+            t0 = time.monotonic()
+            asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
+            asyncio.run(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout))
+            r["reference_seconds"] = round(time.monotonic() - t0, 3)
+            r["reference_cpu"] = cpu.stop()
+            _alive(procs)
+
+            # 3. the enrollment + LIS stream
+            spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-stream-{workers}w.txt") if args.profile else None
+            act = {t: encoded[t] for t in ("enrollment-requests", "lis-status-changes")}
+            n_events = sum(len(v) for v in act.values())
+            cpu = CpuMeter(pids).start()
+            t_first = time.time()
+            t0 = time.monotonic()
+            asyncio.run(produce_fast(bootstrap, act))
+            produce_s = time.monotonic() - t0
+            asyncio.run(wait_quiet(bootstrap, group, set(act), timeout))
+            r["stream_consumed_seconds"] = round(time.monotonic() - t0, 3)
+            r["stream_cpu"] = cpu.stop()
+            if spy:
+                profiles["stream"] = spy.stop()
+            _alive(procs)
+            check = asyncio.run(check_replies(bootstrap, serde, {e["mbi"] for e in pop.enrollments}))
+            dead = asyncio.run(_topic_counts(bootstrap, ("dead-letters",)))["dead-letters"]
+            seconds = max(check["last_reply_ms"] / 1000 - t_first, 1e-3)
+            r.update({
+                "events": n_events, "transactions": len(pop.enrollments), "lis_changes": len(pop.lis),
+                "generator_produce_events_per_s": round(n_events / produce_s, 1),
+                "processor_seconds": round(seconds, 3),
+                "processor_events_per_s": round(n_events / seconds, 1),
+                "dead_letters": dead, **{k: v for k, v in check.items() if k not in ("last_reply_ms", "first_reply_ms")},
+            })
+
+            # 4. the raw baseline, same records
+            if baseline:
+                cpu = CpuMeter(pids).start()
+                r.update(asyncio.run(passthrough(bootstrap, tuple(act), n_events)))
+                r["baseline_cpu"] = cpu.stop()
+
+            # 5. the annual cycle
+            spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-cycle-{workers}w.txt") if args.profile else None
+            cpu = CpuMeter(pids).start()
+            bm = asyncio.run(run_cycle_step(bootstrap, serde, group, "CALCULATE_BENCHMARKS", pop.year, 0, timeout))
+            ra = asyncio.run(run_cycle_step(bootstrap, serde, group, "REASSIGNMENT_RUN", pop.year, args.seed, timeout))
+            r["cycle_cpu"] = cpu.stop()
+            if spy:
+                profiles["cycle"] = spy.stop()
+            _alive(procs)
+            r.update({
+                "cycle_members": len(pop.beneficiaries),
+                "cycle_load_seconds": round(r["reference_seconds"] + r["processor_seconds"], 3),
+                "cycle_benchmark_seconds": bm["seconds"], "cycle_benchmark_outputs": bm["outputs"],
+                "cycle_benchmark_hops": bm["hops_first_last_s"], "cycle_reassignment_hops": ra["hops_first_last_s"],
+                "cycle_reassignment_seconds": ra["seconds"], "cycle_reassignment_outputs": ra["outputs"],
+            })
+            r["cycle_seconds"] = round(r["cycle_load_seconds"] + bm["seconds"] + ra["seconds"], 3)
+            r["cycle_members_per_s"] = round(r["cycle_members"] / r["cycle_seconds"], 1)
+            hwm = [_status_kb(w.pid, "VmHWM") for w in procs if w.pid]
+            r["worker_peak_rss_mb"] = round(max((k or 0) for k in hwm) / 1024, 1)
+            r["worker_peak_rss_mb_each"] = [round((k or 0) / 1024, 1) for k in hwm]
+        r["broker_peak_rss_mb_round"] = round(rss.peak_mb.get("broker", 0.0), 1)
+    except BaseException:
+        for w in procs:
+            _say(f"--- worker log {w.log_path}\n{w.log_tail(30)}")
+        raise
+    finally:
+        for w in procs:
+            w.stop()
+    if profiles:
+        r["profiles"] = {k: str(v) for k, v in profiles.items()}
+    return r
+
+
+def pop_size(pop: Any) -> int:
+    return len(pop.beneficiaries) + len(pop.enrollments) + len(pop.lis)
+
+
+def _alive(procs: list[Any]) -> None:
+    for w in procs:
+        if not w.alive():
+            raise RuntimeError(f"worker pid {w.pid} exited; log {w.log_path}:\n{w.log_tail()}")
+
+
+# ---------------------------------------------------------------- report
+def _table(res: dict[str, Any]) -> str:
+    rows = [("raw baseline (aiokafka consume->produce)", f"{res['baseline_events_per_s']:,.0f} events/s"),
+            ("processor, enrollment + LIS, 1 worker", f"{res['processor_events_per_s']:,.0f} events/s"),
+            ("ratio processor / baseline", f"{res['ratio']:.3f}"),
+            ("replies complete (1 per transaction)", str(res["replies_complete"])),
+            (f"annual cycle, {res['cycle_members']:,} members, 1 worker",
+             f"{res['cycle_seconds']:.1f} s ({res['cycle_members_per_s']:,.0f} members/s)"),
+            ("  load / benchmark / reassignment",
+             f"{res['cycle_load_seconds']:.1f} / {res['cycle_benchmark_seconds']:.1f} / {res['cycle_reassignment_seconds']:.1f} s"),
+            ("worker peak RSS", f"{res['worker_peak_rss_mb']:.0f} MB"),
+            ("broker peak RSS (whole run)", f"{res['broker_peak_rss_mb']:.0f} MB"),
+            ("generator: encode / produce", f"{res['generator_encode_events_per_s']:,.0f} / {res['generator_produce_events_per_s']:,.0f} records/s")]
+    if "scaling_stream" in res:
+        rows += [("processor, 2 workers", f"{res['processor_events_per_s_2w']:,.0f} events/s"),
+                 ("scaling 2w/1w: stream / cycle", f"{res['scaling_stream']:.2f} / {res['scaling_cycle']:.2f}"),
+                 ("annual cycle, 2 workers", f"{res['cycle_seconds_2w']:.1f} s"),
+                 ("worker peak RSS, 2 workers", f"{res['worker_peak_rss_mb_2w']:.0f} MB")]
+    width = max(len(a) for a, _ in rows)
+    return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
+    from streams.broker import EmbeddedBroker
+    from streams.generate import encode, generate
+    from streams.registry import SchemaRegistry
+    from streams.serde import Serde
+
+    if args.quick:
+        args.members = min(args.members, 300)
+    args.partitions = args.partitions or settings.partitions
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="partd-bench-"))
+    broker = None
+    try:
+        if settings.bootstrap_servers:
+            if not args.reset_topics:
+                raise SystemExit("partd: error: bench deletes and recreates every partd topic; on the cluster at "
+                                 f"{settings.bootstrap_servers} pass --reset-topics if that is what you want")
+            bootstrap, broker_pid = settings.bootstrap_servers, None
+        else:
+            broker = EmbeddedBroker(log_dir=run_dir)
+            bootstrap = broker.start(None)
+            broker_pid = broker.pid
+        _say(f"broker {bootstrap} (pid {broker_pid}); {args.members:,} members, {args.partitions} partitions, "
+             f"seed {args.seed}; run dir {run_dir}")
+        serde = Serde(SchemaRegistry.from_env())
+        t0 = time.perf_counter()
+        pop = generate(args.members, year=args.year, seed=args.seed)
+        t1 = time.perf_counter()
+        encoded = {t: encode(serde, t, recs) for t, recs in pop.by_topic().items()}
+        t2 = time.perf_counter()
+        n = sum(len(v) for v in encoded.values())
+        _say(f"generated {n:,} records in {t1 - t0:.1f}s, encoded in {t2 - t1:.1f}s; " +
+             ", ".join(f"{k}={v}" for k, v in pop.summary().items()))
+        res: dict[str, Any] = {
+            "members": args.members, "partitions": args.partitions, "seed": args.seed, "quick": args.quick,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "loadavg_at_start": os.getloadavg()},
+            "bootstrap": "embedded tansu" if broker else "external",
+            "generator_records": n, "generator_generate_events_per_s": round(n / (t1 - t0), 1),
+            "generator_encode_events_per_s": round(n / (t2 - t1), 1),
+        }
+        rounds = [1] + ([args.workers] if args.workers > 1 else [])
+        per: dict[int, dict[str, Any]] = {}
+        for w in rounds:
+            _say(f"round: {w} worker(s)...")
+            per[w] = run_round(bootstrap, broker_pid, w, pop, encoded, args, run_dir, serde, baseline=(w == 1))
+            r = per[w]
+            _say(f"  {w}w: stream {r['processor_events_per_s']:,.0f} events/s, replies complete {r['replies_complete']}, "
+                 f"cycle {r['cycle_seconds']:.1f}s, worker RSS {r['worker_peak_rss_mb']:.0f} MB")
+        one = per[1]
+        res.update({k: v for k, v in one.items()})
+        res["workers"] = args.workers
+        res["ratio"] = round(one["processor_events_per_s"] / one["baseline_events_per_s"], 4)
+        if args.workers > 1:
+            two = per[args.workers]
+            res.update({f"{k}_2w": v for k, v in two.items() if not isinstance(v, dict)})
+            res["scaling_stream"] = round(two["processor_events_per_s"] / one["processor_events_per_s"], 3)
+            res["scaling_cycle"] = round(one["cycle_seconds"] / two["cycle_seconds"], 3)
+            res["replies_complete"] = one["replies_complete"] and two["replies_complete"]
+            res["rounds"] = {str(k): v for k, v in per.items()}
+        res["broker_peak_rss_mb"] = round((_status_kb(broker_pid, "VmHWM") or 0) / 1024, 1) if broker_pid else None
+        res["machine"]["loadavg_at_end"] = os.getloadavg()
+        _say("")
+        _say(_table({**res, "broker_peak_rss_mb": res["broker_peak_rss_mb"] or 0.0}))
+        if args.profile:
+            for w, r in per.items():
+                for phase, path in r.get("profiles", {}).items():
+                    _say(f"\nprofile, worker 0, {phase}, {w} worker(s) ({path}): inclusive% self% frame")
+                    for frame, inc, self_pct in profile_summary(Path(path)):
+                        _say(f"  {inc:5.1f} {self_pct:5.1f}  {frame}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
+            _say(f"\nwrote {args.json}")
+    finally:
+        if broker is not None:
+            broker.stop()
+        if not args.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("bench", help="benchmark: raw client baseline, the processor, the annual cycle")
+    p.add_argument("--members", type=int, default=20000, help="population and cycle size (default 20000)")
+    p.add_argument("--workers", type=int, choices=(1, 2), default=1, help="2: also run with two workers (scaling)")
+    p.add_argument("--partitions", type=int, default=None, help="partitions (default PARTD_PARTITIONS, 8)")
+    p.add_argument("--year", type=int, default=2026, help="plan year Y of the cycle")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="tiny population: proves the harness works (CI)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the results as a JSON object")
+    p.add_argument("--profile", default=None, metavar="DIR", help="py-spy the worker (stream and cycle), print hot spots")
+    p.add_argument("--reset-topics", action="store_true", help="allow deleting the partd topics on an external cluster")
+    p.add_argument("--keep", action="store_true", help="keep the run directory (worker logs, data)")
+    p.set_defaults(func=cmd_bench)

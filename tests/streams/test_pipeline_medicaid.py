@@ -1,0 +1,84 @@
+"""The Medicaid side through the member pipeline: beneficiary updates, LIS changes and MAGI
+applications trigger auto/facilitated enrollment (seed 004) and MAGI determinations (seed 003)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from streams import sample
+from streams.deadletters import Source
+from streams.jsonconv import record_from_json
+from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
+from streams.registry import SchemaRegistry
+from streams.serde import Serde
+from tests.processors.cycle_builders import catalog, plan
+
+SERDE = Serde(SchemaRegistry.embedded())
+MBI = "1EG4TE5MK73"
+PLANS = catalog(
+    plan("S1001", "001", "30.00", region="11", year=2027),
+    plan("S2002", "001", "45.00", region="11", parent="ORG2", year=2027),
+)
+BENCHMARKS = {2027: {"11": Decimal("35.00")}}
+
+
+class Table:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.offset = 0
+
+    def run(self, items: list[tuple[str, dict[str, Any]]], ref: Reference) -> Any:
+        sources = []
+        for topic, value in items:
+            self.offset += 1
+            raw = SERDE.encode(topic, record_from_json(topic, value))
+            sources.append(Source(topic, 0, self.offset, MBI.encode(), raw, 1_700_000_000_000))
+        res = process_batch(sources, SERDE, lambda k: decode_state(self.data.get(k)), ref)
+        for k, st in res.states.items():
+            self.data[k] = encode_state(st)
+        return res
+
+
+def fbde_update(**kw: Any) -> dict[str, Any]:
+    b = sample._bene(MBI, "Ada", "Lovelace", "FL", medicaid_status="FULL_BENEFIT_DUAL", **kw)
+    b.update(medicaid_start="2026-10-01", event_time="2027-01-10T12:00:00Z")
+    return b
+
+
+def test_full_benefit_dual_without_a_plan_is_auto_enrolled_117_once() -> None:
+    t = Table()
+    res = t.run([("beneficiary-updates", fbde_update())], Reference(PLANS, BENCHMARKS))
+    replies = [o for o in res.outputs if o.topic == "trr-replies"]
+    assert [(o.value["transaction_reply_code"], o.key) for o in replies] == [("117", "S1001")]
+    assert replies[0].value["enrollment_source"] == "A"
+    again = t.run([("beneficiary-updates", fbde_update())], Reference(PLANS, BENCHMARKS))
+    assert not [o for o in again.outputs if o.topic == "trr-replies"], "already enrolled: nothing more"
+
+
+def test_no_benchmark_means_no_auto_enrollment_yet() -> None:
+    res = Table().run([("beneficiary-updates", fbde_update())], Reference(PLANS, {}))
+    assert [o for o in res.outputs if o.topic == "trr-replies"] == []
+    assert res.dead == []
+
+
+def test_opt_out_gives_166() -> None:
+    b = fbde_update()
+    b["opt_out_auto_enrollment"] = True
+    res = Table().run([("beneficiary-updates", b)], Reference(PLANS, BENCHMARKS))
+    assert [o.value["transaction_reply_code"] for o in res.outputs if o.topic == "trr-replies"] == ["166"]
+
+
+def test_magi_application_publishes_a_determination_and_updates_the_member() -> None:
+    t = Table()
+    t.run([("beneficiary-updates", sample._bene(MBI, "Ada", "Lovelace", "FL"))], Reference(PLANS, {}))
+    app = {
+        "application_id": "APP-1", "mbi": MBI, "state_code": "FL", "application_date": "2027-01-05",
+        "birth_date": "1985-05-02", "household_size": 1, "monthly_household_income": "900.00",
+        "event_time": "2027-01-05T15:00:00Z",
+    }
+    res = t.run([("magi-applications", app)], Reference(PLANS, {}))
+    dets = [o for o in res.outputs if o.topic == "medicaid-determinations"]
+    assert len(dets) == 1 and dets[0].key == MBI
+    assert getattr(dets[0].value["outcome"], "value", dets[0].value["outcome"]) == "ELIGIBLE_MAGI"
+    SERDE.encode("medicaid-determinations", dets[0].value)  # fits the schema
+    assert decode_state(t.data[MBI.encode()])["profile"]["medicaid_status"] is not None
