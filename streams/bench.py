@@ -510,7 +510,7 @@ def _table(res: dict[str, Any]) -> str:
     rows = [("raw baseline (aiokafka consume->produce)", f"{res['baseline_events_per_s']:,.0f} events/s"),
             ("processor, enrollment + LIS, 1 worker", f"{res['processor_events_per_s']:,.0f} events/s"),
             ("ratio processor / baseline", f"{res['ratio']:.3f}"),
-            ("replies complete (1 per transaction)", str(res["replies_complete"])),
+            ("replies complete (1 per transaction)", f"{res['replies_complete']} ({res['dead_letters']} dead letters)"),
             (f"annual cycle, {res['cycle_members']:,} members, 1 worker",
              f"{res['cycle_seconds']:.1f} s ({res['cycle_members_per_s']:,.0f} members/s)"),
             ("  load / benchmark / reassignment",
