@@ -27,6 +27,9 @@ def _enum(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
+DEEMED_PREFIX = "DEEMED-"
+
+
 def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Closed intervals of ISO dates; ``end`` None is open."""
     a_end = a["end"] or "9999-12-31"
@@ -121,7 +124,11 @@ def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
         "start": start,
         "end": end,
     }
-    others = [p for p in current["lis"] if p["change_id"] != change_id and p["start"] != start]
+    # A period partd deemed itself from Medicaid status (change_id DEEMED-..., see
+    # processors/auto_enrollment) gives way to the authoritative period SSA or
+    # the state sends for the same time: it is dropped, not an overlap.
+    others = [p for p in current["lis"] if p["change_id"] != change_id and p["start"] != start
+              and not (str(p["change_id"]).startswith(DEEMED_PREFIX) and _overlaps(p, period))]
     clash = next((p for p in others if _overlaps(p, period)), None)
     if clash is not None:
         raise Rejected(

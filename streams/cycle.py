@@ -106,33 +106,6 @@ def benchmarks_for_year(records: Iterable[Mapping[str, Any]], plan_year: int) ->
     return out, latest
 
 
-def scan_partition(
-    payload: Mapping[str, Any],
-    members: Iterable[tuple[bytes, MemberState]],
-    plans: Mapping[str, Any],
-    decode: Callable[[bytes], MemberState],
-) -> Iterable[tuple[bytes | None, MemberState | None, list[Output]]]:
-    """Yield ``(key, new_state_or_None, outputs)`` per member; a final ``(None, None, [])`` is not emitted.
-
-    For CALCULATE_BENCHMARKS the scan yields nothing per member; the counts
-    are returned through :func:`partition_counts` instead.
-    """
-    command = payload["command"]
-    year = payload["plan_year"]
-    as_of = payload["as_of_dt"]
-    seed = payload["seed"]
-    bms = payload["benchmarks_d"]
-    states = frozenset(payload.get("opted_in_states") or ())
-    for key, raw in members:
-        state = decode(raw)  # type: ignore[arg-type]
-        step = state_lists.run_cycle_member(
-            command, state, plans=plans, benchmarks=bms, plan_year=year, seed=seed, as_of=as_of,
-            opted_in_states=states,
-        )
-        if step.state is not None or step.outputs:
-            yield key, step.state, step.outputs
-
-
 def partition_counts(payload: Mapping[str, Any], states: Iterable[MemberState]) -> dict[str, int]:
     return lis_counts.count_lis_enrollment(states, payload["reference_month_d"])
 

@@ -45,7 +45,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from processors import reassignment
+from processors import state_lists
 from processors.model import MemberState, Output
 from streams.deadletters import Source, dead_letter
 from streams.serde import EncodeError, Serde
@@ -128,7 +128,7 @@ def scan_partition(
     topic: str,
     offset: int,
 ) -> Iterable[tuple[bytes, MemberState | None, list[Output]]]:
-    """``cycle.scan_partition`` for REASSIGNMENT_RUN, safe to run again for the same fan-out message.
+    """``cycle.scan_partition`` for the member cycle commands, safe to run again for the same fan-out message.
 
     ``topic``/``offset``: where the fan-out message is (``partd-member-commands``,
     its offset). A member whose outbox has an entry for that message was
@@ -152,12 +152,15 @@ def scan_partition(
             yield key, state, outputs
             continue
         try:
-            step = reassignment.run_member(state, plans, bms, year, seed, as_of)
+            step = state_lists.run_cycle_member(
+                payload["command"], state, plans=plans, benchmarks=bms, plan_year=year, seed=seed,
+                as_of=as_of, opted_in_states=frozenset(payload.get("opted_in_states") or ()),
+            )
             new = step.state
             if new is not None:
                 record(new, [[topic, offset, pack(serde, step.outputs)]], {topic: offset})
         except (Exception, EncodeError) as exc:  # noqa: BLE001 - one member must not stop the run
-            log.error("reassignment of one member failed (%s %s, %s[%d]): %s",
+            log.error("cycle step failed for one member (%s %s, %s[%d]): %s",
                       payload["command"], year, topic, offset, type(exc).__name__)
             continue
         if new is not None or step.outputs:

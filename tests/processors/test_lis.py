@@ -127,3 +127,17 @@ def test_periods_never_overlap_after_any_upserts(ops):
         for a, b in zip(periods, periods[1:]):
             assert a["end"] is not None and a["end"] < b["start"]
         assert len({p["change_id"] for p in periods}) == len(periods)
+
+
+def test_an_upstream_period_replaces_a_deemed_one_it_overlaps():
+    deemed = make_lis(start="2024-01-01", end="2025-12-31", level="100", source="D")
+    deemed["change_id"] = "DEEMED-ABC"
+    r = apply_lis_change(make_member(lis=[deemed]), lis_event(start_date=D(2025, 1, 1), end_date=None))
+    assert [p["change_id"] for p in r.state["lis"]] == [lis_event()["change_id"]]
+
+
+def test_an_upstream_period_still_may_not_overlap_another_upstream_one():
+    other = make_lis(start="2024-01-01", end="2025-12-31", change_id="OTHER", level="100", source="A")
+    with pytest.raises(Rejected) as exc:
+        apply_lis_change(make_member(lis=[other]), lis_event(start_date=D(2025, 1, 1), end_date=None))
+    assert exc.value.error_code == "LIS_PERIOD_OVERLAP"
