@@ -60,7 +60,7 @@ from processors.dates import UTC, day_before, first_of_next_month, from_iso, ins
 from processors.enrollment import part_d_eligibility
 from processors.ids import stable_id
 from processors.member import enrollment_on, open_enrollment
-from processors.model import MemberState, Output, PlanState, StepResult
+from processors.model import MemberState, Output, PlanState, StepResult, clone
 from processors.plans import plan_premium
 from processors.reassignment import draw_target, eligible_targets, member_region, subsidy_amount
 from processors.trr import trr_record
@@ -274,7 +274,7 @@ def auto_or_facilitate(
     outputs: list[Output] = []
     deemed = deemed_period(state, today)
     if deemed is not None:
-        new = copy.deepcopy(state)
+        new = clone(state)
         new["lis"] = sorted([*new.get("lis", []), deemed], key=lambda p: p["start"])
         if has_current_or_future_plan(new, today):
             outputs.extend(_lis_changed_reply(new, deemed, as_of))
@@ -315,7 +315,7 @@ def auto_or_facilitate(
         replies = dict(record.get("opt_out_replies") or {})
         if kind in replies:
             return done()
-        new = copy.deepcopy(base)
+        new = clone(base)
         replies[kind] = {
             "contract_id": contract_id, "pbp_id": pbp_id, "effective_date": iso(eff),
             "replied_at": instant_iso(as_of),
@@ -334,7 +334,7 @@ def auto_or_facilitate(
         return done()
 
     tracking_id = stable_id(source, ID_STEP, mbi, iso(eff))
-    new = copy.deepcopy(base)
+    new = clone(base)
     prior = enrollment_on(new, day_before(eff))
     enrollment = {
         "contract_id": contract_id,

@@ -1,13 +1,12 @@
 """BeneficiaryUpdate -> the member's profile (the beneficiary-updates topic)."""
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
 from processors.codes import is_state_code, is_valid_mbi
 from processors.dates import instant_from_iso, instant_iso, iso
-from processors.model import MemberState, Record, Rejected, StepResult, new_member
+from processors.model import MemberState, Record, Rejected, StepResult, new_member, clone
 
 _DATE_FIELDS = (
     "birth_date", "part_a_start", "part_b_start", "part_d_eligible_start",
@@ -61,6 +60,6 @@ def apply_beneficiary_update(state: MemberState | None, event: Record) -> StepRe
     if old and old.get("event_time") and event.get("event_time") is not None:
         if instant_from_iso(old["event_time"]) > event["event_time"]:
             return StepResult(None, [])
-    new = copy.deepcopy(state) if state is not None else new_member(mbi)
+    new = clone(state) if state is not None else new_member(mbi)
     new["profile"] = profile_from_event(event)
     return StepResult(new, [])

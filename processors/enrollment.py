@@ -8,7 +8,6 @@ TRC choice the public TRC list leaves open.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -31,7 +30,7 @@ from processors.codes import (
 )
 from processors.dates import day_before, from_iso, is_month_end, iso
 from processors.member import enrollment_on, lis_on
-from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult
+from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 from processors.plans import plan_key, plan_premium
 from processors.trr import trr_record
 
@@ -208,7 +207,7 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
         return _reject(trc, event, state, plans,
                        prior_contract_id=current["prior_contract_id"], prior_pbp_id=current["prior_pbp_id"])
 
-    new = copy.deepcopy(state)
+    new = clone(state)
     start = iso(eff)
     app_iso = iso(app)
 
@@ -302,7 +301,7 @@ def _disenroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]
     if _later_election(state, out_day, event["application_date"], event["tracking_id"]):
         return _reject("106", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
 
-    new = copy.deepcopy(state)
+    new = clone(state)
     idx = state["enrollments"].index(target)
     e = new["enrollments"][idx]
     e["end"] = end
@@ -325,7 +324,7 @@ def _update_4rx(state: MemberState, event: Record, plans: Mapping[str, PlanState
                    and e["start"] <= day and (e["end"] is None or day <= e["end"])), None)
     if target is None:
         return _reject("209", event, state, plans)
-    new = copy.deepcopy(state)
+    new = clone(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["rx"] = {k: event.get(k) for k in RX_FIELDS}
     return StepResult(new, [_reply("204", event, new, plans)])
@@ -342,7 +341,7 @@ def _cancel_enrollment(state: MemberState, event: Record, plans: Mapping[str, Pl
     if target is None:
         return _reject("209", event, state, plans)
 
-    new = copy.deepcopy(state)
+    new = clone(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["status"] = "CANCELLED"
     election = new["elections"].get(start)
@@ -384,7 +383,7 @@ def _cancel_disenrollment(state: MemberState, event: Record, plans: Mapping[str,
                    and e["disenrollment_reason"] != DISENROLLMENT_REASON_OTHER_PLAN), None)
     if target is None or any(o["start"] > end for o in _active(state) if o is not target):
         return _reject("292", event, state, plans)
-    new = copy.deepcopy(state)
+    new = clone(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["end"] = None
     e["disenrollment_reason"] = None

@@ -16,7 +16,7 @@ from processors.codes import (
 )
 from processors.dates import from_iso, instant_iso, iso
 from processors.member import enrollment_on, open_enrollment
-from processors.model import MemberState, Output, Record, Rejected, StepResult, new_member
+from processors.model import MemberState, Output, Record, Rejected, StepResult, new_member, clone
 from processors.trr import trr_record
 
 TRC_LIS_CHANGED = "121"
@@ -96,7 +96,7 @@ def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
             target = next((p for p in current["lis"] if p["start"] == start), None)
         if target is None:
             return StepResult(None, [])
-        new = copy.deepcopy(current)
+        new = clone(current)
         new["lis"] = [p for p in new["lis"] if p != target]
         return StepResult(new, _reply(new, target, TRC_LIS_REMOVED, event))
 
@@ -136,6 +136,6 @@ def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
             f"LIS period {start}..{end or 'open'} overlaps period {clash['change_id']} "
             f"{clash['start']}..{clash['end'] or 'open'} (seed 002: periods never overlap)",
         )
-    new = copy.deepcopy(current)
+    new = clone(current)
     new["lis"] = sorted([*copy.deepcopy(others), period], key=lambda p: p["start"])
     return StepResult(new, _reply(new, period, TRC_LIS_CHANGED, event))

@@ -38,7 +38,6 @@ where the seed is silent.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -50,7 +49,7 @@ from typing import Any
 from processors.codes import STATE_CODES, TERRITORY_CODES, is_valid_mbi
 from processors.dates import UTC, instant_from_iso, instant_iso, iso, month_end
 from processors.ids import stable_id
-from processors.model import MemberState, Output, Record, Rejected, StepResult, new_member
+from processors.model import MemberState, Output, Record, Rejected, StepResult, new_member, clone
 
 MAGI_APPLICATIONS = "magi-applications"
 MEDICAID_DETERMINATIONS = "medicaid-determinations"
@@ -361,7 +360,7 @@ def apply_determination(state: MemberState | None, determination: Mapping[str, A
     decided_at = determination["decided_at"]
     if old.get("decided_at") and instant_from_iso(old["decided_at"]) > decided_at:
         return StepResult(None, [])
-    new = copy.deepcopy(current)
+    new = clone(current)
     outcome = _enum(determination.get("outcome"))
     status = _enum(determination.get("medicaid_status"))
     effective = determination.get("effective_date")

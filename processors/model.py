@@ -56,7 +56,10 @@ an ISO instant).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, NamedTuple
+
+import orjson
 
 Record = dict[str, Any]
 MemberState = dict[str, Any]
@@ -117,3 +120,11 @@ class StepResult(NamedTuple):
 
     state: MemberState | None
     outputs: list[Output]
+
+
+def clone(state: MemberState) -> MemberState:
+    """A deep copy of a JSON-shaped state, several times faster than ``copy.deepcopy``."""
+    try:
+        return orjson.loads(orjson.dumps(state))
+    except TypeError:  # a non-JSON value slipped in: still correct, just slower
+        return copy.deepcopy(state)

@@ -29,7 +29,6 @@ Member-state keys added by this module (all optional; read with ``.get``):
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
 from processors.dates import EASTERN, UTC, from_iso, instant_iso, iso
-from processors.model import MemberState, Output, PlanState, Record, StepResult
+from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key
 
 PASSIVE_SOURCE = "J"  # seed 002 Table 24: state-submitted passive enrollment
@@ -183,7 +182,7 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
     else:
         if app != submission_date(submitted):
             return reject("108", APPLICATION_DATE_NOT_SUBMISSION_DATE, state)
-        base = copy.deepcopy(state)
+        base = clone(state)
         base.setdefault("passive_submissions", {})[key] = {
             "application_date": iso(app),
             "tracking_id": event["tracking_id"],
@@ -295,7 +294,7 @@ def apply_mmp_opt_out(state: MemberState, event: Record, plans: Mapping[str, Pla
     continues (leaving it is a TC 51).
     """
     today = submission_date(event["submitted_at"])
-    new = copy.deepcopy(state)
+    new = clone(state)
     new["mmp_opt_out"] = {"date": iso(today), "tracking_id": event["tracking_id"]}
     target = _pending_passive(new, event["contract_id"], event["pbp_id"], None, today)
     if target is not None:

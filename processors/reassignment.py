@@ -47,7 +47,6 @@ gives the reason):
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from processors.ids import draw_fraction, stable_id
 from processors.lis_counts import plan_key
 from processors.member import enrollment_on, region_state_code
 from processors.model import (
+    clone,
     BENEFICIARY_NOTICES,
     PLAN_NOTICES,
     MemberState,
@@ -517,7 +517,7 @@ def apply_reassignment(
     assert gain_c and gain_p and lose_c and lose_p
 
     # --- state
-    new = copy.deepcopy(state)
+    new = clone(state)
     current = enrollment_on(new, year_end)
     if current is None or (current["contract_id"], current["pbp_id"]) != (lose_c, lose_p):
         raise ValueError(f"{d.mbi}: the decision's losing plan {lose_c}-{lose_p} is not in force on {year_end}")

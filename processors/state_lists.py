@@ -19,7 +19,6 @@ Cycle command -> function:
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -29,7 +28,7 @@ from processors import passive, reassignment
 from processors.codes import STATE_CODES
 from processors.dates import EASTERN, from_iso
 from processors.member import region_state_code
-from processors.model import STATE_LISTS, MemberState, Output, PlanState, Record, Rejected, StepResult
+from processors.model import STATE_LISTS, MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 
 PRELIMINARY = "PRELIMINARY"
 FINAL = "FINAL"
@@ -151,7 +150,7 @@ def preliminary(
     entry = list_entry(state, plan_year, PRELIMINARY)
     if plan_year in _years(state, "preliminary_years"):
         return StepResult(None, [entry])
-    new = copy.deepcopy(state)
+    new = clone(state)
     new["preliminary_years"] = sorted(set(_years(state, "preliminary_years")) | {int(plan_year)})
     return StepResult(new, [entry])
 
