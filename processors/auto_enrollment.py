@@ -63,7 +63,7 @@ from processors.member import enrollment_on, open_enrollment
 from processors.model import MemberState, Output, PlanState, StepResult, clone
 from processors.plans import plan_premium
 from processors.reassignment import draw_target, eligible_targets, member_region, subsidy_amount
-from processors.trr import trr_record
+from processors.trr import lis_fields, trr_record
 
 AUTO = "AUTO"
 FACILITATED = "FACILITATED"
@@ -212,18 +212,6 @@ def deemed_period(state: MemberState, today: dt.date) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- replies
 
 
-def _lis_fields(period: Mapping[str, Any] | None) -> dict[str, Any]:
-    if period is None:
-        return {}
-    return {
-        "lis_premium_subsidy_level": period["premium_subsidy_level"],
-        "lis_copay_level": period["copay_level"],
-        "lis_subsidy_source": period["subsidy_source"],
-        "lis_period_start": from_iso(period["start"]),
-        "lis_period_end": from_iso(period.get("end")),
-    }
-
-
 def _lis_changed_reply(state: MemberState, period: Mapping[str, Any], as_of: dt.datetime) -> list[Output]:
     """TRC 121 to the plan in force on the period start, else the open one (as processors/lis.py)."""
     enrollment = enrollment_on(state, from_iso(period["start"])) or open_enrollment(state)
@@ -233,7 +221,7 @@ def _lis_changed_reply(state: MemberState, period: Mapping[str, Any], as_of: dt.
         trc=LIS_CHANGED_TRC, mbi=state["mbi"], contract_id=enrollment["contract_id"],
         transaction_code=TC_INFORMATIONAL, processed_at=as_of,
         cause_id=f"LIS|{period['change_id']}|{instant_iso(as_of)}",
-        pbp_id=enrollment["pbp_id"], effective_date=from_iso(period["start"]), **_lis_fields(period),
+        pbp_id=enrollment["pbp_id"], effective_date=from_iso(period["start"]), **lis_fields(period),
     )]
 
 
@@ -371,6 +359,6 @@ def auto_or_facilitate(
         prior_contract_id=enrollment["prior_contract_id"], prior_pbp_id=enrollment["prior_pbp_id"],
         lis_premium_subsidy_amount=subsidy_amount(lis["premium_subsidy_level"], premium, benchmark) if lis else None,
         part_d_premium=premium,
-        **_lis_fields(lis),
+        **lis_fields(lis),
     ))
     return done()

@@ -32,7 +32,7 @@ from processors.dates import day_before, from_iso, is_month_end, iso
 from processors.member import enrollment_on, lis_on
 from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 from processors.plans import plan_key, plan_premium
-from processors.trr import trr_record
+from processors.trr import lis_fields, trr_record
 
 ELECTION_TYPE_DUAL_LIS_SEP = "U"
 RX_FIELDS = ("rx_bin", "rx_pcn", "rx_group", "rx_member_id")
@@ -41,16 +41,7 @@ RX_FIELDS = ("rx_bin", "rx_pcn", "rx_group", "rx_member_id")
 # --------------------------------------------------------------------------- replies
 
 def _lis_fields(state: MemberState | None, day: dt.date | None) -> dict[str, Any]:
-    period = lis_on(state, day) if state is not None and day is not None else None
-    if period is None:
-        return {}
-    return {
-        "lis_premium_subsidy_level": period["premium_subsidy_level"],
-        "lis_copay_level": period["copay_level"],
-        "lis_subsidy_source": period["subsidy_source"],
-        "lis_period_start": from_iso(period["start"]),
-        "lis_period_end": from_iso(period["end"]),
-    }
+    return lis_fields(lis_on(state, day) if state is not None and day is not None else None)
 
 
 def _premium(plans: Mapping[str, PlanState], contract_id: str, pbp_id: str, day: dt.date | None):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from processors.dates import file_stamp
+from processors.dates import file_stamp, from_iso
 from processors.ids import stable_id
 from processors.model import TRR_REPLIES, Output
 
@@ -30,6 +30,19 @@ TRR_FIELDS: tuple[str, ...] = (
     "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
     "update_source_contract_id",
 )
+
+
+def lis_fields(period: dict[str, Any] | None) -> dict[str, Any]:
+    """The LIS fields of a TRR record from an LIS period of the member state (none: {})."""
+    if period is None:
+        return {}
+    return {
+        "lis_premium_subsidy_level": period["premium_subsidy_level"],
+        "lis_copay_level": period["copay_level"],
+        "lis_subsidy_source": period["subsidy_source"],
+        "lis_period_start": from_iso(period["start"]),
+        "lis_period_end": from_iso(period.get("end")),
+    }
 
 
 def daily_trr_file_name(contract_id: str, at: dt.datetime) -> str:
