@@ -72,7 +72,7 @@ class PartdApp:
         )
         self._ready = asyncio.Event()
         self._topics: dict[str, Any] = {}
-        self._bms_cache: tuple[int, Any, dict[int, dict[str, Decimal]]] | None = None
+        self._bms_cache: tuple[Any, dict[int, dict[str, Decimal]]] | None = None
         self.members = self.app.Table(
             "members", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
         )
@@ -267,12 +267,12 @@ class PartdApp:
     def _benchmarks_by_year(self) -> dict[int, dict[str, Decimal]]:
         """Plan year -> region -> benchmark, from the lis-benchmarks table (rebuilt when it changes)."""
         data = self.benchmarks.data
-        if self._bms_cache is None or self._bms_cache[1] is not self.benchmarks.version:
+        if self._bms_cache is None or self._bms_cache[0] is not self.benchmarks.version:
             by_year: dict[int, dict[str, Decimal]] = {}
             for r in data.values():
                 by_year.setdefault(r["plan_year"], {})[r["region"]] = Decimal(r["benchmark_premium"])
-            self._bms_cache = (len(data), self.benchmarks.version, by_year)
-        return self._bms_cache[2]
+            self._bms_cache = (self.benchmarks.version, by_year)
+        return self._bms_cache[1]
 
     def _topic(self, name: str) -> Any:
         topic = self._topics.get(name)

@@ -12,12 +12,11 @@ Internal messages are JSON (orjson); the contract topics stay Avro.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections import Counter
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import orjson
 
