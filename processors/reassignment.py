@@ -67,6 +67,7 @@ from processors.model import (
     PlanState,
     StepResult,
 )
+from processors.plan_index import RegionPdp, region_pdps
 from processors.regions import is_territory, region_of_state
 from processors.trr import special_trr_file_name, trr_record
 
@@ -187,27 +188,35 @@ def member_region(state: MemberState) -> tuple[str | None, str | None]:
     return (region, None) if region else (None, NO_REGION)
 
 
-def _is_basic_renewing_pdp(plan: PlanState, plan_year: int, region: str) -> bool:
-    return (
-        int(plan["plan_year"]) == plan_year
-        and plan.get("plan_type") == "PDP"
-        and plan.get("benefit_type") == "BASIC"
-        and plan.get("renewal_status") == "RENEWING"
-        and not plan.get("employer_group")
-        and plan.get("region") == region
-    )
+def _zero_premium(pdps: Sequence[RegionPdp], benchmark: Decimal) -> list[str]:
+    return [e.key for e in pdps if e.premium <= benchmark]
+
+
+def _targets(
+    pdps: Sequence[RegionPdp], benchmark: Decimal, losing_key: str | None, losing_parent_org_id: str | None
+) -> list[str]:
+    same_parent: list[str] = []
+    others: list[str] = []
+    for e in pdps:  # sorted by key, so both lists come out sorted
+        if e.key == losing_key:
+            continue
+        same = losing_parent_org_id is not None and e.parent_org_id == losing_parent_org_id
+        if e.premium <= benchmark:
+            (same_parent if same else others).append(e.key)
+        elif same and e.waives_de_minimis and e.premium - benchmark <= DE_MINIMIS:
+            same_parent.append(e.key)
+    return same_parent if same_parent else others
 
 
 def zero_premium_options(
     plans: Mapping[str, PlanState], region: str, benchmark: Decimal, plan_year: int
 ) -> list[str]:
     """``{contract}-{pbp}`` of the basic, renewing, non-employer PDPs of the region at or below
-    the benchmark for ``plan_year``, sorted (the tan letter's list; also the targets open to anyone)."""
-    return sorted(
-        plan_key(p["contract_id"], p["pbp_id"])
-        for p in plans.values()
-        if _is_basic_renewing_pdp(p, plan_year, region) and money(p["basic_premium"]) <= benchmark
-    )
+    the benchmark for ``plan_year``, sorted (the tan letter's list; also the targets open to anyone).
+
+    ``plans``: the catalog, or a :class:`~processors.plan_index.PlanIndex` of it (a lookup instead of a scan).
+    """
+    return _zero_premium(region_pdps(plans, plan_year, region), benchmark)
 
 
 def eligible_targets(
@@ -225,23 +234,10 @@ def eligible_targets(
     or (same parent organization as the losing plan only) premium within the
     de minimis above the benchmark in a plan that waives it. If any candidate
     has the losing plan's parent organization, only those are returned (same
-    parent first); otherwise all candidates are.
+    parent first); otherwise all candidates are. ``plans``: the catalog or a
+    :class:`~processors.plan_index.PlanIndex` of it.
     """
-    same_parent: list[str] = []
-    others: list[str] = []
-    for p in plans.values():
-        if not _is_basic_renewing_pdp(p, plan_year, region):
-            continue
-        key = plan_key(p["contract_id"], p["pbp_id"])
-        if key == losing_key:
-            continue
-        premium = money(p["basic_premium"])
-        same = losing_parent_org_id is not None and p.get("parent_org_id") == losing_parent_org_id
-        if premium <= benchmark:
-            (same_parent if same else others).append(key)
-        elif same and p.get("waives_de_minimis") and premium - benchmark <= DE_MINIMIS:
-            same_parent.append(key)
-    return sorted(same_parent) if same_parent else sorted(others)
+    return _targets(region_pdps(plans, plan_year, region), benchmark, losing_key, losing_parent_org_id)
 
 
 def draw_target(candidates: Sequence[str], seed: object, mbi: str, plan_year: int) -> str | None:
@@ -272,6 +268,8 @@ def evaluate(
     """Decide the reassignment of one member for ``plan_year`` (see the module docstring).
 
     ``plans`` is the plan catalog (``{contract}-{pbp}-{year}`` -> PlanState),
+    or a :class:`~processors.plan_index.PlanIndex` of it (what a caller running
+    many members passes: the region's target plans become a lookup),
     ``benchmarks`` region -> benchmark for ``plan_year``, ``seed`` the run's
     seed for the draw (None is a valid seed: it is drawn as the string "None").
     """
@@ -351,9 +349,10 @@ def evaluate(
     if bench is None:
         return Decision(mbi=mbi, plan_year=plan_year, case=case, reason=NO_BENCHMARK, region=region, **losing)
     losing_key = plan_key(current["contract_id"], current["pbp_id"])
-    candidates = eligible_targets(plans, region, bench, plan_year, losing_key, parent)
+    pdps = region_pdps(plans, plan_year, region)  # one lookup (PlanIndex) or one scan for both lists
+    candidates = _targets(pdps, bench, losing_key, parent)
     target = draw_target(candidates, seed, mbi, plan_year)
-    options = tuple(zero_premium_options(plans, region, bench, plan_year))
+    options = tuple(_zero_premium(pdps, bench))
     if target is None:
         return Decision(
             mbi=mbi, plan_year=plan_year, case=case, reason=NO_ELIGIBLE_TARGET, region=region,

@@ -25,6 +25,7 @@ import pytest
 from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.lis_counts import count_lis_enrollment, merge_counts
 from processors.model import Output, new_member
+from processors.plan_index import PlanIndex
 from processors.reassignment import evaluate, run_member
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "annual_cycle"
@@ -159,8 +160,11 @@ def simple_lis(state: dict[str, Any], ev: dict[str, Any]) -> dict[str, Any]:
 Builders = dict[str, Callable[..., Any]]
 
 
-def run_scenario(handlers: Builders) -> tuple[list[Output], dict[str, Any], dict[str, dict[str, Any]]]:
-    """Feed inputs.jsonl in order; returns (cycle outputs, decisions by MBI, final member states)."""
+def run_scenario(handlers: Builders, *, indexed: bool = False) -> tuple[list[Output], dict[str, Any], dict[str, dict[str, Any]]]:
+    """Feed inputs.jsonl in order; returns (cycle outputs, decisions by MBI, final member states).
+
+    ``indexed``: the reassignment reads a ``PlanIndex`` built once for the command (as the shell does).
+    """
     plans: dict[str, dict[str, Any]] = {}
     members: dict[str, dict[str, Any]] = {}
     benchmarks: dict[int, dict[str, Decimal]] = {}
@@ -186,9 +190,10 @@ def run_scenario(handlers: Builders) -> tuple[list[Output], dict[str, Any], dict
             outputs.extend(out)
         elif topic == "cycle-commands" and ev["command"] == "REASSIGNMENT_RUN":
             year = ev["plan_year"]
+            catalog = PlanIndex(plans) if indexed else plans
             for mbi in sorted(members):
-                decisions[mbi] = evaluate(members[mbi], plans, benchmarks[year], year, ev["seed"])
-                res = run_member(members[mbi], plans, benchmarks[year], year, ev["seed"], ev["as_of"])
+                decisions[mbi] = evaluate(members[mbi], catalog, benchmarks[year], year, ev["seed"])
+                res = run_member(members[mbi], catalog, benchmarks[year], year, ev["seed"], ev["as_of"])
                 if res.state is not None:
                     members[mbi] = res.state
                 outputs.extend(res.outputs)
@@ -252,6 +257,13 @@ def test_golden_cycle_states_after_run():
     for s in members.values():
         if 2026 in s["reassigned_years"]:
             assert s["enrollments"][-2]["end"] == "2025-12-31"
+
+
+def test_golden_cycle_with_a_plan_index_is_identical():
+    plain = run_scenario(SIMPLE)
+    indexed = run_scenario(SIMPLE, indexed=True)
+    assert indexed == plain  # same outputs, decisions (targets, options) and states
+    check_against_expected(indexed[0])
 
 
 def test_golden_cycle_replay_is_identical():

@@ -23,6 +23,7 @@ from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.codes import STATE_CODES
 from processors.lis_counts import count_lis_enrollment, merge_counts
 from processors.model import DEAD_LETTERS, Output, Rejected, new_member
+from processors.plan_index import PlanIndex
 from tests.processors.test_golden_cycle import _matches, record, to_json
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mmp_passive"
@@ -36,8 +37,11 @@ def _cmd(v: Any) -> str:
     return getattr(v, "value", v)
 
 
-def run_scenario() -> tuple[list[Output], dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """Feed inputs.jsonl in order; returns (outputs, final member states, opt-in table)."""
+def run_scenario(*, indexed: bool = False) -> tuple[list[Output], dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Feed inputs.jsonl in order; returns (outputs, final member states, opt-in table).
+
+    ``indexed``: member cycle commands read a ``PlanIndex`` built once per command (as the shell does).
+    """
     catalog: dict[str, dict[str, Any]] = {}
     members: dict[str, dict[str, Any]] = {}
     benchmarks: dict[int, dict[str, Decimal]] = {}
@@ -75,9 +79,10 @@ def run_scenario() -> tuple[list[Output], dict[str, dict[str, Any]], dict[str, l
             else:
                 assert command in state_lists.MEMBER_COMMANDS
                 opted = state_lists.opted_in_states(opt_ins, year)
+                plans = PlanIndex(catalog) if indexed else catalog
                 for mbi in sorted(members):
                     res = state_lists.run_cycle_member(
-                        command, members[mbi], plans=catalog, benchmarks=benchmarks.get(year, {}),
+                        command, members[mbi], plans=plans, benchmarks=benchmarks.get(year, {}),
                         plan_year=year, seed=ev.get("seed"), as_of=ev["as_of"], opted_in_states=opted)
                     members[mbi] = res.state or members[mbi]
                     outputs.extend(res.outputs)
@@ -131,6 +136,10 @@ def test_golden_mmp_passive_final_states():
         ("H9001", "001", "2026-01-01", None, "CANCELLED", "J"),
         ("S1001", "002", "2026-01-01", None, "ACTIVE", "H"),
     ]
+
+
+def test_golden_mmp_passive_with_a_plan_index_is_identical():
+    assert run_scenario(indexed=True) == run_scenario()
 
 
 def test_golden_mmp_passive_replay_is_identical():
