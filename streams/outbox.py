@@ -47,6 +47,7 @@ from typing import Any
 
 from processors import state_lists
 from processors.model import MemberState, Output
+from processors.plan_index import PlanIndex
 from streams.deadletters import Source, dead_letter
 from streams.serde import EncodeError, Serde
 
@@ -133,7 +134,9 @@ def scan_partition(
     ``topic``/``offset``: where the fan-out message is (``partd-member-commands``,
     its offset). A member whose outbox has an entry for that message was
     already handled by it: its stored records are yielded again (with its
-    state, to be written again as it is). Otherwise the member is evaluated;
+    state, to be written again as it is). ``plans`` (the catalog, or a
+    ``PlanIndex`` of it) is indexed once here, for the whole scan: a plan update
+    arriving during the scan is seen by the next command. Otherwise the member is evaluated;
     a member that moves gets the entry in its new state. A member whose
     evaluation raises is logged (no identifiers) and skipped, so one bad state
     cannot stop the run.
@@ -142,6 +145,12 @@ def scan_partition(
     as_of = payload["as_of_dt"]
     seed = payload["seed"]
     bms = payload["benchmarks_d"]
+    opted = frozenset(payload.get("opted_in_states") or ())
+    try:  # once per fan-out message, not per member: the region's target plans become a lookup
+        index: Mapping[str, Any] = PlanIndex.of(plans)
+    except Exception as exc:  # noqa: BLE001 - a malformed catalog entry: scan per member, as before
+        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
+        index = plans
     for key, raw in members:
         state = decode(raw)
         if state is None:
@@ -153,8 +162,8 @@ def scan_partition(
             continue
         try:
             step = state_lists.run_cycle_member(
-                payload["command"], state, plans=plans, benchmarks=bms, plan_year=year, seed=seed,
-                as_of=as_of, opted_in_states=frozenset(payload.get("opted_in_states") or ()),
+                payload["command"], state, plans=index, benchmarks=bms, plan_year=year, seed=seed,
+                as_of=as_of, opted_in_states=opted,
             )
             new = step.state
             if new is not None:
