@@ -15,12 +15,14 @@ Cycle command -> function:
 ``UPDATED_FINAL_REASSIGNMENT_LIST`` :func:`final_list` with ``UPDATED_FINAL``
 =================================== =====================================================
 
-:func:`run_cycle_member` dispatches the five member commands with one signature.
+:func:`run_cycle_member` dispatches the five member commands with one signature
+(the table ``MEMBER_STEPS``); the two runs are one function, :func:`run`, with a
+guard per command (``RUN_GUARDS``).
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -178,6 +180,49 @@ def final_list(
 
 
 # --------------------------------------------------------------------------- runs
+#
+# The two runs are ``reassignment.run_member`` behind a different guard: who the
+# run considers. One table (``RUN_GUARDS``), one function (:func:`run`).
+
+def _first_run_considers(state: MemberState, plan_year: int, as_of: dt.datetime) -> bool:
+    # Everyone, except a member on Y's preliminary list while the passive window is open.
+    return not (plan_year in _years(state, "preliminary_years") and as_of < passive.window(plan_year)[1])
+
+
+def _cancelled_passive_for(state: MemberState, plan_year: int) -> bool:
+    start = f"{int(plan_year):04d}-01-01"
+    return any(e["status"] == "CANCELLED" and e.get("enrollment_source") == passive.PASSIVE_SOURCE
+               and e["start"] == start for e in state.get("enrollments") or [])
+
+
+def _second_run_considers(state: MemberState, plan_year: int, as_of: dt.datetime) -> bool:
+    # Members on Y's preliminary list, and members whose Jan 1 Y passive enrollment was cancelled.
+    del as_of
+    return plan_year in _years(state, "preliminary_years") or _cancelled_passive_for(state, plan_year)
+
+
+#: Run command -> who it considers (state, plan_year, as_of) -> bool; everyone else gets nothing.
+RUN_GUARDS: dict[str, Callable[[MemberState, int, dt.datetime], bool]] = {
+    REASSIGNMENT_RUN: _first_run_considers,
+    SECOND_REASSIGNMENT_RUN: _second_run_considers,
+}
+
+
+def run(
+    command: str,
+    state: MemberState,
+    plans: Mapping[str, PlanState],
+    benchmarks: Mapping[str, Decimal],
+    plan_year: int,
+    seed: object,
+    as_of: dt.datetime,
+) -> StepResult:
+    """``REASSIGNMENT_RUN`` / ``SECOND_REASSIGNMENT_RUN`` for one member: the run's guard, then
+    ``reassignment.run_member`` (same target rules, replies, files, obligations and letters)."""
+    if not RUN_GUARDS[command](state, plan_year, as_of):
+        return StepResult(None, [])
+    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
+
 
 def first_run(
     state: MemberState,
@@ -197,15 +242,7 @@ def first_run(
     Eastern of Y-1) -- the state may still passively enroll them; the second
     run picks them up.
     """
-    if plan_year in _years(state, "preliminary_years") and as_of < passive.window(plan_year)[1]:
-        return StepResult(None, [])
-    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
-
-
-def _cancelled_passive_for(state: MemberState, plan_year: int) -> bool:
-    start = f"{int(plan_year):04d}-01-01"
-    return any(e["status"] == "CANCELLED" and e.get("enrollment_source") == passive.PASSIVE_SOURCE
-               and e["start"] == start for e in state.get("enrollments") or [])
+    return run(REASSIGNMENT_RUN, state, plans, benchmarks, plan_year, seed, as_of)
 
 
 def second_run(
@@ -225,12 +262,32 @@ def second_run(
     already reassigned (ALREADY_REASSIGNED) or still has a passive enrollment
     (ENROLLMENT_ENDS / ALREADY_PASSIVE). Everyone else: nothing.
     """
-    if plan_year not in _years(state, "preliminary_years") and not _cancelled_passive_for(state, plan_year):
-        return StepResult(None, [])
-    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
+    return run(SECOND_REASSIGNMENT_RUN, state, plans, benchmarks, plan_year, seed, as_of)
 
 
 # --------------------------------------------------------------------------- dispatch
+
+#: (state, plans, benchmarks, plan_year, seed, as_of, opted_in_states) -> StepResult
+MemberStep = Callable[
+    [MemberState, Mapping[str, PlanState], Mapping[str, Decimal], int, object, dt.datetime, Iterable[str]],
+    StepResult,
+]
+
+#: The five member-scanning cycle commands, one signature (``MEMBER_COMMANDS``).
+MEMBER_STEPS: dict[str, MemberStep] = {
+    PRELIMINARY_REASSIGNMENT_LIST:
+        lambda st, plans, bms, year, seed, at, opted: preliminary(st, plans, bms, year, seed, opted, at),
+    REASSIGNMENT_RUN:
+        lambda st, plans, bms, year, seed, at, opted: run(REASSIGNMENT_RUN, st, plans, bms, year, seed, at),
+    FINAL_REASSIGNMENT_LIST:
+        lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, FINAL, opted),
+    SECOND_REASSIGNMENT_RUN:
+        lambda st, plans, bms, year, seed, at, opted: run(SECOND_REASSIGNMENT_RUN, st, plans, bms, year, seed, at),
+    UPDATED_FINAL_REASSIGNMENT_LIST:
+        lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, UPDATED_FINAL, opted),
+}
+assert frozenset(MEMBER_STEPS) == MEMBER_COMMANDS
+
 
 def run_cycle_member(
     command: str,
@@ -243,16 +300,13 @@ def run_cycle_member(
     as_of: dt.datetime,
     opted_in_states: Iterable[str] = (),
 ) -> StepResult:
-    """One member for one of the five member-scanning cycle commands (``MEMBER_COMMANDS``)."""
+    """One member for one of the five member-scanning cycle commands (``MEMBER_COMMANDS``).
+
+    ``plans``: the catalog or, for a caller running many members, a
+    :class:`~processors.plan_index.PlanIndex` built once for the command.
+    """
     command = _enum(command)
-    if command == PRELIMINARY_REASSIGNMENT_LIST:
-        return preliminary(state, plans, benchmarks, plan_year, seed, opted_in_states, as_of)
-    if command == REASSIGNMENT_RUN:
-        return first_run(state, plans, benchmarks, plan_year, seed, as_of)
-    if command == FINAL_REASSIGNMENT_LIST:
-        return final_list(state, plan_year, as_of, FINAL, opted_in_states)
-    if command == SECOND_REASSIGNMENT_RUN:
-        return second_run(state, plans, benchmarks, plan_year, seed, as_of)
-    if command == UPDATED_FINAL_REASSIGNMENT_LIST:
-        return final_list(state, plan_year, as_of, UPDATED_FINAL, opted_in_states)
-    raise ValueError(f"{command!r} is not a member cycle command {sorted(MEMBER_COMMANDS)}")
+    step = MEMBER_STEPS.get(command) if isinstance(command, str) else None
+    if step is None:
+        raise ValueError(f"{command!r} is not a member cycle command {sorted(MEMBER_COMMANDS)}")
+    return step(state, plans, benchmarks, plan_year, seed, as_of, opted_in_states)
