@@ -23,7 +23,8 @@ from streams import cycle, observability, outbox, tansu_workarounds
 from streams.catalog import LogBackedTable
 from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
 from streams.deadletters import Source, dead_letter
-from streams.faust_compat import event_context, iter_partition
+from streams.faust_compat import ack_offsets, event_batches, event_context, iter_partition, make_flush_complete
+from streams.gap_repair import GapRepair, merge_in_order
 from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
 from streams.metrics import Metrics
 from streams.registry import SchemaRegistry
@@ -42,6 +43,7 @@ class PartdApp:
 
     def __init__(self, settings: Settings, bootstrap: str, *, store: str = "rocksdb://") -> None:
         tansu_workarounds.apply()
+        make_flush_complete()  # a Faust bug that loses outputs on a crash
         self.settings = settings
         self.bootstrap = bootstrap
         self.registry = SchemaRegistry.from_env()
@@ -70,6 +72,7 @@ class PartdApp:
         self.benchmarks = LogBackedTable(
             "lis-benchmarks", bootstrap, self.serde, lambda r: (f"{r['region']}-{r['plan_year']}", r),
         )
+        self.gaps = GapRepair(bootstrap, settings.app_id)
         self._ready = asyncio.Event()
         self._topics: dict[str, Any] = {}
         self._bms_cache: tuple[Any, dict[int, dict[str, Decimal]]] | None = None
@@ -111,13 +114,13 @@ class PartdApp:
 
         @app.agent(member_topic, name="partd-members")
         async def members_agent(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async for events in event_batches(stream, s.batch_size):
                 await self._ready.wait()
                 await self._member_batch(events)
 
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async for events in event_batches(stream, s.batch_size):
                 self._plan_batch(events)
 
         @app.agent(command_topic, name="partd-cycle-commands")
@@ -142,8 +145,8 @@ class PartdApp:
         for cmd in commands:
             await self._member_command(cmd)
 
-    async def _member_events(self, events: list[Any]) -> None:
-        sources = [_source(e) for e in events]
+    async def _member_events(self, faust_events: list[Any]) -> None:
+        sources, events, late_acks = await self._with_missing(faust_events)
         first_of_key: dict[bytes, int] = {}
         for i, src in enumerate(sources):
             if src.key is not None:
@@ -167,7 +170,31 @@ class PartdApp:
                 self.members[key] = encode_state(state)
         self._send(result.outputs)
         self._send(result.dead)
+        self.gaps.handled(sources)
+        for tp, offsets in late_acks:
+            ack_offsets(self.app.consumer, tp, offsets)
         self.metrics.batch(result)
+
+    async def _with_missing(self, faust_events: list[Any]) -> tuple[list[Source], list[Any], list[tuple[Any, list[int]]]]:
+        """The batch's records plus any records of their partitions Faust never delivered (streams.gap_repair).
+
+        Returns the sources in handling order; for each, the Faust event whose
+        context a state write uses (for a fetched record: the next delivered
+        event of its partition, so the same changelog partition); and the
+        offsets to mark acked once the batch is handled.
+        """
+        sources = [_source(e) for e in faust_events]
+        self.gaps.on_generation(self.app.consumer_generation_id)
+        missing = await self.gaps.missing(sources)
+        if not missing:
+            return sources, faust_events, []
+        acks = []
+        for tp, recs in missing.items():
+            tp_of = next(e.message.tp for e in faust_events if (e.message.topic, e.message.partition) == tp)
+            acks.append((tp_of, [r.offset for r in recs]))
+            self.metrics.gap(tp[0], len(recs))
+        out_sources, out_events = merge_in_order(sources, faust_events, missing)
+        return out_sources, out_events, acks
 
     # ---------------------------------------------------------------- cycle
     async def _cycle_command(self, event: Any) -> None:

@@ -53,7 +53,6 @@ class Settings:
     partitions: int = 8
     app_id: str = "partd"
     batch_size: int = 500
-    batch_within_s: float = 0.05
     log_level: str = "info"
     extra: dict[str, str] = field(default_factory=dict)
 

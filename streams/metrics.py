@@ -87,6 +87,11 @@ class Metrics:
         self.enrollments = Counter(
             "partd_enrollments_total", "CMS enrollments: auto (TRC 117) and facilitated (TRC 118)", ["kind"], registry=r,
         )
+        self.gap_records = Counter(
+            "partd_gap_records_total",
+            "Input records Faust did not deliver, read from the broker by streams.gap_repair (0 on a healthy run)",
+            ["topic"], registry=r,
+        )
         self.batch_size = Histogram(
             "partd_batch_size", "Records per processed batch",
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,
@@ -111,6 +116,9 @@ class Metrics:
             self.reassignments.labels(case)
         for case, publication in REASSIGNMENT_PUBLICATIONS.items():
             self.letters.labels(publication, REASSIGNMENT_NOTICE_TYPES[case])
+
+    def gap(self, topic: str, n: int) -> None:
+        self.gap_records.labels(topic).inc(n)
 
     def batch(self, result: "BatchResult") -> None:
         total = 0

@@ -35,7 +35,7 @@ def read_sources(bootstrap: str, topics: Iterable[str]) -> list[Source]:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             out: dict[TopicPartition, list[Source]] = {tp: [] for tp in tps}
-            while any(await consumer.position(tp) < ends[tp] for tp in tps):
+            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
                 for tp, msgs in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
                     out[tp].extend(Source(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp) for m in msgs)
             return [s for tp in tps for s in out[tp]]
