@@ -73,6 +73,22 @@ def _wait_for_signal() -> None:
 
 
 # ------------------------------------------------------------------ worker
+# Library loggers that write whole Kafka records (keys and values: MBIs, names, SSNs,
+# birth dates) at DEBUG: kept at INFO even when PARTD_LOG_LEVEL=debug (docs/security.md).
+RECORD_DUMPING_LOGGERS = (
+    "aiokafka.conn", "aiokafka.producer.producer", "faust.topics", "faust.transport.consumer",
+    "faust.transport.drivers.aiokafka",
+)
+
+
+def quiet_record_dumps() -> None:
+    import logging
+
+    for name in RECORD_DUMPING_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.level, logging.INFO))
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
@@ -84,6 +100,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     partd = PartdApp(settings, bootstrap)
     worker = Worker(partd.app, loglevel=settings.log_level, quiet=True)
+    quiet_record_dumps()
     worker.execute_from_commandline()
 
 
