@@ -1,0 +1,194 @@
+"""Fuzzed bad input through a real worker process (issue 7: faults and bad input).
+
+One input log from a fixed seed (tests/faults/badinput.py): about 1,800 valid
+records (plans, beneficiaries, LIS periods, enrollment transactions) with about
+200 bad ones spread over the input topics (random bytes, truncated Avro, wrong
+magic byte, unknown or foreign schema ids, no key, a key that is not the
+record's MBI, invalid codes, dates and instants Python cannot represent,
+overlapping LIS periods, 200 kB strings). Published stage by stage to a real
+broker, processed by a real ``partd worker``. Then:
+
+* the worker is alive and answers the last valid transaction, sent after all of it;
+* every bad record that cannot be a transaction is on ``dead-letters`` at its own
+  (topic, partition, offset) with its exact key and value bytes and a fitting code;
+* every transaction (valid, or valid Avro with a wrong plan/election type/MBI) has
+  exactly one reply with its ``plan_tracking_id``;
+* records in = records answered + records applied to state + plan records + dead letters,
+  and the member table equals the pure pipeline's over the same log;
+* the same log on a fresh broker with a fresh worker gives byte-identical output topics.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+import pytest
+
+from streams.broker import EmbeddedBroker
+from streams.config import ALL_TOPICS, MEMBER_TOPICS, OUTPUT_TOPICS
+from streams.deadletters import Source
+from streams.member_pipeline import decode_state, encode_state, process_batch
+from streams import outbox
+from streams.serde import Serde
+from streams.topics import ensure_topics
+from tests.faults import integ
+from tests.faults.badinput import Log, Rec, fuzz_log, positions, publish, summary
+from tests.faults.helpers import TS, catalog, utc
+from tests.integration.conftest import PARTITIONS, Cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+SEED = 20_260_507
+WAIT = 240.0
+
+
+def _drive(cluster: Cluster, log: Log) -> None:
+    for recs, topics in log.stages:
+        publish(cluster.bootstrap, recs, PARTITIONS)
+        cluster.wait(topics, timeout=WAIT)
+
+
+def _outputs(cluster: Cluster) -> dict[str, tuple[Counter, Counter, int]]:
+    """Per output topic: (raw multiset of (key, value), the same without duplicates by id, duplicates)."""
+    out = {}
+    for topic in OUTPUT_TOPICS:
+        sources = integ.read_sources(cluster.bootstrap, [topic])
+        kept, dups = integ.dedupe_topic(cluster.serde, sources)
+        out[topic] = (Counter((s.key, s.value) for s in sources), kept, dups)
+    return out
+
+
+def _second_run(tmp: Path, serde: Serde, log: Log) -> tuple[dict[str, tuple[Counter, Counter, int]], float]:
+    """The same log on a fresh broker with a fresh worker (as test_cycle_determinism does)."""
+    broker = EmbeddedBroker(log_dir=tmp)
+    bootstrap = broker.start(None)
+    cluster = Cluster(bootstrap, tmp, serde)
+    try:
+        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+        worker = cluster.worker()
+        t0 = time.monotonic()
+        _drive(cluster, log)
+        seconds = time.monotonic() - t0
+        assert worker.alive(), worker.log_tail()
+        return _outputs(cluster), seconds
+    finally:
+        cluster.stop_all()
+        broker.stop()
+
+
+def _reference(serde: Serde, log: Log, where: dict[tuple[str, int, int], Rec], sources: list[Source]) -> tuple[dict, Counter, int]:
+    """The pure pipeline over the same log, stage by stage: (table, outputs, records applied)."""
+    plans = catalog(serde.decode("plan-year-updates", r.value) for r in log.records if r.expect == "plan")
+    stage_of = {id(r): n for n, (recs, _) in enumerate(log.stages) for r in recs}
+    member = sorted((s for s in sources if s.topic in MEMBER_TOPICS),
+                    key=lambda s: (stage_of[id(where[(s.topic, s.partition, s.offset)])], s.topic, s.partition, s.offset))
+    table: dict[bytes, bytes] = {}
+    outputs: Counter = Counter()
+    applied = 0
+    for n in range(len(log.stages)):
+        stage = [s for s in member if stage_of[id(where[(s.topic, s.partition, s.offset)])] == n]
+        for start in range(0, len(stage), 500):
+            res = process_batch(stage[start:start + 500], serde, lambda k: decode_state(table.get(k)), plans)
+            for k, st in res.states.items():
+                table[k] = encode_state(st)
+            applied += res.applied
+            for o in res.outputs + res.dead:
+                outputs[(o.topic, o.key.encode(), serde.encode(o.topic, o.value))] += 1
+    return {k: outbox.strip(decode_state(v)) for k, v in table.items()}, outputs, applied
+
+
+def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, serde: Serde, tmp_path: Path) -> None:
+    log = fuzz_log(SEED)
+    where = positions(log, PARTITIONS)
+    worker = cluster.worker()
+    t0 = time.monotonic()
+    _drive(cluster, log)
+    first_seconds = time.monotonic() - t0
+
+    # The worker survived all of it, and answered the transaction sent after it (the last stage).
+    assert worker.alive(), worker.log_tail()
+
+    # What the broker holds is exactly the log, at the positions it was built for.
+    used = sorted({r.topic for r in log.records})
+    sources = integ.read_sources(cluster.bootstrap, used)
+    assert len(sources) == len(log.records)
+    for s in sources:
+        r = where[(s.topic, s.partition, s.offset)]
+        assert (s.key, s.value) == (r.key, r.value), f"{s.topic}[{s.partition}]@{s.offset} is not the record built for it"
+
+    # Every output topic, and the same without duplicates by id, as a consumer reads it
+    # (docs/delivery.md; a worker that is not interrupted sends none).
+    first = _outputs(cluster)
+
+    # Dead letters: one per bad record, at its position, with its exact bytes and a fitting code.
+    dead = [(k, serde.decode("dead-letters", v)) for (k, v), n in first["dead-letters"][1].items() for _ in range(n)]
+    at = Counter(integ.stable_id("dead-letters", d) for _, d in dead)
+    expected_dead = {pos for pos, r in where.items() if r.expect == "dead"}
+    assert set(at) == expected_dead, (
+        f"not dead-lettered: {[(where[p].kind, p) for p in expected_dead - set(at)][:10]}; "
+        f"dead-lettered but should not be: {[(where[p].kind, p) for p in set(at) - expected_dead][:10]}"
+    )
+    assert [p for p, n in at.items() if n != 1] == []
+    for key, d in dead:
+        r = where[integ.stable_id("dead-letters", d)]
+        assert d["raw_value"] == r.value, f"{r.kind}: the dead letter does not carry the exact bytes"
+        assert d["raw_key"] == r.key
+        assert key == (r.key if r.key is not None else b"")
+        assert d["error_code"] in r.codes, (r.kind, d["error_code"], d["error_message"][:300])
+        assert d["received_at"] == utc(TS)  # the input record's own timestamp, not the wall clock
+
+    # Replies: every transaction exactly one, by plan_tracking_id (after dropping duplicates by id).
+    trr = [serde.decode("trr-replies", v) for (k, v), n in first["trr-replies"][1].items() for _ in range(n)]
+    own = Counter(r["plan_tracking_id"] for r in trr if r["plan_tracking_id"] is not None)
+    trc_of = {r["plan_tracking_id"]: r["transaction_reply_code"] for r in trr if r["plan_tracking_id"] is not None}
+    transactions = [r for r in log.records if r.expect == "reply"]
+    assert set(own) == {r.tracking_id for r in transactions}
+    assert [t for t, n in own.items() if n != 1] == []
+    for r in transactions:
+        if r.trc is not None:
+            assert trc_of[r.tracking_id] == r.trc, (r.kind, r.tracking_id[:40], trc_of[r.tracking_id])
+    assert trc_of["AFTER-0001"] == "011"
+
+    # State: the member table equals the pure pipeline's over the same log, and every record
+    # applied to a member is at or below the member's applied offset for its topic.
+    table = integ.changelog_table(cluster.bootstrap)
+    ref_table, ref_outputs, ref_applied = _reference(serde, log, where, sources)
+    assert table == ref_table
+    state_recs = [(pos, r) for pos, r in where.items() if r.expect == "state"]
+    for (topic, _, offset), r in state_recs:
+        st = table[r.key]
+        assert st["_applied"][topic] >= offset
+    plan_recs = [r for r in where.values() if r.expect == "plan"]
+
+    # Counts in = answered + applied to state + plan records + dead letters (each record exactly once).
+    records_in = len(sources)
+    n_dead = len(at)
+    assert records_in == len(own) + len(state_recs) + len(plan_recs) + n_dead
+    assert ref_applied == len(own) + len(state_recs)  # the pipeline's own count of applied records
+
+    # The worker's outputs of the member topics are exactly the pure pipeline's.
+    worker_member_outputs: Counter = Counter()
+    for topic, (_, kept, _) in first.items():
+        for (k, v), n in kept.items():
+            if topic == "dead-letters" and serde.decode(topic, v)["source_topic"] not in MEMBER_TOPICS:
+                continue
+            worker_member_outputs[(topic, k, v)] += n
+    assert worker_member_outputs == ref_outputs
+
+    # Determinism with bad input: the same log, a fresh broker and worker, the same bytes.
+    second, second_seconds = _second_run(tmp_path / "second", serde, log)
+    for topic in OUTPUT_TOPICS:
+        assert first[topic][1] == second[topic][1], f"{topic} differs between two runs of the same log"
+        if first[topic][2] == second[topic][2] == 0:
+            assert first[topic][0] == second[topic][0]
+
+    info = summary(log)
+    integ.report(
+        "fuzz-worker", seed=SEED, records_in=records_in, bad_in=info["bad"],
+        replies_out=sum(first["trr-replies"][1].values()), transactions_answered=len(own),
+        state_records=len(state_recs), plan_records=len(plan_recs), dead_letters=n_dead,
+        dead_letters_by_code=dict(sorted(Counter(d["error_code"] for _, d in dead).items())),
+        duplicates_first_run=sum(first[t][2] for t in OUTPUT_TOPICS),
+        duplicates_second_run=sum(second[t][2] for t in OUTPUT_TOPICS), first_run_s=round(first_seconds, 1), second_run_s=round(second_seconds, 1),
+        kinds=info["kinds"],
+    )
