@@ -27,8 +27,8 @@ The same holds for a cycle step: a member reassigned by the fan-out message at
 ``partd-member-commands`` offset k has an entry ``[partd-member-commands, k, ...]``
 with its 212/014, GAIN/LOSS, obligations and letter; a redelivered fan-out
 message re-sends them instead of answering ``ALREADY_REASSIGNED`` with nothing
-(:func:`scan_partition`, which ``streams/app.py`` calls instead of
-``cycle.scan_partition``).
+(:func:`scan_partition`, which ``streams/app.py`` calls for every member
+cycle command).
 
 An entry is needed only until the input offset is committed, which Faust does
 every few seconds (``broker_commit_interval``) or every ``broker_commit_every``
@@ -129,7 +129,7 @@ def scan_partition(
     topic: str,
     offset: int,
 ) -> Iterable[tuple[bytes, MemberState | None, list[Output]]]:
-    """``cycle.scan_partition`` for the member cycle commands, safe to run again for the same fan-out message.
+    """One partition's share of a member cycle command, safe to run again for the same fan-out message.
 
     ``topic``/``offset``: where the fan-out message is (``partd-member-commands``,
     its offset). A member whose outbox has an entry for that message was
