@@ -192,3 +192,32 @@ def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, s
         duplicates_second_run=sum(second[t][2] for t in OUTPUT_TOPICS), first_run_s=round(first_seconds, 1), second_run_s=round(second_seconds, 1),
         kinds=info["kinds"],
     )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "known: a member's outbox keeps its replies' bytes, so a few transactions with 200 kB fields "
+    "make one changelog record larger than the producer's 1 MB max_request_size; the worker "
+    "crashes on MessageSizeTooLargeError and crashes again on the same records after a restart"))
+def test_large_transactions_for_one_member_do_not_stop_the_worker(cluster: Cluster) -> None:
+    """Seven transactions of one member, each with a 200 kB tracking id (each record well under 1 MB)."""
+    from streams import sample
+    from tests.faults.badinput import encode
+    from tests.faults.helpers import mbi
+
+    m, other = mbi(1), mbi(2)
+    cluster.worker()
+    cluster.publish([("plan-year-updates", p) for p in sample.PLANS], timestamp_ms=TS)
+    cluster.wait({"plan-year-updates"}, timeout=WAIT)
+    cluster.publish([("beneficiary-updates", x, encode("beneficiary-updates", sample._bene(x, "A", "B", "FL")))
+                     for x in (m, other)], raw=True, timestamp_ms=TS)
+    cluster.wait({"beneficiary-updates"}, timeout=WAIT)
+    big = [sample._txn(f"{i}" + "T" * 200_000, m, 61 if i % 2 == 0 else 72, "S7101", "001", "2027-01-01")
+           for i in range(7)]
+    cluster.publish([("enrollment-requests", m, encode("enrollment-requests", t)) for t in big], raw=True, timestamp_ms=TS)
+    cluster.wait({"enrollment-requests"}, timeout=WAIT)
+    after = sample._txn("AFTER-0002", other, 61, "S7101", "001", "2027-01-01")
+    cluster.publish([("enrollment-requests", other, encode("enrollment-requests", after))], raw=True, timestamp_ms=TS)
+    cluster.wait({"enrollment-requests"}, timeout=WAIT)
+    assert all(w.alive() for w in cluster.workers)
+    own = Counter(r["plan_tracking_id"] for r in cluster.read("trr-replies") if r["plan_tracking_id"])
+    assert own == Counter({t["tracking_id"]: 1 for t in big} | {"AFTER-0002": 1})
