@@ -267,6 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     parser.add_argument("--log-dir", default=None, help="default: a new temporary directory")
     args = parser.parse_args(argv)
+    # Handlers first: whoever reads the bootstrap line may send SIGTERM at once.
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     broker = EmbeddedBroker(args.log_dir)
     try:
         bootstrap = broker.start(args.port)
@@ -280,14 +289,6 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    stopping = False
-
-    def _stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
         while not stopping and broker.running:
             time.sleep(0.2)
