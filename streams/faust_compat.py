@@ -33,12 +33,13 @@ def event_context(event: EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
-async def event_batches(stream: Any, max_events: int) -> AsyncIterator[list[EventT]]:
+async def event_batches(stream: Any, max_events: int, linger_s: float = 0.01) -> AsyncIterator[list[EventT]]:
     """Lists of up to ``max_events`` events; each list is acked once the body handled it.
 
-    A batch is whatever the stream's channel holds right now (up to
-    ``max_events``): at full speed batches are full, when the worker has
-    caught up they are small, so latency stays low and no timer is involved.
+    A batch is whatever the stream's channel holds (up to ``max_events``),
+    after waiting at most ``linger_s`` once for more: at full speed batches
+    are full, when the worker has caught up they are small and latency stays
+    low.
     Events are acked (and so become committable) only after the ``async
     for`` body returns; if it raises, they stay unacked and the offsets are
     not committed past them (a visible stall, not a silent loss).
@@ -53,13 +54,22 @@ async def event_batches(stream: Any, max_events: int) -> AsyncIterator[list[Even
     manual = stream.noack()
     queue = getattr(stream.channel, "queue", None)
     batch: list[EventT] = []
+    lingered = False
     async for event in manual.events():
         batch.append(event)
+        if len(batch) < max_events and queue is not None and queue.empty() and not lingered:
+            # Once per batch, give the fetcher a moment to fill the channel:
+            # without it a busy worker handles batches of one or two records.
+            lingered = True
+            await asyncio.sleep(linger_s)
+            if not queue.empty():
+                continue
         if len(batch) >= max_events or queue is None or queue.empty():
             yield batch
             for done in batch:
                 await manual.ack(done)
             batch = []
+            lingered = False
 
 
 def ack_offsets(consumer: Any, tp: Any, offsets: Iterable[int]) -> None:
