@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from streams import sample
+from tests.faults import integ
 from tests.faults.badinput import encode
 from tests.faults.helpers import TS
 from tests.integration.conftest import Cluster
@@ -158,6 +159,9 @@ def test_no_identifiers_in_logs_or_metrics(cluster: Cluster, level: str) -> None
     for secret in _secrets():
         for where, text in (("/metrics", metrics), ("worker log", log)):
             assert secret.lower() not in text.lower(), f"{secret!r} appears in the {where}"
+    integ.report(f"privacy-{level}", records_in=len(benes) + len(lis) + len(txns) + len(magi) + len(sample.PLANS),
+                 dead_letters=len(dead), identifiers_checked=len(_secrets()), log_lines=len(log.splitlines()),
+                 metrics_bytes=len(metrics), leaks=0)
 
 
 def test_web_server_listens_on_loopback_only_by_default(cluster: Cluster) -> None:

@@ -22,18 +22,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+
 import pytest
 
+from streams import outbox, sample
 from streams.broker import EmbeddedBroker
 from streams.config import ALL_TOPICS, MEMBER_TOPICS, OUTPUT_TOPICS
 from streams.deadletters import Source
 from streams.member_pipeline import decode_state, encode_state, process_batch
-from streams import outbox
 from streams.serde import Serde
 from streams.topics import ensure_topics
 from tests.faults import integ
-from tests.faults.badinput import Log, Rec, fuzz_log, positions, publish, summary
-from tests.faults.helpers import TS, catalog, utc
+from tests.faults.badinput import Log, Rec, encode, fuzz_log, positions, publish, summary
+from tests.faults.helpers import TS, catalog, mbi, utc
 from tests.integration.conftest import PARTITIONS, Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -200,10 +201,6 @@ def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, s
     "crashes on MessageSizeTooLargeError and crashes again on the same records after a restart"))
 def test_large_transactions_for_one_member_do_not_stop_the_worker(cluster: Cluster) -> None:
     """Seven transactions of one member, each with a 200 kB tracking id (each record well under 1 MB)."""
-    from streams import sample
-    from tests.faults.badinput import encode
-    from tests.faults.helpers import mbi
-
     m, other = mbi(1), mbi(2)
     cluster.worker()
     cluster.publish([("plan-year-updates", p) for p in sample.PLANS], timestamp_ms=TS)
