@@ -21,10 +21,9 @@ from collections import Counter
 
 import pytest
 
-from streams.jsonconv import record_from_json
 from tests.faults import integ
-from tests.faults.helpers import SAMPLE_CATALOG, SAMPLE_PLANS, TS, Reference, enrollment_stream
-from tests.integration.conftest import Cluster
+from tests.faults.helpers import SAMPLE_CATALOG, TS, Reference, enrollment_stream
+from tests.integration.conftest import Cluster, fresh_cluster
 
 pytestmark = [
     pytest.mark.integration,
@@ -181,21 +180,9 @@ def _cycle(cluster: Cluster, members: int, kill_at: int | None) -> dict[str, obj
 @pytest.mark.slow
 def test_sigkill_mid_reassignment_run(tmp_path, serde) -> None:
     """Killed in the middle of the reassignment run, a new worker finishes it: nothing lost, nothing changed."""
-    from streams.broker import EmbeddedBroker
-    from streams.config import ALL_TOPICS
-    from streams.topics import ensure_topics
-    from tests.integration.conftest import PARTITIONS
-
     def run(name: str, kill_at: int | None) -> dict[str, object]:
-        broker = EmbeddedBroker(log_dir=tmp_path / name)
-        bootstrap = broker.start(None)
-        cluster = Cluster(bootstrap, tmp_path / name, serde)
-        try:
-            ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+        with fresh_cluster(tmp_path / name, serde) as cluster:
             return _cycle(cluster, 5000, kill_at)
-        finally:
-            cluster.stop_all()
-            broker.stop()
 
     reference = run("uninterrupted", None)
     want = reference["outputs"]

@@ -25,16 +25,14 @@ import pytest
 
 import schemas
 from streams import scenario
-from streams.broker import EmbeddedBroker
-from streams.config import ALL_TOPICS, INPUT_TOPICS, OUTPUT_TOPICS
+from streams.config import INPUT_TOPICS, OUTPUT_TOPICS
 from streams.jsonconv import record_from_json
 from streams.keys import key_for
 from streams.serde import Serde, frame, split
-from streams.topics import ensure_topics
 from tests.faults import integ
 from tests.faults.helpers import TS
 from tests.integration import golden
-from tests.integration.conftest import PARTITIONS, Cluster
+from tests.integration.conftest import fresh_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -94,11 +92,8 @@ Encoder = Callable[[str, dict[str, Any], Serde], bytes]
 
 def _run(tmp: Path, serde: Serde, encoder: Encoder) -> tuple[dict[str, Counter], Counter, float]:
     """One fresh broker and worker; the scenario stage by stage. (outputs, schema ids seen on the inputs, seconds)."""
-    broker = EmbeddedBroker(log_dir=tmp)
-    bootstrap = broker.start(None)
-    cluster = Cluster(bootstrap, tmp, serde)
-    try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+    with fresh_cluster(tmp, serde) as cluster:
+        bootstrap = cluster.bootstrap
         worker = cluster.worker()
         t0 = time.monotonic()
         for stage in scenario.stages(_lines()):
@@ -111,9 +106,6 @@ def _run(tmp: Path, serde: Serde, encoder: Encoder) -> tuple[dict[str, Counter],
         assert worker.alive(), worker.log_tail()
         ids = Counter(split(s.value)[1] for s in integ.read_sources(bootstrap, INPUT_TOPICS))
         return {t: Counter(cluster.read_raw(t)) for t in OUTPUT_TOPICS}, ids, seconds
-    finally:
-        cluster.stop_all()
-        broker.stop()
 
 
 def test_previous_and_current_schema_ids_give_the_same_outputs(tmp_path: Path, serde: Serde) -> None:

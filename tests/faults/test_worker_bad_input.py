@@ -26,16 +26,14 @@ from pathlib import Path
 import pytest
 
 from streams import outbox, sample
-from streams.broker import EmbeddedBroker
-from streams.config import ALL_TOPICS, MEMBER_TOPICS, OUTPUT_TOPICS
+from streams.config import MEMBER_TOPICS, OUTPUT_TOPICS
 from streams.deadletters import Source
 from streams.member_pipeline import decode_state, encode_state, process_batch
 from streams.serde import Serde
-from streams.topics import ensure_topics
 from tests.faults import integ
 from tests.faults.badinput import Log, Rec, encode, fuzz_log, positions, publish, summary
 from tests.faults.helpers import TS, catalog, mbi, utc
-from tests.integration.conftest import PARTITIONS, Cluster
+from tests.integration.conftest import PARTITIONS, Cluster, fresh_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -61,20 +59,13 @@ def _outputs(cluster: Cluster) -> dict[str, tuple[Counter, Counter, int]]:
 
 def _second_run(tmp: Path, serde: Serde, log: Log) -> tuple[dict[str, tuple[Counter, Counter, int]], float]:
     """The same log on a fresh broker with a fresh worker (as test_cycle_determinism does)."""
-    broker = EmbeddedBroker(log_dir=tmp)
-    bootstrap = broker.start(None)
-    cluster = Cluster(bootstrap, tmp, serde)
-    try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+    with fresh_cluster(tmp, serde) as cluster:
         worker = cluster.worker()
         t0 = time.monotonic()
         _drive(cluster, log)
         seconds = time.monotonic() - t0
         assert worker.alive(), worker.log_tail()
         return _outputs(cluster), seconds
-    finally:
-        cluster.stop_all()
-        broker.stop()
 
 
 def _reference(serde: Serde, log: Log, where: dict[tuple[str, int, int], Rec], sources: list[Source]) -> tuple[dict, Counter, int]:

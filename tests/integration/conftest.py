@@ -7,6 +7,7 @@ here mocks Kafka.
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -121,6 +122,23 @@ class Cluster:
     def stop_all(self) -> None:
         for w in self.workers:
             w.stop()
+
+
+@contextmanager
+def fresh_cluster(tmp: Path, serde: Serde) -> Iterator[Cluster]:
+    """A new broker with the contract topics, and the workers started on it; all stopped at the end.
+
+    For tests that compare two runs of the same log (each on its own broker).
+    """
+    b = EmbeddedBroker(log_dir=tmp)
+    bootstrap = b.start(None)
+    c = Cluster(bootstrap, tmp, serde)
+    try:
+        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+        yield c
+    finally:
+        c.stop_all()
+        b.stop()
 
 
 @pytest.fixture

@@ -6,22 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
-from streams.config import ALL_TOPICS, OUTPUT_TOPICS
+from streams.config import OUTPUT_TOPICS
 from streams.serde import Serde
-from streams.topics import ensure_topics
 from tests.integration import golden
-from tests.integration.conftest import PARTITIONS, Cluster
+from tests.integration.conftest import fresh_cluster
 
 pytestmark = pytest.mark.integration
 
 
 def _run_once(tmp: Path, serde: Serde) -> dict[str, Counter[tuple[bytes | None, bytes]]]:
-    broker = EmbeddedBroker(log_dir=tmp)
-    bootstrap = broker.start(None)
-    cluster = Cluster(bootstrap, tmp, serde)
-    try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+    with fresh_cluster(tmp, serde) as cluster:
         cluster.worker()
         inputs = golden.load(golden.GOLDEN / "annual_cycle" / "inputs.jsonl")
         garbage = [("enrollment-requests", "1EG4TE5MK01", b"\x00\x00\x00\x00\x01\x02garbage")]
@@ -29,9 +23,6 @@ def _run_once(tmp: Path, serde: Serde) -> dict[str, Counter[tuple[bytes | None, 
         cluster.publish(garbage, raw=True, timestamp_ms=1_760_000_000_000)
         cluster.wait({"enrollment-requests"})
         return {t: Counter(cluster.read_raw(t)) for t in OUTPUT_TOPICS}
-    finally:
-        cluster.stop_all()
-        broker.stop()
 
 
 def test_same_inputs_give_byte_identical_outputs(tmp_path: Path, serde: Serde) -> None:
