@@ -1,6 +1,6 @@
 """The Faust app: topics, the member table, and the thin agents.
 
-Agents consume raw bytes in batches (``take_events``), hand the batch to a
+Agents consume raw bytes in batches (``faust_compat.event_batches``), hand the batch to a
 pipeline in plain Python that calls the processors, write each changed member
 state once, and queue the outputs with ``send_soon`` (Faust flushes the
 producer before it commits offsets, so outputs are never behind the commit).
@@ -103,6 +103,13 @@ class PartdApp:
         command_topic = app.topic("cycle-commands", key_type=bytes, value_type=bytes)
         results_topic = app.topic(CYCLE_RESULTS_TOPIC, key_type=bytes, value_type=bytes)
         plan_topic = app.topic("plan-year-updates", key_type=bytes, value_type=bytes)
+
+        async def close_readers(sender: Any, **kwargs: Any) -> None:
+            # Our own aiokafka clients, closed before Faust closes the loop.
+            for reader in (self.plans, self.benchmarks, self.optins, self.gaps):
+                await reader.stop()
+
+        app.on_before_shutdown.connect(close_readers)
 
         @app.task
         async def start_catalog() -> None:

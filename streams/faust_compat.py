@@ -1,8 +1,8 @@
 """The one place that leans on Faust internals (faust-streaming 0.15.3).
 
 * :func:`event_context`: Faust tables pick the changelog partition (and the
-  RocksDB partition store) from the *current event*. A batch from
-  ``stream.take_events`` mixes events of several partitions, so before writing
+  RocksDB partition store) from the *current event*. A batch
+  mixes events of several partitions, so before writing
   a key we make that key's own event the current one. Keys always come from
   their own partition, so this is exact.
 * :func:`iter_partition`: one partition of a raw-bytes table.
