@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 UTC = dt.timezone.utc
@@ -47,6 +48,7 @@ def day_before(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=1)
 
 
+@lru_cache(maxsize=1024)  # a batch's replies share a few processing instants; strftime is slow
 def file_stamp(t: dt.datetime) -> str:
     """``Dyymmdd.Thhmmsst`` of a CMS file name, from an instant (UTC, tenths of a second)."""
     t = t.astimezone(UTC)

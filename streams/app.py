@@ -20,10 +20,13 @@ from processors import plans as plan_rules
 from processors import state_lists
 from processors.model import Output, Rejected
 from streams import cycle, observability, outbox, tansu_workarounds
+from streams.batch_send import send_keyed
 from streams.catalog import LogBackedTable
 from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
 from streams.deadletters import Source, dead_letter
-from streams.faust_compat import ack_offsets, event_batches, event_context, iter_partition, make_flush_complete
+from streams.faust_compat import (
+    ack_offsets, event_batches, event_context, iter_partition, make_flush_complete, table_get, table_put_many,
+)
 from streams.gap_repair import GapRepair, merge_in_order
 from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
 from streams.metrics import Metrics
@@ -128,7 +131,7 @@ class PartdApp:
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:
             async for events in event_batches(stream, s.batch_size):
-                self._plan_batch(events)
+                await self._plan_batch(events)
 
         @app.agent(command_topic, name="partd-cycle-commands")
         async def commands_agent(stream: Any) -> None:
@@ -160,8 +163,7 @@ class PartdApp:
                 first_of_key.setdefault(src.key, i)
 
         def load_state(key: bytes) -> Any:
-            with event_context(events[first_of_key[key]]):
-                return decode_state(self.members.get(key))
+            return decode_state(table_get(self.members, events[first_of_key[key]].message.partition, key))
 
         plans = _MissRecorder(self.plans.data)
         bms = self._benchmarks_by_year()
@@ -172,11 +174,12 @@ class PartdApp:
             # again (the pipeline is pure and nothing was written yet).
             await self.plans.sync()
             result = process_batch(sources, self.serde, load_state, Reference(self.plans.data, bms))
-        for key, state in result.states.items():
-            with event_context(events[result.state_event[key]]):
-                self.members[key] = encode_state(state)
-        self._send(result.outputs)
-        self._send(result.dead)
+        await table_put_many(self.members, self._client(), (
+            (key, encode_state(state), events[result.state_event[key]].message.partition)
+            for key, state in result.states.items()
+        ), self._delivered)
+        await self._send(result.outputs, result.values)
+        await self._send(result.dead)
         self.gaps.handled(sources)
         for tp, offsets in late_acks:
             ack_offsets(self.app.consumer, tp, offsets)
@@ -209,7 +212,7 @@ class PartdApp:
         src = _source(event)
         record, error = self.serde.decode_many("cycle-commands", [src.value or b""])[0]
         if error is not None:
-            self._send([dead_letter(src, error.error_code, error.message)])
+            await self._send([dead_letter(src, error.error_code, error.message)])
             return
         command = getattr(record["command"], "value", record["command"])
         try:
@@ -226,10 +229,10 @@ class PartdApp:
             opted = state_lists.opted_in_states(self.optins.data, record["plan_year"])
             payload = cycle.fanout_payload(record, self.settings.partitions, benchmarks, opted)
         except cycle.CommandError as exc:
-            self._send([dead_letter(src, exc.error_code, exc.message)])
+            await self._send([dead_letter(src, exc.error_code, exc.message)])
             return
         except Rejected as rej:
-            self._send([dead_letter(src, rej.error_code, rej.message)])
+            await self._send([dead_letter(src, rej.error_code, rej.message)])
             return
         body = orjson.dumps(payload)
         topic = self._topic(MEMBER_COMMANDS_TOPIC)
@@ -265,19 +268,28 @@ class PartdApp:
         else:
             n = 0
             totals: dict[str, int] = {}
-            for key, state, outputs in outbox.scan_partition(
+            pending: list[Output] = []
+            pending_values: list[bytes] = []
+            states: list[tuple[bytes, bytes, int]] = []
+            for key, state, outputs, values in outbox.scan_partition(
                 payload, members, self.plans.data, decode_state, self.serde,
                 topic=event.message.topic, offset=event.message.offset,
             ):
                 if state is not None:
-                    with event_context(event):
-                        self.members[key] = encode_state(state)
-                self._send(outputs)
+                    states.append((key, encode_state(state), partition))
+                pending.extend(outputs)
+                pending_values.extend(values)
                 for k, v in cycle.summarize(outputs).items():
                     totals[k] = totals.get(k, 0) + v
                 n += 1
                 if n % cycle.SCAN_CHUNK == 0:
-                    await asyncio.sleep(0)  # let heartbeats and the producer run
+                    # States and outputs go in batches of a chunk of members; then heartbeats and the producer run.
+                    await table_put_many(self.members, self._client(), states, self._delivered)
+                    await self._send(pending, pending_values)
+                    pending, pending_values, states = [], [], []
+                    await asyncio.sleep(0)
+            await table_put_many(self.members, self._client(), states, self._delivered)
+            await self._send(pending, pending_values)
             body = {"summary": totals}
         key, value = cycle.result_message(payload, partition, body)
         with event_context(event):
@@ -292,7 +304,7 @@ class PartdApp:
         if cycle.complete(progress) and not progress["done"]:
             if progress["command"] == "CALCULATE_BENCHMARKS":
                 await self.plans.sync()
-                self._send(cycle.benchmark_outputs(progress, self.plans.data))
+                await self._send(cycle.benchmark_outputs(progress, self.plans.data))
             progress["done"] = True
             log.info("cycle %s %s complete on %d partitions", progress["command"], progress["plan_year"], progress["partitions"])
         with event_context(event):
@@ -314,7 +326,7 @@ class PartdApp:
             topic = self._topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes)
         return topic
 
-    def _plan_batch(self, events: list[Any]) -> None:
+    async def _plan_batch(self, events: list[Any]) -> None:
         sources = [_source(e) for e in events]
         dead: list[Output] = []
         values = [src.value or b"" for src in sources]
@@ -326,15 +338,41 @@ class PartdApp:
                 plan_rules.apply_plan_update(record)
             except Rejected as rej:
                 dead.append(dead_letter(src, rej.error_code, rej.message))
-        self._send(dead)
+        await self._send(dead)
         self.metrics.plans(len(events), len(dead))
 
-    def _send(self, outputs: list[Output]) -> None:
-        for out in outputs:
-            self._topic(out.topic).send_soon(
-                key=out.key.encode("utf-8"), value=self.serde.encode(out.topic, out.value),
-            )
-            self.metrics.output(out)
+    async def _send(self, outputs: list[Output], values: list[bytes] | None = None) -> None:
+        """Hand ``outputs`` to the producer client; ``values``: their encoded bytes when already encoded (same order).
+
+        Straight to aiokafka's accumulator, in whole batches
+        (:mod:`streams.batch_send`; not Faust's ``send_soon`` buffer, which
+        cost a task hop, a sensor round and a callback per record): when
+        this returns, every record is in the client, so the commit's
+        ``producer.flush()`` (Faust flushes its buffer, then aiokafka) puts
+        them on the broker before the offsets of the events that caused them
+        are committed. Partitions come from aiokafka's default partitioner,
+        as with ``send_soon``. A batch that cannot be delivered stops the worker.
+        """
+        if not outputs:
+            return
+        if values is None:
+            values = [self.serde.encode(out.topic, out.value) for out in outputs]
+        client = self._client()
+        records = [(out.topic, out.key.encode("utf-8"), value) for out, value in zip(outputs, values, strict=True)]
+        for delivery in await send_keyed(client, records):
+            delivery.add_done_callback(self._delivered)
+        self.metrics.outputs(outputs)
+
+    def _client(self) -> Any:
+        """The aiokafka producer inside Faust's (started with the app; flushed by every commit)."""
+        return self.app.producer._ensure_producer()
+
+    def _delivered(self, delivery: "asyncio.Future[Any]") -> None:
+        if not delivery.cancelled() and delivery.exception() is not None:
+            # aiokafka retried and gave up: the commit would go past the record.
+            # Stop the worker rather than lose it; a restart resends from the outbox.
+            log.critical("a record could not be delivered: %r; stopping the worker", delivery.exception())
+            asyncio.ensure_future(self.app.crash(delivery.exception()))
 
 
 class _MissRecorder(Mapping[str, Any]):

@@ -89,6 +89,15 @@ def quiet_record_dumps() -> None:
         logger.setLevel(max(logger.level, logging.INFO))
 
 
+def use_uvloop() -> None:
+    """uvloop for the worker's event loops (Faust's and its consumer thread's); ``PARTD_UVLOOP=off`` keeps asyncio's."""
+    if os.environ.get("PARTD_UVLOOP", "on").lower() in ("off", "0", "false", "no"):
+        return
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
@@ -98,6 +107,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     bootstrap = _bootstrap_or_fail(settings)
     ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    use_uvloop()
     partd = PartdApp(settings, bootstrap)
     worker = Worker(partd.app, loglevel=settings.log_level, quiet=True)
     quiet_record_dumps()

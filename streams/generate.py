@@ -324,6 +324,8 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
     """
     from aiokafka import AIOKafkaProducer
 
+    from streams.batch_send import send_partition
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=batch_bytes,
                                 max_request_size=8 * batch_bytes, acks=1)
     await producer.start()
@@ -339,7 +341,7 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
                 per[parts[partition_of(k, len(parts))]].append((k, v))
             for p, kvs in per.items():
                 if kvs:
-                    jobs.append(_send_partition(producer, topic, p, kvs))
+                    jobs.append(send_partition(producer, topic, p, kvs))
             n += len(items)
         futures = [f for fs in await asyncio.gather(*jobs) for f in fs]
         await producer.flush()
@@ -347,19 +349,6 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
     finally:
         await producer.stop()
     return n
-
-
-async def _send_partition(producer: Any, topic: str, partition: int, kvs: list[tuple[bytes, bytes]]) -> list[Any]:
-    futures = []
-    batch = producer.create_batch()
-    for k, v in kvs:
-        if batch.append(key=k, value=v, timestamp=None) is None:
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-            batch = producer.create_batch()
-            batch.append(key=k, value=v, timestamp=None)
-    if batch.record_count():
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-    return futures
 
 
 # ---------------------------------------------------------------- CLI

@@ -89,6 +89,7 @@ class BatchResult:
     states: dict[bytes, MemberState] = field(default_factory=dict)  # key -> new state
     state_event: dict[bytes, int] = field(default_factory=dict)  # key -> index of an event of that key
     outputs: list[Output] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)  # the encoded value of each output (same order): what is sent
     dead: list[Output] = field(default_factory=list)
     applied: int = 0
     replayed: int = 0  # redelivered records (offset <= applied): not applied again
@@ -182,6 +183,7 @@ def _process_key(
     changed = False
     entries: list[outbox.Entry] = []  # this batch's outputs of this key, by input record
     outputs: list[Output] = []
+    values: list[bytes] = []
     dead: list[Output] = []
     for i in idxs:
         s = sources[i]
@@ -194,8 +196,9 @@ def _process_key(
             result.replayed += 1
             items = outbox.find(state, s.topic, s.offset)
             if items is not None:
-                again, again_dead = outbox.unpack(serde, items, s)
+                again, again_values, again_dead = outbox.unpack(serde, items, s)
                 outputs.extend(again)
+                values.extend(again_values)
                 dead.extend(again_dead)
                 result.resent += len(again)
                 result.resent_dead += len(again_dead)
@@ -205,7 +208,7 @@ def _process_key(
         failure: tuple[str, str] | None = None
         try:
             step = PROCESSORS[s.topic](state, record, ref)
-            items = outbox.pack(serde, step.outputs)  # also proves every output fits its schema
+            items, encoded = outbox.pack(serde, step.outputs)  # also proves every output fits its schema
         except Rejected as rej:
             failure = (rej.error_code, rej.message)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the worker
@@ -214,12 +217,13 @@ def _process_key(
             failure = ("PROCESSING_ERROR", f"{type(exc).__name__}: {exc}")
         if failure is not None:
             dead.append(dead_letter(s, *failure))
-            entries.append([s.topic, s.offset, outbox.pack(serde, (), [failure])])
+            entries.append([s.topic, s.offset, outbox.pack(serde, (), [failure])[0]])
         else:
             result.applied += 1
             if step.state is not None:
                 state = step.state
             outputs.extend(step.outputs)
+            values.extend(encoded)
             entries.append([s.topic, s.offset, items])
         if state is not None:
             state[APPLIED] = {**state.get(APPLIED, {}), s.topic: s.offset}
@@ -239,6 +243,7 @@ def _process_key(
             outbox.record(state, entries, newest)
         result.states[key] = state
     result.outputs.extend(outputs)
+    result.values.extend(values)
     result.dead.extend(dead)
 
 

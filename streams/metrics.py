@@ -143,6 +143,11 @@ class Metrics:
             if ts:
                 self.event_latency.labels(topic).observe(max(0.0, now - ts))
 
+    def outputs(self, outs: Iterable[Output]) -> None:
+        """:meth:`output` for each record."""
+        for out in outs:
+            self.output(out)
+
     def output(self, out: Output) -> None:
         self.records_out.labels(out.topic).inc()
         v = out.value

@@ -23,9 +23,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import Counter, Gauge, disable_created_metrics
 
+from streams import faust_metrics
 from streams.lag import APP_TOPICS, LagCollector, sample_forever
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def install(partd: "PartdApp") -> None:
     app = partd.app
     registry = partd.metrics.registry
     disable_created_metrics()  # no *_created series: half the series, nothing lost
-    setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
+    faust_metrics.install(app, registry)  # Faust's sensors, counted per record, turned into series per scrape
     _install_rebalance_metrics(partd)
     _install_timing(partd)
     _install_health(partd)

@@ -62,30 +62,46 @@ Item = list[Any]
 Entry = list[Any]  # [topic, offset, [item, ...]]
 
 
-def pack(serde: Serde, outputs: Iterable[Output], dead: Iterable[tuple[str, str]] = ()) -> list[Item]:
-    """Outbox items for ``outputs`` (encoded now; raises :class:`EncodeError`) and dead letters ``(code, message)``."""
-    items: list[Item] = [
-        ["o", o.topic, o.key, base64.b64encode(serde.encode(o.topic, o.value)).decode("ascii")] for o in outputs
-    ]
+def pack(serde: Serde, outputs: Iterable[Output], dead: Iterable[tuple[str, str]] = ()) -> tuple[list[Item], list[bytes]]:
+    """Outbox items for ``outputs`` and dead letters ``(code, message)``, and the outputs' encoded values.
+
+    Each output is encoded once, here (raises :class:`EncodeError`): the
+    worker sends these very bytes, and a redelivery re-sends the same bytes
+    from the stored item.
+    """
+    items: list[Item] = []
+    values: list[bytes] = []
+    for o in outputs:
+        value = serde.encode(o.topic, o.value)
+        values.append(value)
+        items.append(["o", o.topic, o.key, base64.b64encode(value).decode("ascii")])
     items.extend(["d", code, message] for code, message in dead)
-    return items
+    return items, values
 
 
-def unpack(serde: Serde, items: Iterable[Item], source: Source | None = None) -> tuple[list[Output], list[Output]]:
-    """``(outputs, dead letters)`` of stored items; dead letters are rebuilt from the redelivered ``source``."""
+def unpack(
+    serde: Serde, items: Iterable[Item], source: Source | None = None,
+) -> tuple[list[Output], list[bytes], list[Output]]:
+    """``(outputs, their stored encoded values, dead letters)`` of stored items.
+
+    Dead letters are rebuilt from the redelivered ``source``.
+    """
     outputs: list[Output] = []
+    values: list[bytes] = []
     dead: list[Output] = []
     for item in items:
         if item[0] == "o":
             _, topic, key, b64 = item
-            record, error = serde.decode_many(topic, [base64.b64decode(b64)])[0]
+            value = base64.b64decode(b64)
+            record, error = serde.decode_many(topic, [value])[0]
             if error is None:
                 outputs.append(Output(topic, key, record))  # type: ignore[arg-type]
+                values.append(value)
             else:  # cannot happen with our own registry; never stop the worker for it
                 log.error("outbox item for %s undecodable: %s", topic, error.error_code)
         elif item[0] == "d" and source is not None:
             dead.append(dead_letter(source, item[1], item[2]))
-    return outputs, dead
+    return outputs, values, dead
 
 
 def find(state: MemberState | None, topic: str, offset: int) -> list[Item] | None:
@@ -128,7 +144,7 @@ def scan_partition(
     *,
     topic: str,
     offset: int,
-) -> Iterable[tuple[bytes, MemberState | None, list[Output]]]:
+) -> Iterable[tuple[bytes, MemberState | None, list[Output], list[bytes]]]:
     """One partition's share of a member cycle command, safe to run again for the same fan-out message.
 
     ``topic``/``offset``: where the fan-out message is (``partd-member-commands``,
@@ -139,7 +155,8 @@ def scan_partition(
     arriving during the scan is seen by the next command. Otherwise the member is evaluated;
     a member that moves gets the entry in its new state. A member whose
     evaluation raises is logged (no identifiers) and skipped, so one bad state
-    cannot stop the run.
+    cannot stop the run. Each yield is ``(key, state, outputs, values)``, with
+    ``values`` the outputs' encoded bytes (the ones to send).
     """
     year = payload["plan_year"]
     as_of = payload["as_of_dt"]
@@ -157,8 +174,8 @@ def scan_partition(
             continue
         items = find(state, topic, offset)
         if items is not None:
-            outputs, _ = unpack(serde, items)
-            yield key, state, outputs
+            outputs, values, _ = unpack(serde, items)
+            yield key, state, outputs, values
             continue
         try:
             step = state_lists.run_cycle_member(
@@ -166,11 +183,12 @@ def scan_partition(
                 as_of=as_of, opted_in_states=opted,
             )
             new = step.state
+            items, values = pack(serde, step.outputs)
             if new is not None:
-                record(new, [[topic, offset, pack(serde, step.outputs)]], {topic: offset})
+                record(new, [[topic, offset, items]], {topic: offset})
         except (Exception, EncodeError) as exc:  # noqa: BLE001 - one member must not stop the run
             log.error("cycle step failed for one member (%s %s, %s[%d]): %s",
                       payload["command"], year, topic, offset, type(exc).__name__)
             continue
         if new is not None or step.outputs:
-            yield key, new, step.outputs
+            yield key, new, step.outputs, values

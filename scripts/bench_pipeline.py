@@ -1,0 +1,108 @@
+"""Micro-benchmark of the member pipeline (pure Python, no broker): ``process_batch`` over a synthetic stream.
+
+    .venv/bin/python scripts/bench_pipeline.py                    # 20,000 members, 3 repeats
+    .venv/bin/python scripts/bench_pipeline.py --members 5000 --profile
+
+The records are the ones ``partd bench`` sends (``streams.generate``:
+beneficiary updates, then enrollments and LIS changes, Avro-encoded), run in
+batches of 500 through ``streams.member_pipeline.process_batch`` with the
+member table as a dict of encoded states, as the worker does. The digest covers the bytes
+the worker sends (``BatchResult.values`` and the dead letters). Timed: the enrollment + LIS stream (the
+part ``partd bench`` measures as the processor's events/s). A digest of every
+output and state lets two versions of the code be compared for identical results.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import pstats
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from processors import plans as plan_rules  # noqa: E402
+from streams import generate  # noqa: E402
+from streams.deadletters import Source  # noqa: E402
+from streams.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.registry import SchemaRegistry  # noqa: E402
+from streams.serde import Serde  # noqa: E402
+
+BATCH = 500
+
+
+def sources_of(serde: Serde, pop: generate.Population, topics: tuple[str, ...]) -> list[Source]:
+    offsets: Counter[str] = Counter()
+    out = []
+    for topic in topics:
+        for key, value in generate.encode(serde, topic, pop.by_topic()[topic]):
+            out.append(Source(topic, generate.partition_of(key, 8), offsets[topic], key, value, 0))
+            offsets[topic] += 1
+    return out
+
+
+def run(serde: Serde, catalog: dict, table: dict[bytes, bytes], sources: list[Source], h: "hashlib._Hash") -> int:
+    n_out = 0
+    for start in range(0, len(sources), BATCH):
+        res = process_batch(sources[start:start + BATCH], serde, lambda k: decode_state(table.get(k)), catalog)
+        for k, st in res.states.items():
+            table[k] = encode_state(st)
+        # What the worker sends: the outputs' bytes as encoded by the pipeline, dead letters encoded here.
+        for value in res.values + [serde.encode(o.topic, o.value) for o in res.dead]:
+            h.update(value)
+            n_out += 1
+    return n_out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--members", type=int, default=20_000)
+    ap.add_argument("--year", type=int, default=2027)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="cProfile one run, print the top functions")
+    args = ap.parse_args()
+
+    serde = Serde(SchemaRegistry.embedded())
+    pop = generate.generate(args.members, year=args.year, seed=args.seed)
+    catalog = dict(plan_rules.apply_plan_update(p) for p in pop.plans)
+    reference = sources_of(serde, pop, ("beneficiary-updates",))
+    stream = sources_of(serde, pop, ("enrollment-requests", "lis-status-changes"))
+    base: dict[bytes, bytes] = {}
+    run(serde, catalog, base, reference, hashlib.sha256())
+    print(f"setup: {len(base)} members, {len(catalog)} plan-years, {len(stream)} stream events (untimed)")
+    best = float("inf")
+    digests = set()
+    for i in range(args.repeat):
+        table = dict(base)
+        h = hashlib.sha256()
+        gc.collect()
+        prof = cProfile.Profile() if args.profile and i == 0 else None
+        t0 = time.perf_counter()
+        if prof:
+            prof.enable()
+        n_out = run(serde, catalog, table, stream, h)
+        if prof:
+            prof.disable()
+        elapsed = time.perf_counter() - t0
+        for k in sorted(table):
+            h.update(k + table[k])
+        digests.add(h.hexdigest())
+        if prof:
+            pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+            continue
+        best = min(best, elapsed)
+        print(f"run {i + 1}: {elapsed:.3f} s = {len(stream) / elapsed:,.0f} events/s ({n_out} outputs)")
+    print(f"best: {len(stream) / best:,.0f} events/s ({best * 1e6 / len(stream):.1f} us/event)")
+    assert len(digests) == 1, "results differ between repeats"
+    print(f"digest {digests.pop()[:16]}")
+
+
+if __name__ == "__main__":
+    main()
