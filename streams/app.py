@@ -25,7 +25,7 @@ from streams.catalog import LogBackedTable
 from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
 from streams.deadletters import Source, dead_letter
 from streams.faust_compat import (
-    ack_offsets, event_batches, event_context, iter_partition, make_flush_complete, table_get, table_put_many,
+    ack_offsets, event_batches, event_context, iter_partition, make_flush_complete, table_get,
 )
 from streams.gap_repair import GapRepair, merge_in_order
 from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
@@ -174,10 +174,9 @@ class PartdApp:
             # again (the pipeline is pure and nothing was written yet).
             await self.plans.sync()
             result = process_batch(sources, self.serde, load_state, Reference(self.plans.data, bms))
-        await table_put_many(self.members, self._client(), (
-            (key, encode_state(state), events[result.state_event[key]].message.partition)
-            for key, state in result.states.items()
-        ), self._delivered)
+        for key, state in result.states.items():
+            with event_context(events[result.state_event[key]]):
+                self.members[key] = encode_state(state)
         await self._send(result.outputs, result.values)
         await self._send(result.dead)
         self.gaps.handled(sources)
@@ -270,25 +269,23 @@ class PartdApp:
             totals: dict[str, int] = {}
             pending: list[Output] = []
             pending_values: list[bytes] = []
-            states: list[tuple[bytes, bytes, int]] = []
             for key, state, outputs, values in outbox.scan_partition(
                 payload, members, self.plans.data, decode_state, self.serde,
                 topic=event.message.topic, offset=event.message.offset,
             ):
                 if state is not None:
-                    states.append((key, encode_state(state), partition))
+                    with event_context(event):
+                        self.members[key] = encode_state(state)
                 pending.extend(outputs)
                 pending_values.extend(values)
                 for k, v in cycle.summarize(outputs).items():
                     totals[k] = totals.get(k, 0) + v
                 n += 1
                 if n % cycle.SCAN_CHUNK == 0:
-                    # States and outputs go in batches of a chunk of members; then heartbeats and the producer run.
-                    await table_put_many(self.members, self._client(), states, self._delivered)
+                    # Outputs go in batches of a chunk of members; then heartbeats and the producer run.
                     await self._send(pending, pending_values)
-                    pending, pending_values, states = [], [], []
+                    pending, pending_values = [], []
                     await asyncio.sleep(0)
-            await table_put_many(self.members, self._client(), states, self._delivered)
             await self._send(pending, pending_values)
             body = {"summary": totals}
         key, value = cycle.result_message(payload, partition, body)

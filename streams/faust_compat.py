@@ -11,10 +11,10 @@
   events, see there).
 * :func:`make_flush_complete`: a Faust bug that loses outputs when a worker
   crashes (see there). Installed by :class:`streams.app.PartdApp`.
-* :func:`table_get` / :func:`table_put_many`: a raw-bytes table read and
-  written the way Faust's ``Table.__getitem__``/``__setitem__`` do, without
-  Faust's per-key sensor rounds and ``send_soon`` (the changelog goes to
-  aiokafka in whole batches).
+* :func:`table_get`: a raw-bytes table read the way Faust's
+  ``Table.__getitem__`` does, without Faust's per-key ``ManagedUserDict``,
+  sensor and current-event rounds. Writes stay Faust's own (see
+  docs/benchmarks.md: a leaner write path broke the SIGKILL test).
 """
 from __future__ import annotations
 
@@ -113,59 +113,6 @@ def table_get(table: Any, partition: int, key: bytes) -> bytes | None:
     if getattr(store, "_dbs", None) is not None:
         return store._db_for_partition(partition).get(key)
     return store.data.get(key)
-
-
-async def table_put_many(table: Any, producer: Any, items: Iterable[tuple[bytes, bytes, int]],
-                         on_delivery: Any = None) -> None:
-    """Write ``(key, value, partition)`` items to a raw-bytes table as ``table[key] = value`` does.
-
-    As Faust's ``Table.on_key_set`` + ``Store._set``: the value goes into the
-    partition's RocksDB database at once, and a changelog record (raw key and
-    value) to the same partition of the table's changelog topic. The
-    changelog records go to aiokafka (``producer``) in whole batches
-    (:mod:`streams.batch_send`) before this returns, so the commit's
-    ``producer.flush()`` puts them on the broker before any offset is
-    committed past the events that wrote them, as with ``send_soon``.
-
-    When a changelog batch is on the broker, the partition's persisted offset
-    is set to the batch's *first* offset (Faust sets it per record, to each
-    record's offset): a recovery then re-reads at most one batch of changelog
-    records it already has, which rewrites the same values. Faust's
-    ``_key_index`` (a lookup cache for reads without an event) is not filled;
-    it is only a cache. Not for windowed tables (no TTL handling).
-    ``on_delivery``: called with each changelog batch's future when it is done.
-    """
-    from faust.types import TP
-
-    from streams.batch_send import send_partition
-
-    store = table.data
-    rocks = getattr(store, "_dbs", None) is not None
-    per: dict[int, list[tuple[bytes, bytes]]] = {}
-    for key, value, partition in items:
-        if rocks:
-            store._db_for_partition(partition).put(key, value)
-        else:
-            store.data[key] = value
-        per.setdefault(partition, []).append((key, value))
-    monitor = table.app.monitor
-    topic = table.changelog_topic.get_topic_name()
-    for partition, kvs in per.items():
-        for _ in kvs:
-            monitor.on_table_set(table, None, None)  # the in-memory count behind faust_table_operations_total
-        tp = TP(topic, partition)
-        for fut in await send_partition(producer, topic, partition, kvs):
-            if rocks:
-                fut.add_done_callback(_persist_offset(store, tp))
-            if on_delivery is not None:
-                fut.add_done_callback(on_delivery)
-
-
-def _persist_offset(store: Any, tp: Any) -> Any:
-    def done(fut: Any) -> None:
-        if not fut.cancelled() and fut.exception() is None and fut.result() is not None:
-            store.set_persisted_offset(tp, fut.result().offset)
-    return done
 
 
 def iter_partition(table: object, partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
