@@ -220,7 +220,7 @@ async def passthrough(bootstrap: str, topics: tuple[str, ...], expect: int) -> d
 
 async def check_replies(bootstrap: str, serde: Any, mbis: set[str]) -> dict[str, Any]:
     """Read every trr-replies record: one TC 61 reply per transaction, and the last reply's timestamp."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     ends = await _end_offsets(bootstrap, ["trr-replies"])
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",

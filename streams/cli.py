@@ -6,15 +6,12 @@ import importlib
 import asyncio
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from streams.config import ALL_TOPICS, Settings
 
@@ -23,7 +20,7 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _fail(msg: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined] # noqa: F821
+def _fail(msg: str, code: int = 1) -> NoReturn:
     print(f"partd: error: {msg}", file=sys.stderr, flush=True)
     raise SystemExit(code)
 

@@ -149,7 +149,8 @@ class LagExporter:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if "partd_consumer_lag" in http_get(f"http://127.0.0.1:{self.port}/metrics", 1):
+                # a sample, not just the HELP/TYPE lines served before the first sample is taken
+                if "partd_consumer_lag{" in http_get(f"http://127.0.0.1:{self.port}/metrics", 1):
                     return self
             except OSError:
                 pass
