@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from processors import passive, reassignment
@@ -185,7 +186,16 @@ def final_list(
 # run considers. One table (``RUN_GUARDS``), one function (:func:`run`).
 
 def _first_run_considers(state: MemberState, plan_year: int, as_of: dt.datetime) -> bool:
-    # Everyone, except a member on Y's preliminary list while the passive window is open.
+    """``REASSIGNMENT_RUN``: everyone, except a member on Y's preliminary list while the passive window is open.
+
+    Seed 000: the run starts October 28, after the window; a member with an
+    accepted passive enrollment for Y is not moved (``evaluate`` already says
+    ENROLLMENT_ENDS / ALREADY_PASSIVE); a listed member without one is moved
+    as usual. Only addition: a member on Y's preliminary list is left alone
+    (no output) when ``as_of`` is before the window closes (October 27 17:00
+    Eastern of Y-1) -- the state may still passively enroll them; the second
+    run picks them up.
+    """
     return not (plan_year in _years(state, "preliminary_years") and as_of < passive.window(plan_year)[1])
 
 
@@ -196,7 +206,15 @@ def _cancelled_passive_for(state: MemberState, plan_year: int) -> bool:
 
 
 def _second_run_considers(state: MemberState, plan_year: int, as_of: dt.datetime) -> bool:
-    # Members on Y's preliminary list, and members whose Jan 1 Y passive enrollment was cancelled.
+    """``SECOND_REASSIGNMENT_RUN``: reassign, for January 1 of Y, those the first run could not.
+
+    Considered: members on Y's preliminary list, and members whose January 1
+    Y passive enrollment was cancelled (TC 82/83). For them ``run_member``
+    with the same target rules, replies (212/014 on the special TRR of this
+    run), files, obligations and letters; ``evaluate`` skips whoever was
+    already reassigned (ALREADY_REASSIGNED) or still has a passive enrollment
+    (ENROLLMENT_ENDS / ALREADY_PASSIVE). Everyone else: nothing.
+    """
     del as_of
     return plan_year in _years(state, "preliminary_years") or _cancelled_passive_for(state, plan_year)
 
@@ -217,52 +235,18 @@ def run(
     seed: object,
     as_of: dt.datetime,
 ) -> StepResult:
-    """``REASSIGNMENT_RUN`` / ``SECOND_REASSIGNMENT_RUN`` for one member: the run's guard, then
-    ``reassignment.run_member`` (same target rules, replies, files, obligations and letters)."""
+    """``REASSIGNMENT_RUN`` / ``SECOND_REASSIGNMENT_RUN`` for one member: the run's guard (``RUN_GUARDS``,
+    whose docstrings say who each run considers), then ``reassignment.run_member`` (same target rules,
+    replies, files, obligations and letters)."""
     if not RUN_GUARDS[command](state, plan_year, as_of):
         return StepResult(None, [])
     return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
 
 
-def first_run(
-    state: MemberState,
-    plans: Mapping[str, PlanState],
-    benchmarks: Mapping[str, Decimal],
-    plan_year: int,
-    seed: object,
-    as_of: dt.datetime,
-) -> StepResult:
-    """``REASSIGNMENT_RUN``: ``reassignment.run_member``, except while the passive window is open.
-
-    Seed 000: the run starts October 28, after the window; a member with an
-    accepted passive enrollment for Y is not moved (``evaluate`` already says
-    ENROLLMENT_ENDS / ALREADY_PASSIVE); a listed member without one is moved
-    as usual. Only addition: a member on Y's preliminary list is left alone
-    (no output) when ``as_of`` is before the window closes (October 27 17:00
-    Eastern of Y-1) -- the state may still passively enroll them; the second
-    run picks them up.
-    """
-    return run(REASSIGNMENT_RUN, state, plans, benchmarks, plan_year, seed, as_of)
-
-
-def second_run(
-    state: MemberState,
-    plans: Mapping[str, PlanState],
-    benchmarks: Mapping[str, Decimal],
-    plan_year: int,
-    seed: object,
-    as_of: dt.datetime,
-) -> StepResult:
-    """``SECOND_REASSIGNMENT_RUN``: reassign, for January 1 of Y, those the first run could not.
-
-    Considered: members on Y's preliminary list, and members whose January 1
-    Y passive enrollment was cancelled (TC 82/83). For them ``run_member``
-    with the same target rules, replies (212/014 on the special TRR of this
-    run), files, obligations and letters; ``evaluate`` skips whoever was
-    already reassigned (ALREADY_REASSIGNED) or still has a passive enrollment
-    (ENROLLMENT_ENDS / ALREADY_PASSIVE). Everyone else: nothing.
-    """
-    return run(SECOND_REASSIGNMENT_RUN, state, plans, benchmarks, plan_year, seed, as_of)
+#: ``first_run(state, plans, benchmarks, plan_year, seed, as_of)``: :func:`run` for ``REASSIGNMENT_RUN``.
+first_run = partial(run, REASSIGNMENT_RUN)
+#: ``second_run(...)``, same arguments: :func:`run` for ``SECOND_REASSIGNMENT_RUN``.
+second_run = partial(run, SECOND_REASSIGNMENT_RUN)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -278,11 +262,11 @@ MEMBER_STEPS: dict[str, MemberStep] = {
     PRELIMINARY_REASSIGNMENT_LIST:
         lambda st, plans, bms, year, seed, at, opted: preliminary(st, plans, bms, year, seed, opted, at),
     REASSIGNMENT_RUN:
-        lambda st, plans, bms, year, seed, at, opted: run(REASSIGNMENT_RUN, st, plans, bms, year, seed, at),
+        lambda st, plans, bms, year, seed, at, opted: first_run(st, plans, bms, year, seed, at),
     FINAL_REASSIGNMENT_LIST:
         lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, FINAL, opted),
     SECOND_REASSIGNMENT_RUN:
-        lambda st, plans, bms, year, seed, at, opted: run(SECOND_REASSIGNMENT_RUN, st, plans, bms, year, seed, at),
+        lambda st, plans, bms, year, seed, at, opted: second_run(st, plans, bms, year, seed, at),
     UPDATED_FINAL_REASSIGNMENT_LIST:
         lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, UPDATED_FINAL, opted),
 }
