@@ -22,7 +22,7 @@ straight to the client (``PartdApp._send``) and are counted by
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
@@ -67,33 +67,29 @@ class _MonitorCounts:
         m, p = self.monitor, self.prefix
         yield CounterMetricFamily(f"{p}_messages_received", "Total messages received", value=m.messages_received_total)
         yield GaugeMetricFamily(f"{p}_active_messages", "Total active messages", value=m.messages_active)
-        by_topic = CounterMetricFamily(f"{p}_messages_received_per_topic", "Messages received per topic", labels=["topic"])
-        for topic, n in sorted(m.messages_received_by_topic.items()):
-            by_topic.add_metric([topic], n)
-        yield by_topic
-        read = GaugeMetricFamily(f"{p}_messages_received_per_topics_partition", "Last offset read per partition",
-                                 labels=["topic", "partition"])
-        for tp, offset in sorted(m.tp_read_offsets.items()):
-            read.add_metric([tp.topic, str(tp.partition)], offset)
-        yield read
+        yield _labelled(CounterMetricFamily, f"{p}_messages_received_per_topic", "Messages received per topic",
+                        ["topic"], (([t], n) for t, n in m.messages_received_by_topic.items()))
+        yield _labelled(GaugeMetricFamily, f"{p}_messages_received_per_topics_partition", "Last offset read per partition",
+                        ["topic", "partition"], (([tp.topic, str(tp.partition)], o) for tp, o in m.tp_read_offsets.items()))
         yield CounterMetricFamily(f"{p}_total_events", "Total events received", value=m.events_total)
         yield GaugeMetricFamily(f"{p}_total_active_events", "Total active events", value=m.events_active)
-        by_stream = CounterMetricFamily(f"{p}_total_events_per_stream", "Events received per stream", labels=["stream"])
-        for stream, n in sorted(m.events_by_stream.items()):
-            by_stream.add_metric([stream], n)
-        yield by_stream
-        tables = CounterMetricFamily(f"{p}_table_operations", "Table operations", labels=["table", "operation"])
-        for name, state in sorted(m.tables.items()):
-            for op in ("keys_retrieved", "keys_updated", "keys_deleted"):
-                tables.add_metric([f"table.{name}", op], getattr(state, op))
-        yield tables
-        sent = CounterMetricFamily(f"{p}_topic_messages_sent", "Messages sent per topic (through Faust's producer)",
-                                   labels=["topic"])
-        for topic, n in sorted(m.messages_sent_by_topic.items()):
-            sent.add_metric([topic], n)
-        yield sent
+        yield _labelled(CounterMetricFamily, f"{p}_total_events_per_stream", "Events received per stream",
+                        ["stream"], (([st], n) for st, n in m.events_by_stream.items()))
+        yield _labelled(CounterMetricFamily, f"{p}_table_operations", "Table operations", ["table", "operation"],
+                        (([f"table.{name}", op], getattr(state, op)) for name, state in m.tables.items()
+                         for op in ("keys_retrieved", "keys_updated", "keys_deleted")))
+        yield _labelled(CounterMetricFamily, f"{p}_topic_messages_sent", "Messages sent per topic (through Faust's producer)",
+                        ["topic"], (([t], n) for t, n in m.messages_sent_by_topic.items()))
         yield CounterMetricFamily(f"{p}_total_sent_messages", "Messages sent (through Faust's producer)",
                                   value=m.messages_sent)
+
+
+def _labelled(family: Any, name: str, doc: str, labels: list[str], samples: Iterable[tuple[list[str], float]]) -> Any:
+    """A metric family with one sample per label-values list, in label order."""
+    out = family(name, doc, labels=labels)
+    for values, value in sorted(samples, key=lambda s: s[0]):
+        out.add_metric(values, value)
+    return out
 
 
 def install(app: Any, registry: CollectorRegistry, prefix: str = PREFIX, pattern: str = "/metrics") -> LeanPrometheusMonitor:
