@@ -17,7 +17,6 @@ is rejected by a processor (bad codes, overlapping LIS periods, ...) is a dead l
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import random
 import struct
@@ -34,7 +33,7 @@ from streams import sample
 from streams.jsonconv import record_from_json
 from streams.registry import SchemaRegistry
 from streams.serde import Serde, frame
-from tests.faults.helpers import TS, enrollment_stream, mbi
+from tests.faults.helpers import TS, as_plain, enrollment_stream, mbi, plain_schema
 
 SERDE = Serde(SchemaRegistry.from_env())
 DECODE_CODES = frozenset({"EMPTY_VALUE", "WRONG_MAGIC_BYTE", "UNKNOWN_SCHEMA_ID", "UNDECODABLE", "SCHEMA_MISMATCH"})
@@ -71,35 +70,12 @@ def encode(topic: str, value: dict[str, Any]) -> bytes:
     return SERDE.encode(topic, record_from_json(topic, value))
 
 
-def _plain_schema(schema: Any) -> Any:
-    """The schema without logical types: dates and instants as plain ints (to write out-of-range ones)."""
-    if isinstance(schema, dict):
-        return {k: _plain_schema(v) for k, v in schema.items() if k != "logicalType"}
-    if isinstance(schema, list):
-        return [_plain_schema(s) for s in schema]
-    return schema
-
-
-_PLAIN: dict[str, Any] = {}
-
-
 def encode_plain(topic: str, value: dict[str, Any], **ints: int) -> bytes:
     """A value whose date/instant fields named in ``ints`` are raw ints (days / millis), any size."""
-    if topic not in _PLAIN:
-        _PLAIN[topic] = fastavro.parse_schema(_plain_schema(schemas.topic_schema_json(topic)), named_schemas={})
-    rec = record_from_json(topic, value)
-    out: dict[str, Any] = {}
-    for k, v in rec.items():
-        if isinstance(v, dt.datetime):
-            v = int(v.timestamp() * 1000)
-        elif isinstance(v, dt.date):
-            v = (v - dt.date(1970, 1, 1)).days
-        elif hasattr(v, "value"):
-            v = v.value
-        out[k] = v
+    out = as_plain(topic, value)
     out.update(ints)
     buf = BytesIO()
-    fastavro.schemaless_writer(buf, _PLAIN[topic], out)
+    fastavro.schemaless_writer(buf, plain_schema(topic), out)
     return frame(SERDE.registry.id_for_topic(topic), buf.getvalue())
 
 

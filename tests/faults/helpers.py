@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
+
+import fastavro
+
+import schemas
 
 from processors import plans as plan_rules
 from streams import sample
@@ -115,3 +120,34 @@ def multiset(records: Iterable[Mapping[str, Any]], fields: Iterable[str]) -> Cou
 
 def utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+
+
+def _without_logical_types(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(s) for s in schema]
+    return schema
+
+
+@lru_cache(maxsize=None)
+def plain_schema(topic: str) -> Any:
+    """``topic``'s schema with logical types removed, parsed: dates and instants become plain ints
+    (to write out-of-range ones)."""
+    return fastavro.parse_schema(_without_logical_types(schemas.topic_schema_json(topic)), named_schemas={})
+
+
+def as_plain(topic: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-shaped record as :func:`plain_schema` writes it: dates as days, instants as millis, enums as symbols."""
+    out = {}
+    for k, v in record_from_json(topic, value).items():
+        if isinstance(v, dt.datetime):
+            v = int(v.timestamp() * 1000)
+        elif isinstance(v, dt.date):
+            v = (v - dt.date(1970, 1, 1)).days
+        elif hasattr(v, "as_tuple"):
+            v = str(v)
+        elif hasattr(v, "value"):
+            v = v.value
+        out[k] = v
+    return out

@@ -12,9 +12,7 @@ Properties, for any log:
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import json
 import random
 import struct
 from collections import Counter
@@ -22,33 +20,21 @@ from io import BytesIO
 from typing import Any
 
 import fastavro
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import schemas
 from streams import outbox, sample
 from streams.deadletters import Source
 from streams.jsonconv import record_from_json
 from streams.member_pipeline import APPLIED, decode_state, encode_state, process_batch
 from streams.registry import SchemaRegistry
 from streams.serde import Serde
-from tests.faults.helpers import SAMPLE_CATALOG, TS, Reference, enrollment_stream, mbi
+from tests.faults.helpers import SAMPLE_CATALOG, TS, Reference, as_plain, enrollment_stream, mbi, plain_schema
 
 SERDE = Serde(SchemaRegistry.from_env())
 TOPICS = ("enrollment-requests", "lis-status-changes", "beneficiary-updates")
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def _plain(schema: Any) -> Any:
-    """The schema with logical types removed: dates and instants become plain ints (to write out-of-range ones)."""
-    if isinstance(schema, dict):
-        return {k: _plain(v) for k, v in schema.items() if k != "logicalType"}
-    if isinstance(schema, list):
-        return [_plain(s) for s in schema]
-    return schema
-
-
-PLAIN = {t: fastavro.parse_schema(_plain(json.loads(json.dumps(schemas.topic_schema_json(t))))) for t in TOPICS}
 IDS = {t: SERDE.registry.id_for_topic(t) for t in TOPICS}
 
 
@@ -64,24 +50,8 @@ def _valid(topic: str, i: int) -> dict[str, Any]:
 def _raw_body(topic: str, record: dict[str, Any]) -> bytes:
     """Avro body of a record whose logical fields are already ints (days / millis)."""
     out = BytesIO()
-    fastavro.schemaless_writer(out, PLAIN[topic], record)
+    fastavro.schemaless_writer(out, plain_schema(topic), record)
     return out.getvalue()
-
-
-def _as_plain(topic: str, value: dict[str, Any]) -> dict[str, Any]:
-    rec = record_from_json(topic, value)
-    out = {}
-    for k, v in rec.items():
-        if isinstance(v, dt.datetime):
-            v = int(v.timestamp() * 1000)
-        elif isinstance(v, dt.date):
-            v = (v - dt.date(1970, 1, 1)).days
-        elif hasattr(v, "as_tuple"):
-            v = str(v)
-        elif hasattr(v, "value"):
-            v = v.value
-        out[k] = v
-    return out
 
 
 @st.composite
@@ -110,7 +80,7 @@ def bad_or_good(draw: st.DrawFn, i: int) -> tuple[str, bytes | None, bytes, bool
         return topic, key, b"\x00" + struct.pack(">I", other) + good[5:], True
     if kind == "empty":
         return topic, key, b"", True
-    plain = _as_plain(topic, base)
+    plain = as_plain(topic, base)
     text = st.text(max_size=12)
     if kind == "codes":
         field = draw(st.sampled_from([f for f, v in plain.items() if isinstance(v, (str, int)) and not isinstance(v, bool) and f != "mbi"]))
