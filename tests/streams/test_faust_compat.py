@@ -9,7 +9,9 @@ over. The crash tests (tests/faults/test_crash.py) show the same on a real broke
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
+from typing import AsyncIterator
 
 from faust.transport.producer import ProducerBuffer
 
@@ -30,20 +32,27 @@ def _message(channel: _SlowChannel, n: int) -> SimpleNamespace:
     return SimpleNamespace(n=n, message=SimpleNamespace(channel=channel))
 
 
-async def _flush_with(flush: object, messages: int, delay: float) -> tuple[int, int]:
-    """(queued when flush returned, published when flush returned)."""
+@asynccontextmanager
+async def _running_buffer(delay: float) -> AsyncIterator[tuple[ProducerBuffer, _SlowChannel]]:
+    """A started ProducerBuffer whose messages take ``delay`` s each to publish; stopped on exit."""
     buf = ProducerBuffer()
     buf.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
     channel = _SlowChannel(delay)
     await buf.start()
     try:
+        yield buf, channel
+    finally:
+        buf.pending = asyncio.Queue()  # nothing left to flush on stop
+        await buf.stop()
+
+
+async def _flush_with(flush: object, messages: int, delay: float) -> tuple[int, int]:
+    """(queued when flush returned, published when flush returned)."""
+    async with _running_buffer(delay) as (buf, channel):
         for n in range(messages):
             buf.put(_message(channel, n))  # type: ignore[arg-type]
         await flush(buf)  # type: ignore[operator]
         return buf.size, len(channel.published)
-    finally:
-        buf.pending = asyncio.Queue()  # nothing left to flush on stop
-        await buf.stop()
 
 
 def test_faust_flush_alone_returns_with_messages_unsent() -> None:
@@ -65,18 +74,12 @@ def test_fixed_flush_counts_the_message_in_the_senders_hands() -> None:
     faust_compat.make_flush_complete()
 
     async def run() -> tuple[int, int]:
-        buf = ProducerBuffer()
-        buf.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
-        channel = _SlowChannel(0.3)
-        await buf.start()
-        try:
+        async with _running_buffer(0.3) as (buf, channel):
             buf.put(_message(channel, 0))  # type: ignore[arg-type]
             await asyncio.sleep(0.05)  # the sender has taken it off the queue
             assert buf.size == 0
             await buf.flush()
             return buf.size, len(channel.published)
-        finally:
-            await buf.stop()
 
     assert asyncio.run(run()) == (0, 1)
 
@@ -93,11 +96,7 @@ def test_fixed_flush_does_not_wait_for_messages_queued_after_it_began() -> None:
     faust_compat.make_flush_complete()
 
     async def run() -> tuple[int, int]:
-        buf = ProducerBuffer()
-        buf.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
-        channel = _SlowChannel(0.05)
-        await buf.start()
-        try:
+        async with _running_buffer(0.05) as (buf, channel):
             for n in range(3):
                 buf.put(_message(channel, n))  # type: ignore[arg-type]
 
@@ -112,9 +111,6 @@ def test_fixed_flush_does_not_wait_for_messages_queued_after_it_began() -> None:
             published = len(channel.published)
             putter.cancel()
             return published, buf.size
-        finally:
-            buf.pending = asyncio.Queue()
-            await buf.stop()
 
     published, still_queued = asyncio.run(run())
     assert published >= 3  # the three queued before the flush are out
