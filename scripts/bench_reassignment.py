@@ -119,7 +119,7 @@ def run_scan(catalog: dict, table: dict[bytes, bytes], serde: Serde, payload: di
     results = list(outbox.scan_partition(payload, table.items(), catalog, decode_state, serde,
                                          topic="partd-member-commands", offset=7))
     elapsed = time.perf_counter() - t0
-    for k, st, outs in results:
+    for k, st, outs, _values in results:
         digest(h, k, outbox.strip(st), outs)
     return elapsed, h.hexdigest()
 
