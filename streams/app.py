@@ -2,7 +2,8 @@
 
 Agents consume raw bytes in batches (``faust_compat.event_batches``), hand the batch to a
 pipeline in plain Python that calls the processors, write each changed member
-state once, and queue the outputs with ``send_soon`` (Faust flushes the
+state once, and hand the outputs to the producer client in whole batches
+(:mod:`streams.batch_send`) before the batch is acked (Faust flushes the
 producer before it commits offsets, so outputs are never behind the commit).
 """
 from __future__ import annotations
@@ -354,15 +355,11 @@ class PartdApp:
             return
         if values is None:
             values = [self.serde.encode(out.topic, out.value) for out in outputs]
-        client = self._client()
+        client = self.app.producer._ensure_producer()  # the aiokafka producer inside Faust's, flushed by every commit
         records = [(out.topic, out.key.encode("utf-8"), value) for out, value in zip(outputs, values, strict=True)]
         for delivery in await send_keyed(client, records):
             delivery.add_done_callback(self._delivered)
         self.metrics.outputs(outputs)
-
-    def _client(self) -> Any:
-        """The aiokafka producer inside Faust's (started with the app; flushed by every commit)."""
-        return self.app.producer._ensure_producer()
 
     def _delivered(self, delivery: "asyncio.Future[Any]") -> None:
         if not delivery.cancelled() and delivery.exception() is not None:

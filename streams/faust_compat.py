@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any, AsyncIterator, Iterable
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 from faust.streams import _current_event  # noqa: PLC2701 (documented internal)
 from faust.types import EventT
