@@ -7,7 +7,7 @@ member was ~40% of a reassignment run's CPU. :class:`PlanIndex` answers it
 with one dict lookup.
 
 * Built once per cycle command by the caller that runs many members
-  (``streams.outbox.scan_partition``), never per member.
+  (``streams.runtime.outbox.scan_partition``), never per member.
 * Immutable: a snapshot of the catalog when it is built (a shallow copy; the
   catalog replaces a plan's state, it never edits it in place), so a plan
   update arriving during a scan cannot change the answer half-way.
@@ -18,7 +18,7 @@ with one dict lookup.
 :func:`region_pdps` is the one entry point for the rules: with a ``PlanIndex``
 it is a lookup, with a plain catalog dict it scans it (the old cost, once per
 question), with exactly the same result. There is deliberately no cache keyed
-by the identity of a plain dict: the shell's catalog dict (``streams/catalog.py``)
+by the identity of a plain dict: the shell's catalog dict (``streams/runtime/catalog.py``)
 is updated in place, so such a cache could serve a stale catalog.
 """
 from __future__ import annotations

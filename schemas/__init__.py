@@ -13,7 +13,7 @@ lists older versions that records may still be written with (ids 101..111).
 Schema file paths are relative to this directory.
 
 Loaders return plain JSON (``dict``) schemas; parsing (fastavro) and caching
-happen in :mod:`streams.registry`.
+happen in :mod:`streams.kafka.registry`.
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
     .venv/bin/python scripts/bench_pipeline.py                    # 20,000 members, 3 repeats
     .venv/bin/python scripts/bench_pipeline.py --members 5000 --profile
 
-The records are the ones ``partd bench`` sends (``streams.generate``:
+The records are the ones ``partd bench`` sends (``streams.tools.generate``:
 beneficiary updates, then enrollments and LIS changes, Avro-encoded), run in
-batches of 500 through ``streams.member_pipeline.process_batch`` with the
+batches of 500 through ``streams.runtime.member_pipeline.process_batch`` with the
 member table as a dict of encoded states, as the worker does. The digest covers the bytes
 the worker sends (``BatchResult.values`` and the dead letters). Timed: the enrollment + LIS stream (the
 part ``partd bench`` measures as the processor's events/s). A digest of every
@@ -28,11 +28,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from processors import plans as plan_rules  # noqa: E402
-from streams import generate  # noqa: E402
-from streams.deadletters import Source  # noqa: E402
-from streams.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
-from streams.registry import SchemaRegistry  # noqa: E402
-from streams.serde import Serde  # noqa: E402
+from streams.tools import generate  # noqa: E402
+from streams.runtime.deadletters import Source  # noqa: E402
+from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.kafka.registry import SchemaRegistry  # noqa: E402
+from streams.kafka.serde import Serde  # noqa: E402
 
 BATCH = 500
 

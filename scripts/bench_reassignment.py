@@ -5,17 +5,17 @@
 
 Steps (only 3 and 4 are timed):
 
-1. ``streams.generate.generate(members, year, seed)``: plans (Y-1 and Y) and
+1. ``streams.tools.generate.generate(members, year, seed)``: plans (Y-1 and Y) and
    the beneficiary, enrollment and LIS records of every member;
 2. member states through the real pure pipeline
-   (``streams.member_pipeline.process_batch``, Avro-encoded records, batches
+   (``streams.runtime.member_pipeline.process_batch``, Avro-encoded records, batches
    of 500), then the benchmarks of Y from the July Y-1 LIS counts
    (``processors.benchmark``), as ``partd bench`` does;
 3. **processors**: ``state_lists.run_cycle_member("REASSIGNMENT_RUN", ...)``
    for every member, with the plan catalog prepared once per run as the shell
    does (``processors.plan_index.PlanIndex`` when it exists, else the plain
    catalog dict);
-4. **shell scan**: ``streams.outbox.scan_partition`` over the encoded member
+4. **shell scan**: ``streams.runtime.outbox.scan_partition`` over the encoded member
    table (decode each state, run the step, pack the outbox entry of every
    member that moves), the function the worker calls per partition.
 
@@ -42,11 +42,12 @@ if str(ROOT) not in sys.path:
 
 from processors import benchmark, lis_counts, state_lists  # noqa: E402
 from processors.model import Output  # noqa: E402
-from streams import cycle, generate, outbox  # noqa: E402
-from streams.deadletters import Source  # noqa: E402
-from streams.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
-from streams.registry import SchemaRegistry  # noqa: E402
-from streams.serde import Serde  # noqa: E402
+from streams.runtime import cycle, outbox  # noqa: E402
+from streams.tools import generate  # noqa: E402
+from streams.runtime.deadletters import Source  # noqa: E402
+from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.kafka.registry import SchemaRegistry  # noqa: E402
+from streams.kafka.serde import Serde  # noqa: E402
 
 # The indexed catalog (issue 6) when this tree has it: the script also runs from an export of the
 # code before it (``git archive <commit> processors streams schemas``; the editable install's finder

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.generate import generate, mbi_for
+from streams.tools.generate import generate, mbi_for
 from processors.codes import is_valid_mbi
 
 REQUIRED = ("baseline_events_per_s", "processor_events_per_s", "ratio", "cycle_members", "cycle_seconds",
@@ -30,7 +30,7 @@ def test_generator_is_reproducible_and_valid() -> None:
 def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}  # the embedded broker
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "bench", "--quick", "--json", str(out)],
+    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "bench", "--quick", "--json", str(out)],
                           capture_output=True, text=True, env=env, timeout=540, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     res = json.loads(out.read_text())

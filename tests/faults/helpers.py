@@ -1,4 +1,4 @@
-"""Shared by the fault tests: inputs built from streams.sample, a reference run, output checks."""
+"""Shared by the fault tests: inputs built from streams.tools.sample, a reference run, output checks."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,11 +11,11 @@ import fastavro
 import schemas
 
 from processors import plans as plan_rules
-from streams import sample
-from streams.deadletters import Source
-from streams.jsonconv import record_from_json
-from streams.member_pipeline import BatchResult, decode_state, encode_state, process_batch
-from streams.serde import Serde
+from streams.tools import sample
+from streams.runtime.deadletters import Source
+from streams.tools.jsonconv import record_from_json
+from streams.runtime.member_pipeline import BatchResult, decode_state, encode_state, process_batch
+from streams.kafka.serde import Serde
 
 LETTERS = "ACDEFGHJKMNPQRTUVWXY"
 TS = 1_760_000_000_000  # fixed record timestamp: replays read the same log

@@ -9,7 +9,7 @@ their partitions and offsets (tests/faults/helpers.Reference).
 
 These runs found three Faust behaviours that lost records after a kill (see
 docs/architecture.md, "Faust work-arounds"); they pass because of
-streams/faust_compat.py and streams/gap_repair.py.
+streams/kafka/internals/faust_private.py and streams/runtime/gap_repair.py.
 
 Numbers (records in, replies out, duplicates dropped, dead letters) are printed
 and appended to $PARTD_FAULT_RESULTS (default /tmp/partd-fault-results.jsonl).
@@ -34,7 +34,7 @@ MEMBER_INPUTS = ("beneficiary-updates", "lis-status-changes", "enrollment-reques
 
 
 def _setup(cluster: Cluster, members: int) -> None:
-    from streams import sample
+    from streams.tools import sample
 
     ref, _ = enrollment_stream(members, 0)
     cluster.publish([("plan-year-updates", p) for p in sample.PLANS], timestamp_ms=TS)
@@ -67,8 +67,8 @@ def _check_enrollments(cluster: Cluster, name: str, n_txns: int, **extra: object
     assert kept == want_trr, f"replies differ from an uninterrupted run: {len(kept - want_trr)} extra, {len(want_trr - kept)} missing"
     assert kept_dead == want_dead
     table = integ.changelog_table(bootstrap)
-    from streams import outbox
-    from streams.member_pipeline import decode_state
+    from streams.runtime import outbox
+    from streams.runtime.member_pipeline import decode_state
     want_table = {k: outbox.strip(decode_state(v)) for k, v in reference.table.items()}
     assert table.keys() == want_table.keys()
     differ = [k for k in table if table[k] != want_table[k]]
@@ -136,9 +136,9 @@ def _cycle(cluster: Cluster, members: int, kill_at: int | None) -> dict[str, obj
     """
     import asyncio
 
-    from streams.bench import CYCLE_INTERNAL, _cycle_command, wait_quiet
-    from streams.generate import encode, generate, produce_fast
-    from streams.io import produce
+    from streams.tools.bench import CYCLE_INTERNAL, _cycle_command, wait_quiet
+    from streams.tools.generate import encode, generate, produce_fast
+    from streams.tools.io import produce
 
     pop = generate(members, year=2027, seed=11)
     encoded = {t: encode(cluster.serde, t, recs) for t, recs in pop.by_topic().items()}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import sample
+from streams.tools import sample
 from tests.faults import integ
 from tests.faults.badinput import encode
 from tests.faults.helpers import TS

@@ -24,11 +24,11 @@ import fastavro
 import pytest
 
 import schemas
-from streams import scenario
+from streams.tools import scenario
 from streams.config import INPUT_TOPICS, OUTPUT_TOPICS
-from streams.jsonconv import record_from_json
+from streams.tools.jsonconv import record_from_json
 from streams.keys import key_for
-from streams.serde import Serde, frame, split
+from streams.kafka.serde import Serde, frame, split
 from tests.faults import integ
 from tests.faults.helpers import TS
 from tests.integration import golden

@@ -25,11 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from streams import outbox, sample
+from streams.runtime import outbox
+
+from streams.tools import sample
 from streams.config import MEMBER_TOPICS, OUTPUT_TOPICS
-from streams.deadletters import Source
-from streams.member_pipeline import decode_state, encode_state, process_batch
-from streams.serde import Serde
+from streams.runtime.deadletters import Source
+from streams.runtime.member_pipeline import decode_state, encode_state, process_batch
+from streams.kafka.serde import Serde
 from tests.faults import integ
 from tests.faults.badinput import Log, Rec, encode, fuzz_log, positions, publish, summary
 from tests.faults.helpers import TS, catalog, mbi, utc

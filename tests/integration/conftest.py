@@ -13,14 +13,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.tools.broker import EmbeddedBroker
 from streams.config import ALL_TOPICS
-from streams.io import produce, read_all, wait_consumed
-from streams.jsonconv import record_from_json
-from streams.registry import SchemaRegistry
-from streams.runner import WorkerProcess
-from streams.serde import Serde
-from streams.topics import ensure_topics
+from streams.tools.io import produce, read_all, wait_consumed
+from streams.tools.jsonconv import record_from_json
+from streams.kafka.registry import SchemaRegistry
+from streams.tools.runner import WorkerProcess
+from streams.kafka.serde import Serde
+from streams.kafka.admin import ensure_topics
 
 PARTITIONS = 4
 
@@ -92,7 +92,7 @@ class Cluster:
             await consumer.start()
             try:
                 tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-                from streams import tansu_workarounds
+                from streams.kafka.internals import tansu as tansu_workarounds
 
                 tansu_workarounds.apply()
                 ends = await consumer.end_offsets(tps)
@@ -112,7 +112,7 @@ class Cluster:
         return asyncio.run(run())
 
     def read_keyed(self, topic: str) -> list[tuple[str | None, dict[str, Any]]]:
-        from streams.io import consume
+        from streams.tools.io import consume
 
         async def run() -> list[tuple[str | None, dict[str, Any]]]:
             return [(k, r) async for _, _, k, r, e in consume(self.bootstrap, self.serde, topic, timeout=1.0) if r is not None]

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streams import scenario
-from streams.jsonconv import record_to_json
+from streams.tools import scenario
+from streams.tools.jsonconv import record_to_json
 from tests.integration.conftest import Cluster
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

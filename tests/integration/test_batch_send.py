@@ -1,11 +1,11 @@
-"""streams.batch_send on a real broker: batches land exactly where ``producer.send`` puts each record, in order."""
+"""streams.kafka.internals.batch_send on a real broker: batches land exactly where ``producer.send`` puts each record, in order."""
 from __future__ import annotations
 
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.batch_send import send_keyed
+from streams.kafka.internals.batch_send import send_keyed
 
 
 async def _read(bootstrap: str, topic: str, expect: int) -> dict[int, list[tuple[bytes, bytes]]]:

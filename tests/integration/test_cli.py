@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from streams import sample
+from streams.tools import sample
 
 pytestmark = pytest.mark.integration
 
 
 def _partd(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "streams.tools.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
@@ -49,20 +49,20 @@ def test_produce_rejects_a_bad_line_and_says_where(broker: str, tmp_path: Path) 
 
 def test_worker_without_a_broker_says_what_to_do() -> None:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "worker"], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode != 0
     assert "KAFKA_BOOTSTRAP_SERVERS" in done.stderr and "partd broker" in done.stderr
 
 
 def test_partd_broker_prints_a_usable_address(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker"], stdout=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.cli", "broker"], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PARTD_PARTITIONS": "3"}, start_new_session=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:")
         bootstrap = line.split("=", 1)[1]
-        from streams.topics import partition_count
+        from streams.kafka.admin import partition_count
 
         assert partition_count(bootstrap, "trr-replies") == 3
     finally:
@@ -75,7 +75,7 @@ def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "PARTD_WEB_PORT")}
     env["PARTD_DATA_DIR"] = str(tmp_path)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "up", "--once"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "up", "--once"], capture_output=True, text=True,
                           env=env, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streams.config import OUTPUT_TOPICS
-from streams.serde import Serde
+from streams.kafka.serde import Serde
 from tests.integration import golden
 from tests.integration.conftest import fresh_cluster
 

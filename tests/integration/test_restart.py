@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams import sample
+from streams.tools import sample
 from tests.integration.conftest import Cluster
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streams.runner import free_port
+from streams.tools.runner import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -138,7 +138,7 @@ class LagExporter:
         self.port = free_port()
         self.log_path = Path(tmp) / f"lag-exporter-{self.port}.log"
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PARTD_APP_ID=group)
-        self.cmd = [sys.executable, "-m", "streams.cli", "lag", "--serve", str(self.port), "--interval", str(interval)]
+        self.cmd = [sys.executable, "-m", "streams.tools.cli", "lag", "--serve", str(self.port), "--interval", str(interval)]
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -174,7 +174,7 @@ def partd_lag_json(bootstrap: str, *args: str, group: str = "partd") -> list[dic
     import sys
 
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PARTD_APP_ID=group)
-    out = subprocess.run([sys.executable, "-m", "streams.cli", "lag", "--json", *args], env=env, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "streams.tools.cli", "lag", "--json", *args], env=env, cwd=ROOT,
                          capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode()
     return json.loads(out.stdout)

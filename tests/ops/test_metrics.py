@@ -6,7 +6,7 @@ import datetime as dt
 from prometheus_client import generate_latest
 
 from processors.model import Output
-from streams.metrics import Metrics
+from streams.observability.metrics import Metrics
 
 
 def _value(m: Metrics, name: str, **labels: str) -> float | None:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from streams import sample
+from streams.tools import sample
 from tests.integration.test_restart import _mbi
 from tests.ops.conftest import Cluster
 from tests.ops.prom import sample as metric, scrape

@@ -25,15 +25,15 @@ from typing import Any, Iterator
 
 import pytest
 
-from streams import sample
-from streams.broker import EmbeddedBroker
+from streams.tools import sample
+from streams.tools.broker import EmbeddedBroker
 from streams.config import ALL_TOPICS
-from streams.io import produce, wait_consumed
-from streams.jsonconv import record_from_json
-from streams.registry import SchemaRegistry
-from streams.runner import WorkerProcess
-from streams.serde import Serde
-from streams.topics import ensure_topics
+from streams.tools.io import produce, wait_consumed
+from streams.tools.jsonconv import record_from_json
+from streams.kafka.registry import SchemaRegistry
+from streams.tools.runner import WorkerProcess
+from streams.kafka.serde import Serde
+from streams.kafka.admin import ensure_topics
 from tests.ops.prom import DEPLOY, LagExporter, Prometheus, http_get, rules_for_test
 
 pytestmark = pytest.mark.integration

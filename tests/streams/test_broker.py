@@ -1,4 +1,4 @@
-"""Tests for streams.broker (the embedded Tansu broker) and streams.topics."""
+"""Tests for streams.tools.broker (the embedded Tansu broker) and streams.kafka.admin."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from streams import broker as broker_mod
-from streams.broker import BrokerError, EmbeddedBroker, bootstrap_servers, free_port, tansu_binary
-from streams.topics import ensure_topics, partition_count
+from streams.tools import broker as broker_mod
+from streams.tools.broker import BrokerError, EmbeddedBroker, bootstrap_servers, free_port, tansu_binary
+from streams.kafka.admin import ensure_topics, partition_count
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -119,7 +119,7 @@ def test_ensure_topics_default_8_partitions(tmp_path):
 @pytest.mark.integration
 def test_module_main_prints_bootstrap(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.broker", "--log-dir", str(tmp_path)],
+        [sys.executable, "-m", "streams.tools.broker", "--log-dir", str(tmp_path)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import types
 
-from streams.app import PartdApp
+from streams.runtime.app import PartdApp
 
 
 def test_failed_delivery_crashes_the_app_and_a_good_one_does_not() -> None:

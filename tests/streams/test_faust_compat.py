@@ -1,4 +1,4 @@
-"""The Faust flush fix (streams.faust_compat.make_flush_complete), on Faust's own ProducerBuffer.
+"""The Faust flush fix (streams.kafka.internals.faust_private.make_flush_complete), on Faust's own ProducerBuffer.
 
 No Kafka here: the buffer hands messages to a publisher that is slow, as the
 aiokafka producer is when its accumulator is full. Faust's own flush returns
@@ -15,7 +15,7 @@ from typing import AsyncIterator
 
 from faust.transport.producer import ProducerBuffer
 
-from streams import faust_compat
+from streams.kafka.internals import faust_private as faust_compat
 
 
 class _SlowChannel:

@@ -1,4 +1,4 @@
-"""streams.faust_metrics: Faust's per-record sensor counts, served as faust_* series at scrape time."""
+"""streams.observability.faust_metrics: Faust's per-record sensor counts, served as faust_* series at scrape time."""
 from __future__ import annotations
 
 import types
@@ -8,7 +8,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams import faust_metrics
+from streams.observability import faust_metrics
 
 
 def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -1,10 +1,10 @@
-"""streams.gap_repair: where fetched records go in a batch (pure part; the broker part is in tests/faults/test_crash.py)."""
+"""streams.runtime.gap_repair: where fetched records go in a batch (pure part; the broker part is in tests/faults/test_crash.py)."""
 from __future__ import annotations
 
 import pytest
 
-from streams.deadletters import Source
-from streams.gap_repair import faust_timestamp_ms, merge_in_order
+from streams.runtime.deadletters import Source
+from streams.runtime.gap_repair import faust_timestamp_ms, merge_in_order
 
 
 def _s(topic: str, partition: int, offset: int) -> Source:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from streams import sample
-from streams.deadletters import Source
-from streams.jsonconv import record_from_json
-from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
-from streams.registry import SchemaRegistry
-from streams.serde import Serde
+from streams.tools import sample
+from streams.runtime.deadletters import Source
+from streams.tools.jsonconv import record_from_json
+from streams.runtime.member_pipeline import Reference, decode_state, encode_state, process_batch
+from streams.kafka.registry import SchemaRegistry
+from streams.kafka.serde import Serde
 from tests.processors.cycle_builders import catalog, plan
 
 SERDE = Serde(SchemaRegistry.embedded())

@@ -18,14 +18,14 @@ import fastavro
 import pytest
 
 import schemas
-from streams.registry import (
+from streams.kafka.registry import (
     CONTENT_TYPE,
     RegistryError,
     SchemaRegistry,
     UnknownSchemaId,
     UnknownTopic,
 )
-from streams.serde import SCHEMA_MISMATCH, UNKNOWN_SCHEMA_ID, Serde, frame, split
+from streams.kafka.serde import SCHEMA_MISMATCH, UNKNOWN_SCHEMA_ID, Serde, frame, split
 
 TOPICS = list(schemas.topics())
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import schemas
-from streams.registry import SchemaRegistry
-from streams.serde import (
+from streams.kafka.registry import SchemaRegistry
+from streams.kafka.serde import (
     EMPTY_VALUE,
     ERROR_CODES,
     SCHEMA_MISMATCH,

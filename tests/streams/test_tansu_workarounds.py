@@ -1,4 +1,4 @@
-"""Integration tests for streams.tansu_workarounds against the real Tansu binary.
+"""Integration tests for streams.kafka.internals.tansu against the real Tansu binary.
 
 Each test first documents the Tansu bug (INFRA.md quirk number in the name)
 and then shows that the work-around fixes it.  If a future Tansu fixes a bug,
@@ -23,9 +23,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.structs import TopicPartition
 
-from streams import tansu_workarounds
-from streams.broker import EmbeddedBroker
-from streams.topics import ensure_topics
+from streams.kafka.internals import tansu as tansu_workarounds
+from streams.tools.broker import EmbeddedBroker
+from streams.kafka.admin import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ FAUST_APP = textwrap.dedent(
     import asyncio, json, os, signal, sys
     sys.path.insert(0, {repo!r})
     bootstrap, app_id, patch, datadir = sys.argv[1:5]
-    from streams import tansu_workarounds
+    from streams.kafka.internals import tansu as tansu_workarounds
     if patch == "1":
         tansu_workarounds.apply()
     import faust

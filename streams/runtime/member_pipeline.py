@@ -18,9 +18,9 @@ import orjson
 
 from processors import auto_enrollment, beneficiary, enrollment, lis, magi
 from processors.model import MemberState, Output, Rejected, StepResult, new_member
-from streams import outbox
-from streams.deadletters import Source, dead_letter
-from streams.serde import UNDECODABLE, DecodeError, Serde
+from streams.runtime import outbox
+from streams.runtime.deadletters import Source, dead_letter
+from streams.kafka.serde import UNDECODABLE, DecodeError, Serde
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def process_batch(
     Redelivery (at-least-once): a record whose offset is at or below the
     member's ``_applied`` offset for its topic already changed the state. It
     is not applied again; its outputs (and dead letters) are sent again from
-    the member's outbox (:mod:`streams.outbox`) and the state is written again
+    the member's outbox (:mod:`streams.runtime.outbox`) and the state is written again
     unchanged, so a crash between the changelog write and the output flush
     loses nothing. Consumers drop the duplicates by id (docs/delivery.md).
     """

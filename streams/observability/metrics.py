@@ -6,7 +6,7 @@ names): never an MBI, SSN, name, date of birth, contract-level person data or
 a free-text message. ``tests/ops/test_metrics.py`` checks this on real outputs.
 
 Names (all served at the worker's ``/metrics``; docs/operations.md lists them
-with Faust's own and the lag metrics of :mod:`streams.lag`):
+with Faust's own and the lag metrics of :mod:`streams.observability.lag`):
 
 * ``partd_events_in_total{topic}``: input records consumed
 * ``partd_records_out_total{topic}``: records produced
@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from processors.model import Output
 
 if TYPE_CHECKING:
-    from streams.member_pipeline import BatchResult
+    from streams.runtime.member_pipeline import BatchResult
 
 # Beneficiary-notice type -> reassignment case (processors/reassignment.py NOTICE_TYPES).
 REASSIGNMENT_CASES = {
@@ -89,7 +89,7 @@ class Metrics:
         )
         self.gap_records = Counter(
             "partd_gap_records_total",
-            "Input records Faust did not deliver, read from the broker by streams.gap_repair (0 on a healthy run)",
+            "Input records Faust did not deliver, read from the broker by streams.runtime.gap_repair (0 on a healthy run)",
             ["topic"], registry=r,
         )
         self.batch_size = Histogram(
@@ -135,7 +135,7 @@ class Metrics:
                   now: float | None = None) -> None:
         """A batch is done: ``seconds`` of processing, and ``(topic, record timestamp in s)`` of its records.
 
-        Called by :func:`streams.observability.install` around the agents' batch methods.
+        Called by :func:`streams.observability.web.install` around the agents' batch methods.
         """
         self.batch_duration.labels(agent).observe(max(0.0, seconds))
         now = time.time() if now is None else now

@@ -3,7 +3,7 @@
 Agents consume raw bytes in batches (``faust_compat.event_batches``), hand the batch to a
 pipeline in plain Python that calls the processors, write each changed member
 state once, and hand the outputs to the producer client in whole batches
-(:mod:`streams.batch_send`) before the batch is acked (Faust flushes the
+(:mod:`streams.kafka.internals.batch_send`) before the batch is acked (Faust flushes the
 producer before it commits offsets, so outputs are never behind the commit).
 """
 from __future__ import annotations
@@ -20,19 +20,22 @@ import orjson
 from processors import plans as plan_rules
 from processors import state_lists
 from processors.model import Output, Rejected
-from streams import cycle, observability, outbox, tansu_workarounds
-from streams.batch_send import send_keyed
-from streams.catalog import LogBackedTable
+from streams.runtime import cycle
+from streams.observability import web as observability
+from streams.runtime import outbox
+from streams.kafka.internals import tansu as tansu_workarounds
+from streams.kafka.internals.batch_send import send_keyed
+from streams.runtime.catalog import LogBackedTable
 from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
-from streams.deadletters import Source, dead_letter
-from streams.faust_compat import (
+from streams.runtime.deadletters import Source, dead_letter
+from streams.kafka.internals.faust_private import (
     ack_offsets, event_batches, event_context, iter_partition, make_flush_complete, table_get,
 )
-from streams.gap_repair import GapRepair, merge_in_order
-from streams.member_pipeline import Reference, decode_state, encode_state, process_batch
-from streams.metrics import Metrics
-from streams.registry import SchemaRegistry
-from streams.serde import Serde
+from streams.runtime.gap_repair import GapRepair, merge_in_order
+from streams.runtime.member_pipeline import Reference, decode_state, encode_state, process_batch
+from streams.observability.metrics import Metrics
+from streams.kafka.registry import SchemaRegistry
+from streams.kafka.serde import Serde
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +189,7 @@ class PartdApp:
         self.metrics.batch(result)
 
     async def _with_missing(self, faust_events: list[Any]) -> tuple[list[Source], list[Any], list[tuple[Any, list[int]]]]:
-        """The batch's records plus any records of their partitions Faust never delivered (streams.gap_repair).
+        """The batch's records plus any records of their partitions Faust never delivered (streams.runtime.gap_repair).
 
         Returns the sources in handling order; for each, the Faust event whose
         context a state write uses (for a fetched record: the next delivered
@@ -343,7 +346,7 @@ class PartdApp:
         """Hand ``outputs`` to the producer client; ``values``: their encoded bytes when already encoded (same order).
 
         Straight to aiokafka's accumulator, in whole batches
-        (:mod:`streams.batch_send`; not Faust's ``send_soon`` buffer, which
+        (:mod:`streams.kafka.internals.batch_send`; not Faust's ``send_soon`` buffer, which
         cost a task hop, a sensor round and a callback per record): when
         this returns, every record is in the client, so the commit's
         ``producer.flush()`` (Faust flushes its buffer, then aiokafka) puts

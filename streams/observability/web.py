@@ -1,8 +1,8 @@
 """What ops see on the worker's web server (127.0.0.1 by default, ``PARTD_WEB_PORT``).
 
 * ``/metrics``: Faust's own sensors (``faust_*``), the product counters of
-  :mod:`streams.metrics` (``partd_*``), the consumer lag of this worker's group
-  (:mod:`streams.lag`, sampled every ``PARTD_LAG_INTERVAL`` s, default 5; 0
+  :mod:`streams.observability.metrics` (``partd_*``), the consumer lag of this worker's group
+  (:mod:`streams.observability.lag`, sampled every ``PARTD_LAG_INTERVAL`` s, default 5; 0
   turns the sampler off) and rebalance/assignment metrics
   (``partd_rebalances_total``, ``partd_assigned_partitions``).
 * ``/healthz``: 200 while the worker's event loop answers (liveness).
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from prometheus_client import Counter, Gauge, disable_created_metrics
 
-from streams import faust_metrics
-from streams.lag import APP_TOPICS, LagCollector, sample_forever
+from streams.observability import faust_metrics
+from streams.observability.lag import APP_TOPICS, LagCollector, sample_forever
 
 if TYPE_CHECKING:
-    from streams.app import PartdApp
+    from streams.runtime.app import PartdApp
 
 log = logging.getLogger(__name__)
 

@@ -324,7 +324,7 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
     """
     from aiokafka import AIOKafkaProducer
 
-    from streams.batch_send import send_partition
+    from streams.kafka.internals.batch_send import send_partition
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=batch_bytes,
                                 max_request_size=8 * batch_bytes, acks=1)
@@ -367,8 +367,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Any) -> None:
-    from streams.registry import SchemaRegistry
-    from streams.serde import Serde
+    from streams.kafka.registry import SchemaRegistry
+    from streams.kafka.serde import Serde
 
     t0 = time.perf_counter()
     pop = generate(args.members, year=args.year, seed=args.seed)
@@ -394,6 +394,6 @@ def cmd_generate(args: argparse.Namespace, settings: Any) -> None:
         dt_ = time.perf_counter() - t
         print(f"{stage}: produced {sent} records in {dt_:.2f}s ({sent / max(dt_, 1e-9):,.0f}/s)", flush=True)
         if stage == "reference" and args.wait_group and "activity" in todo:
-            from streams.io import wait_consumed
+            from streams.tools.io import wait_consumed
 
             asyncio.run(wait_consumed(bootstrap, args.wait_group, set(stages["reference"]), timeout=600))

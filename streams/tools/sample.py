@@ -2,7 +2,7 @@
 
 Plans in two PDP regions (11 Florida, 22 Texas) for plan years 2026 and 2027;
 beneficiaries with and without LIS; valid and invalid transactions. Values are
-JSON-shaped (ISO dates, string money) and go through ``streams.jsonconv`` like
+JSON-shaped (ISO dates, string money) and go through ``streams.tools.jsonconv`` like
 any ``partd produce`` file.
 """
 from __future__ import annotations

@@ -187,7 +187,7 @@ def _patch_end_offsets() -> None:
     _proc_offset_request.__wrapped__ = original  # type: ignore[attr-defined]
     _proc_offset_request.__doc__ = (
         "aiokafka's ListOffsets, with LATEST offsets corrected from a Fetch's "
-        "high-water mark (streams.tansu_workarounds, INFRA.md quirk 1)."
+        "high-water mark (streams.kafka.internals.tansu, INFRA.md quirk 1)."
     )
     Fetcher._proc_offset_request = _proc_offset_request  # type: ignore[method-assign]
 

@@ -33,16 +33,16 @@ def _bootstrap_or_fail(settings: Settings) -> str:
 
 
 def _serde() -> Any:
-    from streams.registry import SchemaRegistry
-    from streams.serde import Serde
+    from streams.kafka.registry import SchemaRegistry
+    from streams.kafka.serde import Serde
 
     return Serde(SchemaRegistry.from_env())
 
 
 # ------------------------------------------------------------------ broker
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.broker import EmbeddedBroker
-    from streams.topics import ensure_topics
+    from streams.tools.broker import EmbeddedBroker
+    from streams.kafka.admin import ensure_topics
 
     log_dir = Path(tempfile.mkdtemp(prefix="partd-broker-"))
     broker = EmbeddedBroker(log_dir=log_dir)
@@ -98,8 +98,8 @@ def use_uvloop() -> None:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
-    from streams.app import PartdApp
-    from streams.topics import ensure_topics
+    from streams.runtime.app import PartdApp
+    from streams.kafka.admin import ensure_topics
 
     bootstrap = _bootstrap_or_fail(settings)
     ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
@@ -113,8 +113,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
 # ------------------------------------------------------------------ produce / consume
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.io import produce
-    from streams.jsonconv import record_from_json
+    from streams.tools.io import produce
+    from streams.tools.jsonconv import record_from_json
 
     bootstrap = _bootstrap_or_fail(settings)
     records = []
@@ -137,8 +137,8 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.io import consume
-    from streams.jsonconv import record_to_json
+    from streams.tools.io import consume
+    from streams.tools.jsonconv import record_to_json
 
     bootstrap = _bootstrap_or_fail(settings)
     serde = _serde()
@@ -159,14 +159,14 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
 
 # ------------------------------------------------------------------ up
 def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.updemo import run_up
+    from streams.tools.updemo import run_up
 
     raise SystemExit(run_up(settings, once=args.once, keep_data=args.keep_data))
 
 
 # Modules that add their own subcommand: each has ``add_parser(subparsers)``
 # which sets ``func(args, settings)`` as the default.
-COMMAND_MODULES: tuple[str, ...] = ("streams.lag", "streams.generate", "streams.bench")
+COMMAND_MODULES: tuple[str, ...] = ("streams.observability.lag", "streams.tools.generate", "streams.tools.bench")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.keys import key_for
-from streams.serde import Serde
+from streams.kafka.serde import Serde
 
 
 async def produce(
@@ -47,7 +47,7 @@ async def produce(
 
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """True end offsets of every partition of ``topics`` (Tansu-corrected, see tansu_workarounds)."""
-    from streams import tansu_workarounds
+    from streams.kafka.internals import tansu as tansu_workarounds
 
     tansu_workarounds.apply()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)

@@ -40,7 +40,7 @@ class WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "streams.tools.cli", "worker"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self

@@ -33,8 +33,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams import tansu_workarounds
-from streams.deadletters import Source
+from streams.kafka.internals import tansu as tansu_workarounds
+from streams.runtime.deadletters import Source
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Lag of a group on a partition = high-water mark - committed offset, where
 
 * the **high-water mark** comes from aiokafka's ``end_offsets`` *after*
-  :func:`streams.tansu_workarounds.apply` (on Tansu, ListOffsets(LATEST) is
+  :func:`streams.kafka.internals.tansu.apply` (on Tansu, ListOffsets(LATEST) is
   "last batch base + 1", INFRA.md quirk 1; the work-around corrects it from a
   Fetch's high-water mark, and is a no-op on Apache Kafka);
 * the **committed offset** comes from OffsetFetch for the group (Tansu never
@@ -17,7 +17,7 @@ Lag of a group on a partition = high-water mark - committed offset, where
 Three users of the same code:
 
 * the worker samples its own group in a background task and serves the gauges
-  at ``/metrics`` (:func:`streams.observability.install`);
+  at ``/metrics`` (:func:`streams.observability.web.install`);
 * ``partd lag [--watch] [--json]`` prints them;
 * ``partd lag --serve PORT`` is a stand-alone exporter. Lag must also be
   measured OUTSIDE the consumer: a worker that is stuck, stopped or dead
@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from streams import tansu_workarounds
+from streams.kafka.internals import tansu as tansu_workarounds
 from streams.config import CYCLE_RESULTS_TOPIC, INPUT_TOPICS, MEMBER_COMMANDS_TOPIC, Settings
 
 log = logging.getLogger(__name__)

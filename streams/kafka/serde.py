@@ -30,7 +30,7 @@ from typing import Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
-from streams.registry import RegistryError, SchemaRegistry, UnknownSchemaId
+from streams.kafka.registry import RegistryError, SchemaRegistry, UnknownSchemaId
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")

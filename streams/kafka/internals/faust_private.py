@@ -10,7 +10,7 @@
   body has handled them (instead of Faust's ``take_events``, which lost
   events, see there).
 * :func:`make_flush_complete`: a Faust bug that loses outputs when a worker
-  crashes (see there). Installed by :class:`streams.app.PartdApp`.
+  crashes (see there). Installed by :class:`streams.runtime.app.PartdApp`.
 * :func:`table_get`: a raw-bytes table read the way Faust's
   ``Table.__getitem__`` does, without Faust's per-key ``ManagedUserDict``,
   sensor and current-event rounds. Writes stay Faust's own (see
@@ -80,7 +80,7 @@ def ack_offsets(consumer: Any, tp: Any, offsets: Iterable[int]) -> None:
     """Mark ``offsets`` of ``tp`` acked in Faust's consumer, as ``Consumer.ack`` does for a message.
 
     For records the agent handled without Faust delivering them
-    (:mod:`streams.gap_repair`): without this, Faust's commit would stop
+    (:mod:`streams.runtime.gap_repair`): without this, Faust's commit would stop
     below them for good. Offsets Faust already counts as a gap (it saw the
     offsets jump and treats the skipped ones as done, ``Consumer._add_gap``)
     are left to that: listing them twice would split Faust's run of

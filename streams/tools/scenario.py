@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streams.io import produce, wait_consumed
-from streams.jsonconv import record_from_json
-from streams.serde import Serde
+from streams.tools.io import produce, wait_consumed
+from streams.tools.jsonconv import record_from_json
+from streams.kafka.serde import Serde
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ANNUAL_CYCLE_DEMO = REPO / "tests" / "golden" / "annual_cycle" / "inputs.jsonl"
 # A cycle command is done when its fan-out and the partitions' reports are consumed.
 CYCLE_INTERNAL = ("cycle-commands", "partd-member-commands", "partd-cycle-results")

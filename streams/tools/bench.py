@@ -1,7 +1,7 @@
 """``partd bench``: the processor against the raw client, and the annual cycle, on one broker.
 
 One run, one broker (the embedded Tansu unless ``KAFKA_BOOTSTRAP_SERVERS`` is
-set), one synthetic population (:mod:`streams.generate`). For each worker
+set), one synthetic population (:mod:`streams.tools.generate`). For each worker
 count (1, and 2 with ``--workers 2``) a *round*:
 
 1. the topics are deleted and created again (a clean log: every count below
@@ -137,7 +137,7 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
     """Delete every partd topic and bench group topic, then create the contract topics again."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from streams.topics import ensure_topics_async
+    from streams.kafka.admin import ensure_topics_async
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
@@ -156,7 +156,7 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
 
 
 async def _end_offsets(bootstrap: str, topics: tuple[str, ...] | list[str]) -> dict[Any, int]:
-    from streams.io import end_offsets
+    from streams.tools.io import end_offsets
 
     return await end_offsets(bootstrap, topics)
 
@@ -171,7 +171,7 @@ async def _topic_counts(bootstrap: str, topics: tuple[str, ...]) -> dict[str, in
 
 async def wait_quiet(bootstrap: str, group: str, topics: tuple[str, ...] | set[str], timeout: float) -> None:
     """Wait until ``group`` committed everything in ``topics`` and nothing new arrived meanwhile."""
-    from streams.io import wait_consumed
+    from streams.tools.io import wait_consumed
 
     prev = None
     deadline = time.monotonic() + timeout
@@ -335,7 +335,7 @@ async def run_cycle_step(bootstrap: str, serde: Any, group: str, command: str, y
     reported and the merge consumed); the duration comes from record
     timestamps, so Faust's commit interval does not inflate it.
     """
-    from streams.io import produce
+    from streams.tools.io import produce
 
     before = await _topic_counts(bootstrap, OUTPUT_TOPICS)
     t_send = time.time()
@@ -402,8 +402,8 @@ def profile_summary(path: Path, top: int = 25) -> list[tuple[str, float, float]]
 # ---------------------------------------------------------------- a round
 def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, encoded: dict[str, list],
               args: argparse.Namespace, run_dir: Path, serde: Any, baseline: bool) -> dict[str, Any]:
-    from streams.generate import produce_fast
-    from streams.runner import WorkerProcess
+    from streams.tools.generate import produce_fast
+    from streams.tools.runner import WorkerProcess
 
     group = f"{APP_PREFIX}-{workers}w"
     timeout = 300 + pop_size(pop) / 100
@@ -528,10 +528,10 @@ def _table(res: dict[str, Any]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.broker import EmbeddedBroker
-    from streams.generate import encode, generate
-    from streams.registry import SchemaRegistry
-    from streams.serde import Serde
+    from streams.tools.broker import EmbeddedBroker
+    from streams.tools.generate import encode, generate
+    from streams.kafka.registry import SchemaRegistry
+    from streams.kafka.serde import Serde
 
     if args.quick:
         args.members = min(args.members, 300)

@@ -9,7 +9,7 @@ simply reads it again (thousands of records, milliseconds).
 
 ``sync()`` is a read-your-writes barrier: it returns once everything published
 to the topic before the call has been applied. It relies on correct end
-offsets (``streams.tansu_workarounds`` fixes them on Tansu).
+offsets (``streams.kafka.internals.tansu`` fixes them on Tansu).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.serde import Serde
+from streams.kafka.serde import Serde
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ The same holds for a cycle step: a member reassigned by the fan-out message at
 ``partd-member-commands`` offset k has an entry ``[partd-member-commands, k, ...]``
 with its 212/014, GAIN/LOSS, obligations and letter; a redelivered fan-out
 message re-sends them instead of answering ``ALREADY_REASSIGNED`` with nothing
-(:func:`scan_partition`, which ``streams/app.py`` calls for every member
+(:func:`scan_partition`, which ``streams/runtime/app.py`` calls for every member
 cycle command).
 
 An entry is needed only until the input offset is committed, which Faust does
@@ -48,8 +48,8 @@ from typing import Any
 from processors import state_lists
 from processors.model import MemberState, Output
 from processors.plan_index import PlanIndex
-from streams.deadletters import Source, dead_letter
-from streams.serde import EncodeError, Serde
+from streams.runtime.deadletters import Source, dead_letter
+from streams.kafka.serde import EncodeError, Serde
 
 log = logging.getLogger(__name__)
 
