@@ -28,11 +28,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from processors import plans as plan_rules  # noqa: E402
-from streams.tools import generate  # noqa: E402
-from streams.runtime.deadletters import Source  # noqa: E402
-from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
 from streams.kafka.registry import SchemaRegistry  # noqa: E402
 from streams.kafka.serde import Serde  # noqa: E402
+from streams.runtime.deadletters import Source  # noqa: E402
+from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.tools import generate  # noqa: E402
 
 BATCH = 500
 

@@ -40,19 +40,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from processors import benchmark, lis_counts, state_lists  # noqa: E402
-from processors.model import Output  # noqa: E402
-from streams.runtime import cycle, outbox  # noqa: E402
-from streams.tools import generate  # noqa: E402
-from streams.runtime.deadletters import Source  # noqa: E402
-from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
-from streams.kafka.registry import SchemaRegistry  # noqa: E402
-from streams.kafka.serde import Serde  # noqa: E402
-
 # The indexed catalog (issue 6) when this tree has it: the script also runs from an export of the
 # code before it (``git archive <commit> processors streams schemas``; the editable install's finder
 # would otherwise supply processors.plan_index from the working tree).
 import processors  # noqa: E402
+from processors import benchmark, lis_counts, state_lists  # noqa: E402
+from processors.model import Output  # noqa: E402
+from streams.kafka.registry import SchemaRegistry  # noqa: E402
+from streams.kafka.serde import Serde  # noqa: E402
+from streams.runtime import cycle, outbox  # noqa: E402
+from streams.runtime.deadletters import Source  # noqa: E402
+from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.tools import generate  # noqa: E402
 
 if (Path(processors.__file__).parent / "plan_index.py").exists():
     from processors.plan_index import PlanIndex

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from streams.kafka import clients
+
 __all__ = [
     "DEFAULT_PARTITIONS",
     "ensure_topics",
@@ -41,7 +43,7 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
 
 
 async def _admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    admin = clients.admin(bootstrap, request_timeout_ms=timeout_ms)
     await admin.start()
     return admin
 

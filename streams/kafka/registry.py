@@ -17,7 +17,6 @@ dict lookups by int id.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -107,9 +106,9 @@ class SchemaRegistry:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SchemaRegistry:
         """Confluent mode if ``SCHEMA_REGISTRY_URL`` is set (and not empty), else embedded."""
-        env = os.environ if environ is None else environ
-        url = env.get(ENV_URL, "").strip()
-        return cls(url or None)
+        from streams.config import Settings, settings
+
+        return cls((settings() if environ is None else Settings.from_env(environ)).schema_registry_url)
 
     @classmethod
     def embedded(cls) -> SchemaRegistry:

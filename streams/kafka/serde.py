@@ -22,9 +22,9 @@ The serde is generic: it knows nothing about particular records.
 """
 from __future__ import annotations
 
-from io import BytesIO
 import struct
 from collections.abc import Iterable
+from io import BytesIO
 from typing import Any
 
 import fastavro

@@ -40,13 +40,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from streams.kafka.internals import tansu as tansu_workarounds
-from streams.config import CYCLE_RESULTS_TOPIC, INPUT_TOPICS, MEMBER_COMMANDS_TOPIC, Settings
+from streams import topics
+from streams.config import Settings
+from streams.kafka import clients
 
 log = logging.getLogger(__name__)
 
-#: Topics a partd worker's group consumes (so they are shown even before a first commit).
-APP_TOPICS = INPUT_TOPICS + (MEMBER_COMMANDS_TOPIC, CYCLE_RESULTS_TOPIC)
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,9 @@ class LagReader:
         self._reader: AIOKafkaConsumer | None = None
 
     async def start(self) -> "LagReader":
-        tansu_workarounds.apply()  # the end-offset fix: without it, lag on Tansu is wrong
-        self._offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group,
+        self._offsets = clients.consumer(self.bootstrap, group_id=self.group,
                                          enable_auto_commit=False, client_id=f"partd-lag-{self.group}")
-        self._reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+        self._reader = clients.consumer(self.bootstrap, group_id=None,
                                         enable_auto_commit=False, auto_offset_reset="earliest",
                                         client_id="partd-lag-reader")
         await self._offsets.start()
@@ -191,7 +189,7 @@ class LagReader:
 
 
 async def lag_rows(bootstrap: str, group: str, topics: Iterable[str] | None = None, *,
-                   app_topics: Iterable[str] = APP_TOPICS, with_seconds: bool = True) -> list[LagRow]:
+                   app_topics: Iterable[str] = topics.GROUP_INPUTS, with_seconds: bool = True) -> list[LagRow]:
     """One reading with short-lived consumers."""
     async with LagReader(bootstrap, group, topics, app_topics=app_topics) as reader:
         return await reader.sample(with_seconds=with_seconds)
@@ -252,7 +250,7 @@ class LagCollector:
 
 
 async def sample_forever(bootstrap: str, groups: list[str], collector: LagCollector, interval: float,
-                         topics: Iterable[str] | None = None, *, app_topics: Iterable[str] = APP_TOPICS,
+                         topics: Iterable[str] | None = None, *, app_topics: Iterable[str] = topics.GROUP_INPUTS,
                          stop: asyncio.Event | None = None) -> None:
     """Sample ``groups`` every ``interval`` s into ``collector`` until cancelled (or ``stop`` is set)."""
     readers: dict[str, LagReader] = {}
@@ -333,7 +331,7 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
               "(`partd broker` prints one)", file=sys.stderr)
         raise SystemExit(1)
     groups = args.group or [settings.app_id]
-    app_topics = APP_TOPICS  # shown for the app's group even before its first commit
+    app_topics = topics.GROUP_INPUTS  # shown for the app's group even before its first commit
     logging.basicConfig(level=logging.WARNING)
 
     def app_topics_for(group: str) -> tuple[str, ...]:

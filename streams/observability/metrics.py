@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - the rules moved: nothing pre-created
 ENROLLMENT_KINDS = {"117": "auto", "118": "facilitated"}
 # Serde error codes, created at 0 so the first dead letter is an increase Prometheus sees.
 KNOWN_DEAD_LETTER_CODES = ("EMPTY_VALUE", "SCHEMA_MISMATCH", "UNDECODABLE", "UNKNOWN_SCHEMA_ID", "WRONG_MAGIC_BYTE")
-INPUT_TOPICS = ("enrollment-requests", "lis-status-changes", "plan-year-updates", "beneficiary-updates", "cycle-commands")
+COUNTED_INPUTS = ("enrollment-requests", "lis-status-changes", "plan-year-updates", "beneficiary-updates", "cycle-commands")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -106,7 +106,7 @@ class Metrics:
         )
         # Series that exist from the start (0), so rates and the dead-letter
         # alert see the first increment.
-        for topic in INPUT_TOPICS:
+        for topic in COUNTED_INPUTS:
             self.events_in.labels(topic)
         for code in KNOWN_DEAD_LETTER_CODES:
             self.dead_letters.labels(code)

@@ -19,27 +19,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from prometheus_client import Counter, Gauge, disable_created_metrics
 
+from streams import topics
 from streams.observability import faust_metrics
-from streams.observability.lag import APP_TOPICS, LagCollector, sample_forever
+from streams.observability.lag import LagCollector, sample_forever
 
 if TYPE_CHECKING:
     from streams.runtime.app import PartdApp
 
 log = logging.getLogger(__name__)
-
-
-def lag_interval() -> float:
-    raw = os.environ.get("PARTD_LAG_INTERVAL", "")
-    try:
-        return float(raw) if raw else 5.0
-    except ValueError:
-        raise SystemExit(f"PARTD_LAG_INTERVAL must be a number of seconds, got {raw!r}") from None
 
 
 def install(partd: "PartdApp") -> None:
@@ -52,7 +44,7 @@ def install(partd: "PartdApp") -> None:
     _install_timing(partd)
     _install_health(partd)
 
-    interval = lag_interval()
+    interval = partd.settings.lag_interval_s
     if interval > 0:
         collector = LagCollector()
         registry.register(collector)
@@ -65,7 +57,7 @@ def install(partd: "PartdApp") -> None:
         async def partd_lag_sampler() -> None:
             try:
                 await sample_forever(partd.bootstrap, [partd.settings.app_id], collector, interval,
-                                     app_topics=APP_TOPICS, stop=stop)
+                                     app_topics=topics.GROUP_INPUTS, stop=stop)
             finally:
                 done.set()
 

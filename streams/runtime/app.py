@@ -20,24 +20,47 @@ import orjson
 from processors import plans as plan_rules
 from processors import state_lists
 from processors.model import Output, Rejected
-from streams.runtime import cycle
-from streams.observability import web as observability
-from streams.runtime import outbox
-from streams.kafka.internals import tansu as tansu_workarounds
+from streams import topics
+from streams.config import Settings
+from streams.kafka import clients
 from streams.kafka.internals.batch_send import send_keyed
-from streams.runtime.catalog import LogBackedTable
-from streams.config import CYCLE_RESULTS_TOPIC, MEMBER_COMMANDS_TOPIC, MEMBER_TOPICS, Settings
-from streams.runtime.deadletters import Source, dead_letter
 from streams.kafka.internals.faust_private import (
-    ack_offsets, event_batches, event_context, iter_partition, make_flush_complete, table_get,
+    ack_offsets,
+    event_batches,
+    event_context,
+    iter_partition,
+    make_flush_complete,
+    table_get,
 )
-from streams.runtime.gap_repair import GapRepair, merge_in_order
-from streams.runtime.member_pipeline import Reference, decode_state, encode_state, process_batch
-from streams.observability.metrics import Metrics
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
+from streams.observability import web as observability
+from streams.observability.metrics import Metrics
+from streams.runtime import cycle, outbox
+from streams.runtime.catalog import LogBackedTable
+from streams.runtime.deadletters import Source, dead_letter
+from streams.runtime.gap_repair import GapRepair, merge_in_order
+from streams.runtime.member_pipeline import (
+    Reference,
+    decode_state,
+    encode_state,
+    process_batch,
+)
 
 log = logging.getLogger(__name__)
+
+#: Faust settings of every partd worker. ``broker_session_timeout`` bounds how long a
+#: worker that died without a LeaveGroup (kill -9) keeps its partitions (and, on Tansu,
+#: how long the first JoinGroup waits: INFRA.md quirk 3); the heartbeat stays well
+#: below it; ``broker_request_timeout`` must be >= the session timeout (Faust checks).
+#: At-least-once with deterministic outputs (exactly-once fails on Tansu, INFRA.md quirk 4).
+FAUST_SETTINGS: dict[str, Any] = {
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 1.0,
+    "broker_rebalance_timeout": 20.0,
+    "broker_request_timeout": 30.0,
+    "processing_guarantee": "at_least_once",
+}
 
 
 def _source(event: Any) -> Source:
@@ -49,7 +72,6 @@ class PartdApp:
     """Builds the Faust app for a bootstrap address and settings."""
 
     def __init__(self, settings: Settings, bootstrap: str, *, store: str = "rocksdb://") -> None:
-        tansu_workarounds.apply()
         make_flush_complete()  # a Faust bug that loses outputs on a crash
         self.settings = settings
         self.bootstrap = bootstrap
@@ -58,7 +80,7 @@ class PartdApp:
         self.metrics = Metrics()
         self.app = faust.App(
             settings.app_id,
-            broker=f"kafka://{bootstrap}",
+            **clients.faust_settings(bootstrap),
             store=store,
             datadir=str(settings.data_dir),
             topic_partitions=settings.partitions,
@@ -71,7 +93,7 @@ class PartdApp:
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             stream_buffer_maxsize=max(4096, settings.batch_size * 4),
-            **tansu_workarounds.FAUST_SETTINGS,
+            **FAUST_SETTINGS,
         )
         self.plans = LogBackedTable("plan-year-updates", bootstrap, self.serde, self._plan_entry)
         # States that opted in to passive enrollment, per plan year (seed 000), from cycle-commands.
@@ -106,9 +128,9 @@ class PartdApp:
     def _define(self) -> None:
         app = self.app
         s = self.settings
-        member_topic = app.topic(*MEMBER_TOPICS, MEMBER_COMMANDS_TOPIC, key_type=bytes, value_type=bytes)
+        member_topic = app.topic(*topics.MEMBER_INPUTS, topics.MEMBER_COMMANDS, key_type=bytes, value_type=bytes)
         command_topic = app.topic("cycle-commands", key_type=bytes, value_type=bytes)
-        results_topic = app.topic(CYCLE_RESULTS_TOPIC, key_type=bytes, value_type=bytes)
+        results_topic = app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes)
         plan_topic = app.topic("plan-year-updates", key_type=bytes, value_type=bytes)
 
         async def close_readers(sender: Any, **kwargs: Any) -> None:
@@ -152,8 +174,8 @@ class PartdApp:
         self._agents = (members_agent, plans_agent, commands_agent, results_agent)
 
     async def _member_batch(self, all_events: list[Any]) -> None:
-        commands = [e for e in all_events if e.message.topic == MEMBER_COMMANDS_TOPIC]
-        events = [e for e in all_events if e.message.topic != MEMBER_COMMANDS_TOPIC]
+        commands = [e for e in all_events if e.message.topic == topics.MEMBER_COMMANDS]
+        events = [e for e in all_events if e.message.topic != topics.MEMBER_COMMANDS]
         if events:
             await self._member_events(events)
         for cmd in commands:
@@ -238,7 +260,7 @@ class PartdApp:
             await self._send([dead_letter(src, rej.error_code, rej.message)])
             return
         body = orjson.dumps(payload)
-        topic = self._topic(MEMBER_COMMANDS_TOPIC)
+        topic = self._topic(topics.MEMBER_COMMANDS)
         with event_context(event):
             for p in range(self.settings.partitions):
                 topic.send_soon(key=f"{payload['command_id']}-{p}".encode(), value=body, partition=p)
@@ -294,7 +316,7 @@ class PartdApp:
             body = {"summary": totals}
         key, value = cycle.result_message(payload, partition, body)
         with event_context(event):
-            self._topic(CYCLE_RESULTS_TOPIC).send_soon(key=key, value=value)
+            self._topic(topics.CYCLE_RESULTS).send_soon(key=key, value=value)
 
     async def _cycle_result(self, event: Any) -> None:
         report = orjson.loads(event.message.value)

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka import clients
 from streams.kafka.serde import Serde
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,7 @@ class LogBackedTable:
         self._caught_up = asyncio.Event()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
+        self._consumer = clients.consumer(self.bootstrap, enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
         )

@@ -26,7 +26,6 @@ from processors.model import MemberState, Output
 
 log = logging.getLogger(__name__)
 
-CYCLE_RESULTS_TOPIC = "partd-cycle-results"
 # Commands every member partition works on (STATE_PASSIVE_OPT_IN is recorded, not fanned out).
 FANNED_OUT = frozenset({"CALCULATE_BENCHMARKS"} | set(state_lists.MEMBER_COMMANDS))
 # Commands that need the plan year's regional benchmarks.

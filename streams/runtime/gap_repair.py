@@ -33,7 +33,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka.internals import tansu as tansu_workarounds
+from streams.kafka import clients
 from streams.runtime.deadletters import Source
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,7 @@ class GapRepair:
 
     async def _starting_offsets(self, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         if self._offsets is None:
-            tansu_workarounds.apply()
-            self._offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group,
+            self._offsets = clients.consumer(self.bootstrap, group_id=self.group,
                                              enable_auto_commit=False)
             await self._offsets.start()
         consumer = self._offsets
@@ -134,8 +133,7 @@ class GapRepair:
 
     async def _read(self, tp: tuple[str, int], start: int, stop: int) -> list[Source]:
         if self._reader is None:
-            tansu_workarounds.apply()
-            self._reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+            self._reader = clients.consumer(self.bootstrap, group_id=None,
                                             enable_auto_commit=False, auto_offset_reset="earliest")
             await self._reader.start()
         reader = self._reader

@@ -18,9 +18,9 @@ import orjson
 
 from processors import auto_enrollment, beneficiary, enrollment, lis, magi
 from processors.model import MemberState, Output, Rejected, StepResult, new_member
+from streams.kafka.serde import UNDECODABLE, DecodeError, Serde
 from streams.runtime import outbox
 from streams.runtime.deadletters import Source, dead_letter
-from streams.kafka.serde import UNDECODABLE, DecodeError, Serde
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from typing import Any
 from processors import state_lists
 from processors.model import MemberState, Output
 from processors.plan_index import PlanIndex
-from streams.runtime.deadletters import Source, dead_letter
 from streams.kafka.serde import EncodeError, Serde
+from streams.runtime.deadletters import Source, dead_letter
 
 log = logging.getLogger(__name__)
 

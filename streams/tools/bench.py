@@ -43,11 +43,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams.config import ALL_TOPICS, Settings
+from streams import topics
+from streams.config import Settings
+from streams.kafka import clients
 
 SCRATCH_TOPIC = "partd-bench-passthrough"
 APP_PREFIX = "partd-bench"
-OUTPUT_TOPICS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
+BENCH_OUTPUTS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
                  "lis-benchmarks", "dead-letters")
 CYCLE_INTERNAL = ("cycle-commands", "partd-member-commands", "partd-cycle-results")
 UTC = dt.timezone.utc
@@ -135,15 +137,14 @@ class CpuMeter:
 # ---------------------------------------------------------------- topics
 async def reset_topics(bootstrap: str, partitions: int) -> None:
     """Delete every partd topic and bench group topic, then create the contract topics again."""
-    from aiokafka.admin import AIOKafkaAdminClient
 
     from streams.kafka.admin import ensure_topics_async
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = clients.admin(bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        doomed = [t for t in existing if t in ALL_TOPICS or t == SCRATCH_TOPIC or t.startswith(APP_PREFIX)]
+        doomed = [t for t in existing if t in topics.ALL or t == SCRATCH_TOPIC or t.startswith(APP_PREFIX)]
         if doomed:
             await admin.delete_topics(doomed)
         for _ in range(100):  # deletion is asynchronous on Apache Kafka
@@ -152,7 +153,7 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
-    await ensure_topics_async(bootstrap, list(ALL_TOPICS) + [SCRATCH_TOPIC], partitions)
+    await ensure_topics_async(bootstrap, list(topics.ALL) + [SCRATCH_TOPIC], partitions)
 
 
 async def _end_offsets(bootstrap: str, topics: tuple[str, ...] | list[str]) -> dict[Any, int]:
@@ -186,11 +187,11 @@ async def wait_quiet(bootstrap: str, group: str, topics: tuple[str, ...] | set[s
 # ---------------------------------------------------------------- measurements
 async def passthrough(bootstrap: str, topics: tuple[str, ...], expect: int) -> dict[str, Any]:
     """Raw aiokafka: consume ``topics`` from the beginning, produce every record to the scratch topic, same partition."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks=1)
+    producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks=1)
     await consumer.start()
     await producer.start()
     try:
@@ -220,10 +221,9 @@ async def passthrough(bootstrap: str, topics: tuple[str, ...], expect: int) -> d
 
 async def check_replies(bootstrap: str, serde: Any, mbis: set[str]) -> dict[str, Any]:
     """Read every trr-replies record: one TC 61 reply per transaction, and the last reply's timestamp."""
-    from aiokafka import AIOKafkaConsumer
 
     ends = await _end_offsets(bootstrap, ["trr-replies"])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     per_mbi: Counter[str] = Counter()
@@ -275,10 +275,9 @@ def _cycle_command(command: str, year: int, seed: int) -> dict[str, Any]:
 
 async def last_timestamp_ms(bootstrap: str, topics: tuple[str, ...]) -> int:
     """The newest record timestamp over ``topics`` (the last record of each partition)."""
-    from aiokafka import AIOKafkaConsumer
 
     ends = await _end_offsets(bootstrap, list(topics))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = clients.consumer(bootstrap, group_id=None)
     await consumer.start()
     newest = 0
     try:
@@ -302,10 +301,9 @@ async def last_timestamp_ms(bootstrap: str, topics: tuple[str, ...]) -> int:
 
 async def hop_times(bootstrap: str, topics: tuple[str, ...], since_s: float) -> dict[str, list[float]]:
     """For small topics: seconds from ``since_s`` to the first and the last record written after it."""
-    from aiokafka import AIOKafkaConsumer
 
     ends = await _end_offsets(bootstrap, list(topics))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     seen: dict[str, list[int]] = {}
     try:
@@ -337,18 +335,18 @@ async def run_cycle_step(bootstrap: str, serde: Any, group: str, command: str, y
     """
     from streams.tools.io import produce
 
-    before = await _topic_counts(bootstrap, OUTPUT_TOPICS)
+    before = await _topic_counts(bootstrap, BENCH_OUTPUTS)
     t_send = time.time()
     t0 = time.monotonic()
     await produce(bootstrap, serde, [("cycle-commands", None, _cycle_command(command, year, seed))])
     await wait_quiet(bootstrap, group, CYCLE_INTERNAL, timeout)
     waited = time.monotonic() - t0
-    last = await last_timestamp_ms(bootstrap, OUTPUT_TOPICS + ("partd-cycle-results",))
+    last = await last_timestamp_ms(bootstrap, BENCH_OUTPUTS + ("partd-cycle-results",))
     seconds = last / 1000 - t_send if last / 1000 > t_send else waited
-    after = await _topic_counts(bootstrap, OUTPUT_TOPICS)
+    after = await _topic_counts(bootstrap, BENCH_OUTPUTS)
     hops = await hop_times(bootstrap, CYCLE_INTERNAL + ("lis-benchmarks",), t_send)
     return {"seconds": round(seconds, 3), "waited_seconds": round(waited, 3), "hops_first_last_s": hops,
-            "outputs": {t: after[t] - before[t] for t in OUTPUT_TOPICS if after[t] - before[t]}}
+            "outputs": {t: after[t] - before[t] for t in BENCH_OUTPUTS if after[t] - before[t]}}
 
 
 # ---------------------------------------------------------------- profile
@@ -528,10 +526,10 @@ def _table(res: dict[str, Any]) -> str:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.tools.broker import EmbeddedBroker
-    from streams.tools.generate import encode, generate
     from streams.kafka.registry import SchemaRegistry
     from streams.kafka.serde import Serde
+    from streams.tools.broker import EmbeddedBroker
+    from streams.tools.generate import encode, generate
 
     if args.quick:
         args.members = min(args.members, 300)

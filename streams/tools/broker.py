@@ -44,8 +44,9 @@ class BrokerError(RuntimeError):
 
 def bootstrap_servers() -> str | None:
     """The bootstrap servers from ``$KAFKA_BOOTSTRAP_SERVERS``, or None."""
-    value = os.environ.get(BOOTSTRAP_ENV, "").strip()
-    return value or None
+    from streams.config import Settings
+
+    return Settings.from_env().bootstrap_servers
 
 
 def tansu_binary() -> Path:

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import asyncio
+import importlib
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -13,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from streams.config import ALL_TOPICS, Settings
+from streams import topics
+from streams.config import Settings
 
 
 def _say(msg: str) -> None:
@@ -41,16 +41,16 @@ def _serde() -> Any:
 
 # ------------------------------------------------------------------ broker
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.tools.broker import EmbeddedBroker
     from streams.kafka.admin import ensure_topics
+    from streams.tools.broker import EmbeddedBroker
 
     log_dir = Path(tempfile.mkdtemp(prefix="partd-broker-"))
     broker = EmbeddedBroker(log_dir=log_dir)
     bootstrap = broker.start(args.port)
     try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
+        ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
         _say(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
-        _say(f"embedded Tansu broker (pid {broker.pid}), {len(ALL_TOPICS)} topics x {settings.partitions} partitions; "
+        _say(f"embedded Tansu broker (pid {broker.pid}), {len(topics.ALL)} topics x {settings.partitions} partitions; "
              f"memory only: data is gone when it stops. Ctrl-C to stop.")
         _wait_for_signal()
     finally:
@@ -88,7 +88,9 @@ def quiet_record_dumps() -> None:
 
 def use_uvloop() -> None:
     """uvloop for the worker's event loops (Faust's and its consumer thread's); ``PARTD_UVLOOP=off`` keeps asyncio's."""
-    if os.environ.get("PARTD_UVLOOP", "on").lower() in ("off", "0", "false", "no"):
+    from streams.config import settings
+
+    if not settings().uvloop:
         return
     import uvloop
 
@@ -98,11 +100,16 @@ def use_uvloop() -> None:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
-    from streams.runtime.app import PartdApp
     from streams.kafka.admin import ensure_topics
+    from streams.kafka.internals import UntestedVersions, check_versions
+    from streams.runtime.app import PartdApp
 
+    try:
+        check_versions(allow_untested=settings.allow_untested_versions)
+    except UntestedVersions as exc:
+        _fail(str(exc))
     bootstrap = _bootstrap_or_fail(settings)
-    ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
+    ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_uvloop()
     partd = PartdApp(settings, bootstrap)
@@ -193,7 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
     args = parser.parse_args(argv)
-    args.func(args, Settings.from_env())
+    from streams.config import ConfigError
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        _fail(f"{exc}")
+    args.func(args, settings)
 
 
 if __name__ == "__main__":

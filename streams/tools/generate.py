@@ -43,6 +43,7 @@ from typing import Any, Iterable
 import fastavro
 
 from processors.regions import REGIONS, STATE_TO_REGION
+from streams.kafka import clients
 
 UTC = dt.timezone.utc
 _HEADER = struct.Struct(">bI")
@@ -68,7 +69,7 @@ _LN = _L + "0123456789"
 _D = "0123456789"
 _MBI_POS = ("123456789", _L, _LN, _D, _L, _LN, _D, _L, _L, _D, _D)
 
-INPUT_TOPICS = ("plan-year-updates", "beneficiary-updates", "enrollment-requests", "lis-status-changes")
+GENERATED_INPUTS = ("plan-year-updates", "beneficiary-updates", "enrollment-requests", "lis-status-changes")
 
 
 def mbi_for(n: int) -> str:
@@ -322,11 +323,10 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
     them (aiokafka keeps one in-flight batch per partition); nothing awaits a
     single record.
     """
-    from aiokafka import AIOKafkaProducer
 
     from streams.kafka.internals.batch_send import send_partition
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=batch_bytes,
+    producer = clients.producer(bootstrap, linger_ms=20, max_batch_size=batch_bytes,
                                 max_request_size=8 * batch_bytes, acks=1)
     await producer.start()
     n = 0

@@ -5,10 +5,11 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
-from streams.keys import key_for
+from streams.kafka import clients
 from streams.kafka.serde import Serde
+from streams.topics import key_for
 
 
 async def produce(
@@ -22,7 +23,7 @@ async def produce(
 
     ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     n = 0
     try:
@@ -47,10 +48,7 @@ async def produce(
 
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """True end offsets of every partition of ``topics`` (Tansu-corrected, see tansu_workarounds)."""
-    from streams.kafka.internals import tansu as tansu_workarounds
-
-    tansu_workarounds.apply()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = clients.consumer(bootstrap, group_id=None)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
@@ -61,7 +59,7 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
 
 async def committed_offsets(bootstrap: str, group: str, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
     """The group's committed offsets (0 where nothing is committed yet)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = clients.consumer(bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         out = {}
@@ -99,7 +97,7 @@ async def consume(
     max_records: int | None = None,
 ) -> AsyncIterator[tuple[int, int, str | None, dict[str, Any] | None, Any]]:
     """Yield ``(partition, offset, key, record, error)`` from the beginning until idle for ``timeout`` s."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic) or set()

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from streams.kafka.serde import Serde
 from streams.tools.io import produce, wait_consumed
 from streams.tools.jsonconv import record_from_json
-from streams.kafka.serde import Serde
 
 REPO = Path(__file__).resolve().parents[2]
 ANNUAL_CYCLE_DEMO = REPO / "tests" / "golden" / "annual_cycle" / "inputs.jsonl"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 import time
@@ -10,15 +9,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams.tools import sample
-
-from streams.tools import scenario
-from streams.config import ALL_TOPICS, Settings
+from streams import topics
+from streams.config import Settings
+from streams.kafka.registry import SchemaRegistry
+from streams.kafka.serde import Serde
+from streams.tools import sample, scenario
 from streams.tools.io import produce, read_all, wait_consumed
 from streams.tools.jsonconv import record_from_json
-from streams.kafka.registry import SchemaRegistry
 from streams.tools.runner import WorkerProcess
-from streams.kafka.serde import Serde
 
 
 def _say(msg: str) -> None:
@@ -30,8 +28,8 @@ def _records(stage: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, None, d
 
 
 def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
-    from streams.tools.broker import EmbeddedBroker
     from streams.kafka.admin import ensure_topics
+    from streams.tools.broker import EmbeddedBroker
 
     base = settings.data_dir
     base.mkdir(parents=True, exist_ok=True)
@@ -47,10 +45,10 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
             broker = EmbeddedBroker(log_dir=run_dir)
             bootstrap = broker.start(None)
             _say(f"[1/6] embedded Tansu broker at {bootstrap} (pid {broker.pid})")
-        ensure_topics(bootstrap, list(ALL_TOPICS), settings.partitions)
-        _say(f"[2/6] {len(ALL_TOPICS)} topics x {settings.partitions} partitions ready")
+        ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
+        _say(f"[2/6] {len(topics.ALL)} topics x {settings.partitions} partitions ready")
         worker = WorkerProcess(bootstrap, run_dir / "worker", partitions=settings.partitions, app_id=settings.app_id,
-                               web_port=settings.web_port if "PARTD_WEB_PORT" in os.environ else None).start()
+                               web_port=settings.web_port if "PARTD_WEB_PORT" in settings.given else None).start()
         _say(f"[3/6] worker started (pid {worker.pid}, log {worker.log_path})")
         code = asyncio.run(_publish_and_report(bootstrap, settings, worker))
         _say(f"done in {time.monotonic() - t0:.1f}s")

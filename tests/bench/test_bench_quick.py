@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.tools.generate import generate, mbi_for
 from processors.codes import is_valid_mbi
+from streams.tools.generate import generate, mbi_for
 
 REQUIRED = ("baseline_events_per_s", "processor_events_per_s", "ratio", "cycle_members", "cycle_seconds",
             "workers", "worker_peak_rss_mb", "broker_peak_rss_mb")

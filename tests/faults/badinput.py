@@ -29,10 +29,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 import schemas
-from streams.tools import sample
-from streams.tools.jsonconv import record_from_json
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde, frame
+from streams.tools import sample
+from streams.tools.jsonconv import record_from_json
 from tests.faults.helpers import TS, as_plain, enrollment_stream, mbi, plain_schema
 
 SERDE = Serde(SchemaRegistry.from_env())

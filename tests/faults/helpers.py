@@ -9,13 +9,17 @@ from typing import Any, Iterable, Mapping
 import fastavro
 
 import schemas
-
 from processors import plans as plan_rules
-from streams.tools import sample
-from streams.runtime.deadletters import Source
-from streams.tools.jsonconv import record_from_json
-from streams.runtime.member_pipeline import BatchResult, decode_state, encode_state, process_batch
 from streams.kafka.serde import Serde
+from streams.runtime.deadletters import Source
+from streams.runtime.member_pipeline import (
+    BatchResult,
+    decode_state,
+    encode_state,
+    process_batch,
+)
+from streams.tools import sample
+from streams.tools.jsonconv import record_from_json
 
 LETTERS = "ACDEFGHJKMNPQRTUVWXY"
 TS = 1_760_000_000_000  # fixed record timestamp: replays read the same log

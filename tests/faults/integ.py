@@ -11,13 +11,12 @@ from typing import Any, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.runtime import outbox
-
 from streams.kafka.internals import tansu as tansu_workarounds
-from streams.runtime.deadletters import Source
-from streams.tools.io import end_offsets
-from streams.runtime.member_pipeline import decode_state
 from streams.kafka.serde import Serde
+from streams.runtime import outbox
+from streams.runtime.deadletters import Source
+from streams.runtime.member_pipeline import decode_state
+from streams.tools.io import end_offsets
 
 CHANGELOG = "partd-members-changelog"
 RESULTS = Path(os.environ.get("PARTD_FAULT_RESULTS", "/tmp/partd-fault-results.jsonl"))

@@ -20,17 +20,30 @@ from io import BytesIO
 from typing import Any
 
 import fastavro
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from streams.runtime import outbox
-
-from streams.tools import sample
-from streams.runtime.deadletters import Source
-from streams.tools.jsonconv import record_from_json
-from streams.runtime.member_pipeline import APPLIED, decode_state, encode_state, process_batch
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from tests.faults.helpers import SAMPLE_CATALOG, TS, Reference, as_plain, enrollment_stream, mbi, plain_schema
+from streams.runtime import outbox
+from streams.runtime.deadletters import Source
+from streams.runtime.member_pipeline import (
+    APPLIED,
+    decode_state,
+    encode_state,
+    process_batch,
+)
+from streams.tools import sample
+from streams.tools.jsonconv import record_from_json
+from tests.faults.helpers import (
+    SAMPLE_CATALOG,
+    TS,
+    Reference,
+    as_plain,
+    enrollment_stream,
+    mbi,
+    plain_schema,
+)
 
 SERDE = Serde(SchemaRegistry.from_env())
 TOPICS = ("enrollment-requests", "lis-status-changes", "beneficiary-updates")

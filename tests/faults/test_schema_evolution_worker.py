@@ -24,11 +24,11 @@ import fastavro
 import pytest
 
 import schemas
-from streams.tools import scenario
-from streams.config import INPUT_TOPICS, OUTPUT_TOPICS
-from streams.tools.jsonconv import record_from_json
-from streams.keys import key_for
+from streams import topics
 from streams.kafka.serde import Serde, frame, split
+from streams.tools import scenario
+from streams.tools.jsonconv import record_from_json
+from streams.topics import key_for
 from tests.faults import integ
 from tests.faults.helpers import TS
 from tests.integration import golden
@@ -43,13 +43,13 @@ def _fields(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in raw["fields"]}
 
 
-PREVIOUS = {t: next(v for v in schemas.topic_versions(t) if not v.current) for t in INPUT_TOPICS}
+PREVIOUS = {t: next(v for v in schemas.topic_versions(t) if not v.current) for t in topics.INPUTS}
 PREVIOUS_SCHEMA = {t: fastavro.parse_schema(schemas.schema_json(v.file), named_schemas={}) for t, v in PREVIOUS.items()}
 PREVIOUS_FIELDS = {t: set(_fields(schemas.schema_json(v.file))) for t, v in PREVIOUS.items()}
 # Fields of the current version that the previous one lacks, with their defaults.
 LACKS = {
     t: {n: f["default"] for n, f in _fields(schemas.topic_schema_json(t)).items() if n not in PREVIOUS_FIELDS[t]}
-    for t in INPUT_TOPICS
+    for t in topics.INPUTS
 }
 
 MAGI = [
@@ -104,8 +104,8 @@ def _run(tmp: Path, serde: Serde, encoder: Encoder) -> tuple[dict[str, Counter],
                 cluster.wait(topics, timeout=WAIT)
         seconds = time.monotonic() - t0
         assert worker.alive(), worker.log_tail()
-        ids = Counter(split(s.value)[1] for s in integ.read_sources(bootstrap, INPUT_TOPICS))
-        return {t: Counter(cluster.read_raw(t)) for t in OUTPUT_TOPICS}, ids, seconds
+        ids = Counter(split(s.value)[1] for s in integ.read_sources(bootstrap, topics.INPUTS))
+        return {t: Counter(cluster.read_raw(t)) for t in topics.OUTPUTS}, ids, seconds
 
 
 def test_previous_and_current_schema_ids_give_the_same_outputs(tmp_path: Path, serde: Serde) -> None:
@@ -120,8 +120,8 @@ def test_previous_and_current_schema_ids_give_the_same_outputs(tmp_path: Path, s
 
     # Each run really was written with the version it claims.
     n_in = len(_lines())
-    assert set(old_ids) == {PREVIOUS[t].id for t in INPUT_TOPICS if any(line["topic"] == t for line in _lines())}
-    assert set(new_ids) == {serde.registry.id_for_topic(t) for t in INPUT_TOPICS if any(line["topic"] == t for line in _lines())}
+    assert set(old_ids) == {PREVIOUS[t].id for t in topics.INPUTS if any(line["topic"] == t for line in _lines())}
+    assert set(new_ids) == {serde.registry.id_for_topic(t) for t in topics.INPUTS if any(line["topic"] == t for line in _lines())}
     assert sum(old_ids.values()) == sum(new_ids.values()) == n_in
 
     for run in (old, new):
@@ -130,7 +130,7 @@ def test_previous_and_current_schema_ids_give_the_same_outputs(tmp_path: Path, s
         assert sum(run["lis-benchmarks"].values()) >= 1
         assert sum(run["beneficiary-notices"].values()) >= 1
         assert sum(run["medicaid-determinations"].values()) == len(MAGI)
-    for topic in OUTPUT_TOPICS:
+    for topic in topics.OUTPUTS:
         assert old[topic] == new[topic], f"{topic}: records written with the previous schemas give other outputs"
 
     integ.report(

@@ -25,15 +25,22 @@ from pathlib import Path
 
 import pytest
 
+from streams import topics
+from streams.kafka.serde import Serde
 from streams.runtime import outbox
-
-from streams.tools import sample
-from streams.config import MEMBER_TOPICS, OUTPUT_TOPICS
 from streams.runtime.deadletters import Source
 from streams.runtime.member_pipeline import decode_state, encode_state, process_batch
-from streams.kafka.serde import Serde
+from streams.tools import sample
 from tests.faults import integ
-from tests.faults.badinput import Log, Rec, encode, fuzz_log, positions, publish, summary
+from tests.faults.badinput import (
+    Log,
+    Rec,
+    encode,
+    fuzz_log,
+    positions,
+    publish,
+    summary,
+)
 from tests.faults.helpers import TS, catalog, mbi, utc
 from tests.integration.conftest import PARTITIONS, Cluster, fresh_cluster
 
@@ -44,15 +51,15 @@ WAIT = 240.0
 
 
 def _drive(cluster: Cluster, log: Log) -> None:
-    for recs, topics in log.stages:
+    for recs, stage_topics in log.stages:
         publish(cluster.bootstrap, recs, PARTITIONS)
-        cluster.wait(topics, timeout=WAIT)
+        cluster.wait(stage_topics, timeout=WAIT)
 
 
 def _outputs(cluster: Cluster) -> dict[str, tuple[Counter, Counter, int]]:
     """Per output topic: (raw multiset of (key, value), the same without duplicates by id, duplicates)."""
     out = {}
-    for topic in OUTPUT_TOPICS:
+    for topic in topics.OUTPUTS:
         sources = integ.read_sources(cluster.bootstrap, [topic])
         kept, dups = integ.dedupe_topic(cluster.serde, sources)
         out[topic] = (Counter((s.key, s.value) for s in sources), kept, dups)
@@ -74,7 +81,7 @@ def _reference(serde: Serde, log: Log, where: dict[tuple[str, int, int], Rec], s
     """The pure pipeline over the same log, stage by stage: (table, outputs, records applied)."""
     plans = catalog(serde.decode("plan-year-updates", r.value) for r in log.records if r.expect == "plan")
     stage_of = {id(r): n for n, (recs, _) in enumerate(log.stages) for r in recs}
-    member = sorted((s for s in sources if s.topic in MEMBER_TOPICS),
+    member = sorted((s for s in sources if s.topic in topics.MEMBER_INPUTS),
                     key=lambda s: (stage_of[id(where[(s.topic, s.partition, s.offset)])], s.topic, s.partition, s.offset))
     table: dict[bytes, bytes] = {}
     outputs: Counter = Counter()
@@ -164,14 +171,14 @@ def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, s
     worker_member_outputs: Counter = Counter()
     for topic, (_, kept, _) in first.items():
         for (k, v), n in kept.items():
-            if topic == "dead-letters" and serde.decode(topic, v)["source_topic"] not in MEMBER_TOPICS:
+            if topic == "dead-letters" and serde.decode(topic, v)["source_topic"] not in topics.MEMBER_INPUTS:
                 continue
             worker_member_outputs[(topic, k, v)] += n
     assert worker_member_outputs == ref_outputs
 
     # Determinism with bad input: the same log, a fresh broker and worker, the same bytes.
     second, second_seconds = _second_run(tmp_path / "second", serde, log)
-    for topic in OUTPUT_TOPICS:
+    for topic in topics.OUTPUTS:
         assert first[topic][1] == second[topic][1], f"{topic} differs between two runs of the same log"
         if first[topic][2] == second[topic][2] == 0:
             assert first[topic][0] == second[topic][0]
@@ -182,8 +189,8 @@ def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, s
         replies_out=sum(first["trr-replies"][1].values()), transactions_answered=len(own),
         state_records=len(state_recs), plan_records=len(plan_recs), dead_letters=n_dead,
         dead_letters_by_code=dict(sorted(Counter(d["error_code"] for _, d in dead).items())),
-        duplicates_first_run=sum(first[t][2] for t in OUTPUT_TOPICS),
-        duplicates_second_run=sum(second[t][2] for t in OUTPUT_TOPICS), first_run_s=round(first_seconds, 1), second_run_s=round(second_seconds, 1),
+        duplicates_first_run=sum(first[t][2] for t in topics.OUTPUTS),
+        duplicates_second_run=sum(second[t][2] for t in topics.OUTPUTS), first_run_s=round(first_seconds, 1), second_run_s=round(second_seconds, 1),
         kinds=info["kinds"],
     )
 

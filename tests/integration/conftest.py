@@ -13,14 +13,14 @@ from typing import Any, Iterator
 
 import pytest
 
+from streams import topics
+from streams.kafka.admin import ensure_topics
+from streams.kafka.registry import SchemaRegistry
+from streams.kafka.serde import Serde
 from streams.tools.broker import EmbeddedBroker
-from streams.config import ALL_TOPICS
 from streams.tools.io import produce, read_all, wait_consumed
 from streams.tools.jsonconv import record_from_json
-from streams.kafka.registry import SchemaRegistry
 from streams.tools.runner import WorkerProcess
-from streams.kafka.serde import Serde
-from streams.kafka.admin import ensure_topics
 
 PARTITIONS = 4
 
@@ -30,7 +30,7 @@ def broker(tmp_path: Path) -> Iterator[str]:
     b = EmbeddedBroker(log_dir=tmp_path)
     bootstrap = b.start(None)
     try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+        ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)
         yield bootstrap
     finally:
         b.stop()
@@ -134,7 +134,7 @@ def fresh_cluster(tmp: Path, serde: Serde) -> Iterator[Cluster]:
     bootstrap = b.start(None)
     c = Cluster(bootstrap, tmp, serde)
     try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+        ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)
         yield c
     finally:
         c.stop_all()

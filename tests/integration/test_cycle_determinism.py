@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import OUTPUT_TOPICS
+from streams import topics
 from streams.kafka.serde import Serde
 from tests.integration import golden
 from tests.integration.conftest import fresh_cluster
@@ -22,7 +22,7 @@ def _run_once(tmp: Path, serde: Serde) -> dict[str, Counter[tuple[bytes | None, 
         golden.run(cluster, inputs)
         cluster.publish(garbage, raw=True, timestamp_ms=1_760_000_000_000)
         cluster.wait({"enrollment-requests"})
-        return {t: Counter(cluster.read_raw(t)) for t in OUTPUT_TOPICS}
+        return {t: Counter(cluster.read_raw(t)) for t in topics.OUTPUTS}
 
 
 def test_same_inputs_give_byte_identical_outputs(tmp_path: Path, serde: Serde) -> None:
@@ -31,5 +31,5 @@ def test_same_inputs_give_byte_identical_outputs(tmp_path: Path, serde: Serde) -
     assert sum(first["trr-replies"].values()) > 40
     assert sum(first["beneficiary-notices"].values()) == 9
     assert sum(first["dead-letters"].values()) == 1
-    for topic in OUTPUT_TOPICS:
+    for topic in topics.OUTPUTS:
         assert first[topic] == second[topic], f"{topic} differs between two runs of the same log"

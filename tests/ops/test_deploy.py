@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import ALL_TOPICS
+from streams import topics
 from tests.ops.prom import DEPLOY, ROOT, binary, rules_for_test
 from tests.ops.yamlload import load, load_all
 
@@ -116,7 +116,7 @@ def test_compose_file() -> None:
         assert s in services
     # every partd topic is created (RF 3) before the workers start
     script = services["topics"]["command"][0]
-    for topic in ALL_TOPICS:
+    for topic in topics.ALL:
         assert topic in script
     # every bind-mounted file exists
     for s in services.values():

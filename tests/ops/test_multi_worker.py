@@ -8,7 +8,8 @@ import pytest
 from streams.tools import sample
 from tests.integration.test_restart import _mbi
 from tests.ops.conftest import Cluster
-from tests.ops.prom import sample as metric, scrape
+from tests.ops.prom import sample as metric
+from tests.ops.prom import scrape
 
 pytestmark = pytest.mark.integration
 TOPIC = "enrollment-requests"

@@ -20,21 +20,20 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
+from streams import topics
+from streams.kafka.admin import ensure_topics
+from streams.kafka.registry import SchemaRegistry
+from streams.kafka.serde import Serde
 from streams.tools import sample
 from streams.tools.broker import EmbeddedBroker
-from streams.config import ALL_TOPICS
 from streams.tools.io import produce, wait_consumed
 from streams.tools.jsonconv import record_from_json
-from streams.kafka.registry import SchemaRegistry
 from streams.tools.runner import WorkerProcess
-from streams.kafka.serde import Serde
-from streams.kafka.admin import ensure_topics
-from tests.ops.prom import DEPLOY, LagExporter, Prometheus, http_get, rules_for_test
+from tests.ops.prom import DEPLOY, LagExporter, Prometheus, rules_for_test
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bootstrap = broker.start(None)
     worker = exporter = prom = None
     try:
-        ensure_topics(bootstrap, list(ALL_TOPICS), PARTITIONS)
+        ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)
         worker = WorkerProcess(bootstrap, tmp / "w1", partitions=PARTITIONS,
                                extra_env={"PARTD_LAG_INTERVAL": "1"}).start()
         exporter = LagExporter(bootstrap, tmp, interval=1.0).start()

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from streams.tools import broker as broker_mod
-from streams.tools.broker import BrokerError, EmbeddedBroker, bootstrap_servers, free_port, tansu_binary
 from streams.kafka.admin import ensure_topics, partition_count
+from streams.tools import broker as broker_mod
+from streams.tools.broker import (
+    BrokerError,
+    EmbeddedBroker,
+    bootstrap_servers,
+    free_port,
+    tansu_binary,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

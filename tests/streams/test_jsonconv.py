@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 import schemas
-from streams.tools.jsonconv import JsonConversionError, record_from_json, record_to_json
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
+from streams.tools.jsonconv import JsonConversionError, record_from_json, record_to_json
 
 UTC = dt.timezone.utc
 

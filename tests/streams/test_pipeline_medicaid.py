@@ -5,12 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from streams.tools import sample
-from streams.runtime.deadletters import Source
-from streams.tools.jsonconv import record_from_json
-from streams.runtime.member_pipeline import Reference, decode_state, encode_state, process_batch
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
+from streams.runtime.deadletters import Source
+from streams.runtime.member_pipeline import (
+    Reference,
+    decode_state,
+    encode_state,
+    process_batch,
+)
+from streams.tools import sample
+from streams.tools.jsonconv import record_from_json
 from tests.processors.cycle_builders import catalog, plan
 
 SERDE = Serde(SchemaRegistry.embedded())

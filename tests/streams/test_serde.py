@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import copy
-import io
 import datetime as dt
+import io
 import struct
 from decimal import Decimal
 

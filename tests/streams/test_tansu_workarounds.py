@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -23,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.structs import TopicPartition
 
+from streams.kafka.admin import ensure_topics
 from streams.kafka.internals import tansu as tansu_workarounds
 from streams.tools.broker import EmbeddedBroker
-from streams.kafka.admin import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -124,11 +123,12 @@ FAUST_APP = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     bootstrap, app_id, patch, datadir = sys.argv[1:5]
     from streams.kafka.internals import tansu as tansu_workarounds
+    from streams.runtime.app import FAUST_SETTINGS
     if patch == "1":
         tansu_workarounds.apply()
     import faust
 
-    settings = dict(tansu_workarounds.FAUST_SETTINGS)
+    settings = dict(FAUST_SETTINGS)
     settings["broker_session_timeout"] = 6.0  # first join waits half of it
     app = faust.App(
         app_id,

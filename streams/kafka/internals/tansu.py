@@ -60,30 +60,12 @@ no CreatePartitions, ...).
 
 from __future__ import annotations
 
-import os
-
 import logging
 from typing import Any
 
-__all__ = ["FAUST_SETTINGS", "apply", "applied", "is_tansu"]
+__all__ = ["apply", "applied", "is_tansu"]
 
 log = logging.getLogger(__name__)
-
-#: Faust settings recommended with Tansu; harmless on Apache Kafka.
-#: ``broker_session_timeout`` bounds how long a worker that died without a
-#: LeaveGroup (kill -9) blocks the group, and (Tansu quirk 3) how long the
-#: first JoinGroup waits; the heartbeat interval must stay well below it
-#: (Kafka rule of thumb: a third or less); ``broker_request_timeout`` must be
-#: >= ``broker_session_timeout`` (Faust checks this); the rebalance timeout is
-#: how long the coordinator waits for members to rejoin.
-FAUST_SETTINGS: dict[str, Any] = {
-    "broker_session_timeout": 10.0,
-    "broker_heartbeat_interval": 1.0,
-    "broker_rebalance_timeout": 20.0,
-    "broker_request_timeout": 30.0,
-    # Quirk 4: transactions (exactly_once) fail at start with aiokafka.
-    "processing_guarantee": "at_least_once",
-}
 
 # Marker attribute put on patched functions, so apply() is idempotent and a
 # test can tell whether a function is the patched one.
@@ -107,23 +89,20 @@ def applied() -> bool:
 def apply() -> None:
     """Install every Tansu work-around into aiokafka.  Safe to call repeatedly.
 
-    Call it before the Faust app (or any aiokafka consumer) starts.
-    ``PARTD_TANSU_WORKAROUNDS=off`` skips them (only to show what they fix).
+    Call it before the Faust app (or any aiokafka consumer) starts; clients
+    built by :mod:`streams.kafka.clients` do (:func:`streams.kafka.internals.use_broker`,
+    only when the broker is Tansu and ``PARTD_TANSU_WORKAROUNDS`` is not off).
     """
-    if os.environ.get("PARTD_TANSU_WORKAROUNDS", "").lower() == "off":
-        return
     _patch_end_offsets()  # INFRA.md quirk 1
     _patch_leave_group()  # INFRA.md quirk 2
 
 
-def is_tansu(bootstrap: str, timeout: float = 3.0) -> bool:
+def is_tansu(bootstrap: str, timeout: float = 3.0) -> bool | None:
     """Best-effort, cheap check whether ``bootstrap`` is a Tansu broker.
 
     Sends one ApiVersions v0 request and looks at the API keys: Tansu 0.6
     lists neither CreatePartitions (37) nor OffsetForLeaderEpoch (23), which
-    every Apache Kafka since 1.0 lists.  Only informative (logging, test
-    skips): the patches do not depend on it, they are correct on both
-    brokers.  False if the broker cannot be reached.
+    every Apache Kafka since 1.0 lists.  None if the broker cannot be reached.
     """
     import socket
 
@@ -142,7 +121,7 @@ def is_tansu(bootstrap: str, timeout: float = 3.0) -> bool:
             size = int.from_bytes(_recv(s, 4), "big")
             data = _recv(s, size)
     except (OSError, ValueError):
-        return False
+        return None
     # v0 response: correlation_id(4) error_code(2) [api_key(2) min(2) max(2)]
     count = int.from_bytes(data[6:10], "big")
     keys = {
