@@ -5,9 +5,9 @@
 
 The records are the ones ``partd bench`` sends (``streams.tools.generate``:
 beneficiary updates, then enrollments and LIS changes, Avro-encoded), run in
-batches of 500 through ``streams.runtime.member_pipeline.process_batch`` with the
-member table as a dict of encoded states, as the worker does. The digest covers the bytes
-the worker sends (``BatchResult.values`` and the dead letters). Timed: the enrollment + LIS stream (the
+batches of 500 through ``streams.runtime.rules.process_batch`` (decode + rules) with the
+member table as a dict of encoded values, as the worker does. The digest covers the bytes
+the worker sends (``Result.sends``). Timed: the enrollment + LIS stream (the
 part ``partd bench`` measures as the processor's events/s). A digest of every
 output and state lets two versions of the code be compared for identical results.
 """
@@ -30,8 +30,9 @@ if str(ROOT) not in sys.path:
 from processors import plans as plan_rules  # noqa: E402
 from streams.kafka.registry import SchemaRegistry  # noqa: E402
 from streams.kafka.serde import Serde  # noqa: E402
+from streams.runtime import state as st  # noqa: E402
 from streams.runtime.deadletters import Source  # noqa: E402
-from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.runtime.rules import process_batch  # noqa: E402
 from streams.tools import generate  # noqa: E402
 
 BATCH = 500
@@ -50,11 +51,10 @@ def sources_of(serde: Serde, pop: generate.Population, topics: tuple[str, ...]) 
 def run(serde: Serde, catalog: dict, table: dict[bytes, bytes], sources: list[Source], h: "hashlib._Hash") -> int:
     n_out = 0
     for start in range(0, len(sources), BATCH):
-        res = process_batch(sources[start:start + BATCH], serde, lambda k: decode_state(table.get(k)), catalog)
-        for k, st in res.states.items():
-            table[k] = encode_state(st)
-        # What the worker sends: the outputs' bytes as encoded by the pipeline, dead letters encoded here.
-        for value in res.values + [serde.encode(o.topic, o.value) for o in res.dead]:
+        res = process_batch(sources[start:start + BATCH], serde, lambda k: st.decode(table.get(k)), catalog)
+        for k, stored in res.writes.items():
+            table[k] = st.encode(stored)
+        for _, _, value, _ in res.sends:  # what the worker sends
             h.update(value)
             n_out += 1
     return n_out

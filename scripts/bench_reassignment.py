@@ -15,7 +15,7 @@ Steps (only 3 and 4 are timed):
    for every member, with the plan catalog prepared once per run as the shell
    does (``processors.plan_index.PlanIndex`` when it exists, else the plain
    catalog dict);
-4. **shell scan**: ``streams.runtime.outbox.scan_partition`` over the encoded member
+4. **shell scan**: ``streams.runtime.cycle.scan_partition`` over the encoded member
    table (decode each state, run the step, pack the outbox entry of every
    member that moves), the function the worker calls per partition.
 
@@ -48,9 +48,10 @@ from processors import benchmark, lis_counts, state_lists  # noqa: E402
 from processors.model import Output  # noqa: E402
 from streams.kafka.registry import SchemaRegistry  # noqa: E402
 from streams.kafka.serde import Serde  # noqa: E402
-from streams.runtime import cycle, outbox  # noqa: E402
+from streams.runtime import cycle  # noqa: E402
+from streams.runtime import state as stored  # noqa: E402
 from streams.runtime.deadletters import Source  # noqa: E402
-from streams.runtime.member_pipeline import decode_state, encode_state, process_batch  # noqa: E402
+from streams.runtime.rules import process_batch  # noqa: E402
 from streams.tools import generate  # noqa: E402
 
 if (Path(processors.__file__).parent / "plan_index.py").exists():
@@ -78,11 +79,11 @@ def build(members: int, year: int, seed: int, serde: Serde) -> tuple[dict, dict[
             sources.append(Source(topic, 0, offsets[topic], key, value, 0))
             offsets[topic] += 1
     for start in range(0, len(sources), 500):
-        res = process_batch(sources[start:start + 500], serde, lambda k: decode_state(table.get(k)), catalog)
+        res = process_batch(sources[start:start + 500], serde, lambda k: stored.decode(table.get(k)), catalog)
         assert not res.dead, res.dead[:1]
-        for k, st in res.states.items():
-            table[k] = encode_state(st)
-    states = [decode_state(raw) for raw in table.values()]
+        for k, value in res.writes.items():
+            table[k] = stored.encode(value)
+    states = [stored.member_of(raw) for raw in table.values()]
     counts = lis_counts.count_lis_enrollment(states, dt.date(year - 1, 7, 1))
     bms = benchmark.benchmark_values(catalog, counts, year)
     return catalog, table, bms
@@ -93,7 +94,7 @@ def digest(h: "hashlib._Hash", key: object, state: object, outputs: list[Output]
 
 
 def run_processors(catalog: dict, table: dict[bytes, bytes], bms: dict, payload: dict) -> tuple[float, str, Counter]:
-    states = [(k, decode_state(v)) for k, v in table.items()]  # fresh, untimed
+    states = [(k, stored.member_of(v)) for k, v in table.items()]  # fresh, untimed
     gc.collect()
     h = hashlib.sha256()
     summary: Counter[str] = Counter()
@@ -116,11 +117,11 @@ def run_scan(catalog: dict, table: dict[bytes, bytes], serde: Serde, payload: di
     gc.collect()
     h = hashlib.sha256()
     t0 = time.perf_counter()
-    results = list(outbox.scan_partition(payload, table.items(), catalog, decode_state, serde,
-                                         topic="partd-member-commands", offset=7))
+    results = list(cycle.scan_partition(payload, stored.members(table.items()), catalog, serde,
+                                        "cycle-commands:0", 7))
     elapsed = time.perf_counter() - t0
-    for k, st, outs, _values in results:
-        digest(h, k, outbox.strip(st), outs)
+    for k, new, outs, _sends in results:
+        digest(h, k, new.member if new is not None else None, outs)
     return elapsed, h.hexdigest()
 
 
@@ -140,7 +141,8 @@ def main() -> None:
           f"({time.perf_counter() - t:.1f} s, untimed)")
     cmd = {"command": COMMAND, "plan_year": args.year, "as_of": dt.datetime(args.year - 1, 10, 17, 14, 30, tzinfo=UTC),
            "reference_month": None, "state_code": None, "seed": args.draw_seed}
-    payload = cycle.decode_payload(orjson.dumps(cycle.fanout_payload(cmd, 8, bms)))
+    payload = {"command": COMMAND, "plan_year": args.year, "as_of_dt": cmd["as_of"], "seed": args.draw_seed,
+               "benchmarks_d": bms, "opted_in_states": []}
 
     best_p, best_s = float("inf"), float("inf")
     digests_p: set[str] = set()

@@ -20,6 +20,12 @@ with Faust's own and the lag metrics of :mod:`streams.observability.lag`):
 * ``partd_batch_size``: records per processed batch (histogram)
 * ``partd_batch_duration_seconds{agent}``: wall time to process a batch
 * ``partd_event_latency_seconds{topic}``: record timestamp -> processed
+* ``partd_replayed_total``: redelivered records answered from the outbox (after a crash)
+* ``partd_buffered_records``: member records waiting for their turn (order)
+* ``partd_skipped_offsets_total{topic}``: offsets the fetch jumped over (fetched again; 0 on a healthy run)
+* ``partd_enforced_total``: records applied while a sibling input's lag was not known (after PARTD_MAX_IDLE_MS)
+* ``partd_commits_total``, ``partd_commit_duration_seconds``: member offset commits (flush + commit)
+* ``partd_cycle_step_seconds{command}``: one partition's share of a cycle command
 """
 from __future__ import annotations
 
@@ -27,12 +33,13 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from processors.model import Output
+from streams import topics
 
 if TYPE_CHECKING:
-    from streams.runtime.member_pipeline import BatchResult
+    from streams.runtime.rules import Result
 
 # Beneficiary-notice type -> reassignment case (processors/reassignment.py NOTICE_TYPES).
 REASSIGNMENT_CASES = {
@@ -51,7 +58,7 @@ except ImportError:  # pragma: no cover - the rules moved: nothing pre-created
 ENROLLMENT_KINDS = {"117": "auto", "118": "facilitated"}
 # Serde error codes, created at 0 so the first dead letter is an increase Prometheus sees.
 KNOWN_DEAD_LETTER_CODES = ("EMPTY_VALUE", "SCHEMA_MISMATCH", "UNDECODABLE", "UNKNOWN_SCHEMA_ID", "WRONG_MAGIC_BYTE")
-COUNTED_INPUTS = ("enrollment-requests", "lis-status-changes", "plan-year-updates", "beneficiary-updates", "cycle-commands")
+COUNTED_INPUTS = topics.INPUTS
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -87,11 +94,22 @@ class Metrics:
         self.enrollments = Counter(
             "partd_enrollments_total", "CMS enrollments: auto (TRC 117) and facilitated (TRC 118)", ["kind"], registry=r,
         )
-        self.gap_records = Counter(
-            "partd_gap_records_total",
-            "Input records Faust did not deliver, read from the broker by streams.runtime.gap_repair (0 on a healthy run)",
+        self.skipped = Counter(
+            "partd_skipped_offsets_total",
+            "Input offsets the fetch jumped over, fetched again by the member runtime (0 on a healthy run)",
             ["topic"], registry=r,
         )
+        self.replayed = Counter("partd_replayed_total", "Redelivered member records answered from the outbox",
+                                registry=r)
+        self.buffered = Gauge("partd_buffered_records", "Member records waiting for their turn (timestamp order)",
+                              registry=r)
+        self.enforced = Counter("partd_enforced_total",
+                                "Member records applied while a sibling input's lag was not known", registry=r)
+        self.commits = Counter("partd_commits_total", "Member offset commits (after a flush)", registry=r)
+        self.commit_duration = Histogram("partd_commit_duration_seconds", "Flush + commit of the member offsets",
+                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.cycle_seconds = Histogram("partd_cycle_step_seconds", "One partition's share of a cycle command",
+                                       ["command"], buckets=_LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram(
             "partd_batch_size", "Records per processed batch",
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,
@@ -117,15 +135,22 @@ class Metrics:
         for case, publication in REASSIGNMENT_PUBLICATIONS.items():
             self.letters.labels(publication, REASSIGNMENT_NOTICE_TYPES[case])
 
-    def gap(self, topic: str, n: int) -> None:
-        self.gap_records.labels(topic).inc(n)
-
-    def batch(self, result: "BatchResult") -> None:
+    def member_batch(self, result: "Result", seconds: float, stamps: Iterable[tuple[str, int | None]]) -> None:
+        """A member batch is applied (called by the member runtime where it is timed)."""
         total = 0
         for topic, n in result.by_topic.items():
             self.events_in.labels(topic).inc(n)
             total += n
         self.batch_size.observe(total)
+        if result.replayed:
+            self.replayed.inc(result.replayed)
+        self.outputs(result.outputs)
+        self.outputs(result.dead)
+        self.processed("members", seconds, ((t, ms / 1000) for t, ms in stamps if ms))
+
+    def cycle_step(self, command: str, seconds: float) -> None:
+        self.events_in.labels(topics.CYCLE_COMMANDS).inc()
+        self.cycle_seconds.labels(command).observe(seconds)
 
     def plans(self, n_in: int, n_dead: int) -> None:
         self.events_in.labels("plan-year-updates").inc(n_in)
@@ -135,7 +160,7 @@ class Metrics:
                   now: float | None = None) -> None:
         """A batch is done: ``seconds`` of processing, and ``(topic, record timestamp in s)`` of its records.
 
-        Called by :func:`streams.observability.web.install` around the agents' batch methods.
+        Called where the batch is timed (the member runtime, the agents).
         """
         self.batch_duration.labels(agent).observe(max(0.0, seconds))
         now = time.time() if now is None else now

@@ -10,17 +10,14 @@
   503 otherwise (readiness).
 
 :func:`install` is called by ``PartdApp.__init__`` after the agents are defined.
-It also times the agents' batch methods (``partd_batch_duration_seconds``,
-``partd_event_latency_seconds``) by wrapping them on the instance, so the app
-itself needs no metrics code for that.
+Batches are timed where they are applied (the member runtime and the agents call
+:class:`streams.observability.metrics.Metrics` themselves).
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, disable_created_metrics
 
@@ -41,7 +38,6 @@ def install(partd: "PartdApp") -> None:
     disable_created_metrics()  # no *_created series: half the series, nothing lost
     faust_metrics.install(app, registry)  # Faust's sensors, counted per record, turned into series per scrape
     _install_rebalance_metrics(partd)
-    _install_timing(partd)
     _install_health(partd)
 
     interval = partd.settings.lag_interval_s
@@ -93,50 +89,6 @@ def _install_rebalance_metrics(partd: "PartdApp") -> None:
     app.on_partitions_assigned.connect(on_assigned)
 
 
-def _timed(metrics: Any, agent: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def stamps(events: list[Any]) -> list[tuple[str, float | None]]:
-        return [(e.message.topic, e.message.timestamp) for e in events]
-
-    if asyncio.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def run_async(events: Any, *args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            result = await fn(events, *args, **kwargs)
-            batch = events if isinstance(events, list) else [events]
-            metrics.processed(agent, time.perf_counter() - t0, stamps(batch))
-            return result
-        return run_async
-
-    @functools.wraps(fn)
-    def run_sync(events: Any, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        result = fn(events, *args, **kwargs)
-        batch = events if isinstance(events, list) else [events]
-        metrics.processed(agent, time.perf_counter() - t0, stamps(batch))
-        return result
-    return run_sync
-
-
-def _install_timing(partd: "PartdApp") -> None:
-    """Time the agents' batch methods (looked up on the instance at each call, so wrapping it is enough)."""
-    m = partd.metrics
-    for attr, agent in (("_member_batch", "members"), ("_plan_batch", "plans"),
-                        ("_cycle_command", "cycle-commands")):
-        fn = getattr(partd, attr, None)
-        if fn is not None:
-            setattr(partd, attr, _timed(m, agent, fn))
-    command = getattr(partd, "_cycle_command", None)
-    if command is not None:
-        inner = command
-
-        @functools.wraps(inner)
-        async def count_command(event: Any, *args: Any, **kwargs: Any) -> Any:
-            m.events_in.labels("cycle-commands").inc()
-            return await inner(event, *args, **kwargs)
-
-        partd._cycle_command = count_command  # type: ignore[method-assign]
-
-
 def _install_health(partd: "PartdApp") -> None:
     from faust import web
 
@@ -148,8 +100,7 @@ def _install_health(partd: "PartdApp") -> None:
 
     @app.page("/ready")
     async def ready(self: web.View, request: web.Request) -> web.Response:
-        catalog = getattr(partd, "_ready", None)
-        loaded = bool(catalog is not None and catalog.is_set())
+        loaded = partd.ready.is_set()
         rebalancing = bool(getattr(app, "rebalancing", False))
         ok = loaded and not rebalancing
         return self.json({"ready": ok, "catalog_loaded": loaded, "rebalancing": rebalancing},

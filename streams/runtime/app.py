@@ -1,51 +1,50 @@
-"""The Faust app: topics, the member table, and the thin agents.
+"""The worker: a Faust app with the member runtime and three small agents.
 
-Agents consume raw bytes in batches (``faust_compat.event_batches``), hand the batch to a
-pipeline in plain Python that calls the processors, write each changed member
-state once, and hand the outputs to the producer client in whole batches
-(:mod:`streams.kafka.internals.batch_send`) before the batch is acked (Faust flushes the
-producer before it commits offsets, so outputs are never behind the commit).
+Faust is the application framework: the worker process, the consumer group
+and its assignment, the member table (RocksDB per partition, its changelog and
+the changelog recovery of a worker that takes partitions over), the web
+server. :class:`PartdApp` builds it:
+
+* ``partd-members`` (:mod:`streams.runtime.worker`): the member inputs
+  (``beneficiary-updates``, ``lis-status-changes``, ``magi-applications``,
+  ``enrollment-requests``), co-partitioned with the ``members`` table; the
+  member path reads top-down from there;
+* ``partd-plans``: dead-letters plan-year records that cannot be applied
+  (every worker reads the plan catalog whole, :mod:`streams.runtime.reference`);
+* ``partd-cycle-commands``: dead-letters cycle commands that cannot be run
+  (every member partition applies the others, :mod:`streams.runtime.cycle`);
+* ``partd-cycle-results``: merges the partitions' reports of a cycle command
+  and publishes what needs them all (``lis-benchmarks``), then a ``done`` record.
+
+The three small agents send with Faust's producer and are committed by
+Faust; the member runtime has its own producer and commits its inputs itself.
+On a rebalance and at shutdown the member runtime finishes its batch, flushes
+and commits first, then asks Faust to commit the small agents' progress
+(:meth:`commit_other_agents`), before Faust gives the partitions up.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
-from decimal import Decimal
+import time
 from typing import Any
 
-import faust
-import orjson
-
 from processors import plans as plan_rules
-from processors import state_lists
 from processors.model import Output, Rejected
 from streams import topics
 from streams.config import Settings
 from streams.kafka import clients
-from streams.kafka.internals.batch_send import send_keyed
-from streams.kafka.internals.faust_private import (
-    ack_offsets,
-    event_batches,
-    event_context,
-    iter_partition,
-    make_flush_complete,
-    table_get,
-)
+from streams.kafka.internals import faust_private as fp
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.observability import web as observability
+from streams.observability import web
 from streams.observability.metrics import Metrics
-from streams.runtime import cycle, outbox
-from streams.runtime.catalog import LogBackedTable
+from streams.runtime import cycle
+from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
-from streams.runtime.gap_repair import GapRepair, merge_in_order
-from streams.runtime.member_pipeline import (
-    Reference,
-    decode_state,
-    encode_state,
-    process_batch,
-)
+from streams.runtime.reference import CommandLog, LatestTable, TopicReader
+from streams.runtime.send import Sender
+from streams.runtime.worker import MemberRuntime
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +62,50 @@ FAUST_SETTINGS: dict[str, Any] = {
 }
 
 
-def _source(event: Any) -> Source:
-    m = event.message
-    return Source(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000) if m.timestamp else None)
+class CycleResults(TopicReader):
+    """``partd-cycle-results`` read whole: each command's partition reports, and its ``done`` record."""
+
+    def __init__(self, bootstrap: str, serde: Serde) -> None:
+        import orjson
+
+        self.reports: dict[str, dict[str, Any]] = {}  # command id -> merged progress
+        self.done: dict[str, dict[str, Any]] = {}  # command id -> done record
+
+        def apply(src: Source, record: Any) -> None:
+            report = orjson.loads(src.value or b"{}")
+            if report.get("done"):
+                self.done[report["command_id"]] = report
+            elif "partition" in report:
+                self.reports[report["command_id"]] = cycle.merge_progress(self.reports.get(report["command_id"]),
+                                                                          report)
+
+        super().__init__(topics.CYCLE_RESULTS, bootstrap, serde, apply)
+        self._raw = True
+
+    async def _run(self) -> None:  # internal JSON records: no Avro decoding
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+            for tp, msgs in batches.items():
+                for m in msgs:
+                    try:
+                        self._apply(Source(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp), None)
+                    except Exception:  # noqa: BLE001 - not ours; never stop the reader
+                        self.skipped += 1
+                    self._next[tp] = m.offset + 1
+                self.version = object()
 
 
 class PartdApp:
     """Builds the Faust app for a bootstrap address and settings."""
 
     def __init__(self, settings: Settings, bootstrap: str, *, store: str = "rocksdb://") -> None:
-        make_flush_complete()  # a Faust bug that loses outputs on a crash
         self.settings = settings
         self.bootstrap = bootstrap
-        self.registry = SchemaRegistry.from_env()
+        self.registry = SchemaRegistry(settings.schema_registry_url)
         self.serde = Serde(self.registry)
         self.metrics = Metrics()
-        self.app = faust.App(
+        self.app = fp.HookedApp(
             settings.app_id,
             **clients.faust_settings(bootstrap),
             store=store,
@@ -95,327 +122,153 @@ class PartdApp:
             stream_buffer_maxsize=max(4096, settings.batch_size * 4),
             **FAUST_SETTINGS,
         )
-        self.plans = LogBackedTable("plan-year-updates", bootstrap, self.serde, self._plan_entry)
-        # States that opted in to passive enrollment, per plan year (seed 000), from cycle-commands.
-        self.optins = LogBackedTable("cycle-commands", bootstrap, self.serde, self._optin_entry)
-        self.benchmarks = LogBackedTable(
-            "lis-benchmarks", bootstrap, self.serde, lambda r: (f"{r['region']}-{r['plan_year']}", r),
-        )
-        self.gaps = GapRepair(bootstrap, settings.app_id)
-        self._ready = asyncio.Event()
-        self._topics: dict[str, Any] = {}
-        self._bms_cache: tuple[Any, dict[int, dict[str, Decimal]]] | None = None
-        self.members = self.app.Table(
-            "members", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
-        )
-        self.cycle_progress = self.app.Table(
-            "cycle-progress", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions,
-        )
+        self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
+        self.benchmarks = LatestTable(topics.LIS_BENCHMARKS, bootstrap, self.serde,
+                                      lambda r: (f"{r['region']}-{r['plan_year']}", r))
+        self.command_log = CommandLog(topics.CYCLE_COMMANDS, bootstrap, self.serde)
+        self.results = CycleResults(bootstrap, self.serde)
+        self.readers: tuple[TopicReader, ...] = (self.plans, self.benchmarks, self.command_log, self.results)
+        self.sender = Sender(bootstrap)
+        self.offsets = GroupOffsets(bootstrap, settings.app_id)
+        self.ready = asyncio.Event()
+        self.members = self.app.Table("members", default=None, key_type=bytes, value_type=bytes,
+                                      partitions=settings.partitions)
+        self.runtime = MemberRuntime(self)
+        self.agents_busy = asyncio.Lock()  # held by the small agents while they handle a record
+        self.app.before_revoke = self.runtime.before_revoke
+        self.app.before_stop = self.runtime.before_stop
         self._define()
-        observability.install(self)
-
-    def _optin_entry(self, record: dict[str, Any]) -> tuple[str, Any]:
-        if getattr(record["command"], "value", record["command"]) != state_lists.STATE_PASSIVE_OPT_IN:
-            raise ValueError("not an opt-in")
-        key = state_lists.opt_in_key(record["plan_year"])
-        return state_lists.apply_opt_in(self.optins.data.get(key), record)
-
-    @staticmethod
-    def _plan_entry(record: dict[str, Any]) -> tuple[str, Any]:
-        return plan_rules.apply_plan_update(record)
+        web.install(self)
 
     # ---------------------------------------------------------------- agents
     def _define(self) -> None:
         app = self.app
-        s = self.settings
-        member_topic = app.topic(*topics.MEMBER_INPUTS, topics.MEMBER_COMMANDS, key_type=bytes, value_type=bytes)
-        command_topic = app.topic("cycle-commands", key_type=bytes, value_type=bytes)
+        member_topic = app.topic(*topics.MEMBER_INPUTS, key_type=bytes, value_type=bytes, acks=False)
+        command_topic = app.topic(topics.CYCLE_COMMANDS, key_type=bytes, value_type=bytes)
         results_topic = app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes)
-        plan_topic = app.topic("plan-year-updates", key_type=bytes, value_type=bytes)
-
-        async def close_readers(sender: Any, **kwargs: Any) -> None:
-            # Our own aiokafka clients, closed before Faust closes the loop.
-            for reader in (self.plans, self.benchmarks, self.optins, self.gaps):
-                await reader.stop()
-
-        app.on_before_shutdown.connect(close_readers)
+        plan_topic = app.topic(topics.PLAN_YEAR_UPDATES, key_type=bytes, value_type=bytes)
 
         @app.task
-        async def start_catalog() -> None:
-            await self.plans.start()
-            await self.benchmarks.start()
-            await self.optins.start()
-            self._ready.set()
-            log.info("plan catalog loaded: %d plan-years", len(self.plans.data))
+        async def start_readers() -> None:
+            await self.sender.start()
+            for reader in self.readers:
+                await reader.start()
+            self.ready.set()
+            log.info("reference data loaded: %d plan-years, %d cycle commands", len(self.plans.data),
+                     len(self.command_log.items))
+
+        async def stop_readers(sender: Any, **kwargs: Any) -> None:
+            # Our own aiokafka clients, closed before Faust closes the loop.
+            for reader in self.readers:
+                await reader.stop()
+            await self.offsets.stop()
+            await self.sender.stop()
+
+        async def rebalance_complete(sender: Any, **kwargs: Any) -> None:
+            # Not waiting for the readers: Faust starts app tasks only after this first recovery.
+            await self.runtime.on_rebalance_complete()
+
+        app.on_before_shutdown.connect(stop_readers)
+        app.on_rebalance_complete.connect(rebalance_complete)
 
         @app.agent(member_topic, name="partd-members")
         async def members_agent(stream: Any) -> None:
-            async for events in event_batches(stream, s.batch_size):
-                await self._ready.wait()
-                await self._member_batch(events)
+            await self.runtime.run(stream)
 
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:
-            async for events in event_batches(stream, s.batch_size):
-                await self._plan_batch(events)
+            async for event in stream.events():
+                async with self.agents_busy:
+                    await self._plan(event)
 
         @app.agent(command_topic, name="partd-cycle-commands")
         async def commands_agent(stream: Any) -> None:
             async for event in stream.events():
-                await self._ready.wait()
-                await self._cycle_command(event)
+                await self.ready.wait()
+                async with self.agents_busy:
+                    await self._cycle_command(event)
 
         @app.agent(results_topic, name="partd-cycle-results")
         async def results_agent(stream: Any) -> None:
             async for event in stream.events():
-                await self._ready.wait()
-                await self._cycle_result(event)
+                await self.ready.wait()
+                async with self.agents_busy:
+                    await self._cycle_result(event)
 
-        self._agents = (members_agent, plans_agent, commands_agent, results_agent)
+    async def commit_other_agents(self) -> None:
+        """Wait for the small agents' record in hand, then let Faust commit what they have handled."""
+        async with self.agents_busy:
+            await self.app.consumer.commit()
 
-    async def _member_batch(self, all_events: list[Any]) -> None:
-        commands = [e for e in all_events if e.message.topic == topics.MEMBER_COMMANDS]
-        events = [e for e in all_events if e.message.topic != topics.MEMBER_COMMANDS]
-        if events:
-            await self._member_events(events)
-        for cmd in commands:
-            await self._member_command(cmd)
+    async def _send(self, outputs: list[Output], timestamp_ms: int | None) -> None:
+        """Outputs of the small agents, through Faust's producer (flushed by Faust's commits)."""
+        for out in outputs:
+            value = self.serde.encode(out.topic, out.value)
+            await self.app.topic(out.topic, key_type=bytes, value_type=bytes).send(
+                key=out.key.encode("utf-8"), value=value,
+                timestamp=timestamp_ms / 1000 if timestamp_ms is not None else None)
+            self.metrics.output(out)
 
-    async def _member_events(self, faust_events: list[Any]) -> None:
-        sources, events, late_acks = await self._with_missing(faust_events)
-        first_of_key: dict[bytes, int] = {}
-        for i, src in enumerate(sources):
-            if src.key is not None:
-                first_of_key.setdefault(src.key, i)
-
-        def load_state(key: bytes) -> Any:
-            return decode_state(table_get(self.members, events[first_of_key[key]].message.partition, key))
-
-        plans = _MissRecorder(self.plans.data)
-        bms = self._benchmarks_by_year()
-        result = process_batch(sources, self.serde, load_state, Reference(plans, bms))
-        if plans.missed:
-            # A transaction named a plan-year we have not seen: it may have been
-            # published a moment ago. Catch the catalog up and run the batch
-            # again (the pipeline is pure and nothing was written yet).
-            await self.plans.sync()
-            result = process_batch(sources, self.serde, load_state, Reference(self.plans.data, bms))
-        for key, state in result.states.items():
-            with event_context(events[result.state_event[key]]):
-                self.members[key] = encode_state(state)
-        await self._send(result.outputs, result.values)
-        await self._send(result.dead)
-        self.gaps.handled(sources)
-        for tp, offsets in late_acks:
-            ack_offsets(self.app.consumer, tp, offsets)
-        self.metrics.batch(result)
-
-    async def _with_missing(self, faust_events: list[Any]) -> tuple[list[Source], list[Any], list[tuple[Any, list[int]]]]:
-        """The batch's records plus any records of their partitions Faust never delivered (streams.runtime.gap_repair).
-
-        Returns the sources in handling order; for each, the Faust event whose
-        context a state write uses (for a fetched record: the next delivered
-        event of its partition, so the same changelog partition); and the
-        offsets to mark acked once the batch is handled.
-        """
-        sources = [_source(e) for e in faust_events]
-        self.gaps.on_generation(self.app.consumer_generation_id)
-        missing = await self.gaps.missing(sources)
-        if not missing:
-            return sources, faust_events, []
-        acks = []
-        for tp, recs in missing.items():
-            tp_of = next(e.message.tp for e in faust_events if (e.message.topic, e.message.partition) == tp)
-            acks.append((tp_of, [r.offset for r in recs]))
-            self.metrics.gap(tp[0], len(recs))
-        out_sources, out_events = merge_in_order(sources, faust_events, missing)
-        return out_sources, out_events, acks
-
-    # ---------------------------------------------------------------- cycle
-    async def _cycle_command(self, event: Any) -> None:
-        """A ``cycle-commands`` record: validate, then fan out to every member partition."""
-        src = _source(event)
-        record, error = self.serde.decode_many("cycle-commands", [src.value or b""])[0]
+    async def _plan(self, event: Any) -> None:
+        started = time.perf_counter()
+        src = source_of(event)
+        record, error = self.serde.decode_many(topics.PLAN_YEAR_UPDATES, [src.value])[0]
+        outputs = []
         if error is not None:
-            await self._send([dead_letter(src, error.error_code, error.message)])
-            return
-        command = getattr(record["command"], "value", record["command"])
-        try:
-            if command == state_lists.STATE_PASSIVE_OPT_IN:
-                await self.optins.sync()
-                key = state_lists.opt_in_key(record["plan_year"])
-                state_lists.apply_opt_in(self.optins.data.get(key), record)  # validation; the table applies it
-                log.info("state opt-in recorded for plan year %s", record["plan_year"])
-                return
-            benchmarks = None
-            if command in cycle.NEEDS_BENCHMARKS:
-                benchmarks = await self._wait_benchmarks(record["plan_year"])
-            await self.optins.sync()
-            opted = state_lists.opted_in_states(self.optins.data, record["plan_year"])
-            payload = cycle.fanout_payload(record, self.settings.partitions, benchmarks, opted)
-        except cycle.CommandError as exc:
-            await self._send([dead_letter(src, exc.error_code, exc.message)])
-            return
-        except Rejected as rej:
-            await self._send([dead_letter(src, rej.error_code, rej.message)])
-            return
-        body = orjson.dumps(payload)
-        topic = self._topic(topics.MEMBER_COMMANDS)
-        with event_context(event):
-            for p in range(self.settings.partitions):
-                topic.send_soon(key=f"{payload['command_id']}-{p}".encode(), value=body, partition=p)
-        log.info("cycle %s %s fanned out to %d partitions", payload["command"], payload["plan_year"], self.settings.partitions)
-
-    async def _wait_benchmarks(self, plan_year: int, timeout: float = 120.0) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            await self.benchmarks.sync()
-            found, _ = cycle.benchmarks_for_year(self.benchmarks.data.values(), plan_year)
-            if found:
-                return found
-            if loop.time() > deadline:
-                raise cycle.CommandError(
-                    "NO_BENCHMARK",
-                    f"no lis-benchmarks for plan year {plan_year} after {timeout:.0f}s: send CALCULATE_BENCHMARKS first",
-                )
-            await asyncio.sleep(0.5)
-
-    async def _member_command(self, event: Any) -> None:
-        """One partition's share of a cycle step: scan this partition of the member table."""
-        payload = cycle.decode_payload(event.message.value)
-        partition = event.message.partition
-        await self.plans.sync()
-        members = iter_partition(self.members, partition, self.settings.partitions)
-        if payload["command"] == "CALCULATE_BENCHMARKS":
-            counts = cycle.partition_counts(payload, (decode_state(raw) for _, raw in members))
-            body: dict[str, Any] = {"counts": counts}
+            outputs.append(dead_letter(src, error.error_code, error.message))
         else:
-            n = 0
-            totals: dict[str, int] = {}
-            pending: list[Output] = []
-            pending_values: list[bytes] = []
-            for key, state, outputs, values in outbox.scan_partition(
-                payload, members, self.plans.data, decode_state, self.serde,
-                topic=event.message.topic, offset=event.message.offset,
-            ):
-                if state is not None:
-                    with event_context(event):
-                        self.members[key] = encode_state(state)
-                pending.extend(outputs)
-                pending_values.extend(values)
-                for k, v in cycle.summarize(outputs).items():
-                    totals[k] = totals.get(k, 0) + v
-                n += 1
-                if n % cycle.SCAN_CHUNK == 0:
-                    # Outputs go in batches of a chunk of members; then heartbeats and the producer run.
-                    await self._send(pending, pending_values)
-                    pending, pending_values = [], []
-                    await asyncio.sleep(0)
-            await self._send(pending, pending_values)
-            body = {"summary": totals}
-        key, value = cycle.result_message(payload, partition, body)
-        with event_context(event):
-            self._topic(topics.CYCLE_RESULTS).send_soon(key=key, value=value)
-
-    async def _cycle_result(self, event: Any) -> None:
-        report = orjson.loads(event.message.value)
-        key = report["command_id"].encode()
-        with event_context(event):
-            raw = self.cycle_progress.get(key)
-        progress = cycle.merge_progress(orjson.loads(raw) if raw else None, report)
-        if cycle.complete(progress) and not progress["done"]:
-            if progress["command"] == "CALCULATE_BENCHMARKS":
-                await self.plans.sync()
-                await self._send(cycle.benchmark_outputs(progress, self.plans.data))
-            progress["done"] = True
-            log.info("cycle %s %s complete on %d partitions", progress["command"], progress["plan_year"], progress["partitions"])
-        with event_context(event):
-            self.cycle_progress[key] = orjson.dumps(progress)
-
-    def _benchmarks_by_year(self) -> dict[int, dict[str, Decimal]]:
-        """Plan year -> region -> benchmark, from the lis-benchmarks table (rebuilt when it changes)."""
-        data = self.benchmarks.data
-        if self._bms_cache is None or self._bms_cache[0] is not self.benchmarks.version:
-            by_year: dict[int, dict[str, Decimal]] = {}
-            for r in data.values():
-                by_year.setdefault(r["plan_year"], {})[r["region"]] = Decimal(r["benchmark_premium"])
-            self._bms_cache = (self.benchmarks.version, by_year)
-        return self._bms_cache[1]
-
-    def _topic(self, name: str) -> Any:
-        topic = self._topics.get(name)
-        if topic is None:
-            topic = self._topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes)
-        return topic
-
-    async def _plan_batch(self, events: list[Any]) -> None:
-        sources = [_source(e) for e in events]
-        dead: list[Output] = []
-        values = [src.value or b"" for src in sources]
-        for src, (record, error) in zip(sources, self.serde.decode_many("plan-year-updates", values)):
-            if error is not None:
-                dead.append(dead_letter(src, error.error_code, error.message))
-                continue
             try:
                 plan_rules.apply_plan_update(record)
             except Rejected as rej:
-                dead.append(dead_letter(src, rej.error_code, rej.message))
-        await self._send(dead)
-        self.metrics.plans(len(events), len(dead))
+                outputs.append(dead_letter(src, rej.error_code, rej.message))
+        await self._send(outputs, src.timestamp_ms)
+        self.metrics.events_in.labels(topics.PLAN_YEAR_UPDATES).inc()
+        self.metrics.processed("plans", time.perf_counter() - started, [(src.topic, event.message.timestamp)])
 
-    async def _send(self, outputs: list[Output], values: list[bytes] | None = None) -> None:
-        """Hand ``outputs`` to the producer client; ``values``: their encoded bytes when already encoded (same order).
+    async def _cycle_command(self, event: Any) -> None:
+        """Dead-letter a cycle command that cannot be run (the member partitions skip it the same way)."""
+        src = source_of(event)
+        while not (self.command_log.caught_up() and any(
+                s.partition == src.partition and s.offset == src.offset for s in self.command_log.commands())):
+            await asyncio.sleep(0.05)
+        plan = self.runtime.commands.plan(src)
+        if isinstance(plan, cycle.Skip) and plan.error is not None:
+            log.warning("cycle command at %s[%d]@%d refused: %s", src.topic, src.partition, src.offset,
+                        plan.error.error_code)
+            await self._send([dead_letter(src, plan.error.error_code, plan.error.message)], src.timestamp_ms)
+        elif isinstance(plan, dict):
+            log.info("cycle %s %s: every member partition applies it in order", plan["command"], plan["plan_year"])
 
-        Straight to aiokafka's accumulator, in whole batches
-        (:mod:`streams.kafka.internals.batch_send`; not Faust's ``send_soon`` buffer, which
-        cost a task hop, a sensor round and a callback per record): when
-        this returns, every record is in the client, so the commit's
-        ``producer.flush()`` (Faust flushes its buffer, then aiokafka) puts
-        them on the broker before the offsets of the events that caused them
-        are committed. Partitions come from aiokafka's default partitioner,
-        as with ``send_soon``. A batch that cannot be delivered stops the worker.
-        """
-        if not outputs:
+    async def _cycle_result(self, event: Any) -> None:
+        """A partition's report: when every partition has reported, publish what needs them all, once."""
+        import orjson
+
+        report = orjson.loads(event.message.value or b"{}")
+        if report.get("done") or "partition" not in report:
             return
-        if values is None:
-            values = [self.serde.encode(out.topic, out.value) for out in outputs]
-        client = self.app.producer._ensure_producer()  # the aiokafka producer inside Faust's, flushed by every commit
-        records = [(out.topic, out.key.encode("utf-8"), value) for out, value in zip(outputs, values, strict=True)]
-        for delivery in await send_keyed(client, records):
-            delivery.add_done_callback(self._delivered)
-        self.metrics.outputs(outputs)
+        command_id = report["command_id"]
+        src = source_of(event)
+        await self._until_read(self.results, src)
+        progress = self.results.reports.get(command_id)
+        if progress is None or not cycle.complete(progress) or command_id in self.results.done:
+            return
+        outputs: list[Output] = []
+        if progress["command"] == cycle.CALCULATE_BENCHMARKS:
+            await self.plans.sync()
+            outputs = cycle.benchmark_outputs(progress, self.plans.data)
+            await self._send(outputs, src.timestamp_ms)
+        key, value = cycle.done_message(progress, outputs)
+        await self.app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes).send(
+            key=command_id.encode(), value=value,
+            timestamp=src.timestamp_ms / 1000 if src.timestamp_ms is not None else None)
+        self.results.done[command_id] = orjson.loads(value)  # ours: do not publish twice while it travels
+        log.info("cycle %s %s done on %d partitions", progress["command"], progress["plan_year"],
+                 progress["partitions"])
 
-    def _delivered(self, delivery: "asyncio.Future[Any]") -> None:
-        if not delivery.cancelled() and delivery.exception() is not None:
-            # aiokafka retried and gave up: the commit would go past the record.
-            # Stop the worker rather than lose it; a restart resends from the outbox.
-            log.critical("a record could not be delivered: %r; stopping the worker", delivery.exception())
-            asyncio.ensure_future(self.app.crash(delivery.exception()))
+    @staticmethod
+    async def _until_read(reader: TopicReader, src: Source) -> None:
+        from aiokafka import TopicPartition
 
-
-class _MissRecorder(Mapping[str, Any]):
-    """The plan catalog as the processors see it (no copy), noting lookups of unknown keys."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-        self.missed = False
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return self._data[key]
-        except KeyError:
-            self.missed = True
-            raise
-
-    def __contains__(self, key: object) -> bool:
-        found = key in self._data
-        if not found:
-            self.missed = True
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+        tp = TopicPartition(src.topic, src.partition)
+        while reader._next.get(tp, 0) <= src.offset:  # noqa: SLF001 - our own reader
+            await asyncio.sleep(0.02)

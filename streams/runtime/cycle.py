@@ -1,13 +1,34 @@
-"""The annual cycle in the shell: fan a command out to every member partition, gather the results.
+"""The annual cycle: every member partition applies each cycle command at its place in time.
 
-``cycle-commands`` -> the cycle agent -> one message per partition on
-``partd-member-commands`` (co-partitioned with the member topics, so partition
-p reaches the worker that holds members of partition p) -> the member agent
-scans its own partition of the member table and calls the processors ->
-each partition reports on ``partd-cycle-results`` -> the results agent merges
-the reports (LIS counts for the benchmark) and publishes what needs all
-partitions (``lis-benchmarks``).
+``cycle-commands`` is small, and every worker reads it whole
+(:class:`streams.runtime.reference.CommandLog`). For each member partition it
+is one more input of the partition's :class:`~streams.runtime.order.Group`,
+ordered with the member records by record timestamp: a command is applied
+after every member record published before it and before every one
+published after it, live or from a backlog, whatever the batch sizes. Each
+partition keeps the commands it has applied (its cursor) in the member table
+(:data:`streams.runtime.state.GROUP_KEY`), so a restart neither skips nor
+repeats one.
 
+Applying a command to partition *p* (:func:`scan_partition`) scans *p*'s
+members and calls the processors; each partition reports on
+``partd-cycle-results`` (keyed by command id), where the results agent merges
+the reports (LIS counts for the benchmark) and publishes what needs every
+partition (``lis-benchmarks``), then a ``done`` record with the benchmarks.
+
+What a command needs is read from the commands before it, so every partition
+decides the same way (:func:`plan`):
+
+* ``STATE_PASSIVE_OPT_IN`` records the state's opt-in (nothing to scan);
+* the opted-in states of a list command are those of the opt-ins before it;
+* ``PRELIMINARY_REASSIGNMENT_LIST``, ``REASSIGNMENT_RUN`` and
+  ``SECOND_REASSIGNMENT_RUN`` use the benchmarks of the last
+  ``CALCULATE_BENCHMARKS`` of their plan year before them: the partition waits
+  until that calculation is done on every partition; with no such
+  calculation the command is refused (``NO_BENCHMARK``).
+
+A command that cannot be run is skipped by every partition and dead-lettered
+once, by the ``cycle-commands`` agent (:func:`plan` gives both the same answer).
 Internal messages are JSON (orjson); the contract topics stay Avro.
 """
 from __future__ import annotations
@@ -15,24 +36,36 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 
 from processors import benchmark, lis_counts, state_lists
 from processors.ids import stable_id
-from processors.model import MemberState, Output
+from processors.model import Output, Rejected
+from processors.plan_index import PlanIndex
+from streams import topics
+from streams.kafka.serde import Serde
+from streams.runtime import state as st
+from streams.runtime.deadletters import Source
+from streams.runtime.order import order_key
 
 log = logging.getLogger(__name__)
 
-# Commands every member partition works on (STATE_PASSIVE_OPT_IN is recorded, not fanned out).
-FANNED_OUT = frozenset({"CALCULATE_BENCHMARKS"} | set(state_lists.MEMBER_COMMANDS))
-# Commands that need the plan year's regional benchmarks.
+CALCULATE_BENCHMARKS = "CALCULATE_BENCHMARKS"
+#: Commands every member partition scans its members for.
+SCANNED = frozenset({CALCULATE_BENCHMARKS} | set(state_lists.MEMBER_COMMANDS))
+#: Commands that need the plan year's regional benchmarks.
 NEEDS_BENCHMARKS = frozenset({
     state_lists.PRELIMINARY_REASSIGNMENT_LIST, state_lists.REASSIGNMENT_RUN, state_lists.SECOND_REASSIGNMENT_RUN,
 })
+#: Members scanned between two yields to the event loop (heartbeats, the web server).
 SCAN_CHUNK = 2000
+#: Rank of the commands among a partition's inputs: after the member topics (same timestamp: data first).
+RANK = len(topics.MEMBER_INPUTS)
 
 
 class CommandError(ValueError):
@@ -44,35 +77,13 @@ class CommandError(ValueError):
         self.message = message
 
 
-def _enum(v: Any) -> str:
+def _enum(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
-def fanout_payload(
-    cmd: Mapping[str, Any],
-    partitions: int,
-    benchmarks: Mapping[str, Decimal] | None,
-    opted_in_states: Iterable[str] = (),
-) -> dict[str, Any]:
-    """The per-partition message for a cycle command (same for every partition)."""
-    command = _enum(cmd["command"])
-    if command == "UNKNOWN" or command not in FANNED_OUT:
-        raise CommandError("UNSUPPORTED_COMMAND", f"command {command!r} is not supported by this worker")
-    if command == "CALCULATE_BENCHMARKS" and cmd.get("reference_month") is None:
-        raise CommandError("MISSING_REFERENCE_MONTH", "CALCULATE_BENCHMARKS needs reference_month")
-    as_of: dt.datetime = cmd["as_of"]
-    ref = cmd.get("reference_month")
-    return {
-        "command_id": command_id(cmd),
-        "command": command,
-        "plan_year": cmd["plan_year"],
-        "as_of": as_of.isoformat(),
-        "reference_month": ref.isoformat() if ref else None,
-        "seed": cmd.get("seed") if cmd.get("seed") is not None else 0,
-        "partitions": partitions,
-        "benchmarks": {r: str(v) for r, v in (benchmarks or {}).items()},
-        "opted_in_states": sorted(opted_in_states),
-    }
+def source_name(item: Source) -> str:
+    """How a command is named in a member's outbox: ``cycle-commands:<partition>``."""
+    return f"{topics.CYCLE_COMMANDS}:{item.partition}"
 
 
 def command_id(cmd: Mapping[str, Any]) -> str:
@@ -83,29 +94,171 @@ def command_id(cmd: Mapping[str, Any]) -> str:
     )
 
 
-def decode_payload(raw: bytes) -> dict[str, Any]:
-    p = orjson.loads(raw)
-    p["as_of_dt"] = dt.datetime.fromisoformat(p["as_of"])
-    p["reference_month_d"] = dt.date.fromisoformat(p["reference_month"]) if p["reference_month"] else None
-    p["benchmarks_d"] = {r: Decimal(v) for r, v in p["benchmarks"].items()}
-    return p
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to scan: an opt-in (``error`` None) or a command that cannot run (dead-lettered once)."""
+
+    error: CommandError | None = None
 
 
-def benchmarks_for_year(records: Iterable[Mapping[str, Any]], plan_year: int) -> tuple[dict[str, Decimal], dt.datetime | None]:
-    """Region -> benchmark of ``plan_year`` from RegionBenchmark records, and when they were calculated."""
-    out: dict[str, Decimal] = {}
-    latest: dt.datetime | None = None
-    for r in records:
-        if r["plan_year"] == plan_year:
-            out[r["region"]] = Decimal(r["benchmark_premium"])
-            at = r.get("calculated_at")
-            if at is not None and (latest is None or at > latest):
-                latest = at
-    return out, latest
+@dataclass(frozen=True)
+class Wait:
+    """The command needs a calculation that is not done on every partition yet."""
+
+    reason: str
 
 
-def partition_counts(payload: Mapping[str, Any], states: Iterable[MemberState]) -> dict[str, int]:
-    return lis_counts.count_lis_enrollment(states, payload["reference_month_d"])
+Plan = dict[str, Any] | Skip | Wait
+
+
+class Commands:
+    """The cycle commands every worker has read, and what each one needs (module doc)."""
+
+    def __init__(self, log_: Any, done: Mapping[str, Any], partitions: Callable[[], int]) -> None:
+        self.log = log_  # CommandLog: .items [(Source, record | None)], .version
+        self.done = done  # command id -> the results agent's "done" record
+        self.partitions = partitions
+        self._sorted: list[tuple[Source, dict[str, Any] | None]] = []
+        self._seen: object = None
+
+    def _ordered(self) -> list[tuple[Source, dict[str, Any] | None]]:
+        if self._seen is not self.log.version:
+            self._seen = self.log.version
+            self._sorted = sorted(self.log.items, key=lambda sr: order_key(sr[0], RANK))
+        return self._sorted
+
+    def record(self, item: Source) -> dict[str, Any] | None:
+        for src, record in self._ordered():
+            if src.partition == item.partition and src.offset == item.offset:
+                return record
+        return None
+
+    def before(self, item: Source) -> Iterator[dict[str, Any]]:
+        """The decoded commands ordered before ``item``."""
+        mark = order_key(item, RANK)
+        for src, record in self._ordered():
+            if order_key(src, RANK) >= mark:
+                return
+            if record is not None:
+                yield record
+
+    def plan(self, item: Source) -> Plan:
+        """What partition scans do for the command ``item`` (the same answer on every worker)."""
+        record = self.record(item)
+        if record is None:
+            return Skip(CommandError("UNDECODABLE", "not a cycle command"))
+        command = _enum(record["command"])
+        year = record["plan_year"]
+        try:
+            if command == state_lists.STATE_PASSIVE_OPT_IN:
+                state_lists.apply_opt_in((), record)  # validation only; opt-ins are read from the log
+                return Skip()
+            if command == "UNKNOWN" or command not in SCANNED:
+                raise CommandError("UNSUPPORTED_COMMAND", f"command {command!r} is not supported by this worker")
+            if command == CALCULATE_BENCHMARKS and record.get("reference_month") is None:
+                raise CommandError("MISSING_REFERENCE_MONTH", "CALCULATE_BENCHMARKS needs reference_month")
+            bms: Mapping[str, Any] = {}
+            if command in NEEDS_BENCHMARKS:
+                calc = self._last_calculation(item, year)
+                if calc is None:
+                    raise CommandError("NO_BENCHMARK", f"no CALCULATE_BENCHMARKS for plan year {year} before "
+                                                       f"this {command}: send it first")
+                done = self.done.get(command_id(calc))
+                if done is None:
+                    return Wait(f"benchmarks of {year} not calculated on every partition yet")
+                bms = done["benchmarks"]
+            opted = self._opted_in(item, year)
+        except CommandError as exc:
+            return Skip(exc)
+        except Rejected as rej:
+            return Skip(CommandError(rej.error_code, rej.message))
+        as_of: dt.datetime = record["as_of"]
+        ref = record.get("reference_month")
+        return {
+            "command_id": command_id(record),
+            "command": command,
+            "plan_year": year,
+            "as_of": as_of.isoformat(),
+            "as_of_dt": as_of,
+            "reference_month": ref.isoformat() if ref else None,
+            "reference_month_d": ref,
+            "seed": record.get("seed") if record.get("seed") is not None else 0,
+            "partitions": self.partitions(),
+            "benchmarks_d": {r: Decimal(v) for r, v in bms.items()},
+            "opted_in_states": sorted(opted),
+        }
+
+    def _last_calculation(self, item: Source, year: int) -> dict[str, Any] | None:
+        found = None
+        for record in self.before(item):
+            if _enum(record["command"]) == CALCULATE_BENCHMARKS and record["plan_year"] == year \
+                    and record.get("reference_month") is not None:
+                found = record
+        return found
+
+    def _opted_in(self, item: Source, year: int) -> frozenset[str]:
+        states: list[str] = []
+        for record in self.before(item):
+            if _enum(record["command"]) == state_lists.STATE_PASSIVE_OPT_IN and record["plan_year"] == year:
+                try:
+                    states = state_lists.apply_opt_in(states, record)[1]
+                except Rejected:
+                    continue
+        return frozenset(states)
+
+
+# --------------------------------------------------------------------------- one partition's scan
+def scan_partition(
+    payload: Mapping[str, Any],
+    members: Iterable[tuple[bytes, st.Stored]],
+    plans: Mapping[str, Any],
+    serde: Serde,
+    source: str,
+    offset: int,
+) -> Iterator[tuple[bytes, st.Stored | None, list[Output], list[tuple[str, str, bytes]]]]:
+    """One partition's share of a member cycle command, safe to run again for the same command.
+
+    ``source``/``offset``: the command's place (``cycle-commands:<q>``, its
+    offset). A member whose outbox has an entry for it was already handled:
+    its stored records are yielded again (with the member, to be written again
+    as it is). Otherwise the member is evaluated; a member that changes gets the
+    entry in its new value. A member whose evaluation raises is logged (no
+    identifiers) and skipped, so one bad state cannot stop the run. Yields
+    ``(key, new value or None, new outputs, records to send)``.
+    """
+    year = payload["plan_year"]
+    try:  # once per command, not per member: the region's target plans become a lookup
+        index: Mapping[str, Any] = PlanIndex.of(plans)
+    except Exception as exc:  # noqa: BLE001 - a malformed catalog entry: scan per member
+        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
+        index = plans
+    opted = frozenset(payload["opted_in_states"])
+    for key, stored in members:
+        items = stored.entry(source, offset)
+        if items is not None:
+            sends, _ = st.unpack(items)
+            yield key, stored, [], sends
+            continue
+        try:
+            step = state_lists.run_cycle_member(
+                payload["command"], stored.member, plans=index, benchmarks=payload["benchmarks_d"], plan_year=year,
+                seed=payload["seed"], as_of=payload["as_of_dt"], opted_in_states=opted,
+            )
+            encoded = [(o, serde.encode(o.topic, o.value)) for o in step.outputs]
+        except Exception as exc:  # noqa: BLE001 - one member must not stop the run
+            log.error("cycle step failed for one member (%s %s, %s@%d): %s",
+                      payload["command"], year, source, offset, type(exc).__name__)
+            continue
+        if step.state is None and not encoded:
+            continue
+        new = st.Stored(step.state if step.state is not None else stored.member, dict(stored.applied),
+                        list(stored.outbox))
+        st.record(new, [[source, offset, st.pack(encoded)]])
+        yield key, new, step.outputs, [(o.topic, o.key, v) for o, v in encoded]
+
+
+def partition_counts(payload: Mapping[str, Any], members: Iterable[tuple[bytes, st.Stored]]) -> dict[str, int]:
+    return lis_counts.count_lis_enrollment((s.member for _, s in members), payload["reference_month_d"])
 
 
 def result_message(payload: Mapping[str, Any], partition: int, body: Mapping[str, Any]) -> tuple[bytes, bytes]:
@@ -116,12 +269,14 @@ def result_message(payload: Mapping[str, Any], partition: int, body: Mapping[str
     })
 
 
+# --------------------------------------------------------------------------- the results agent
 def merge_progress(progress: dict[str, Any] | None, report: Mapping[str, Any]) -> dict[str, Any]:
     """Add one partition's report (idempotent: a redelivered report replaces itself)."""
     progress = dict(progress or {"parts": {}, "done": False})
     parts = dict(progress["parts"])
     parts[str(report["partition"])] = {k: v for k, v in report.items() if k in ("counts", "summary")}
-    progress.update({k: report[k] for k in ("command_id", "command", "plan_year", "as_of", "reference_month", "partitions")})
+    progress.update({k: report[k] for k in ("command_id", "command", "plan_year", "as_of", "reference_month",
+                                             "partitions")})
     progress["parts"] = parts
     return progress
 
@@ -138,16 +293,33 @@ def benchmark_outputs(progress: Mapping[str, Any], plans: Mapping[str, Any]) -> 
     )
 
 
+def done_message(progress: Mapping[str, Any], outputs: Iterable[Output]) -> tuple[bytes, bytes]:
+    """The record saying a command is done on every partition (with the benchmarks it calculated)."""
+    benchmarks = {o.value["region"]: str(o.value["benchmark_premium"]) for o in outputs
+                  if o.topic == topics.LIS_BENCHMARKS}
+    return f"{progress['command_id']}-done".encode(), orjson.dumps({
+        "command_id": progress["command_id"], "command": progress["command"], "plan_year": progress["plan_year"],
+        "done": True, "benchmarks": benchmarks, "summary": summary_of(progress),
+    })
+
+
+def summary_of(progress: Mapping[str, Any]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for part in progress["parts"].values():
+        total.update(part.get("summary") or {})
+    return dict(total)
+
+
 def summarize(outputs: Iterable[Output]) -> Counter[str]:
     c: Counter[str] = Counter()
     for o in outputs:
         v = o.value
-        if o.topic == "trr-replies":
+        if o.topic == topics.TRR_REPLIES:
             c[f"trc_{v['transaction_reply_code']}"] += 1
-        elif o.topic == "beneficiary-notices":
+        elif o.topic == topics.BENEFICIARY_NOTICES:
             c[f"letter_{v.get('publication') or v['notice_type']}"] += 1
-        elif o.topic == "plan-notices":
+        elif o.topic == topics.PLAN_NOTICES:
             c[f"plan_{v['notice_type']}"] += 1
-        elif o.topic == "state-reassignment-lists":
+        elif o.topic == topics.STATE_LISTS:
             c[f"list_{v['list_type']}"] += 1
     return c

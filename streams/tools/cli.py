@@ -97,6 +97,21 @@ def use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def _dump_tasks(signum: int, frame: Any) -> None:
+    """``kill -USR1 <worker pid>``: log every asyncio task's stack (to see what a worker waits for)."""
+    import io
+    import logging
+
+    out = io.StringIO()
+    try:
+        tasks = asyncio.all_tasks(asyncio.get_event_loop())
+    except RuntimeError:
+        return
+    for task in tasks:
+        task.print_stack(limit=8, file=out)
+    logging.getLogger("partd.tasks").warning("%d tasks:\n%s", len(tasks), out.getvalue())
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
@@ -114,6 +129,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     use_uvloop()
     partd = PartdApp(settings, bootstrap)
     worker = Worker(partd.app, loglevel=settings.log_level, quiet=True)
+    signal.signal(signal.SIGUSR1, _dump_tasks)
     quiet_record_dumps()
     worker.execute_from_commandline()
 

@@ -43,7 +43,6 @@ from typing import Any, Iterable
 import fastavro
 
 from processors.regions import REGIONS, STATE_TO_REGION
-from streams.kafka import clients
 
 UTC = dt.timezone.utc
 _HEADER = struct.Struct(">bI")
@@ -319,35 +318,29 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
                        *, batch_bytes: int = 512 * 1024) -> int:
     """Publish pre-encoded ``(key, value)`` lists per topic; returns the number of records.
 
-    One task per topic-partition fills aiokafka ``BatchBuilder``s and submits
-    them (aiokafka keeps one in-flight batch per partition); nothing awaits a
-    single record.
+    Topics are published one after the other, in the order given (so record
+    timestamps follow that order, as a publisher's would: partd applies the
+    member topics in timestamp order); the partitions of one topic in parallel,
+    in whole record batches (:class:`streams.runtime.send.Sender`).
     """
+    from streams.runtime.send import Sender
 
-    from streams.kafka.internals.batch_send import send_partition
-
-    producer = clients.producer(bootstrap, linger_ms=20, max_batch_size=batch_bytes,
-                                max_request_size=8 * batch_bytes, acks=1)
-    await producer.start()
+    sender = Sender(bootstrap, linger_ms=20, max_batch_size=batch_bytes, max_request_size=8 * batch_bytes, acks=1)
+    await sender.start()
     n = 0
     try:
-        jobs = []
         for topic, items in topics.items():
             if not items:
                 continue
-            parts = sorted(await producer.partitions_for(topic))
-            per: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in parts}
+            parts = await sender.partitions(topic)
+            per: dict[int, list[tuple[bytes, bytes, None]]] = {p: [] for p in parts}
             for k, v in items:
-                per[parts[partition_of(k, len(parts))]].append((k, v))
-            for p, kvs in per.items():
-                if kvs:
-                    jobs.append(send_partition(producer, topic, p, kvs))
+                per[parts[partition_of(k, len(parts))]].append((k, v, None))
+            await asyncio.gather(*(sender.send_partition(topic, p, kvs) for p, kvs in per.items() if kvs))
+            await sender.flush()
             n += len(items)
-        futures = [f for fs in await asyncio.gather(*jobs) for f in fs]
-        await producer.flush()
-        await asyncio.gather(*futures)
     finally:
-        await producer.stop()
+        await sender.stop()
     return n
 
 

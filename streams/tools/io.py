@@ -23,7 +23,7 @@ async def produce(
 
     ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
     """
-    producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
     await producer.start()
     n = 0
     try:
@@ -120,6 +120,26 @@ async def consume(
                     seen += 1
                     if max_records is not None and seen >= max_records:
                         return
+    finally:
+        await consumer.stop()
+
+
+async def read_raw(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of ``topic`` as it is, ``(key, value)``, in partition order."""
+    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: dict[TopicPartition, list[tuple[bytes | None, bytes | None]]] = {tp: [] for tp in tps}
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for tp, msgs in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
+                out[tp].extend((m.key, m.value) for m in msgs)
+        return [kv for tp in tps for kv in out[tp]]
     finally:
         await consumer.stop()
 

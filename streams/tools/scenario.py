@@ -1,23 +1,28 @@
 """Scenario files: JSON lines of ``{"topic", "key", "value"}`` played in log order.
 
-Records of different topics are not ordered by Kafka, so a scenario is played
-in stages (a run of lines of one topic; every cycle command alone), waiting
-after each until the worker has processed it.
+A scenario is played in stages (a run of lines of one topic; every cycle
+command alone), waiting after each until the worker has applied it: member
+records until the group has committed them, a cycle command until every member
+partition has applied it (:func:`wait_cycle`). Records keep the order they are
+published in: the worker applies the member inputs in record-timestamp order.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from streams import topics
 from streams.kafka.serde import Serde
-from streams.tools.io import produce, wait_consumed
+from streams.tools.io import produce, read_raw, wait_consumed
 from streams.tools.jsonconv import record_from_json
 
 REPO = Path(__file__).resolve().parents[2]
 ANNUAL_CYCLE_DEMO = REPO / "tests" / "golden" / "annual_cycle" / "inputs.jsonl"
-# A cycle command is done when its fan-out and the partitions' reports are consumed.
-CYCLE_INTERNAL = ("cycle-commands", "partd-member-commands", "partd-cycle-results")
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -35,11 +40,44 @@ def stages(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def waits_for(topic: str) -> tuple[set[str], int]:
-    """Which topics to wait on after a stage of ``topic``, and how many passes."""
-    if topic == "cycle-commands":
-        return set(CYCLE_INTERNAL), 2  # the reports arrive after the fan-out is consumed
-    return {topic}, 1
+async def wait_cycle(bootstrap: str, serde: Serde, group: str, record: dict[str, Any], *,
+                     timeout: float = 180.0) -> str:
+    """Wait until a published cycle command is applied by every member partition.
+
+    Returns ``"done"`` (the results agent's done record is on ``partd-cycle-results``),
+    ``"recorded"`` for a state opt-in (nothing to scan), or the error code of the
+    dead letter the cycle agent wrote for a command that cannot be run.
+    """
+    from streams.runtime import cycle
+
+    await wait_consumed(bootstrap, group, [topics.CYCLE_COMMANDS], timeout=timeout)
+    command = getattr(record["command"], "value", record["command"])
+    value = serde.encode(topics.CYCLE_COMMANDS, record)
+    command_id = cycle.command_id(record)
+    deadline = time.monotonic() + timeout
+    while True:
+        for _, raw in await read_raw(bootstrap, topics.CYCLE_RESULTS):
+            report = orjson.loads(raw or b"{}")
+            if report.get("done") and report.get("command_id") == command_id:
+                return "done"
+        refused = [d["error_code"] for d in await _dead_letters(bootstrap, serde) if d["raw_value"] == value]
+        if refused:
+            return refused[-1]
+        if command == "STATE_PASSIVE_OPT_IN":
+            return "recorded"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{command} {record['plan_year']} not applied by every member partition after "
+                               f"{timeout:.0f}s: is `partd worker` running against this broker? (see its log)")
+        await asyncio.sleep(0.25)
+
+
+async def _dead_letters(bootstrap: str, serde: Serde) -> list[dict[str, Any]]:
+    out = []
+    for _, raw in await read_raw(bootstrap, topics.DEAD_LETTERS):
+        record, error = serde.decode_many(topics.DEAD_LETTERS, [raw])[0]
+        if error is None and record["source_topic"] == topics.CYCLE_COMMANDS:
+            out.append(record)
+    return out
 
 
 async def play(bootstrap: str, serde: Serde, group: str, lines: list[dict[str, Any]],
@@ -48,7 +86,8 @@ async def play(bootstrap: str, serde: Serde, group: str, lines: list[dict[str, A
     for stage in stages(lines):
         records = [(line["topic"], line.get("key"), record_from_json(line["topic"], line["value"])) for line in stage]
         n += await produce(bootstrap, serde, records, timestamp_ms=timestamp_ms)
-        topics, passes = waits_for(stage[0]["topic"])
-        for _ in range(passes):
-            await wait_consumed(bootstrap, group, topics, timeout=timeout)
+        if stage[0]["topic"] == topics.CYCLE_COMMANDS:
+            await wait_cycle(bootstrap, serde, group, records[0][2], timeout=timeout)
+        else:
+            await wait_consumed(bootstrap, group, {stage[0]["topic"]}, timeout=timeout)
     return n

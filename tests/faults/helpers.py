@@ -11,13 +11,9 @@ import fastavro
 import schemas
 from processors import plans as plan_rules
 from streams.kafka.serde import Serde
+from streams.runtime import state as st
 from streams.runtime.deadletters import Source
-from streams.runtime.member_pipeline import (
-    BatchResult,
-    decode_state,
-    encode_state,
-    process_batch,
-)
+from streams.runtime.rules import Result, process_batch
 from streams.tools import sample
 from streams.tools.jsonconv import record_from_json
 
@@ -93,11 +89,16 @@ class Reference:
     def run(self, sources: list[Source], batch: int = 500) -> None:
         for start in range(0, len(sources), batch):
             chunk = sources[start:start + batch]
-            res: BatchResult = process_batch(chunk, self.serde, lambda k: decode_state(self.table.get(k)), self.plans)
-            for k, st in res.states.items():
-                self.table[k] = encode_state(st)
-            for o in res.outputs + res.dead:
-                self.outputs.append((o.topic, o.key.encode(), self.serde.encode(o.topic, o.value)))
+            res: Result = process_batch(chunk, self.serde, lambda k: st.decode(self.table.get(k)), self.plans)
+            for k, stored in res.writes.items():
+                self.table[k] = st.encode(stored)
+            for topic, key, value, _ in res.sends:
+                self.outputs.append((topic, key.encode(), value))
+            self.dead.extend(res.dead)
+
+    def members(self) -> dict[bytes, Any]:
+        """The member table as the rules see it (no bookkeeping; keys that hold no member left out)."""
+        return {k: m for k, v in self.table.items() if (m := st.member_of(v)) is not None}
 
 
 def dedupe(records: list[dict[str, Any]], id_field: str) -> tuple[list[dict[str, Any]], int]:

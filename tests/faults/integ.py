@@ -13,9 +13,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka.internals import tansu as tansu_workarounds
 from streams.kafka.serde import Serde
-from streams.runtime import outbox
+from streams.runtime import state as st
 from streams.runtime.deadletters import Source
-from streams.runtime.member_pipeline import decode_state
 from streams.tools.io import end_offsets
 
 CHANGELOG = "partd-members-changelog"
@@ -62,10 +61,10 @@ def kill_when(worker: Any, condition: Callable[[], bool], timeout: float = 120.0
 
 
 def changelog_table(bootstrap: str) -> dict[bytes, Any]:
-    """Last value per key of the member table's changelog, without the outbox."""
+    """Last value per key of the member table's changelog: the members (no bookkeeping, no runtime keys)."""
     table: dict[bytes, Any] = {}
     for s in read_sources(bootstrap, [CHANGELOG]):
-        table[s.key] = outbox.strip(decode_state(s.value)) if s.value else None
+        table[s.key] = st.member_of(s.value) if s.value and not s.key.startswith(b"\x00") else None
     return {k: v for k, v in table.items() if v is not None}
 
 

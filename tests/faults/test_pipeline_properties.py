@@ -13,6 +13,7 @@ Properties, for any log:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import struct
 from collections import Counter
@@ -25,14 +26,9 @@ from hypothesis import strategies as st
 
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.runtime import outbox
-from streams.runtime.deadletters import Source
-from streams.runtime.member_pipeline import (
-    APPLIED,
-    decode_state,
-    encode_state,
-    process_batch,
-)
+from streams.runtime import state as stored_state
+from streams.runtime.deadletters import MAX_RAW_KEY, MAX_RAW_VALUE, Source
+from streams.runtime.rules import process_batch
 from streams.tools import sample
 from streams.tools.jsonconv import record_from_json
 from tests.faults.helpers import (
@@ -158,11 +154,18 @@ def _check_result(sources: list[Source], res: Any, unreadable: set[int] | None =
     by_where = {(s.topic, s.offset): s for s in sources}
     for d in dead:
         s = by_where[(d["source_topic"], d["offset"])]
-        assert d["raw_value"] == s.value and d["raw_key"] == s.key
+        # the untouched bytes, or a prefix of them with the size and SHA-256 of the whole record
+        assert d["raw_value"] == (s.value[:MAX_RAW_VALUE] if s.value is not None else None)
+        assert d["raw_key"] == (s.key[:MAX_RAW_KEY] if s.key is not None else None)
+        assert d["raw_value_size"] == (len(s.value) if s.value is not None else None)
+        assert d["raw_value_sha256"] == (hashlib.sha256(s.value).hexdigest() if s.value is not None else None)
+        assert d["truncated"] == (len(s.value or b"") > MAX_RAW_VALUE or len(s.key or b"") > MAX_RAW_KEY)
     for i in unreadable or ():
         assert (sources[i].topic, sources[i].offset) in where, f"unreadable record {i} is not a dead letter"
     for o in res.outputs + res.dead:
         SERDE.encode(o.topic, o.value)  # fits the schema: the agent can send it
+    for topic, _, value, _ in res.sends:
+        SERDE.decode(topic, value)  # every record sent is a valid record of its topic
 
 
 @SETTINGS
@@ -173,10 +176,10 @@ def test_fuzzed_batches_never_raise_and_account_for_every_record(log: list, batc
     table: dict[bytes, bytes] = {}
     for start in range(0, len(sources), batch):
         chunk = sources[start:start + batch]
-        res = process_batch(chunk, SERDE, lambda k: decode_state(table.get(k)), SAMPLE_CATALOG)
+        res = process_batch(chunk, SERDE, lambda k: stored_state.decode(table.get(k)), SAMPLE_CATALOG)
         _check_result(chunk, res, {i - start for i in unreadable if start <= i < start + batch})
-        for k, s in res.states.items():
-            table[k] = encode_state(s)
+        for k, s in res.writes.items():
+            table[k] = stored_state.encode(s)
 
 
 def _ids(topic: str, value: dict[str, Any]) -> Any:
@@ -221,27 +224,26 @@ def test_crash_then_redelivery_equals_uninterrupted_run(data: st.DataObject) -> 
     table: dict[bytes, bytes] = {}
     sent: list[tuple[str, bytes | None, bytes]] = []
     for b in range(crash + 1):
-        res = process_batch(sources[bounds[b]:bounds[b + 1]], SERDE, lambda k: decode_state(table.get(k)), SAMPLE_CATALOG)
-        writes = list(res.states.items())
+        res = process_batch(sources[bounds[b]:bounds[b + 1]], SERDE, lambda k: stored_state.decode(table.get(k)), SAMPLE_CATALOG)
+        writes = list(res.writes.items())
         if b == crash:
             writes = [w for w in writes if rnd.random() < 0.5]
         for k, s in writes:
-            table[k] = encode_state(s)
+            table[k] = stored_state.encode(s)
         if b < committed:  # flushed before the commit; later outputs: some made it, some did not
-            sent.extend((o.topic, o.key.encode(), SERDE.encode(o.topic, o.value)) for o in res.outputs + res.dead)
+            sent.extend((t, k.encode(), v) for t, k, v, _ in res.sends)
         else:
-            sent.extend((o.topic, o.key.encode(), SERDE.encode(o.topic, o.value)) for o in res.outputs + res.dead
-                        if rnd.random() < 0.3)
+            sent.extend((t, k.encode(), v) for t, k, v, _ in res.sends if rnd.random() < 0.3)
     # A new worker: the durable table, redelivery from the last commit, other batch sizes.
     batch2 = data.draw(st.integers(1, 30))
     rest = sources[bounds[committed]:]
     for start in range(0, len(rest), batch2):
         chunk = rest[start:start + batch2]
-        res = process_batch(chunk, SERDE, lambda k: decode_state(table.get(k)), SAMPLE_CATALOG)
+        res = process_batch(chunk, SERDE, lambda k: stored_state.decode(table.get(k)), SAMPLE_CATALOG)
         _check_result(chunk, res)
-        for k, s in res.states.items():
-            table[k] = encode_state(s)
-        sent.extend((o.topic, o.key.encode(), SERDE.encode(o.topic, o.value)) for o in res.outputs + res.dead)
+        for k, s in res.writes.items():
+            table[k] = stored_state.encode(s)
+        sent.extend((t, k.encode(), v) for t, k, v, _ in res.sends)
 
     # Consumers drop duplicates by id; what is left is exactly the uninterrupted run.
     seen: set[Any] = set()
@@ -253,8 +255,8 @@ def test_crash_then_redelivery_equals_uninterrupted_run(data: st.DataObject) -> 
         seen.add(ident)
         kept[(topic, key, raw)] += 1
     assert kept == want
-    assert {k: outbox.strip(decode_state(v)) for k, v in table.items()} == \
-        {k: outbox.strip(decode_state(v)) for k, v in reference.table.items()}
+    members = {k: m for k, v in table.items() if (m := stored_state.member_of(v)) is not None}
+    assert members == reference.members()
 
 
 def test_redelivered_record_resends_its_outputs() -> None:
@@ -263,12 +265,12 @@ def test_redelivered_record_resends_its_outputs() -> None:
     recs = [(t, v["mbi"].encode(), SERDE.encode(t, record_from_json(t, v)), False) for t, v in ref + txns]
     sources = _sources(recs)
     table: dict[bytes, bytes] = {}
-    first = process_batch(sources, SERDE, lambda k: decode_state(table.get(k)), SAMPLE_CATALOG)
-    for k, s in first.states.items():
-        table[k] = encode_state(s)
-    again = process_batch(sources, SERDE, lambda k: decode_state(table.get(k)), SAMPLE_CATALOG)
+    first = process_batch(sources, SERDE, lambda k: stored_state.decode(table.get(k)), SAMPLE_CATALOG)
+    for k, s in first.writes.items():
+        table[k] = stored_state.encode(s)
+    again = process_batch(sources, SERDE, lambda k: stored_state.decode(table.get(k)), SAMPLE_CATALOG)
     assert again.applied == 0 and again.replayed == len(sources)
-    enc = lambda rs: sorted(SERDE.encode(o.topic, o.value) for o in rs)  # noqa: E731
-    assert enc(again.outputs) == enc(first.outputs) and len(first.outputs) >= len(txns)
-    assert {k: outbox.strip(s) for k, s in again.states.items()} == {k: outbox.strip(s) for k, s in first.states.items()}
-    assert all(APPLIED in s for s in again.states.values())
+    sent = lambda r: sorted((t, k, v, ts) for t, k, v, ts in r.sends)  # noqa: E731
+    assert sent(again) == sent(first) and len(first.sends) >= len(txns)
+    assert {k: s.member for k, s in again.writes.items()} == {k: s.member for k, s in first.writes.items()}
+    assert all(s.applied for s in again.writes.values())

@@ -27,9 +27,9 @@ import pytest
 
 from streams import topics
 from streams.kafka.serde import Serde
-from streams.runtime import outbox
+from streams.runtime import state as stored_state
 from streams.runtime.deadletters import Source
-from streams.runtime.member_pipeline import decode_state, encode_state, process_batch
+from streams.runtime.rules import process_batch
 from streams.tools import sample
 from tests.faults import integ
 from tests.faults.badinput import (
@@ -89,13 +89,13 @@ def _reference(serde: Serde, log: Log, where: dict[tuple[str, int, int], Rec], s
     for n in range(len(log.stages)):
         stage = [s for s in member if stage_of[id(where[(s.topic, s.partition, s.offset)])] == n]
         for start in range(0, len(stage), 500):
-            res = process_batch(stage[start:start + 500], serde, lambda k: decode_state(table.get(k)), plans)
-            for k, st in res.states.items():
-                table[k] = encode_state(st)
+            res = process_batch(stage[start:start + 500], serde, lambda k: stored_state.decode(table.get(k)), plans)
+            for k, stored in res.writes.items():
+                table[k] = stored_state.encode(stored)
             applied += res.applied
-            for o in res.outputs + res.dead:
-                outputs[(o.topic, o.key.encode(), serde.encode(o.topic, o.value))] += 1
-    return {k: outbox.strip(decode_state(v)) for k, v in table.items()}, outputs, applied
+            for topic, key, value, _ in res.sends:
+                outputs[(topic, key.encode(), value)] += 1
+    return {k: m for k, v in table.items() if (m := stored_state.member_of(v)) is not None}, outputs, applied
 
 
 def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, serde: Serde, tmp_path: Path) -> None:
@@ -195,14 +195,21 @@ def test_fuzzed_log_through_a_worker_then_the_same_log_again(cluster: Cluster, s
     )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known: a member's outbox keeps its replies' bytes, so a few transactions with 200 kB fields "
-    "make one changelog record larger than the producer's 1 MB max_request_size; the worker "
-    "crashes on MessageSizeTooLargeError and crashes again on the same records after a restart"))
-def test_large_transactions_for_one_member_do_not_stop_the_worker(cluster: Cluster) -> None:
-    """Seven transactions of one member, each with a 200 kB tracking id (each record well under 1 MB)."""
+def test_large_records_are_dead_lettered_and_the_worker_goes_on(cluster: Cluster) -> None:
+    """The records that used to stop the worker for good (docs/delivery.md, "Size limits").
+
+    Seven transactions of one member with 200 kB tracking ids (each well under
+    the producer's 1 MB), a beneficiary with a 1.1 MB name, and a 1.2 MB record
+    of garbage: each becomes one dead letter (a bounded prefix of its bytes, its
+    size and SHA-256); the next transaction is answered; a restarted worker
+    does not stop on them again and sends nothing twice.
+    """
+    import hashlib
+
+    from streams.runtime.deadletters import MAX_RAW_VALUE
+
     m, other = mbi(1), mbi(2)
-    cluster.worker()
+    w1 = cluster.worker()
     cluster.publish([("plan-year-updates", p) for p in sample.PLANS], timestamp_ms=TS)
     cluster.wait({"plan-year-updates"}, timeout=WAIT)
     cluster.publish([("beneficiary-updates", x, encode("beneficiary-updates", sample._bene(x, "A", "B", "FL")))
@@ -210,11 +217,35 @@ def test_large_transactions_for_one_member_do_not_stop_the_worker(cluster: Clust
     cluster.wait({"beneficiary-updates"}, timeout=WAIT)
     big = [sample._txn(f"{i}" + "T" * 200_000, m, 61 if i % 2 == 0 else 72, "S7101", "001", "2027-01-01")
            for i in range(7)]
-    cluster.publish([("enrollment-requests", m, encode("enrollment-requests", t)) for t in big], raw=True, timestamp_ms=TS)
-    cluster.wait({"enrollment-requests"}, timeout=WAIT)
+    huge_name = encode("beneficiary-updates", sample._bene(m, "N" * 1_100_000, "B", "FL"))
+    garbage = b"\x00\x00\x00\x00\x04" + bytes(1_200_000)
+    bad = [("enrollment-requests", m, encode("enrollment-requests", t)) for t in big]
+    bad += [("beneficiary-updates", m, huge_name), ("enrollment-requests", m, garbage)]
+    cluster.publish(bad, raw=True, timestamp_ms=TS)
+    cluster.wait({"enrollment-requests", "beneficiary-updates"}, timeout=WAIT)
     after = sample._txn("AFTER-0002", other, 61, "S7101", "001", "2027-01-01")
     cluster.publish([("enrollment-requests", other, encode("enrollment-requests", after))], raw=True, timestamp_ms=TS)
     cluster.wait({"enrollment-requests"}, timeout=WAIT)
-    assert all(w.alive() for w in cluster.workers)
+    assert w1.alive(), w1.log_tail()
+
     own = Counter(r["plan_tracking_id"] for r in cluster.read("trr-replies") if r["plan_tracking_id"])
-    assert own == Counter({t["tracking_id"]: 1 for t in big} | {"AFTER-0002": 1})
+    assert own == Counter({"AFTER-0002": 1})
+    dead = cluster.read("dead-letters")
+    codes = Counter(d["error_code"] for d in dead)
+    assert codes == Counter({"FIELD_TOO_LONG": 7, "RECORD_TOO_LARGE": 2}), codes
+    values = {v for _, _, v in bad}
+    for d in dead:
+        assert d["truncated"] and len(d["raw_value"]) == MAX_RAW_VALUE
+        whole = next(v for v in values if hashlib.sha256(v).hexdigest() == d["raw_value_sha256"])
+        assert d["raw_value_size"] == len(whole) and whole.startswith(d["raw_value"])
+
+    # A restart on the same records: nothing stops it, nothing is sent again.
+    w1.stop()
+    w2 = cluster.worker("w2")
+    again = sample._txn("AFTER-0003", other, 72, "S7101", "001", "2027-01-01")
+    cluster.publish([("enrollment-requests", other, encode("enrollment-requests", again))], raw=True, timestamp_ms=TS)
+    cluster.wait({"enrollment-requests"}, timeout=WAIT)
+    assert w2.alive(), w2.log_tail()
+    assert len(cluster.read("dead-letters")) == len(dead)
+    own = Counter(r["plan_tracking_id"] for r in cluster.read("trr-replies") if r["plan_tracking_id"])
+    assert own == Counter({"AFTER-0002": 1, "AFTER-0003": 1})

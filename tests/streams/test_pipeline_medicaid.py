@@ -7,13 +7,9 @@ from typing import Any
 
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
+from streams.runtime import state as stored_state
 from streams.runtime.deadletters import Source
-from streams.runtime.member_pipeline import (
-    Reference,
-    decode_state,
-    encode_state,
-    process_batch,
-)
+from streams.runtime.rules import Reference, process_batch
 from streams.tools import sample
 from streams.tools.jsonconv import record_from_json
 from tests.processors.cycle_builders import catalog, plan
@@ -38,9 +34,9 @@ class Table:
             self.offset += 1
             raw = SERDE.encode(topic, record_from_json(topic, value))
             sources.append(Source(topic, 0, self.offset, MBI.encode(), raw, 1_700_000_000_000))
-        res = process_batch(sources, SERDE, lambda k: decode_state(self.data.get(k)), ref)
-        for k, st in res.states.items():
-            self.data[k] = encode_state(st)
+        res = process_batch(sources, SERDE, lambda k: stored_state.decode(self.data.get(k)), ref)
+        for k, stored in res.writes.items():
+            self.data[k] = stored_state.encode(stored)
         return res
 
 
@@ -86,4 +82,4 @@ def test_magi_application_publishes_a_determination_and_updates_the_member() -> 
     assert len(dets) == 1 and dets[0].key == MBI
     assert getattr(dets[0].value["outcome"], "value", dets[0].value["outcome"]) == "ELIGIBLE_MAGI"
     SERDE.encode("medicaid-determinations", dets[0].value)  # fits the schema
-    assert decode_state(t.data[MBI.encode()])["profile"]["medicaid_status"] is not None
+    assert stored_state.member_of(t.data[MBI.encode()])["profile"]["medicaid_status"] is not None

@@ -1,0 +1,106 @@
+"""6. Send: records to the broker through the runtime's own producer, in whole batches.
+
+Records are grouped by topic-partition and appended to aiokafka record batches
+(``create_batch`` / ``send_batch``): one future per batch, not a coroutine and
+a future per record. Partitions come from aiokafka's ``DefaultPartitioner``
+(murmur2 of the key, as the Java client and ``producer.send``), so a record lands
+where any Kafka client would put it; order is kept within a partition. Every
+record carries the timestamp of the input record that caused it (as Kafka
+Streams does), so outputs are a function of the input log down to their
+timestamps.
+
+:meth:`Sender.flush` is step 2 of the delivery rule
+(:meth:`streams.runtime.commit.Checkpoint.commit`): it returns when every
+record handed over before it is acknowledged, and raises
+:class:`DeliveryFailed` if any could not be delivered (the commit then does not
+happen and the worker stops; its records are answered again after a restart).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.kafka import clients
+
+Record = tuple[str, bytes | None, bytes, int | None]  # (topic, key, value, timestamp ms)
+
+
+class DeliveryFailed(RuntimeError):
+    """A record batch the producer could not deliver (after its own retries)."""
+
+
+class Sender:
+    """The member runtime's producer: outputs, dead letters and member-table changelog records."""
+
+    def __init__(self, bootstrap: str, **options: Any) -> None:
+        self.bootstrap = bootstrap
+        self.options = {"acks": "all", "linger_ms": 5, "max_batch_size": 512 * 1024, **options}
+        self.producer: AIOKafkaProducer = None  # type: ignore[assignment]  # made in start(): needs the loop
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+        self._pending: list[asyncio.Future[Any]] = []
+        self.records_sent = 0
+
+    async def start(self) -> None:
+        self.producer = clients.producer(self.bootstrap, **self.options)
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def partitions(self, topic: str) -> list[int]:
+        known = self._partitions.get(topic)
+        if known is None:
+            known = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        return known
+
+    async def send(self, records: Iterable[Record]) -> None:
+        """Hand records to the producer, each to the partition of its key."""
+        per: dict[tuple[str, int], list[tuple[bytes | None, bytes, int | None]]] = {}
+        for topic, key, value, ts in records:
+            parts = self._partitions.get(topic) or await self.partitions(topic)
+            partition = self._partitioner(key, parts, parts)
+            per.setdefault((topic, partition), []).append((key, value, ts))
+        for (topic, partition), kvs in per.items():
+            await self.send_partition(topic, partition, kvs)
+
+    async def send_partition(self, topic: str, partition: int, kvs: Iterable[tuple[bytes | None, bytes, int | None]],
+                             on_batch: Callable[[asyncio.Future[Any], int], None] | None = None) -> None:
+        """Hand ``(key, value, timestamp)`` records to one partition; ``on_batch(future, records)`` per batch."""
+        producer = self.producer
+        batch = producer.create_batch()
+        count = 0
+        for key, value, ts in kvs:
+            if batch.append(key=key, value=value, timestamp=ts) is None:
+                await self._submit(batch, topic, partition, count, on_batch)
+                batch, count = producer.create_batch(), 0
+                if batch.append(key=key, value=value, timestamp=ts) is None:  # larger than a whole batch
+                    raise DeliveryFailed(f"a record of {len(value)} bytes for {topic} does not fit in a batch")
+            count += 1
+        if count:
+            await self._submit(batch, topic, partition, count, on_batch)
+
+    async def _submit(self, batch: Any, topic: str, partition: int, count: int,
+                      on_batch: Callable[[asyncio.Future[Any], int], None] | None) -> None:
+        future = await self.producer.send_batch(batch, topic, partition=partition)
+        self._pending.append(future)
+        self.records_sent += count
+        if on_batch is not None:
+            future.add_done_callback(lambda f: on_batch(f, count))
+
+    async def flush(self) -> None:
+        """Wait until every record handed over so far is acknowledged; :class:`DeliveryFailed` if one was not."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        await self.producer.flush()
+        await asyncio.wait(pending)
+        for future in pending:
+            if future.cancelled() or future.exception() is not None:
+                reason = "cancelled" if future.cancelled() else repr(future.exception())
+                raise DeliveryFailed(f"a record batch could not be delivered: {reason}")

@@ -1,0 +1,156 @@
+"""5. State: what the members table keeps per key, and how it is read and written.
+
+One value per MBI, written once per batch that touched the key::
+
+    {"v": 2,
+     "m": MemberState | None,     # the rules' state (processors/model.py); None: not a known member
+     "a": {input: offset},        # the last offset of each input applied to this key
+     "o": [[input, offset, [item, ...]], ...]}   # the outbox, oldest first
+
+``a`` and ``o`` make redelivery safe (at-least-once, :mod:`streams.runtime.commit`):
+a record at or below ``a[input]`` already changed this key, and is answered
+again from ``o`` with the very bytes sent the first time instead of being
+judged again against a state that has moved on. A key with ``m = None`` exists
+to remember exactly that for records about people partd does not know (a 008
+rejection leaves no member, but its redelivery must still get the same 008).
+
+An outbox item is ``["o", topic, key, base64(value bytes)]`` or, for a dead
+letter, ``["d", error_code, error_message]`` (rebuilt from the redelivered
+record). An entry is needed only until its input offset is committed: entries
+below the committed offset of their input are dropped whenever the key is
+written (:func:`trim`), and at most :data:`MAX_ENTRIES` are kept.
+
+Inputs are named by topic for member topics, and ``cycle-commands:<partition>``
+for a cycle command (every member partition applies them, see
+:mod:`streams.runtime.cycle`).
+
+Keys starting with ``\\x00`` are the runtime's own (the group's cycle cursor,
+:data:`GROUP_KEY`), never an MBI. Values written by partd before this layout
+(a member dict with ``_applied``/``_outbox`` in it) are read as well.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from processors.model import MemberState, Output
+
+VERSION = 2
+MAX_ENTRIES = 32
+#: The per-partition key of the runtime's own state (the cycle commands applied so far).
+GROUP_KEY = b"\x00partd:group"
+
+Item = list[Any]
+Entry = list[Any]  # [input, offset, [item, ...]]
+
+
+@dataclass
+class Stored:
+    """A decoded table value."""
+
+    member: MemberState | None = None
+    applied: dict[str, int] = field(default_factory=dict)
+    outbox: list[Entry] = field(default_factory=list)
+
+    def seen(self, source: str, offset: int) -> bool:
+        """True if the record at ``offset`` of input ``source`` was already applied to this key."""
+        return self.applied.get(source, -1) >= offset
+
+    def entry(self, source: str, offset: int) -> list[Item] | None:
+        for e in self.outbox:
+            if e[1] == offset and e[0] == source:
+                return e[2]
+        return None
+
+
+def decode(raw: bytes | None) -> Stored | None:
+    if not raw:
+        return None
+    value = orjson.loads(raw)
+    if value.get("v") == VERSION:
+        return Stored(value.get("m"), value.get("a") or {}, value.get("o") or [])
+    # written before the envelope: a member dict with the bookkeeping inside
+    applied = value.pop("_applied", None) or {}
+    outbox = value.pop("_outbox", None) or []
+    return Stored(value, applied, outbox)
+
+
+def encode(stored: Stored) -> bytes:
+    return orjson.dumps({"v": VERSION, "m": stored.member, "a": stored.applied, "o": stored.outbox})
+
+
+def encode_group(cursor: Mapping[int, int]) -> bytes:
+    """The value of :data:`GROUP_KEY`: per partition of ``cycle-commands``, the next offset not yet applied."""
+    return orjson.dumps({"cycle": {str(q): o for q, o in sorted(cursor.items())}})
+
+
+def decode_group(raw: bytes | None) -> dict[int, int]:
+    if not raw:
+        return {}
+    return {int(q): int(o) for q, o in (orjson.loads(raw).get("cycle") or {}).items()}
+
+
+def member_of(raw: bytes | None) -> MemberState | None:
+    """The rules' state in a table value (None for a key that is not a member)."""
+    stored = decode(raw)
+    return stored.member if stored is not None else None
+
+
+def trim(stored: Stored, committed: Callable[[str], int | None]) -> None:
+    """Drop outbox entries no redelivery can need: below their input's committed offset; keep the newest."""
+    kept = []
+    for e in stored.outbox:
+        done = committed(e[0])
+        if done is None or e[1] >= done:
+            kept.append(e)
+    stored.outbox = kept[-MAX_ENTRIES:]
+
+
+def record(stored: Stored, entries: Iterable[Entry]) -> None:
+    """Add this batch's entries (replacing entries of the same input record) and mark their offsets applied."""
+    entries = list(entries)
+    if not entries:
+        return
+    new = {(e[0], e[1]) for e in entries}
+    stored.outbox = [e for e in stored.outbox if (e[0], e[1]) not in new] + entries
+    for source, offset, _ in entries:
+        if offset > stored.applied.get(source, -1):
+            stored.applied[source] = offset
+
+
+def pack(values: Iterable[tuple[Output, bytes]], dead: Iterable[tuple[str, str]] = ()) -> list[Item]:
+    """Outbox items for encoded outputs ``(output, value bytes)`` and dead letters ``(code, message)``."""
+    items: list[Item] = [["o", o.topic, o.key, base64.b64encode(v).decode("ascii")] for o, v in values]
+    items.extend(["d", code, message] for code, message in dead)
+    return items
+
+
+def unpack(items: Iterable[Item]) -> tuple[list[tuple[str, str, bytes]], list[tuple[str, str]]]:
+    """``([(topic, key, value bytes)], [(error_code, message)])`` of stored items."""
+    sends: list[tuple[str, str, bytes]] = []
+    dead: list[tuple[str, str]] = []
+    for item in items:
+        if item[0] == "o":
+            sends.append((item[1], item[2], base64.b64decode(item[3])))
+        elif item[0] == "d":
+            dead.append((item[1], item[2]))
+    return sends, dead
+
+
+def members(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, Stored]]:
+    """``(key, stored)`` of a partition's table items that hold a member (the runtime's own keys skipped)."""
+    for key, raw in items:
+        if key[:1] == b"\x00":
+            continue
+        stored = decode(raw)
+        if stored is not None and stored.member is not None:
+            yield key, stored
+
+
+def strip(raw: bytes | None) -> Mapping[str, Any] | None:
+    """The member a table value holds, without the runtime's bookkeeping (to compare runs)."""
+    return member_of(raw)

@@ -1,0 +1,363 @@
+"""The member path, top-down: consume, order, decode, rules, state, send, commit.
+
+:meth:`MemberRuntime.run` is the body of the ``partd-members`` agent:
+
+1. **consume** (:mod:`.consume`): take the records waiting in the agent's channel;
+2. **order** (:mod:`.order`): buffer them per partition number and release
+   them in record-timestamp order, cycle commands included;
+3. **decode** (:mod:`.decode`) and 4. **rules** (:mod:`.rules`): decode the
+   released batch and run it through the processors (redeliveries answered
+   from the outbox);
+5. **state** (:mod:`.state`): write each touched key once, to its partition's
+   RocksDB database and the table's changelog;
+6. **send** (:mod:`.send`): hand the outputs and dead letters to the producer;
+7. **commit** (:mod:`.commit`): every ``PARTD_COMMIT_INTERVAL_MS``, on
+   revocation and on a clean stop: flush, then commit the processed offsets.
+
+A cycle command is applied by each partition at its place in that order
+(:mod:`.cycle`): the partition's members are scanned, the outputs sent, and
+the partition's report goes to ``partd-cycle-results``.
+
+One lock (:attr:`MemberRuntime.busy`) is held while a batch or a scan is
+applied; a rebalance and a shutdown take it first, so they never cut a batch
+in half.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from faust.types import TP
+
+from streams import topics
+from streams.kafka.internals import faust_private as fp
+from streams.runtime import cycle
+from streams.runtime import state as st
+from streams.runtime.commit import Checkpoint
+from streams.runtime.consume import Intake
+from streams.runtime.deadletters import Source
+from streams.runtime.decode import decode_batch
+from streams.runtime.order import CommandInput, Group
+from streams.runtime.rules import MissRecorder, Reference, apply_batch
+
+if TYPE_CHECKING:
+    from streams.runtime.app import PartdApp
+
+log = logging.getLogger(__name__)
+
+#: How long the loop waits for records when a partition waits for a sibling (or a command for a calculation).
+TICK_S = 0.05
+#: A fetched record more than this many offsets past the expected one is a skip, not a race: fetch again.
+MAX_SEEKS = 3
+
+
+class MemberRuntime:
+    """The member path of one worker: its partition groups, and the loop that applies them."""
+
+    def __init__(self, partd: "PartdApp") -> None:
+        self.partd = partd
+        self.app = partd.app
+        self.settings = partd.settings
+        self.serde = partd.serde
+        self.metrics = partd.metrics
+        self.table = partd.members
+        self.sender = partd.sender
+        self.commands = cycle.Commands(partd.command_log, partd.results.done, self._partition_count)
+        self.intake = Intake(lambda: self.app.consumer, lambda: self.app.consumer_generation_id,
+                             self.settings.buffered_records)
+        self.checkpoint = Checkpoint(self.sender, lambda offsets: fp.commit_offsets(self.app, offsets),
+                                     self.settings.commit_interval_s)
+        self.checkpoint.on_committed.append(self._on_commit)
+        self.groups: dict[int, Group] = {}
+        self.busy = asyncio.Lock()
+        self.stopped = False
+        self._cursor_durable: dict[int, dict[int, int]] = {}  # partition -> cycle cursor as of the last commit
+        self._cursor_written: dict[int, dict[int, int]] = {}
+        self._unknown: dict[int, set[bytes]] = {}  # keys written with no member since the last commit
+        self._seeks: dict[tuple[str, int, int], int] = {}
+        self._bms_cache: tuple[object, dict[int, dict[str, Decimal]]] | None = None
+        self._partitions: int | None = None
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self, stream: Any) -> None:
+        """The ``partd-members`` agent: until the worker stops."""
+        channel = stream.channel
+        await self.partd.ready.wait()
+        waiting = False
+        while True:
+            sources = await self.intake.take(channel, TICK_S if waiting else 1.0, self.settings.batch_size * 4)
+            async with self.busy:
+                if self.stopped:
+                    continue
+                await self._route(sources)
+                waiting = await self._advance()
+                if self.checkpoint.due():
+                    await self.commit()
+
+    async def _route(self, sources: Iterable[Source]) -> None:
+        for src in sources:
+            group = self.groups.get(src.partition)
+            if group is None:
+                continue  # taken before its partition was revoked: its new owner reads it
+            skipped_from = group.add(src)
+            if skipped_from is not None:
+                await self._skipped(group, src, skipped_from)
+            if src.topic in topics.MEMBER_INPUTS:
+                self.intake.pressure((src.topic, src.partition), len(group.inputs[src.topic].buffer))
+        self.metrics.buffered.set(sum(g.buffered() for g in self.groups.values()))
+
+    async def _advance(self) -> bool:
+        """Apply what the groups can release; True if some group is waiting for something."""
+        limit = self.settings.batch_size
+        while not self.stopped:
+            batch: list[Source] = []
+            for group in self._ready_groups():
+                batch.extend(group.take(limit - len(batch), stop=_is_command))
+                if len(batch) >= limit:
+                    break
+            if batch:
+                await self._apply(batch)
+            applied = False
+            for group in self._ready_groups():
+                item = group.peek()
+                if item is not None and _is_command(item):
+                    applied = await self._command(group, item) or applied
+            if not batch and not applied:
+                break
+            await asyncio.sleep(0)  # heartbeats and the web server between batches
+        return any(g.buffered() or g.blocked() for g in self.groups.values())
+
+    def _ready_groups(self) -> list[Group]:
+        return [self.groups[p] for p in sorted(self.groups)]
+
+    # ------------------------------------------------------------------ partitions
+    async def _open(self, partition: int) -> Group:
+        """A group for a partition this worker now holds, starting after the group's committed offsets."""
+        group = Group(partition, topics.MEMBER_INPUTS, max_idle_s=self.settings.max_idle_ms / 1000,
+                      highwater=lambda t, p: fp.highwater(self.app, t, p))
+        starts = await self.partd.offsets.starting(
+            [(t, partition) for t in topics.MEMBER_INPUTS])
+        for (topic, _), offset in starts.items():
+            group.set_next_offset(topic, offset)
+        cursor = st.decode_group(fp.table_get(self.table, partition, st.GROUP_KEY))
+        group.attach(CommandInput(cycle.RANK, self.partd.command_log, cursor))
+        self._cursor_durable[partition] = dict(cursor)
+        self._cursor_written[partition] = dict(cursor)
+        self.groups[partition] = group
+        log.info("partition %d: applying from offsets %s, %d cycle commands applied before",
+                 partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
+        return group
+
+    async def on_rebalance_complete(self) -> None:
+        """The tables are restored, streams resume: open a group for every member partition this worker holds."""
+        assigned = self.app.consumer.assignment()
+        partitions = sorted({tp.partition for tp in assigned if tp.topic in topics.MEMBER_INPUTS})
+        async with self.busy:
+            for p in partitions:
+                if p not in self.groups:
+                    await self._open(p)
+
+    async def before_revoke(self, revoked: Iterable[Any]) -> None:
+        """Partitions are being revoked: finish the batch, flush, commit, and forget them."""
+        async with self.busy:
+            await self.commit()
+            await self.partd.commit_other_agents()
+            gone = {tp.partition for tp in revoked if tp.topic in topics.MEMBER_INPUTS}
+            for p in gone:
+                self.groups.pop(p, None)
+                self._unknown.pop(p, None)
+            self.checkpoint.forget([(tp.topic, tp.partition) for tp in revoked])
+            self.intake.forget()
+
+    async def before_stop(self) -> None:
+        """The worker is stopping: finish the batch, flush, commit; apply nothing more."""
+        async with self.busy:
+            self.stopped = True
+            await self.commit()
+            await self.partd.commit_other_agents()
+        log.info("member runtime stopped: %d commits", self.checkpoint.commits)
+
+    async def _skipped(self, group: Group, src: Source, expected: int) -> None:
+        """Records before ``src`` never reached the agent: fetch them again (Faust's seek)."""
+        tp = (src.topic, src.partition)
+        seen = self._seeks.get((*tp, expected), 0)
+        self.metrics.skipped.labels(src.topic).inc(src.offset - expected)
+        if seen >= MAX_SEEKS:
+            log.error("%s[%d]: offsets %d..%d still not delivered after %d fetches; going on without them",
+                      *tp, expected, src.offset - 1, seen)
+            group.inputs[src.topic].next_offset = src.offset
+            return
+        self._seeks[(*tp, expected)] = seen + 1
+        log.warning("%s[%d]: offsets %d..%d were not delivered (the fetch jumped to %d): fetching them again",
+                    *tp, expected, src.offset - 1, src.offset)
+        group.drop_from(src.topic, expected)
+        await self.app.consumer.seek(TP(*tp), expected)
+
+    # ------------------------------------------------------------------ member records
+    async def _apply(self, batch: list[Source]) -> None:
+        started = time.perf_counter()
+        partition_of = {s.key: s.partition for s in batch if s.key is not None}
+        decoded = decode_batch(self.serde, batch)
+
+        def load(key: bytes) -> st.Stored | None:
+            return st.decode(fp.table_get(self.table, partition_of[key], key))
+
+        plans = MissRecorder(self.partd.plans.data)
+        result = apply_batch(batch, decoded, self.serde, load, Reference(plans, self._benchmarks_by_year()))
+        if plans.missed:
+            # A transaction named a plan-year the catalog has not seen: it may have been published a
+            # moment ago. Catch the catalog up and run the batch again (nothing was written yet).
+            await self.partd.plans.sync()
+            result = apply_batch(batch, decoded, self.serde, load,
+                                 Reference(self.partd.plans.data, self._benchmarks_by_year()))
+        await self._write(((partition_of[k], k, v) for k, v in result.writes.items()), batch[-1].timestamp_ms)
+        await self.sender.send((t, k.encode("utf-8"), v, ts) for t, k, v, ts in result.sends)
+        for s in batch:
+            self.checkpoint.done(s.topic, s.partition, s.offset)
+        self.metrics.member_batch(result, time.perf_counter() - started, [(s.topic, s.timestamp_ms) for s in batch])
+
+    async def _write(self, writes: Iterable[tuple[int, bytes, st.Stored | None]], ts: int | None) -> None:
+        """Step 5: each key once, into its partition's database and the table's changelog."""
+        per: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for partition, key, stored in writes:
+            if stored is None:
+                value = None
+            else:
+                st.trim(stored, lambda source, p=partition: self._committed(source, p))
+                if stored.member is None:
+                    self._unknown.setdefault(partition, set()).add(key)
+                value = st.encode(stored)
+            per.setdefault(partition, []).append((key, value))
+        changelog = fp.changelog_topic(self.table)
+        for partition, items in per.items():
+            fp.table_write(self.table, partition, items)
+
+            def persisted(future: Any, count: int, p: int = partition) -> None:
+                if not future.cancelled() and future.exception() is None:
+                    fp.persisted(self.table, p, future.result().offset + count - 1)
+
+            await self.sender.send_partition(changelog, partition, ((k, v, ts) for k, v in items), persisted)
+
+    def _committed(self, source: str, partition: int) -> int | None:
+        """The committed offset of an outbox entry's input (for a cycle command: the durable cursor)."""
+        if source.startswith(topics.CYCLE_COMMANDS):
+            q = int(source.rsplit(":", 1)[1])
+            return self._cursor_durable.get(partition, {}).get(q)
+        return self.checkpoint.committed_offset(source, partition)
+
+    def _benchmarks_by_year(self) -> dict[int, dict[str, Decimal]]:
+        """Plan year -> region -> benchmark, from the lis-benchmarks table (rebuilt when it changes)."""
+        bms = self.partd.benchmarks
+        if self._bms_cache is None or self._bms_cache[0] is not bms.version:
+            by_year: dict[int, dict[str, Decimal]] = {}
+            for r in bms.data.values():
+                by_year.setdefault(r["plan_year"], {})[r["region"]] = Decimal(r["benchmark_premium"])
+            self._bms_cache = (bms.version, by_year)
+        return self._bms_cache[1]
+
+    # ------------------------------------------------------------------ cycle commands
+    async def _command(self, group: Group, item: Source) -> bool:
+        """Apply a cycle command to ``group``'s partition; False if it has to wait."""
+        plan = self.commands.plan(item)
+        if isinstance(plan, cycle.Wait):
+            return False
+        partition = group.partition
+        if isinstance(plan, dict):
+            started = time.perf_counter()
+            await self.partd.plans.sync()
+            body = await self._scan(plan, partition, item)
+            key, value = cycle.result_message(plan, partition, body)
+            await self.sender.send([(topics.CYCLE_RESULTS, key, value, item.timestamp_ms)])
+            self.metrics.cycle_step(plan["command"], time.perf_counter() - started)
+            log.info("partition %d: %s %s applied", partition, plan["command"], plan["plan_year"])
+        group.inputs[topics.CYCLE_COMMANDS].pop()
+        cursor = group.inputs[topics.CYCLE_COMMANDS].cursor
+        self._cursor_written[partition] = dict(cursor)
+        fp.table_write(self.table, partition, [(st.GROUP_KEY, st.encode_group(cursor))])
+        await self.sender.send_partition(fp.changelog_topic(self.table), partition,
+                                         [(st.GROUP_KEY, st.encode_group(cursor), item.timestamp_ms)])
+        return True
+
+    async def _scan(self, plan: Mapping[str, Any], partition: int, item: Source) -> dict[str, Any]:
+        members = st.members(fp.iter_partition(self.table, partition, self._partition_count()))
+        if plan["command"] == cycle.CALCULATE_BENCHMARKS:
+            return {"counts": cycle.partition_counts(plan, members)}
+        source = cycle.source_name(item)
+        totals: dict[str, int] = {}
+        writes: list[tuple[int, bytes, st.Stored | None]] = []
+        sends: list[tuple[str, bytes, bytes, int | None]] = []
+        n = 0
+        for key, new, outputs, records in cycle.scan_partition(plan, members, self.partd.plans.data, self.serde,
+                                                                source, item.offset):
+            if new is not None:
+                writes.append((partition, key, new))
+            sends.extend((t, k.encode("utf-8"), v, item.timestamp_ms) for t, k, v in records)
+            for name, count in cycle.summarize(outputs or self._decoded(records)).items():
+                totals[name] = totals.get(name, 0) + count
+            self.metrics.outputs(outputs)
+            n += 1
+            if n % cycle.SCAN_CHUNK == 0:
+                await self._write(writes, item.timestamp_ms)
+                await self.sender.send(sends)
+                writes, sends = [], []
+                await asyncio.sleep(0)  # heartbeats between chunks
+        await self._write(writes, item.timestamp_ms)
+        await self.sender.send(sends)
+        return {"summary": totals}
+
+    def _decoded(self, records: Iterable[tuple[str, str, bytes]]) -> list[Any]:
+        """Outputs sent again from an outbox, decoded (so a re-run reports the same summary)."""
+        from processors.model import Output
+
+        out = []
+        for topic, key, value in records:
+            try:
+                out.append(Output(topic, key, self.serde.decode(topic, value)))
+            except Exception:  # noqa: BLE001 - our own bytes; never stop a scan for a summary
+                continue
+        return out
+
+    def _partition_count(self) -> int:
+        if self._partitions is None:
+            self._partitions = self.app.consumer.topic_partitions(topics.ENROLLMENT_REQUESTS) \
+                or self.settings.partitions
+        return self._partitions
+
+    # ------------------------------------------------------------------ commit
+    async def commit(self) -> None:
+        """Step 7 (:meth:`streams.runtime.commit.Checkpoint.commit`), then drop keys that no longer need to exist."""
+        started = time.perf_counter()
+        cursors = {p: dict(c) for p, c in self._cursor_written.items()}
+        await self.checkpoint.commit()
+        self._cursor_durable.update(cursors)  # flushed with the commit: durable
+        await self._sweep_unknown()
+        self.metrics.commit_duration.observe(time.perf_counter() - started)
+
+    def _on_commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        self.metrics.commits.inc()
+
+    async def _sweep_unknown(self) -> None:
+        """Delete keys that hold no member once their outbox entries are all committed (008 rejections...)."""
+        for partition, keys in list(self._unknown.items()):
+            deletes: list[tuple[int, bytes, st.Stored | None]] = []
+            later = set()
+            for key in keys:
+                stored = st.decode(fp.table_get(self.table, partition, key))
+                if stored is None or stored.member is not None:
+                    continue
+                st.trim(stored, lambda source, p=partition: self._committed(source, p))
+                if stored.outbox:
+                    later.add(key)  # written after this commit's flush: the next sweep
+                else:
+                    deletes.append((partition, key, None))
+            self._unknown[partition] = later
+            if deletes:
+                await self._write(deletes, None)
+
+
+def _is_command(item: Source) -> bool:
+    return item.topic == topics.CYCLE_COMMANDS

@@ -1,0 +1,51 @@
+"""streams.runtime.state: the stored value per key (member, applied offsets, outbox)."""
+from __future__ import annotations
+
+import orjson
+
+from processors.model import Output
+from streams.runtime import state as st
+
+
+def test_round_trip_and_a_key_without_a_member() -> None:
+    stored = st.Stored(None, {"enrollment-requests": 7}, [["enrollment-requests", 7, st.pack((), [("X", "y")])]])
+    back = st.decode(st.encode(stored))
+    assert back == stored and back.member is None
+    assert back.seen("enrollment-requests", 7) and not back.seen("enrollment-requests", 8)
+    assert back.entry("enrollment-requests", 7) == [["d", "X", "y"]]
+    assert st.member_of(st.encode(stored)) is None
+
+
+def test_values_written_before_the_envelope_are_read() -> None:
+    old = {"mbi": "M", "profile": None, "_applied": {"lis-status-changes": 3},
+           "_outbox": [["lis-status-changes", 3, []]]}
+    stored = st.decode(orjson.dumps(old))
+    assert stored.member == {"mbi": "M", "profile": None}
+    assert stored.applied == {"lis-status-changes": 3} and stored.outbox == [["lis-status-changes", 3, []]]
+
+
+def test_pack_unpack_keeps_the_bytes() -> None:
+    items = st.pack([(Output("trr-replies", "S1", {}), b"\x00\x01bytes")], [("CODE", "why")])
+    assert st.unpack(items) == ([("trr-replies", "S1", b"\x00\x01bytes")], [("CODE", "why")])
+
+
+def test_trim_drops_committed_entries_and_keeps_the_newest() -> None:
+    stored = st.Stored({"m": 1}, {}, [["a", i, []] for i in range(40)] + [["b", 5, []]])
+    st.trim(stored, lambda source: 30 if source == "a" else None)
+    assert [(e[0], e[1]) for e in stored.outbox] == [("a", i) for i in range(30, 40)] + [("b", 5)]
+    many = st.Stored({"m": 1}, {}, [["a", i, []] for i in range(100)])
+    st.trim(many, lambda source: None)
+    assert len(many.outbox) == st.MAX_ENTRIES and many.outbox[-1][1] == 99
+
+
+def test_record_replaces_an_entry_and_marks_it_applied() -> None:
+    stored = st.Stored({"m": 1}, {"a": 3}, [["a", 3, ["old"]]])
+    st.record(stored, [["a", 3, ["new"]], ["a", 4, []]])
+    assert stored.outbox == [["a", 3, ["new"]], ["a", 4, []]] and stored.applied == {"a": 4}
+
+
+def test_members_skips_runtime_keys_and_keys_without_a_member() -> None:
+    items = [(st.GROUP_KEY, st.encode_group({0: 3})), (b"A", st.encode(st.Stored({"x": 1}))),
+             (b"B", st.encode(st.Stored(None)))]
+    assert [(k, s.member) for k, s in st.members(items)] == [(b"A", {"x": 1})]
+    assert st.decode_group(st.encode_group({0: 3, 2: 9})) == {0: 3, 2: 9} and st.decode_group(None) == {}
