@@ -397,10 +397,12 @@ def loss_file_name(contract_id: str, at: dt.datetime) -> str:
 
 
 def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decimal | None) -> Decimal | None:
-    """Premium subsidy: level% of the benchmark, never more than the plan's basic premium."""
+    """Premium subsidy (42 CFR 423.780(a), (d)): level% of the lesser of the plan's basic premium and
+    the benchmark, rounded once to the cent (half up). 100% -> the lesser itself; 050, premium 30.00,
+    benchmark 35.00 -> 15.00."""
     if level is None or premium is None or benchmark is None:
         return None
-    return min(premium, round_cents(benchmark * Decimal(int(level)) / 100))
+    return round_cents(min(premium, benchmark) * Decimal(int(level)) / 100)
 
 
 def _beneficiary_notice(

@@ -243,7 +243,8 @@ def test_other_lis_eligible_is_facilitated(level):
     v = res.outputs[0].value
     assert v["enrollment_source"] == "C" and v["election_type"] == "Z" and v["transaction_code"] == 61
     assert v["lis_premium_subsidy_level"] == level and v["lis_subsidy_source"] == "A"
-    expected = min(v["part_d_premium"], (BENCH * Decimal(int(level)) / 100).quantize(Decimal("0.01")))
+    # 42 CFR 423.780(d): level% of the lesser of the premium and the benchmark
+    expected = (min(v["part_d_premium"], BENCH) * Decimal(int(level)) / 100).quantize(Decimal("0.01"))
     assert v["lis_premium_subsidy_amount"] == expected
     e = res.state["enrollments"][-1]
     assert e["enrollment_source"] == "C"

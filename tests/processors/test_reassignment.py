@@ -504,12 +504,28 @@ def test_mail_by_late_run():
 
 
 def test_partial_subsidy_amount_on_212():
+    # 42 CFR 423.780(d): level x the lesser of the premium and the benchmark:
+    # 25% of min(30.00 premium of S1001-002, 35.00 benchmark) = 7.50 (not min(30.00, 25% of 35.00) = 8.75).
     plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
     m = member(source="B", lis_periods=[lis("025")])
     res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
     gain = res.outputs[0].value
     assert gain["lis_premium_subsidy_level"] == "025"
-    assert gain["lis_premium_subsidy_amount"] == Decimal("8.75")  # 25% of 35.00, below the 30.00 premium
+    assert gain["lis_premium_subsidy_amount"] == Decimal("7.50")
+
+
+def test_partial_subsidy_is_the_level_times_the_lesser_of_premium_and_benchmark():
+    # Issue 13 item 9, the worked case: level 050, premium 30.00, benchmark 35.00 -> 15.00 (was 17.50).
+    assert ra.subsidy_amount("050", Decimal("30.00"), Decimal("35.00")) == Decimal("15.00")
+    # premium above the benchmark: the benchmark is the lesser -> 50% of 35.00
+    assert ra.subsidy_amount("050", Decimal("40.00"), Decimal("35.00")) == Decimal("17.50")
+    # 75% of 21.99 = 16.4925 -> 16.49; 25% of 21.99 = 5.4975 -> 5.50 (half up, once)
+    assert ra.subsidy_amount("075", Decimal("21.99"), Decimal("35.00")) == Decimal("16.49")
+    assert ra.subsidy_amount("025", Decimal("21.99"), Decimal("35.00")) == Decimal("5.50")
+    # 100%: the lesser itself; 000: nothing
+    assert ra.subsidy_amount("100", Decimal("30.00"), Decimal("35.00")) == Decimal("30.00")
+    assert ra.subsidy_amount("000", Decimal("30.00"), Decimal("35.00")) == Decimal("0.00")
+    assert ra.subsidy_amount(None, Decimal("30.00"), Decimal("35.00")) is None
 
 
 def test_none_decision_changes_nothing():
