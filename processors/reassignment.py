@@ -35,7 +35,8 @@ gives the reason):
     * renewing PDP (a PDP marked SERVICE_AREA_REDUCTION is treated as
       renewing): premium case, with the benchmark of the PDP's own region:
       ``NO_BENCHMARK``; ``AT_OR_BELOW_BENCHMARK`` (premium <= benchmark);
-      ``DE_MINIMIS_WAIVED`` (premium - benchmark <= 2.00 and the plan waives);
+      ``DE_MINIMIS_WAIVED`` (premium - benchmark <= the plan year's de minimis amount,
+      :func:`de_minimis_amount`, 2.00 by default, and the plan waives);
       ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H ->
       case ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
       otherwise case ``PREMIUM``.
@@ -48,9 +49,11 @@ gives the reason):
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from processors.benchmark import money, round_cents
@@ -101,7 +104,21 @@ CHOOSER = "CHOOSER"
 NO_ELIGIBLE_TARGET = "NO_ELIGIBLE_TARGET"
 
 # --- constants from the seeds --------------------------------------------------
-DE_MINIMIS = Decimal("2.00")
+# The de minimis amount is per plan year data (seed 001 defers to each year's announcement):
+# processors/data/de_minimis.json, ``default`` for a year not listed.
+_DE_MINIMIS_DATA = json.loads(resources.files("processors.data").joinpath("de_minimis.json").read_text())
+#: the documented default ($2.00) for a plan year whose amount is not in the data file
+DE_MINIMIS = Decimal(_DE_MINIMIS_DATA["default"])
+#: plan year -> announced de minimis amount
+DE_MINIMIS_BY_YEAR: dict[int, Decimal] = {
+    int(year): Decimal(amount) for year, amount in _DE_MINIMIS_DATA["by_plan_year"].items()
+}
+
+
+def de_minimis_amount(plan_year: int) -> Decimal:
+    """The de minimis amount for ``plan_year`` (the data file's entry, else the 2.00 default)."""
+    return DE_MINIMIS_BY_YEAR.get(int(plan_year), DE_MINIMIS)
+
 CMS_PLACED_SOURCES = frozenset({"A", "C", "H"})  # auto, facilitated, reassigned (seed 001)
 MA_PLAN_TYPES = frozenset({"MAPD", "MA", "PFFS", "MMP"})
 NOT_COVERED_PLAN_TYPES = frozenset({"PACE", "COST"})
@@ -193,7 +210,8 @@ def _zero_premium(pdps: Sequence[RegionPdp], benchmark: Decimal) -> list[str]:
 
 
 def _targets(
-    pdps: Sequence[RegionPdp], benchmark: Decimal, losing_key: str | None, losing_parent_org_id: str | None
+    pdps: Sequence[RegionPdp], benchmark: Decimal, losing_key: str | None, losing_parent_org_id: str | None,
+    de_minimis: Decimal = DE_MINIMIS,
 ) -> list[str]:
     same_parent: list[str] = []
     others: list[str] = []
@@ -203,7 +221,7 @@ def _targets(
         same = losing_parent_org_id is not None and e.parent_org_id == losing_parent_org_id
         if e.premium <= benchmark:
             (same_parent if same else others).append(e.key)
-        elif same and e.waives_de_minimis and e.premium - benchmark <= DE_MINIMIS:
+        elif same and e.waives_de_minimis and e.premium - benchmark <= de_minimis:
             same_parent.append(e.key)
     return same_parent if same_parent else others
 
@@ -232,12 +250,13 @@ def eligible_targets(
     Candidates: PDPs in ``region`` for ``plan_year``, BASIC benefit, RENEWING,
     not employer group, never the losing plan, and either premium <= benchmark,
     or (same parent organization as the losing plan only) premium within the
-    de minimis above the benchmark in a plan that waives it. If any candidate
+    plan year's de minimis amount above the benchmark in a plan that waives it. If any candidate
     has the losing plan's parent organization, only those are returned (same
     parent first); otherwise all candidates are. ``plans``: the catalog or a
     :class:`~processors.plan_index.PlanIndex` of it.
     """
-    return _targets(region_pdps(plans, plan_year, region), benchmark, losing_key, losing_parent_org_id)
+    return _targets(region_pdps(plans, plan_year, region), benchmark, losing_key, losing_parent_org_id,
+                    de_minimis_amount(plan_year))
 
 
 def draw_target(candidates: Sequence[str], seed: object, mbi: str, plan_year: int) -> str | None:
@@ -332,7 +351,7 @@ def evaluate(
         assert premium is not None
         if premium <= plan_benchmark:
             return no(AT_OR_BELOW_BENCHMARK, region=region, **losing)
-        if plan.get("waives_de_minimis") and premium - plan_benchmark <= DE_MINIMIS:
+        if plan.get("waives_de_minimis") and premium - plan_benchmark <= de_minimis_amount(plan_year):
             return no(DE_MINIMIS_WAIVED, region=region, **losing)
         if lis_next.get("premium_subsidy_level") != "100":
             return no(NOT_FULL_SUBSIDY, region=region, **losing)
@@ -350,7 +369,7 @@ def evaluate(
         return Decision(mbi=mbi, plan_year=plan_year, case=case, reason=NO_BENCHMARK, region=region, **losing)
     losing_key = plan_key(current["contract_id"], current["pbp_id"])
     pdps = region_pdps(plans, plan_year, region)  # one lookup (PlanIndex) or one scan for both lists
-    candidates = _targets(pdps, bench, losing_key, parent)
+    candidates = _targets(pdps, bench, losing_key, parent, de_minimis_amount(plan_year))
     target = draw_target(candidates, seed, mbi, plan_year)
     options = tuple(_zero_premium(pdps, bench))
     if target is None:

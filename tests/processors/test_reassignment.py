@@ -166,6 +166,46 @@ def test_de_minimis_two_dollars_one_cent_with_waiver_moved():
     assert d.case == ra.PREMIUM and d.moves
 
 
+def test_de_minimis_default_is_two_dollars_from_the_data_file():
+    # Issue 13 item 10: per plan year data (processors/data/de_minimis.json), 2.00 when a year is not listed.
+    assert ra.de_minimis_amount(Y) == Decimal("2.00")
+    assert ra.de_minimis_amount(1999) == Decimal("2.00")
+
+
+def test_de_minimis_of_the_plan_year_drives_the_waiver_test(monkeypatch):
+    # A waiving plan 1.50 above the benchmark: within a 2.00 de minimis (not moved), outside a 1.00
+    # one announced for Y (moved). The amount is read for the plan year, not a constant.
+    plans = standard_plans(losing=plan("S1001", "001", "36.50", waives=True))
+    assert (decide(member(), plans).case, decide(member(), plans).reason) == (ra.NONE, ra.DE_MINIMIS_WAIVED)
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("1.00"))
+    d = decide(member(), plans)
+    assert (d.case, d.reason) == (ra.PREMIUM, None) and d.moves
+    # another year keeps the default
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("2.00"))
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y + 1, Decimal("1.00"))
+    assert decide(member(), plans).reason == ra.DE_MINIMIS_WAIVED
+
+
+def test_de_minimis_of_the_plan_year_drives_the_letters(monkeypatch):
+    # The chooser in that waiving plan: nothing under a 2.00 de minimis (the plan waives the 1.50),
+    # the tan letter 11267 under a 1.00 one (1.50 above the benchmark is now a premium).
+    plans = standard_plans(losing=plan("S1001", "001", "36.50", waives=True))
+    m = member(source="B")
+    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("1.00"))
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert [(o.value["publication"], o.value["paper_color"]) for o in res.outputs] == [("11267", "TAN")]
+
+
+def test_de_minimis_of_the_plan_year_drives_the_waiver_targets(monkeypatch):
+    # A same-parent waiving plan 1.50 above the benchmark gains the member under 2.00, not under 1.00.
+    waiver = plan("S1001", "002", "36.50", waives=True)
+    plans = catalog(plan("S1001", "001", "38.00"), waiver, plan("S2002", "001", "34.00", parent="ORG2"))
+    assert decide(member(), plans).gaining_contract_id == "S1001"
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("1.00"))
+    assert (decide(member(), plans).gaining_contract_id, decide(member(), plans).gaining_pbp_id) == ("S2002", "001")
+
+
 def test_premium_exactly_at_benchmark_not_moved():
     d = decide(member(), standard_plans(losing=plan("S1001", "001", "35.00")))
     assert (d.case, d.reason) == (ra.NONE, ra.AT_OR_BELOW_BENCHMARK)
