@@ -34,7 +34,8 @@ from processors.model import MemberState, Output, PlanState, Record, Rejected, S
 from processors.plans import plan_key, plan_premium
 from processors.trr import lis_fields, trr_record
 
-ELECTION_TYPE_DUAL_LIS_SEP = "U"
+TRC_ALREADY_ENROLLED = "039"
+TRC_DUPLICATE_PBP = "109"
 RX_FIELDS = ("rx_bin", "rx_pcn", "rx_group", "rx_member_id")
 
 
@@ -194,7 +195,10 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
         return _reject("106", event, state, plans)
     current = enrollment_on(state, eff)
     if current is not None and _same_plan(current, contract, pbp):
-        trc = "039" if election_type == ELECTION_TYPE_DUAL_LIS_SEP else "109"
+        # Seed 001: a re-enrollment into the plan the member is still in "will be rejected as
+        # 'beneficiary already enrolled'" (039), whatever its election type; 109 (duplicate PBP) is
+        # the same election again: an enrollment in that PBP starting on that very date.
+        trc = TRC_DUPLICATE_PBP if current["start"] == iso(eff) else TRC_ALREADY_ENROLLED
         return _reject(trc, event, state, plans,
                        prior_contract_id=current["prior_contract_id"], prior_pbp_id=current["prior_pbp_id"])
 

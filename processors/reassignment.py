@@ -37,8 +37,10 @@ gives the reason):
       ``NO_BENCHMARK``; ``AT_OR_BELOW_BENCHMARK`` (premium <= benchmark);
       ``DE_MINIMIS_WAIVED`` (premium - benchmark <= the plan year's de minimis amount,
       :func:`de_minimis_amount`, 2.00 by default, and the plan waives);
-      ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H ->
-      case ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
+      ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H:
+      ``NO_LIABILITY_INCREASE`` when the member's premium liability does not
+      rise from Y-1 to Y (:func:`premium_liability`), else case
+      ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
       otherwise case ``PREMIUM``.
 
 11. Target (cases PREMIUM, NON_RENEWAL_*), in the member's region, with that
@@ -100,6 +102,7 @@ NO_BENCHMARK = "NO_BENCHMARK"
 AT_OR_BELOW_BENCHMARK = "AT_OR_BELOW_BENCHMARK"
 DE_MINIMIS_WAIVED = "DE_MINIMIS_WAIVED"
 NOT_FULL_SUBSIDY = "NOT_FULL_SUBSIDY"
+NO_LIABILITY_INCREASE = "NO_LIABILITY_INCREASE"
 CHOOSER = "CHOOSER"
 NO_ELIGIBLE_TARGET = "NO_ELIGIBLE_TARGET"
 
@@ -277,12 +280,49 @@ def _plan(plans: Mapping[str, PlanState], key: str, plan_year: int) -> PlanState
 # --- evaluate ----------------------------------------------------------------------
 
 
+def premium_liability(
+    premium: Decimal, benchmark: Decimal, level: str | None, waives: bool, de_minimis: Decimal
+) -> Decimal:
+    """What a member with premium subsidy ``level`` pays of a plan's basic ``premium`` (never below 0).
+
+    The subsidy is :func:`subsidy_amount`; a full-subsidy member pays nothing of a premium within
+    ``de_minimis`` above the benchmark when the plan waives it (seed 001).
+    """
+    if level == "100" and waives and premium - benchmark <= de_minimis:
+        return Decimal("0.00")
+    return max(Decimal("0.00"), premium - (subsidy_amount(level or "000", premium, benchmark) or Decimal(0)))
+
+
+def _liability_increases(
+    state: MemberState, plans: Mapping[str, PlanState], current: Mapping[str, Any], plan_year: int,
+    next_liability: Decimal, benchmark: Decimal, previous_benchmarks: Mapping[str, Decimal] | None,
+) -> bool:
+    """Seed 001's chooser test: does the member's premium liability in the plan rise from Y-1 to Y?
+
+    This year's liability: the plan's Y-1 basic premium, the member's LIS level on Dec 31 Y-1, the
+    Y-1 benchmark of the plan's Y-1 region (``previous_benchmarks``; when not given, the Y benchmark
+    is taken as unchanged), the Y-1 waiver and de minimis. No Y-1 record of the plan: unknown, and
+    the letter is sent (True).
+    """
+    last = plans.get(_year_key(current["contract_id"], current["pbp_id"], plan_year - 1))
+    if last is None or last.get("basic_premium") is None:
+        return True
+    last_bench = (previous_benchmarks or {}).get(last.get("region") or "", benchmark)
+    lis_now = _lis_covering(state, dt.date(plan_year - 1, 12, 31)) or {}
+    before = premium_liability(
+        money(last["basic_premium"]), last_bench, lis_now.get("premium_subsidy_level"),
+        bool(last.get("waives_de_minimis")), de_minimis_amount(plan_year - 1),
+    )
+    return next_liability > before
+
+
 def evaluate(
     state: MemberState,
     plans: Mapping[str, PlanState],
     benchmarks: Mapping[str, Decimal],
     plan_year: int,
     seed: object,
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> Decision:
     """Decide the reassignment of one member for ``plan_year`` (see the module docstring).
 
@@ -290,7 +330,10 @@ def evaluate(
     or a :class:`~processors.plan_index.PlanIndex` of it (what a caller running
     many members passes: the region's target plans become a lookup),
     ``benchmarks`` region -> benchmark for ``plan_year``, ``seed`` the run's
-    seed for the draw (None is a valid seed: it is drawn as the string "None").
+    seed for the draw (None is a valid seed: it is drawn as the string "None"),
+    ``previous_benchmarks`` (optional) region -> benchmark of ``plan_year - 1``,
+    for the chooser's this-year premium liability (when absent the Y benchmark
+    stands in for it).
     """
     mbi = state["mbi"]
     year_end = dt.date(plan_year - 1, 12, 31)
@@ -356,6 +399,9 @@ def evaluate(
         if lis_next.get("premium_subsidy_level") != "100":
             return no(NOT_FULL_SUBSIDY, region=region, **losing)
         if current.get("enrollment_source") not in CMS_PLACED_SOURCES:
+            if not _liability_increases(state, plans, current, plan_year, premium - plan_benchmark,
+                                        plan_benchmark, previous_benchmarks):
+                return no(NO_LIABILITY_INCREASE, region=region, **losing)
             bench = benchmarks.get(region)
             options = tuple(zero_premium_options(plans, region, bench, plan_year)) if bench is not None else ()
             return Decision(
@@ -629,6 +675,8 @@ def run_member(
     plan_year: int,
     seed: object,
     as_of: dt.datetime,
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> StepResult:
     """``evaluate`` then ``apply_reassignment``: the whole step for one member."""
-    return apply_reassignment(state, evaluate(state, plans, benchmarks, plan_year, seed), plans, plan_year, as_of)
+    decision = evaluate(state, plans, benchmarks, plan_year, seed, previous_benchmarks)
+    return apply_reassignment(state, decision, plans, plan_year, as_of)

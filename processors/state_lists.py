@@ -234,13 +234,15 @@ def run(
     plan_year: int,
     seed: object,
     as_of: dt.datetime,
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> StepResult:
     """``REASSIGNMENT_RUN`` / ``SECOND_REASSIGNMENT_RUN`` for one member: the run's guard (``RUN_GUARDS``,
     whose docstrings say who each run considers), then ``reassignment.run_member`` (same target rules,
-    replies, files, obligations and letters)."""
+    replies, files, obligations and letters; ``previous_benchmarks``: the Y-1 benchmarks, optional,
+    for the chooser's premium liability)."""
     if not RUN_GUARDS[command](state, plan_year, as_of):
         return StepResult(None, [])
-    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
+    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of, previous_benchmarks)
 
 
 #: ``first_run(state, plans, benchmarks, plan_year, seed, as_of)``: :func:`run` for ``REASSIGNMENT_RUN``.
@@ -251,24 +253,25 @@ second_run = partial(run, SECOND_REASSIGNMENT_RUN)
 
 # --------------------------------------------------------------------------- dispatch
 
-#: (state, plans, benchmarks, plan_year, seed, as_of, opted_in_states) -> StepResult
+#: (state, plans, benchmarks, plan_year, seed, as_of, opted_in_states, previous_benchmarks) -> StepResult
 MemberStep = Callable[
-    [MemberState, Mapping[str, PlanState], Mapping[str, Decimal], int, object, dt.datetime, Iterable[str]],
+    [MemberState, Mapping[str, PlanState], Mapping[str, Decimal], int, object, dt.datetime, Iterable[str],
+     Mapping[str, Decimal] | None],
     StepResult,
 ]
 
 #: The five member-scanning cycle commands, one signature (``MEMBER_COMMANDS``).
 MEMBER_STEPS: dict[str, MemberStep] = {
     PRELIMINARY_REASSIGNMENT_LIST:
-        lambda st, plans, bms, year, seed, at, opted: preliminary(st, plans, bms, year, seed, opted, at),
+        lambda st, plans, bms, year, seed, at, opted, prev: preliminary(st, plans, bms, year, seed, opted, at),
     REASSIGNMENT_RUN:
-        lambda st, plans, bms, year, seed, at, opted: first_run(st, plans, bms, year, seed, at),
+        lambda st, plans, bms, year, seed, at, opted, prev: first_run(st, plans, bms, year, seed, at, prev),
     FINAL_REASSIGNMENT_LIST:
-        lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, FINAL, opted),
+        lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, FINAL, opted),
     SECOND_REASSIGNMENT_RUN:
-        lambda st, plans, bms, year, seed, at, opted: second_run(st, plans, bms, year, seed, at),
+        lambda st, plans, bms, year, seed, at, opted, prev: second_run(st, plans, bms, year, seed, at, prev),
     UPDATED_FINAL_REASSIGNMENT_LIST:
-        lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, UPDATED_FINAL, opted),
+        lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, UPDATED_FINAL, opted),
 }
 assert frozenset(MEMBER_STEPS) == MEMBER_COMMANDS
 
@@ -283,14 +286,17 @@ def run_cycle_member(
     seed: object,
     as_of: dt.datetime,
     opted_in_states: Iterable[str] = (),
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> StepResult:
     """One member for one of the five member-scanning cycle commands (``MEMBER_COMMANDS``).
 
     ``plans``: the catalog or, for a caller running many members, a
     :class:`~processors.plan_index.PlanIndex` built once for the command.
+    ``previous_benchmarks``: region -> benchmark of ``plan_year - 1`` when the
+    caller has them (the runs' chooser test; optional, see docs/annual-cycle.md).
     """
     command = _enum(command)
     step = MEMBER_STEPS.get(command) if isinstance(command, str) else None
     if step is None:
         raise ValueError(f"{command!r} is not a member cycle command {sorted(MEMBER_COMMANDS)}")
-    return step(state, plans, benchmarks, plan_year, seed, as_of, opted_in_states)
+    return step(state, plans, benchmarks, plan_year, seed, as_of, opted_in_states, previous_benchmarks)

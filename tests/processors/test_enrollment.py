@@ -125,10 +125,24 @@ def test_107_no_plan_for_that_year():
     only(apply_enrollment(make_member(), enroll_event(pbp_id="999"), PLANS), "107")
 
 
-def test_109_already_enrolled_in_that_pbp():
+def test_109_the_same_enrollment_again_is_a_duplicate_pbp():
+    # An enrollment in that PBP starting on that very effective date already exists: a duplicate.
+    m = make_member(enrollments=[make_enrollment(start="2026-01-01")])
+    for election_type in ("A", "U"):
+        r = apply_enrollment(m, enroll_event(election_type=election_type), PLANS)
+        only(r, "109")
+        assert r.state is None
+
+
+@pytest.mark.parametrize("election_type", ["A", "U", "S"])
+def test_039_already_enrolled_in_that_pbp_whatever_the_election_type(election_type):
+    # Issue 13 item 11: seed 001, a re-enrollment into the plan the member is still in (before the
+    # reassignment disenrollment is processed) "will be rejected as 'beneficiary already enrolled'":
+    # TRC 039 for any election type (an AEP "A" re-enrollment got 109 before).
     m = make_member(enrollments=[make_enrollment(start="2025-06-01")])
-    r = apply_enrollment(m, enroll_event(election_type="A"), PLANS)
-    only(r, "109")
+    r = apply_enrollment(m, enroll_event(election_type=election_type), PLANS)
+    v = only(r, "039")
+    assert v["trc_type"] == "REJECTED" and v["effective_date"] == D(2026, 1, 1)
     assert r.state is None
 
 

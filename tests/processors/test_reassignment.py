@@ -142,6 +142,52 @@ def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     assert v["mail_by"] == dt.date(2025, 11, 10)
 
 
+def test_chooser_whose_premium_goes_down_gets_no_tan_letter():
+    # Issue 13 item 11, seed 001: tan letters go to choosers whose PDP "will have an increased premium
+    # liability in [Y] compared to their [Y-1] Part D premium liability". S1001-001 costs 40.00 in
+    # Y-1 and 38.00 in Y (benchmark 35.00): the member paid 5.00 and will pay 3.00 -> no letter.
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    m = member(source="B")
+    d = decide(m, plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.NO_LIABILITY_INCREASE)
+    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+
+
+def test_chooser_whose_liability_rises_gets_the_tan_letter():
+    # 31.00 in Y-1 (covered: liability 0) -> 38.00 in Y (liability 3.00): increased -> tan 11267.
+    plans = standard_plans(last_year=plan("S1001", "001", "31.00", year=Y - 1))
+    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    # 36.00 in Y-1 (1.00 to pay) -> 38.00 (3.00): increased
+    plans = standard_plans(last_year=plan("S1001", "001", "36.00", year=Y - 1))
+    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    # no Y-1 record for the plan: this year's liability is unknown -> the letter is sent
+    assert decide(member(source="B")).case == ra.CHOOSER_TAN
+
+
+def test_chooser_liability_uses_last_years_benchmark_when_given():
+    # Y-1 benchmark 39.00 known: 40.00 cost the member 1.00 in Y-1, 38.00 costs 3.00 in Y -> tan,
+    # although the premium went down (the benchmark went down more).
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    m = member(source="B")
+    d = evaluate(m, plans, BENCHMARKS, Y, SEED, previous_benchmarks={"05": Decimal("39.00")})
+    assert d.case == ra.CHOOSER_TAN
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF, previous_benchmarks={"05": Decimal("39.00")})
+    assert [o.value["publication"] for o in res.outputs] == ["11267"]
+    # Y-1 benchmark 34.00: paid 6.00, will pay 3.00 -> no letter
+    d = evaluate(m, plans, BENCHMARKS, Y, SEED, previous_benchmarks={"05": Decimal("34.00")})
+    assert d.reason == ra.NO_LIABILITY_INCREASE
+
+
+def test_chooser_liability_this_year_counts_a_waived_de_minimis_and_a_partial_subsidy():
+    # Y-1: 36.50 in a plan that waived (1.50 within de minimis): liability 0 -> Y 38.00 (3.00): tan.
+    plans = standard_plans(last_year=plan("S1001", "001", "36.50", year=Y - 1, waives=True))
+    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    # Y-1 at 50% subsidy: 40.00 - 50% x 35.00 = 22.50 paid; Y 100%: 3.00 -> no letter.
+    m = member(source="B", lis_periods=[lis("050", end="2025-12-31"), lis("100", start="2026-01-01")])
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    assert decide(m, plans).reason == ra.NO_LIABILITY_INCREASE
+
+
 def test_chooser_in_waiving_plan_within_de_minimis_gets_nothing():
     plans = standard_plans(losing=plan("S1001", "001", "37.00", waives=True))
     d = decide(member(source="B"), plans)
