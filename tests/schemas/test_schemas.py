@@ -82,8 +82,15 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
 # The extras agreed in docs/record-shapes.md, and nothing else.
 EXTRAS: dict[str, list[str]] = {
     "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at"],
-    "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at"],
+    "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at",
+                   # issue 13: the address on GAIN/LOSS records, the out-of-region flag, a note
+                   "mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
+                   "mailing_zip_code", "address_outside_plan_region", "note"],
     "RegionBenchmark": ["calculated_at"],
+    # issue 13: inputs with optional fields beyond the contract
+    "PlanYearUpdate": ["reduced_counties"],
+    "BeneficiaryUpdate": ["medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
+                          "mailing_state_code", "mailing_zip_code"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
