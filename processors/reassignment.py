@@ -29,8 +29,10 @@ gives the reason):
 10. Plan status for Y:
 
     * ``NON_RENEWING`` PDP -> case ``NON_RENEWAL_PDP`` (any level, any source);
-    * ``NON_RENEWING`` or ``SERVICE_AREA_REDUCTION`` MA plan (MAPD, MA, PFFS,
-      MMP) -> case ``NON_RENEWAL_MA``;
+    * ``NON_RENEWING`` MA plan (MAPD, MA, PFFS, MMP) -> case ``NON_RENEWAL_MA``;
+    * ``SERVICE_AREA_REDUCTION`` MA plan: ``REDUCED_AREA_UNKNOWN`` when the
+      plan's ``reduced_counties`` were not sent; ``COUNTY_STILL_SERVED`` when
+      the profile's ``county_code`` is not one of them; else ``NON_RENEWAL_MA``;
     * renewing MA plan -> ``CONTINUING_MA`` (never reassigned);
     * renewing PDP (a PDP marked SERVICE_AREA_REDUCTION is treated as
       renewing): premium case, with the benchmark of the PDP's own region:
@@ -98,6 +100,8 @@ PLAN_TYPE_NOT_COVERED = "PLAN_TYPE_NOT_COVERED"
 NOT_LIS_THIS_YEAR = "NOT_LIS_THIS_YEAR"
 NOT_LIS_NEXT_YEAR = "NOT_LIS_NEXT_YEAR"
 CONTINUING_MA = "CONTINUING_MA"
+REDUCED_AREA_UNKNOWN = "REDUCED_AREA_UNKNOWN"
+COUNTY_STILL_SERVED = "COUNTY_STILL_SERVED"
 NO_BENCHMARK = "NO_BENCHMARK"
 AT_OR_BELOW_BENCHMARK = "AT_OR_BELOW_BENCHMARK"
 DE_MINIMIS_WAIVED = "DE_MINIMIS_WAIVED"
@@ -382,7 +386,16 @@ def evaluate(
     plan_benchmark: Decimal | None = None
     if plan_type == "PDP" and status == "NON_RENEWING":
         case = NON_RENEWAL_PDP
-    elif plan_type in MA_PLAN_TYPES and status in ("NON_RENEWING", "SERVICE_AREA_REDUCTION"):
+    elif plan_type in MA_PLAN_TYPES and status == "NON_RENEWING":
+        case = NON_RENEWAL_MA
+    elif plan_type in MA_PLAN_TYPES and status == "SERVICE_AREA_REDUCTION":
+        # Only members residing in a county that leaves the service area are affected.
+        reduced = plan.get("reduced_counties")
+        if reduced is None:
+            return no(REDUCED_AREA_UNKNOWN, region=region, **losing)
+        county = ((state.get("profile") or {}).get("county_code") or "").strip()
+        if not county or county not in {str(c).strip() for c in reduced}:
+            return no(COUNTY_STILL_SERVED, region=region, **losing)
         case = NON_RENEWAL_MA
     elif plan_type in MA_PLAN_TYPES:
         return no(CONTINUING_MA, region=region, **losing)

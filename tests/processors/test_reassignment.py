@@ -84,13 +84,49 @@ def test_row2_non_renewing_pdp_any_level_any_source(level, source):
 @pytest.mark.parametrize("plan_type", ["MAPD", "MA", "PFFS", "MMP"])
 @pytest.mark.parametrize("status", ["NON_RENEWING", "SERVICE_AREA_REDUCTION"])
 def test_row2_ma_non_renewal_or_service_area_reduction(plan_type, status):
-    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type=plan_type, status=status))
+    # the member lives in county 24510 (cycle_builders.profile), one of the counties the reduction drops
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type=plan_type, status=status,
+                                       counties=["24510"] if status == "SERVICE_AREA_REDUCTION" else None))
     m = member(contract_id="H4004", source="B", level="050")
     d = decide(m, plans)
     assert (d.case, d.reason) == (ra.NON_RENEWAL_MA, None) and d.moves
     # reassigned into PDPs only
     gaining = plans[f"{d.gaining_contract_id}-{d.gaining_pbp_id}-{Y}"]
     assert gaining["plan_type"] == "PDP"
+
+
+def test_service_area_reduction_moves_only_members_of_the_reduced_counties():
+    # Issue 13 item 3: an MA plan reducing its service area for Y drops counties 24510 and 24005; a
+    # member there is reassigned (11443), a member in 24031 (still served) stays in the plan.
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION", counties=["24510", "24005"]))
+    inside = member(contract_id="H4004", source="B", county_code="24005")
+    d = decide(inside, plans)
+    assert (d.case, d.reason) == (ra.NON_RENEWAL_MA, None) and d.moves
+    res = run_member(inside, plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert [o.value["publication"] for o in by_topic(res.outputs, BENEFICIARY_NOTICES)][0] == "11443"
+    stays = member(contract_id="H4004", source="B", county_code="24031")
+    d = decide(stays, plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.COUNTY_STILL_SERVED)
+    assert (d.losing_contract_id, d.losing_plan_type) == ("H4004", "MAPD")
+    assert run_member(stays, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+
+
+def test_service_area_reduction_without_counties_moves_nobody():
+    # An older producer (PlanYearUpdate without reduced_counties) or a member without a county: the
+    # affected area is unknown, nobody is taken out of a continuing MA plan on a guess.
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION"))
+    d = decide(member(contract_id="H4004", source="B"), plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.REDUCED_AREA_UNKNOWN)
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION", counties=["24510"]))
+    d = decide(member(contract_id="H4004", source="B", county_code=None), plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.COUNTY_STILL_SERVED)
+    # an empty list: no county leaves
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION", counties=[]))
+    assert decide(member(contract_id="H4004", source="B"), plans).reason == ra.COUNTY_STILL_SERVED
 
 
 def test_row2_letters_and_no_loss_file():
