@@ -20,7 +20,9 @@ gives the reason):
 4. ``ALREADY_REASSIGNED`` / ``ALREADY_PASSIVE``: Y is in ``reassigned_years``
    / ``passive_years`` (once per calendar year, seed 000).
 5. ``TERRITORY`` (PR VI GU AS MP) / ``NO_REGION`` (no or unknown state code):
-   the member's region is the region of the profile's ``state_code``.
+   the member's region is the region of the state file's state (the state
+   whose Medicaid file submitted the member), else of the address state
+   (seed 001; :func:`processors.member.region_state_code`).
 6. ``NO_PLAN_YEAR_DATA``: the current plan has no PlanYearUpdate for Y.
 7. ``EMPLOYER_GROUP``: the current plan is an employer group plan.
 8. ``PLAN_TYPE_NOT_COVERED``: PACE or COST (1876) plans.
@@ -64,7 +66,7 @@ from processors.benchmark import money, round_cents
 from processors.dates import EASTERN, file_stamp, iso
 from processors.ids import draw_fraction, stable_id
 from processors.lis_counts import plan_key
-from processors.member import enrollment_on, region_state_code
+from processors.member import address_state_code, enrollment_on, region_state_code, submission_state_code
 from processors.model import (
     clone,
     BENEFICIARY_NOTICES,
@@ -204,7 +206,8 @@ def _lis_covering(state: MemberState, day: dt.date) -> dict[str, Any] | None:
 
 
 def member_region(state: MemberState) -> tuple[str | None, str | None]:
-    """(region, reason): the region of the profile's state, else TERRITORY / NO_REGION."""
+    """(region, reason): the region of the state file's state, else of the address state (seed 001),
+    else TERRITORY / NO_REGION (:func:`processors.member.region_state_code`)."""
     code = region_state_code(state)
     if is_territory(code):
         return None, TERRITORY
@@ -511,10 +514,35 @@ def _beneficiary_notice(
     )
 
 
+ADDRESS_FIELDS = ("mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
+                  "mailing_zip_code")
+
+
+def mailing_address(state: MemberState) -> dict[str, Any]:
+    """The profile's mailing address fields (all None when the producer sent none)."""
+    profile = state.get("profile") or {}
+    return {k: profile.get(k) for k in ADDRESS_FIELDS}
+
+
+def address_outside_note(state: MemberState, gaining_region: str | None) -> str | None:
+    """The GAIN record's note when the member's address is outside the gaining PDP's region, else None.
+
+    The region comes from the state file (seed 001), so a gaining PDP may receive a member whose address
+    of record is elsewhere; the seed tells the plan not to disenroll automatically.
+    """
+    address_state = address_state_code(state)
+    if gaining_region is None or region_of_state(address_state) == gaining_region:
+        return None
+    return (f"ADDRESS OUTSIDE PLAN REGION: region {gaining_region} from the {submission_state_code(state)} state file,"
+            f" address state {address_state}. Verify the address (Chapter 3, 50.2.1.4) before any disenrollment;"
+            " do not disenroll automatically (seed 001).")
+
+
 def _plan_notice(
     d: Decision, *, contract_id: str, pbp_id: str, notice_type: str, file_name: str | None,
     obligation: str | None, due_at: dt.datetime | None, header: str | None, trailer: str | None,
-    as_of: dt.datetime,
+    as_of: dt.datetime, address: Mapping[str, Any] | None = None, note: str | None = None,
+    outside_region: bool = False,
 ) -> Output:
     lis = d.lis_next_year or {}
     return Output(
@@ -535,6 +563,9 @@ def _plan_notice(
             "trailer_code": trailer,
             "plan_year": d.plan_year,
             "effective_date": dt.date(d.plan_year, 1, 1),
+            **{k: (address or {}).get(k) for k in ADDRESS_FIELDS},
+            "address_outside_plan_region": outside_region,
+            "note": note,
             "issued_at": as_of,
         },
     )
@@ -626,6 +657,8 @@ def apply_reassignment(
 
     # --- outputs
     cause = f"{ID_STEP}|{plan_year}|{d.mbi}"
+    address = mailing_address(state)
+    outside_note = address_outside_note(state, d.region)
     out: list[Output] = [
         trr_record(
             trc="212", mbi=d.mbi, contract_id=gain_c, transaction_code=TC_ENROLL, processed_at=as_of,
@@ -649,7 +682,8 @@ def apply_reassignment(
         _plan_notice(
             d, contract_id=gain_c, pbp_id=gain_p, notice_type="GAIN_FILE_RECORD",
             file_name=gain_file_name(gain_c, as_of), obligation=None, due_at=None,
-            header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of,
+            header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of, address=address,
+            note=outside_note, outside_region=outside_note is not None,
         ),
     ]
     if d.case == PREMIUM:
@@ -657,7 +691,7 @@ def apply_reassignment(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="LOSS_FILE_RECORD",
                 file_name=loss_file_name(lose_c, as_of), obligation=None, due_at=None,
-                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of,
+                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of, address=address,
             )
         )
     for contract_id, pbp_id, obligation, due in (

@@ -586,6 +586,78 @@ def test_gain_and_loss_file_records():
         assert v["obligation"] is None and v["due_at"] is None and v["issued_at"] == AS_OF
 
 
+ADDRESS = dict(mailing_address_line1="12 ELM ST", mailing_address_line2="APT 3", mailing_city="BALTIMORE",
+               mailing_state_code="MD", mailing_zip_code="21201")
+
+
+def test_gain_and_loss_records_carry_the_mailing_address():
+    # Issue 13 item 7, seed 001: "The interim notifications will include the beneficiaries' LIS premium and
+    # copayment levels as well as their address." Obligations are not file records: no address on them.
+    m = member(**ADDRESS)
+    res = run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    records = {o.value["notice_type"] + (o.value["obligation"] or ""): o.value
+               for o in by_topic(res.outputs, PLAN_NOTICES)}
+    for kind in ("GAIN_FILE_RECORD", "LOSS_FILE_RECORD"):
+        v = records[kind]
+        assert (v["mailing_address_line1"], v["mailing_address_line2"], v["mailing_city"], v["mailing_state_code"],
+                v["mailing_zip_code"]) == ("12 ELM ST", "APT 3", "BALTIMORE", "MD", "21201")
+    assert records["OBLIGATIONSUBMIT_4RX"].get("mailing_city") is None
+    # no address on the profile (an older producer): the fields are empty, not invented
+    res = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    gain = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "GAIN_FILE_RECORD")
+    assert gain["mailing_address_line1"] is None and gain["mailing_zip_code"] is None
+
+
+def _two_region_plans():
+    """Region 05 (MD, DE, DC) as standard_plans, plus region 07 (VA): S7007-001 20.00 basic."""
+    return standard_plans(va=plan("S7007", "001", "20.00", region="07", parent="ORG7"))
+
+
+TWO_REGIONS = {"05": BENCH, "07": Decimal("30.00")}
+
+
+def test_region_comes_from_the_state_file_first():
+    # Issue 13 item 6, seed 001: "CMS will identify the region in which the beneficiary resides by first
+    # checking the state file on which the beneficiary was submitted". Address in MD (region 05), submitted
+    # on Virginia's Medicaid file (region 07): the target is drawn in region 07.
+    m = member(state_code="MD", medicaid_state_code="VA", **ADDRESS)
+    d = evaluate(m, _two_region_plans(), TWO_REGIONS, Y, SEED)
+    assert (d.case, d.region, d.benchmark) == (ra.PREMIUM, "07", Decimal("30.00"))
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S7007", "001")
+    # the premium test still uses the losing plan's own region (05: 38.00 > 35.00)
+    assert d.plan_benchmark == BENCH
+
+
+def test_gain_record_flags_an_address_outside_the_plans_region():
+    # ... and the gaining PDP (region 07) receives a member whose address (MD) is outside its region: the GAIN
+    # record says so and that the plan must not disenroll automatically (seed 001, Chapter 3 50.2.1.4).
+    m = member(state_code="MD", medicaid_state_code="VA", **ADDRESS)
+    res = run_member(m, _two_region_plans(), TWO_REGIONS, Y, SEED, AS_OF)
+    gain = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "GAIN_FILE_RECORD")
+    assert gain["contract_id"] == "S7007" and gain["address_outside_plan_region"] is True
+    assert "do not disenroll automatically" in gain["note"] and "50.2.1.4" in gain["note"]
+    loss = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "LOSS_FILE_RECORD")
+    assert not loss.get("address_outside_plan_region")
+    # state file and address in the same region: no flag, no note
+    same = member(state_code="MD", medicaid_state_code="DE", **ADDRESS)
+    res = run_member(same, _two_region_plans(), TWO_REGIONS, Y, SEED, AS_OF)
+    gain = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "GAIN_FILE_RECORD")
+    assert not gain.get("address_outside_plan_region") and gain.get("note") is None
+
+
+def test_region_falls_back_to_the_address_then_a_state_medicaid_determination_counts_as_the_state_file():
+    # Not submitted on any state file: the address (MD, region 05), as before.
+    d = evaluate(member(state_code="MD"), _two_region_plans(), TWO_REGIONS, Y, SEED)
+    assert (d.region, d.gaining_contract_id) == ("05", "S1001")
+    # A state Medicaid agency's determination that made the member a full-benefit dual (processors/magi.py
+    # state["medicaid"]) is that state's submission too.
+    m = member(state_code="MD")
+    m["medicaid"] = {"state_code": "VA", "outcome": "ELIGIBLE_MAGI", "medicaid_status": "FULL_BENEFIT_DUAL"}
+    assert evaluate(m, _two_region_plans(), TWO_REGIONS, Y, SEED).region == "07"
+    m["medicaid"] = {"state_code": "VA", "outcome": "INELIGIBLE_MAGI", "medicaid_status": "NONE"}
+    assert evaluate(m, _two_region_plans(), TWO_REGIONS, Y, SEED).region == "05"
+
+
 def test_obligations_due_dates():
     _, _, res = _premium_run()
     obligations = {o.value["obligation"]: o.value for o in res.outputs if o.value.get("notice_type") == "OBLIGATION"}
