@@ -146,6 +146,10 @@ NOTICE_TYPES = {
     CHOOSER_TAN: "CHOOSER",
 }
 NOT_POSSIBLE_NOTICE = "REASSIGNMENT_NOT_POSSIBLE"
+#: Seed 001's second blue notice (December): current drugs on the new plan's formulary, exceptions/appeals/grievances.
+SECOND_NOTICE = "REASSIGNMENT_FORMULARY_NOTICE"
+#: There is no drug-regimen or formulary data in this product: the second notice says so in ``reason``.
+NO_FORMULARY_DATA = "NO_FORMULARY_DATA"
 
 GAIN_HEADER, GAIN_TRAILER = "MMAPDPGH", "MMAPDPGT"
 LOSS_HEADER, LOSS_TRAILER = "MMAPDPLH", "MMAPDPLT"
@@ -467,6 +471,12 @@ def mail_by(case: str, plan_year: int, as_of: dt.datetime) -> dt.date:
     return max(fixed, as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
 
 
+def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
+    """The second blue notice: "Mid-December ... begins mailing" (seed 001) -> December 20 of Y-1 (the end
+    of mid-December; as late October -> Oct 31), or 14 days after a run later than December 6 (Eastern)."""
+    return max(dt.date(plan_year - 1, 12, 20), as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+
+
 def gain_file_name(contract_id: str, at: dt.datetime) -> str:
     """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
     return f"P.R{contract_id}.APDP5.GAIN.{file_stamp(at)}"
@@ -489,6 +499,7 @@ def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decima
 def _beneficiary_notice(
     d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
     mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
+    reason: str | None = None, options: Sequence[str] | None = None,
 ) -> Output:
     return Output(
         BENEFICIARY_NOTICES,
@@ -507,8 +518,8 @@ def _beneficiary_notice(
             "current_plan_premium": current_premium,
             "mail_by": mail,
             "gaining_plan_premium": d.gaining_premium,
-            "zero_premium_options": list(d.zero_premium_options),
-            "reason": d.reason,
+            "zero_premium_options": list(d.zero_premium_options if options is None else options),
+            "reason": d.reason if reason is None else reason,
             "issued_at": as_of,
         },
     )
@@ -592,7 +603,8 @@ def apply_reassignment(
       TC 61) and TRC 014 (losing, TC 51) on the special TRR, GAIN record,
       LOSS record (premium case only), SUBMIT_4RX (+72 h),
       SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
-      (+10 days), the blue letter.
+      (+10 days), the blue letter, the second blue notice (December,
+      ``REASSIGNMENT_FORMULARY_NOTICE``, reason ``NO_FORMULARY_DATA``).
 
     Applying the same decision to a state that already has Y in
     ``reassigned_years`` does nothing (idempotent).
@@ -710,6 +722,13 @@ def apply_reassignment(
         _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
             mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium,
+        )
+    )
+    out.append(
+        _beneficiary_notice(
+            d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
+            mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None,
+            reason=NO_FORMULARY_DATA, options=(),
         )
     )
     return StepResult(new, out)

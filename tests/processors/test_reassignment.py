@@ -546,6 +546,7 @@ def test_apply_outputs_premium_case():
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ENROLLMENT_CONFIRMATION"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
+        (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_FORMULARY_NOTICE", None),
     ]
 
 
@@ -680,7 +681,7 @@ def test_obligations_also_for_non_renewal():
 
 def test_blue_letter_fields():
     _, _, res = _premium_run()
-    v = res.outputs[-1].value
+    v = next(o.value for o in res.outputs if o.value.get("notice_type") == "REASSIGNMENT_PREMIUM")
     assert v["mbi"] == MBI and v["plan_year"] == Y
     assert (v["losing_contract_id"], v["losing_pbp_id"], v["gaining_contract_id"], v["gaining_pbp_id"]) == (
         "S1001", "001", "S1001", "002")
@@ -688,6 +689,43 @@ def test_blue_letter_fields():
     assert v["gaining_plan_premium"] == Decimal("30.00")
     assert v["mail_by"] == dt.date(2025, 10, 31)
     assert v["reason"] is None and v["issued_at"] == AS_OF
+
+
+@pytest.mark.parametrize("losing,case", [
+    (plan("S1001", "001", "38.00"), "REASSIGNMENT_PREMIUM"),
+    (plan("S1001", "001", "20.00", status="NON_RENEWING"), "REASSIGNMENT_NON_RENEWAL_PDP"),
+    (plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="NON_RENEWING"), "REASSIGNMENT_NON_RENEWAL_MA"),
+])
+def test_second_blue_notice_in_december_for_every_reassigned_member(losing, case):
+    # Issue 13 item 4, seed 001: "CMS will mail the second blue notice to these beneficiaries in December.
+    # This second notice will identify which drugs in their current drug regimen are on the formulary of
+    # the [Y] plan to which they are being reassigned, and how to request an exception or appeal, or file
+    # a grievance" (timeline: "Mid-December ... begins mailing"). No drug or formulary data here: the record
+    # says so (reason NO_FORMULARY_DATA).
+    m = member(contract_id=losing["contract_id"], pbp_id=losing["pbp_id"])
+    res = run_member(m, standard_plans(losing=losing), BENCHMARKS, Y, SEED, AS_OF)
+    letters = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)]
+    assert [v["notice_type"] for v in letters] == [case, "REASSIGNMENT_FORMULARY_NOTICE"]
+    second = letters[1]
+    assert (second["paper_color"], second["publication"], second["mail_by"]) == ("BLUE", None, dt.date(2025, 12, 20))
+    assert second["reason"] == "NO_FORMULARY_DATA"
+    gain = res.outputs[0].value  # the 212
+    assert (second["gaining_contract_id"], second["gaining_pbp_id"]) == (gain["contract_id"], gain["pbp_id"])
+    assert (second["losing_contract_id"], second["losing_pbp_id"]) == (losing["contract_id"], losing["pbp_id"])
+    assert second["gaining_plan_premium"] == gain["part_d_premium"] and second["plan_year"] == Y
+    assert second["notice_id"] != letters[0]["notice_id"] and second["issued_at"] == AS_OF
+
+
+def test_second_blue_notice_of_a_late_run_and_none_for_those_not_moved():
+    late = dt.datetime(2025, 12, 10, 15, tzinfo=dt.timezone.utc)  # a second run in December: 14 days later
+    res = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, late)
+    second = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)][-1]
+    assert (second["notice_type"], second["mail_by"]) == ("REASSIGNMENT_FORMULARY_NOTICE", dt.date(2025, 12, 24))
+    # a chooser (tan letter) and a member with no target get no second notice
+    chooser = run_member(member(source="B"), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    assert [o.value["notice_type"] for o in chooser.outputs] == ["CHOOSER"]
+    stuck = run_member(member(), catalog(plan("S1001", "001", "38.00")), BENCHMARKS, Y, SEED, AS_OF)
+    assert [o.value["notice_type"] for o in stuck.outputs] == ["REASSIGNMENT_NOT_POSSIBLE"]
 
 
 def test_mail_by_late_run():
