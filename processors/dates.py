@@ -53,3 +53,8 @@ def file_stamp(t: dt.datetime) -> str:
     """``Dyymmdd.Thhmmsst`` of a CMS file name, from an instant (UTC, tenths of a second)."""
     t = t.astimezone(UTC)
     return f"D{t:%y%m%d}.T{t:%H%M%S}{t.microsecond // 100000}"
+
+
+def end_of_day_eastern(d: dt.date) -> dt.datetime:
+    """23:59:59 America/New_York on ``d``, as a UTC instant: the due instant of a "by <date>" deadline."""
+    return dt.datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=EASTERN).astimezone(UTC)

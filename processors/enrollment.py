@@ -255,7 +255,28 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
             cause = f"{cause}|{e['pbp_id']}|{e['start']}"
         seen.add(e["contract_id"])
         outputs.append(_loser_reply(event, new, plans, e, when, cause))
+    outputs.extend(_stays_after_reassignment(event, losers))
     return StepResult(new, outputs)
+
+
+def _stays_after_reassignment(event: Record, losers: list[tuple[dict[str, Any], dt.date]]) -> list[Output]:
+    """SEND_ANOC_EOC to the plan when this enrollment replaces a reassignment *out of* that same plan.
+
+    Seed 001: a reassigned member who re-enrolls in the losing plan stays there, and that plan "must send
+    its ANOC/Evidence of Coverage (EOC) and other required annual materials by December 31".
+    """
+    from processors.reassignment import reenrollment_obligation  # late: reassignment is a heavier import
+
+    contract, pbp = event["contract_id"], event["pbp_id"]
+    out: list[Output] = []
+    for e, _ in losers:
+        moved = e.get("reassignment") or {}
+        if moved and e["status"] == "CANCELLED" and (e.get("prior_contract_id"), e.get("prior_pbp_id")) == (contract, pbp):
+            out.append(reenrollment_obligation(
+                mbi=event["mbi"], contract_id=contract, pbp_id=pbp, plan_year=int(moved["plan_year"]),
+                cause_id=event["tracking_id"], processed_at=event["submitted_at"],
+            ))
+    return out
 
 
 def _loser_reply(event: Record, new: MemberState, plans: Mapping[str, PlanState],

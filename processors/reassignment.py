@@ -63,7 +63,7 @@ from importlib import resources
 from typing import Any
 
 from processors.benchmark import money, round_cents
-from processors.dates import EASTERN, file_stamp, iso
+from processors.dates import EASTERN, end_of_day_eastern, file_stamp, iso
 from processors.ids import draw_fraction, stable_id
 from processors.lis_counts import plan_key
 from processors.member import address_state_code, enrollment_on, region_state_code, submission_state_code
@@ -155,6 +155,37 @@ GAIN_HEADER, GAIN_TRAILER = "MMAPDPGH", "MMAPDPGT"
 LOSS_HEADER, LOSS_TRAILER = "MMAPDPLH", "MMAPDPLT"
 FOUR_RX_DUE = dt.timedelta(hours=72)
 CONFIRMATION_DUE = dt.timedelta(days=10)
+# Plan deadlines of seed 001 ("End-of-year Timeline"), (month, day) of Y-1, due at the end of that day (Eastern).
+STANDARD_ANOC_BY = (9, 30)        # losing PDP, premium case: the standard ANOC ...
+ALTERNATIVE_ANOC_BY = (11, 7)     # ... or the alternative ANOC (Chapter 3 Exhibit 30)
+NON_RENEWAL_NOTICE_BY = (10, 3)   # non-renewing plan (or MA service area reduction): notice received by
+ANOC_EOC_BY = (12, 31)            # a plan keeping a member who re-enrolls after the reassignment: ANOC/EOC
+SEND_ANOC = "SEND_ANOC"
+SEND_ALTERNATIVE_ANOC = "SEND_ALTERNATIVE_ANOC"
+SEND_NON_RENEWAL_NOTICE = "SEND_NON_RENEWAL_NOTICE"
+SEND_ANOC_EOC = "SEND_ANOC_EOC"
+
+
+def deadline(plan_year: int, month_day: tuple[int, int]) -> dt.datetime:
+    """A seed 001 deadline of Y-1 as the due instant (end of that day, Eastern)."""
+    return end_of_day_eastern(dt.date(plan_year - 1, *month_day))
+
+
+def losing_plan_obligations(case: str, plan_year: int) -> list[tuple[str, dt.datetime, str]]:
+    """(obligation, due_at, note) the reassignment puts on the losing plan (seed 001).
+
+    Premium case: the standard ANOC by September 30 or the alternative ANOC by November 7 (either one
+    satisfies the requirement; both are listed, each with a note naming the other). Non-renewal (PDP or
+    MA, service area reduction included): the non-renewal notice must reach the enrollee by October 3.
+    """
+    if case == PREMIUM:
+        std, alt = dt.date(plan_year - 1, *STANDARD_ANOC_BY), dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
+        either = (f"Either the standard ANOC by {std} ({SEND_ANOC}) or the alternative ANOC (Chapter 3, Exhibit 30)"
+                  f" by {alt} ({SEND_ALTERNATIVE_ANOC}) meets the ANOC requirement for this member (seed 001).")
+        return [(SEND_ANOC, end_of_day_eastern(std), either), (SEND_ALTERNATIVE_ANOC, end_of_day_eastern(alt), either)]
+    by = dt.date(plan_year - 1, *NON_RENEWAL_NOTICE_BY)
+    return [(SEND_NON_RENEWAL_NOTICE, end_of_day_eastern(by),
+             f"The non-renewal (or service area reduction) notice must reach the enrollee by {by} (seed 001).")]
 
 
 @dataclass(frozen=True)
@@ -582,6 +613,39 @@ def _plan_notice(
     )
 
 
+def reenrollment_obligation(
+    *, mbi: str, contract_id: str, pbp_id: str, plan_year: int, cause_id: str, processed_at: dt.datetime,
+) -> Output:
+    """SEND_ANOC_EOC to a plan a reassigned member re-enrolled in (seed 001: "If a beneficiary chooses to
+    remain in their current plan, the current plan must send its ANOC/Evidence of Coverage (EOC) and other
+    required annual materials by December 31"): due at the end of December 31 of Y-1 (Eastern), or 10
+    calendar days after the transaction when it is processed later than that."""
+    by = deadline(plan_year, ANOC_EOC_BY)
+    due = by if processed_at <= by else processed_at + CONFIRMATION_DUE
+    return Output(PLAN_NOTICES, contract_id, {
+        "notice_id": stable_id("P", "REENROLLMENT", plan_year, mbi, contract_id, pbp_id, "OBLIGATION",
+                               SEND_ANOC_EOC, cause_id),
+        "contract_id": contract_id,
+        "pbp_id": pbp_id,
+        "notice_type": "OBLIGATION",
+        "file_name": None,
+        "mbi": mbi,
+        "obligation": SEND_ANOC_EOC,
+        "due_at": due,
+        "lis_premium_subsidy_level": None,
+        "lis_copay_level": None,
+        "header_code": None,
+        "trailer_code": None,
+        "plan_year": plan_year,
+        "effective_date": dt.date(plan_year, 1, 1),
+        **{k: None for k in ADDRESS_FIELDS},
+        "address_outside_plan_region": False,
+        "note": (f"The member stays in this plan for {plan_year} (re-enrolled after the reassignment): send the"
+                 f" ANOC/EOC and the other annual materials by {dt.date(plan_year - 1, *ANOC_EOC_BY)} (seed 001)."),
+        "issued_at": processed_at,
+    })
+
+
 def apply_reassignment(
     state: MemberState,
     decision: Decision,
@@ -603,7 +667,9 @@ def apply_reassignment(
       TC 61) and TRC 014 (losing, TC 51) on the special TRR, GAIN record,
       LOSS record (premium case only), SUBMIT_4RX (+72 h),
       SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
-      (+10 days), the blue letter, the second blue notice (December,
+      (+10 days), the losing plan's dated obligations
+      (:func:`losing_plan_obligations`: SEND_ANOC + SEND_ALTERNATIVE_ANOC, or
+      SEND_NON_RENEWAL_NOTICE), the blue letter, the second blue notice (December,
       ``REASSIGNMENT_FORMULARY_NOTICE``, reason ``NO_FORMULARY_DATA``).
 
     Applying the same decision to a state that already has Y in
@@ -716,6 +782,13 @@ def apply_reassignment(
                 d, contract_id=contract_id, pbp_id=pbp_id, notice_type="OBLIGATION",
                 file_name=special_trr_file_name(contract_id, as_of), obligation=obligation,
                 due_at=as_of + due, header=None, trailer=None, as_of=as_of,
+            )
+        )
+    for obligation, due_at, note in losing_plan_obligations(d.case, plan_year):
+        out.append(
+            _plan_notice(
+                d, contract_id=lose_c, pbp_id=lose_p, notice_type="OBLIGATION", file_name=None,
+                obligation=obligation, due_at=due_at, header=None, trailer=None, as_of=as_of, note=note,
             )
         )
     out.append(

@@ -545,6 +545,8 @@ def test_apply_outputs_premium_case():
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SUBMIT_4RX"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ENROLLMENT_CONFIRMATION"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ANOC"),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ALTERNATIVE_ANOC"),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_FORMULARY_NOTICE", None),
     ]
@@ -675,8 +677,49 @@ def test_obligations_also_for_non_renewal():
     plans = standard_plans(losing=plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"))
     res = run_member(member(contract_id="S3003", source="B"), plans, BENCHMARKS, Y, SEED, AS_OF)
     obligations = sorted(o.value["obligation"] for o in res.outputs if o.value.get("notice_type") == "OBLIGATION")
-    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION", "SUBMIT_4RX"]
+    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION",
+                           "SEND_NON_RENEWAL_NOTICE", "SUBMIT_4RX"]
     assert [o.value["transaction_reply_code"] for o in by_topic(res.outputs, TRR_REPLIES)] == ["212", "014"]
+
+
+UTC = dt.timezone.utc
+
+
+def _obligations(res):
+    return {o.value["obligation"]: o for o in res.outputs if o.value.get("notice_type") == "OBLIGATION"}
+
+
+def test_losing_plan_anoc_deadlines_premium_case():
+    # Issue 13 item 5, seed 001: "losing PDPs have two options ...: The standard ANOC by September 30, 2019;
+    # or The alternative ANOC (Exhibit 30 ...) by November 7, 2019." Both, to the losing plan, due at the
+    # end of that day in the Eastern time zone; each note says the other one satisfies it too.
+    _, _, res = _premium_run()
+    ob = _obligations(res)
+    anoc, alt = ob["SEND_ANOC"], ob["SEND_ALTERNATIVE_ANOC"]
+    for o in (anoc, alt):
+        assert (o.topic, o.key, o.value["contract_id"], o.value["pbp_id"]) == (PLAN_NOTICES, "S1001", "S1001", "001")
+        assert o.value["mbi"] == MBI and o.value["plan_year"] == Y and o.value["issued_at"] == AS_OF
+    assert anoc.value["due_at"] == dt.datetime(2025, 10, 1, 3, 59, 59, tzinfo=UTC)   # Sep 30 23:59:59 EDT
+    assert alt.value["due_at"] == dt.datetime(2025, 11, 8, 4, 59, 59, tzinfo=UTC)    # Nov 7 23:59:59 EST
+    assert "SEND_ALTERNATIVE_ANOC" in anoc.value["note"] and "2025-11-07" in anoc.value["note"]
+    assert "SEND_ANOC" in alt.value["note"] and "2025-09-30" in alt.value["note"]
+    assert "SEND_NON_RENEWAL_NOTICE" not in ob
+
+
+@pytest.mark.parametrize("losing", [
+    plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"),
+    plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="NON_RENEWING"),
+    plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="SERVICE_AREA_REDUCTION", counties=["24510"]),
+], ids=["pdp", "ma", "ma-sar"])
+def test_non_renewing_plan_notice_deadline(losing):
+    # Seed 001: "beneficiaries must receive this non-renewal notice from plans no later than October 03".
+    plans = standard_plans(losing=losing)
+    m = member(contract_id=losing["contract_id"], source="B")
+    ob = _obligations(run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF))
+    notice = ob["SEND_NON_RENEWAL_NOTICE"].value
+    assert (notice["contract_id"], notice["pbp_id"]) == (losing["contract_id"], "001")
+    assert notice["due_at"] == dt.datetime(2025, 10, 4, 3, 59, 59, tzinfo=UTC)        # Oct 3 23:59:59 EDT
+    assert "SEND_ANOC" not in ob and "SEND_ALTERNATIVE_ANOC" not in ob
 
 
 def test_blue_letter_fields():
