@@ -28,7 +28,7 @@ from processors.codes import (
     sep_reason_for_disenrollment,
     sep_reason_for_enrollment,
 )
-from processors.dates import day_before, from_iso, is_month_end, iso
+from processors.dates import day_before, from_iso, is_month_end, is_valid_effective_date, iso
 from processors.member import enrollment_on, lis_on
 from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 from processors.plans import plan_key, plan_premium
@@ -438,6 +438,9 @@ def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[st
     (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
     (MMP opt-out) to ``passive.apply_mmp_opt_out`` (docs/mmp-passive.md).
 
+    After 007 and 008, every transaction code: an effective date outside
+    2006-01-01 .. 9998-12-31 (``dates.is_valid_effective_date``) is **037**.
+
     Raises ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for an unknown
     transaction code. Never mutates ``state``.
     """
@@ -457,4 +460,9 @@ def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[st
         return _reject("007", event, None, plans)
     if state is None or state.get("profile") is None:
         return _reject("008", event, state, plans)
+    eff = event.get("effective_date")
+    if not isinstance(eff, dt.date) or not is_valid_effective_date(eff):
+        # Before Part D began (2006-01-01) or in the last calendar year (no day/month/year after it
+        # to compute): a bad effective date, for every transaction code (issue 16).
+        return _reject("037", event, state, plans)
     return handler(state, event, plans)

@@ -35,7 +35,7 @@ from typing import Any
 
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
-from processors.dates import EASTERN, UTC, from_iso, instant_iso, iso
+from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso
 from processors.member import region_state_code
 from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key
@@ -94,7 +94,7 @@ def in_window(submitted_at: dt.datetime, plan_year: int) -> bool:
 
 def submission_date(submitted_at: dt.datetime) -> dt.date:
     """The Eastern calendar date of a submission (what the application date must be)."""
-    return submitted_at.astimezone(EASTERN).date()
+    return eastern_date(submitted_at)
 
 
 # --------------------------------------------------------------------------- questions
