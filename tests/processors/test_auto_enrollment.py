@@ -233,6 +233,14 @@ def test_territory_or_no_region_not_enrolled(code):
     assert res.state is None or res.state["enrollments"] == []
 
 
+def test_auto_enrollment_region_comes_from_the_state_file():
+    # Issue 13 item 6: as the reassignment, the state file's state first. Living in Ohio (region 14) but on
+    # Maryland's Medicaid file (region 05, benchmark 35.00): drawn among region 05's plans (S7007-001 only).
+    res = run(fbde(medicaid_state_code="MD"), benchmarks={2026: {"14": BENCH, "05": BENCH}})
+    assert trcs(res.outputs) == ["117"]
+    assert (res.outputs[0].value["contract_id"], res.outputs[0].value["pbp_id"]) == ("S7007", "001")
+
+
 # --------------------------------------------------------------------------- facilitated
 
 
