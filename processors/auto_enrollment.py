@@ -56,7 +56,16 @@ from decimal import Decimal
 from typing import Any
 
 from processors.codes import TC_ENROLL, TC_INFORMATIONAL
-from processors.dates import UTC, day_before, first_of_next_month, from_iso, instant_iso, iso
+from processors.dates import (
+    LAST_EFFECTIVE_DATE,
+    UTC,
+    day_before,
+    first_of_next_month,
+    from_iso,
+    instant_iso,
+    is_valid_effective_date,
+    iso,
+)
 from processors.enrollment import part_d_eligibility
 from processors.ids import stable_id
 from processors.member import enrollment_on, open_enrollment
@@ -192,7 +201,7 @@ def deemed_period(state: MemberState, today: dt.date) -> dict[str, Any] | None:
     if medicaid_start is not None:
         starts.append(medicaid_start.replace(day=1))
     start = iso(max(starts))
-    end = iso(dt.date(today.year + (1 if today.month >= 7 else 0), 12, 31))
+    end = iso(dt.date(min(today.year + (1 if today.month >= 7 else 0), dt.MAXYEAR), 12, 31))
     for p in periods:
         p_end = p.get("end") or "9999-12-31"
         if p_end < d and p_end >= start:  # a past period reaching into the candidate
@@ -282,8 +291,10 @@ def auto_or_facilitate(
         return done()
     if has_current_or_future_plan(base, today):
         return done()
+    if today > LAST_EFFECTIVE_DATE:  # the effective date would be in the last calendar year or beyond
+        return done()
     eff = effective_date(today, part_d)
-    if death is not None and death < eff:
+    if not is_valid_effective_date(eff) or (death is not None and death < eff):
         return done()
     year = eff.year
     benchmark = (benchmarks.get(year) or {}).get(region)

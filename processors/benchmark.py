@@ -26,9 +26,11 @@ that ``region`` and
 A plan with no LIS enrollee in the reference month (a new plan, for one)
 has weight 0: it is a benchmark plan but does not move the average.
 
-Statute 1860D-14(b)(2)(A)(i) (quoted in seed 004): when all the region's
-PDPs are offered by the same sponsor (one ``parent_org_id``), only those
-PDPs are averaged (MA-PDs drop out).
+Statute 1860D-14(b)(2)(A)(i) and (B)(i) (quoted in seed 004): when all the
+region's PDPs are offered by the same PDP sponsor (one ``contract_id``: the
+sponsor is the contract holder, not the parent organisation), only that
+sponsor's *basic* PDPs are averaged (MA-PDs and enhanced PDPs drop out), see
+:func:`one_sponsor_plans`.
 
 Region with benchmark plans but no LIS enrollee at all (the seeds are
 silent): the simple, unweighted average of their premiums, so that a region
@@ -99,6 +101,24 @@ def is_benchmark_plan(plan: PlanState, plan_year: int) -> bool:
     )
 
 
+def one_sponsor_plans(members: list[PlanState]) -> list[PlanState]:
+    """The plans whose premiums enter a region's average (statute 1860D-14(b)(2)(A), seed 004).
+
+    (ii) PDPs of more than one PDP sponsor (or none at all): every benchmark plan, PDPs and MA-PDs.
+    (i) every PDP offered by the same PDP sponsor: "the weighted average of the amounts described in
+    (B)(i) for such plans", (B)(i) being the premium of "a basic prescription drug plan": only that
+    sponsor's BASIC PDPs (MA-PDs and enhanced PDPs drop out). The sponsor is the organisation that
+    holds the contract (``contract_id``); a parent organisation may own several sponsors. A sponsor
+    with only enhanced PDPs in the region (not expected: a sponsor offering enhanced coverage offers
+    basic coverage there too) falls back to its PDPs with their basic portion.
+    """
+    pdps = [p for p in members if p["plan_type"] == "PDP"]
+    if len({p["contract_id"] for p in pdps}) != 1:
+        return members
+    basic = [p for p in pdps if p.get("benefit_type") == "BASIC"]
+    return basic or pdps
+
+
 def benchmark_details(
     plans: Mapping[str, PlanState], counts: Mapping[str, int], plan_year: int
 ) -> dict[str, RegionCalculation]:
@@ -110,10 +130,7 @@ def benchmark_details(
 
     result: dict[str, RegionCalculation] = {}
     for region in sorted(by_region):
-        members = by_region[region]
-        pdp_parents = {p.get("parent_org_id") for p in members if p["plan_type"] == "PDP"}
-        if len(pdp_parents) == 1:  # 1860D-14(b)(2)(A)(i): one PDP sponsor -> PDPs only
-            members = [p for p in members if p["plan_type"] == "PDP"]
+        members = one_sponsor_plans(by_region[region])
         rows = sorted(
             (plan_key(p["contract_id"], p["pbp_id"]), money(p["basic_premium"]),
              max(0, int(counts.get(plan_key(p["contract_id"], p["pbp_id"]), 0))))
@@ -184,6 +201,6 @@ def benchmark_state(outputs: list[Output]) -> dict[str, Decimal]:
 
 
 __all__ = [
-    "RegionCalculation", "benchmark_details", "benchmark_values", "calculate_benchmarks",
+    "RegionCalculation", "benchmark_details", "one_sponsor_plans", "benchmark_values", "calculate_benchmarks",
     "benchmark_state", "is_benchmark_plan", "round_cents", "money",
 ]

@@ -12,7 +12,12 @@ _DATE_FIELDS = (
     "birth_date", "part_a_start", "part_b_start", "part_d_eligible_start",
     "date_of_death", "medicaid_start", "medicaid_end",
 )
-_TEXT_FIELDS = ("first_name", "last_name", "middle_initial", "sex", "ssn", "state_code", "county_code")
+_TEXT_FIELDS = (
+    "first_name", "last_name", "middle_initial", "sex", "ssn", "state_code", "county_code",
+    # issue 13 (optional; absent from older producers' records): the state file and the mailing address
+    "medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
+    "mailing_state_code", "mailing_zip_code",
+)
 
 
 def _enum(v: Any) -> Any:
@@ -30,6 +35,7 @@ def _as_iso(v: Any) -> str | None:
 def profile_from_event(event: Record) -> dict[str, Any]:
     """The profile dict stored in member state (dates as ISO strings)."""
     profile: dict[str, Any] = {name: event.get(name) for name in _TEXT_FIELDS}
+    profile["medicaid_state_code"] = (profile.get("medicaid_state_code") or "").strip() or None
     profile.update({name: _as_iso(event.get(name)) for name in _DATE_FIELDS})
     profile["medicaid_status"] = _enum(event.get("medicaid_status"))
     profile["opt_out_auto_enrollment"] = bool(event.get("opt_out_auto_enrollment"))
@@ -46,8 +52,9 @@ def apply_beneficiary_update(state: MemberState | None, event: Record) -> StepRe
       profile's is ignored (``StepResult(None, [])``); an equal time applies
       again (idempotent redelivery).
     * ``Rejected('INVALID_MBI', ...)`` for a malformed MBI and
-      ``Rejected('INVALID_CODE', ...)`` for a ``state_code`` that is not one
-      of the 50 states, DC, PR, VI, GU, AS or MP.
+      ``Rejected('INVALID_CODE', ...)`` for a ``state_code`` (or a non-blank
+      ``medicaid_state_code``) that is not one of the 50 states, DC, PR, VI,
+      GU, AS or MP. A blank ``medicaid_state_code`` is stored as None.
 
     No outputs: profile changes emit nothing by themselves.
     """
@@ -56,6 +63,9 @@ def apply_beneficiary_update(state: MemberState | None, event: Record) -> StepRe
         raise Rejected("INVALID_MBI", f"MBI {mbi!r} does not have the CMS MBI format")
     if not is_state_code(event.get("state_code")):
         raise Rejected("INVALID_CODE", f"state_code {event.get('state_code')!r} is not a US state or territory")
+    medicaid_state = (event.get("medicaid_state_code") or "").strip()
+    if medicaid_state and not is_state_code(medicaid_state):
+        raise Rejected("INVALID_CODE", f"medicaid_state_code {medicaid_state!r} is not a US state or territory")
     old = (state or {}).get("profile")
     if old and old.get("event_time") and event.get("event_time") is not None:
         if instant_from_iso(old["event_time"]) > event["event_time"]:

@@ -26,6 +26,15 @@ def instant_from_iso(s: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(s) if s else None
 
 
+def eastern_date(t: dt.datetime) -> dt.date:
+    """The America/New_York calendar date of an instant; at the very ends of the calendar, where New
+    York's date does not exist (before 0001-01-01 05:00Z), the UTC date."""
+    try:
+        return t.astimezone(EASTERN).date()
+    except (OverflowError, ValueError):
+        return t.astimezone(UTC).date()
+
+
 def is_first_of_month(d: dt.date) -> bool:
     return d.day == 1
 
@@ -53,3 +62,19 @@ def file_stamp(t: dt.datetime) -> str:
     """``Dyymmdd.Thhmmsst`` of a CMS file name, from an instant (UTC, tenths of a second)."""
     t = t.astimezone(UTC)
     return f"D{t:%y%m%d}.T{t:%H%M%S}{t.microsecond // 100000}"
+
+
+def end_of_day_eastern(d: dt.date) -> dt.datetime:
+    """23:59:59 America/New_York on ``d``, as a UTC instant: the due instant of a "by <date>" deadline."""
+    return dt.datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=EASTERN).astimezone(UTC)
+
+
+def is_valid_effective_date(d: dt.date) -> bool:
+    """Inside :data:`FIRST_EFFECTIVE_DATE` .. :data:`LAST_EFFECTIVE_DATE`."""
+    return FIRST_EFFECTIVE_DATE <= d <= LAST_EFFECTIVE_DATE
+
+
+#: The range of effective dates the rules accept: Part D began on January 1, 2006 (MMA 2003), and the
+#: last calendar year is kept free for the day, month and year the rules compute after a date.
+FIRST_EFFECTIVE_DATE = dt.date(2006, 1, 1)
+LAST_EFFECTIVE_DATE = dt.date(dt.MAXYEAR - 1, 12, 31)

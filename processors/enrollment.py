@@ -28,13 +28,14 @@ from processors.codes import (
     sep_reason_for_disenrollment,
     sep_reason_for_enrollment,
 )
-from processors.dates import day_before, from_iso, is_month_end, iso
+from processors.dates import day_before, from_iso, is_month_end, is_valid_effective_date, iso
 from processors.member import enrollment_on, lis_on
 from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 from processors.plans import plan_key, plan_premium
 from processors.trr import lis_fields, trr_record
 
-ELECTION_TYPE_DUAL_LIS_SEP = "U"
+TRC_ALREADY_ENROLLED = "039"
+TRC_DUPLICATE_PBP = "109"
 RX_FIELDS = ("rx_bin", "rx_pcn", "rx_group", "rx_member_id")
 
 
@@ -194,7 +195,10 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
         return _reject("106", event, state, plans)
     current = enrollment_on(state, eff)
     if current is not None and _same_plan(current, contract, pbp):
-        trc = "039" if election_type == ELECTION_TYPE_DUAL_LIS_SEP else "109"
+        # Seed 001: a re-enrollment into the plan the member is still in "will be rejected as
+        # 'beneficiary already enrolled'" (039), whatever its election type; 109 (duplicate PBP) is
+        # the same election again: an enrollment in that PBP starting on that very date.
+        trc = TRC_DUPLICATE_PBP if current["start"] == iso(eff) else TRC_ALREADY_ENROLLED
         return _reject(trc, event, state, plans,
                        prior_contract_id=current["prior_contract_id"], prior_pbp_id=current["prior_pbp_id"])
 
@@ -251,7 +255,28 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
             cause = f"{cause}|{e['pbp_id']}|{e['start']}"
         seen.add(e["contract_id"])
         outputs.append(_loser_reply(event, new, plans, e, when, cause))
+    outputs.extend(_stays_after_reassignment(event, losers))
     return StepResult(new, outputs)
+
+
+def _stays_after_reassignment(event: Record, losers: list[tuple[dict[str, Any], dt.date]]) -> list[Output]:
+    """SEND_ANOC_EOC to the plan when this enrollment replaces a reassignment *out of* that same plan.
+
+    Seed 001: a reassigned member who re-enrolls in the losing plan stays there, and that plan "must send
+    its ANOC/Evidence of Coverage (EOC) and other required annual materials by December 31".
+    """
+    from processors.reassignment import reenrollment_obligation  # late: reassignment is a heavier import
+
+    contract, pbp = event["contract_id"], event["pbp_id"]
+    out: list[Output] = []
+    for e, _ in losers:
+        moved = e.get("reassignment") or {}
+        if moved and e["status"] == "CANCELLED" and (e.get("prior_contract_id"), e.get("prior_pbp_id")) == (contract, pbp):
+            out.append(reenrollment_obligation(
+                mbi=event["mbi"], contract_id=contract, pbp_id=pbp, plan_year=int(moved["plan_year"]),
+                cause_id=event["tracking_id"], processed_at=event["submitted_at"],
+            ))
+    return out
 
 
 def _loser_reply(event: Record, new: MemberState, plans: Mapping[str, PlanState],
@@ -413,6 +438,9 @@ def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[st
     (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
     (MMP opt-out) to ``passive.apply_mmp_opt_out`` (docs/mmp-passive.md).
 
+    After 007 and 008, every transaction code: an effective date outside
+    2006-01-01 .. 9998-12-31 (``dates.is_valid_effective_date``) is **037**.
+
     Raises ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for an unknown
     transaction code. Never mutates ``state``.
     """
@@ -432,4 +460,9 @@ def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[st
         return _reject("007", event, None, plans)
     if state is None or state.get("profile") is None:
         return _reject("008", event, state, plans)
+    eff = event.get("effective_date")
+    if not isinstance(eff, dt.date) or not is_valid_effective_date(eff):
+        # Before Part D began (2006-01-01) or in the last calendar year (no day/month/year after it
+        # to compute): a bad effective date, for every transaction code (issue 16).
+        return _reject("037", event, state, plans)
     return handler(state, event, plans)

@@ -26,7 +26,11 @@ Member state (the per-beneficiary table, keyed by MBI)::
           "ssn", "state_code", "county_code", "part_a_start", "part_b_start",
           "part_d_eligible_start", "date_of_death", "medicaid_status",
           "medicaid_start", "medicaid_end", "opt_out_auto_enrollment",
-          "opt_out_passive_enrollment", "event_time"  # ISO instant
+          "opt_out_passive_enrollment",
+          "medicaid_state_code",      # the state file (issue 13); None when on none
+          "mailing_address_line1", "mailing_address_line2", "mailing_city",
+          "mailing_state_code", "mailing_zip_code",
+          "event_time"  # ISO instant
       },
       "enrollments": [                # every enrollment ever, oldest first
           {"contract_id", "pbp_id",

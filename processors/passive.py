@@ -35,7 +35,8 @@ from typing import Any
 
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
-from processors.dates import EASTERN, UTC, from_iso, instant_iso, iso
+from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso
+from processors.member import region_state_code
 from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key
 
@@ -55,6 +56,12 @@ ALREADY_PASSIVE = "ALREADY_PASSIVE"
 LISTED_FOR_REASSIGNMENT = "LISTED_FOR_REASSIGNMENT"
 NO_PASSIVE_ENROLLMENT = "NO_PASSIVE_ENROLLMENT"
 ALREADY_EFFECTIVE = "ALREADY_EFFECTIVE"
+# The demonstration's enrollment criteria (seed 000; issue 13).
+NOT_IN_SUBMITTING_STATE = "NOT_IN_SUBMITTING_STATE"
+NOT_FULL_BENEFIT_DUAL = "NOT_FULL_BENEFIT_DUAL"
+MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE = "MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE"
+NO_PART_A_AND_B = "NO_PART_A_AND_B"
+FULL_BENEFIT_DUAL = "FULL_BENEFIT_DUAL"
 
 # The October submission window for January 1 passive enrollments (seed 000),
 # US Eastern wall-clock times of year Y-1: (month, day, hour, minute).
@@ -87,7 +94,7 @@ def in_window(submitted_at: dt.datetime, plan_year: int) -> bool:
 
 def submission_date(submitted_at: dt.datetime) -> dt.date:
     """The Eastern calendar date of a submission (what the application date must be)."""
-    return submitted_at.astimezone(EASTERN).date()
+    return eastern_date(submitted_at)
 
 
 # --------------------------------------------------------------------------- questions
@@ -117,6 +124,38 @@ def _years(state: MemberState, key: str) -> list[int]:
 
 def _is_passive(e: Mapping[str, Any]) -> bool:
     return e.get("enrollment_source") == PASSIVE_SOURCE
+
+
+def demonstration_criteria_failure(state: MemberState, submitter: str | None, submitted_on: dt.date,
+                                   effective: dt.date) -> str | None:
+    """The first of the demonstration's enrollment criteria the member does not meet, else None.
+
+    Seed 000: passive transactions "can only contain Medicare beneficiaries who, at the time the
+    transaction is submitted, meet the enrollment criteria of the given state's demonstration for
+    January 1". The capitated Medicare-Medicaid demonstrations enroll full-benefit dual eligibles of
+    that state into plans covering Parts A, B and D, so, judged on the profile as it stands when the
+    transaction is processed:
+
+    * ``NOT_IN_SUBMITTING_STATE``: the member's state (the state file's, else the address's:
+      :func:`processors.member.region_state_code`) is not the submitting state;
+    * ``NOT_FULL_BENEFIT_DUAL``: ``medicaid_status`` is not FULL_BENEFIT_DUAL, or its Medicaid period
+      (``medicaid_start`` .. ``medicaid_end``, a missing bound open) does not cover the submission date;
+    * ``MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE``: that period is known to end before the effective date;
+    * ``NO_PART_A_AND_B``: no Part A or no Part B start on or before the effective date.
+    """
+    profile = state.get("profile") or {}
+    if region_state_code(state) != submitter:
+        return NOT_IN_SUBMITTING_STATE
+    start, end = profile.get("medicaid_start"), profile.get("medicaid_end")
+    day = iso(submitted_on)
+    if (profile.get("medicaid_status") != FULL_BENEFIT_DUAL or (start and start > day) or (end and end < day)):
+        return NOT_FULL_BENEFIT_DUAL
+    if end and end < iso(effective):
+        return MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE
+    a, b = profile.get("part_a_start"), profile.get("part_b_start")
+    if not a or not b or a > iso(effective) or b > iso(effective):
+        return NO_PART_A_AND_B
+    return None
 
 
 # --------------------------------------------------------------------------- replies
@@ -153,6 +192,9 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
        type, 037 not a first of month / before Part D eligibility, 107 no plan.
     4. 108 ``NOT_MMP_PLAN`` (plan_type not MMP), 108 ``SOURCE_NOT_J``,
        108 ``SUBMITTER_NOT_STATE`` (not one of the 50 states or DC).
+    4b. The demonstration's criteria (:func:`demonstration_criteria_failure`),
+       108 with ``NOT_IN_SUBMITTING_STATE``, ``NOT_FULL_BENEFIT_DUAL``,
+       ``MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE`` or ``NO_PART_A_AND_B``.
     5. 166 ``OPTED_OUT``: OPTOM in the profile or a TC 83 opt-out on record.
     6. 108 ``ALREADY_REASSIGNED``: Y (effective year) in ``reassigned_years``.
     7. 108 ``ALREADY_PASSIVE``: Y in ``passive_years`` (once per calendar year).
@@ -209,6 +251,9 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
         return reject("108", SOURCE_NOT_J, base, changed)
     if event.get("submitter_id") not in STATE_CODES:
         return reject("108", SUBMITTER_NOT_STATE, base, changed)
+    failed = demonstration_criteria_failure(base, event.get("submitter_id"), submission_date(submitted), eff)
+    if failed is not None:
+        return reject("108", failed, base, changed)
     if opted_out(base):
         return reject("166", OPTED_OUT, base, changed)
     if year in _years(base, "reassigned_years"):

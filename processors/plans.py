@@ -28,7 +28,8 @@ def apply_plan_update(event: Record) -> tuple[str, PlanState]:
     Raises ``Rejected('INVALID_REGION', ...)`` unless ``region`` is ``01``..``34``
     and ``Rejected('INVALID_PREMIUM', ...)`` for a missing or negative
     ``basic_premium``. The state is JSON-shaped: ``basic_premium`` is a string
-    decimal with two places, ``event_time`` an ISO instant.
+    decimal with two places, ``event_time`` an ISO instant, ``reduced_counties``
+    the county codes a service area reduction drops (None: not sent).
     """
     region = event.get("region")
     if region not in PDP_REGIONS:
@@ -55,9 +56,17 @@ def apply_plan_update(event: Record) -> tuple[str, PlanState]:
         "waives_de_minimis": bool(event.get("waives_de_minimis")),
         "renewal_status": _enum(event.get("renewal_status")),
         "employer_group": bool(event.get("employer_group")),
+        "reduced_counties": _counties(event.get("reduced_counties")),
         "event_time": instant_iso(event.get("event_time")),
     }
     return key, state
+
+
+def _counties(raw: Any) -> list[str] | None:
+    """``reduced_counties`` as stored: trimmed strings, None when not sent (unknown)."""
+    if raw is None:
+        return None
+    return [str(c).strip() for c in raw if c is not None and str(c).strip()]
 
 
 def is_stale(current: PlanState | None, event: Record) -> bool:

@@ -20,7 +20,9 @@ gives the reason):
 4. ``ALREADY_REASSIGNED`` / ``ALREADY_PASSIVE``: Y is in ``reassigned_years``
    / ``passive_years`` (once per calendar year, seed 000).
 5. ``TERRITORY`` (PR VI GU AS MP) / ``NO_REGION`` (no or unknown state code):
-   the member's region is the region of the profile's ``state_code``.
+   the member's region is the region of the state file's state (the state
+   whose Medicaid file submitted the member), else of the address state
+   (seed 001; :func:`processors.member.region_state_code`).
 6. ``NO_PLAN_YEAR_DATA``: the current plan has no PlanYearUpdate for Y.
 7. ``EMPLOYER_GROUP``: the current plan is an employer group plan.
 8. ``PLAN_TYPE_NOT_COVERED``: PACE or COST (1876) plans.
@@ -29,15 +31,20 @@ gives the reason):
 10. Plan status for Y:
 
     * ``NON_RENEWING`` PDP -> case ``NON_RENEWAL_PDP`` (any level, any source);
-    * ``NON_RENEWING`` or ``SERVICE_AREA_REDUCTION`` MA plan (MAPD, MA, PFFS,
-      MMP) -> case ``NON_RENEWAL_MA``;
+    * ``NON_RENEWING`` MA plan (MAPD, MA, PFFS, MMP) -> case ``NON_RENEWAL_MA``;
+    * ``SERVICE_AREA_REDUCTION`` MA plan: ``REDUCED_AREA_UNKNOWN`` when the
+      plan's ``reduced_counties`` were not sent; ``COUNTY_STILL_SERVED`` when
+      the profile's ``county_code`` is not one of them; else ``NON_RENEWAL_MA``;
     * renewing MA plan -> ``CONTINUING_MA`` (never reassigned);
     * renewing PDP (a PDP marked SERVICE_AREA_REDUCTION is treated as
       renewing): premium case, with the benchmark of the PDP's own region:
       ``NO_BENCHMARK``; ``AT_OR_BELOW_BENCHMARK`` (premium <= benchmark);
-      ``DE_MINIMIS_WAIVED`` (premium - benchmark <= 2.00 and the plan waives);
-      ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H ->
-      case ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
+      ``DE_MINIMIS_WAIVED`` (premium - benchmark <= the plan year's de minimis amount,
+      :func:`de_minimis_amount`, 2.00 by default, and the plan waives);
+      ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H:
+      ``NO_LIABILITY_INCREASE`` when the member's premium liability does not
+      rise from Y-1 to Y (:func:`premium_liability`), else case
+      ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
       otherwise case ``PREMIUM``.
 
 11. Target (cases PREMIUM, NON_RENEWAL_*), in the member's region, with that
@@ -48,16 +55,18 @@ gives the reason):
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from processors.benchmark import money, round_cents
-from processors.dates import EASTERN, file_stamp, iso
+from processors.dates import EASTERN, end_of_day_eastern, file_stamp, iso
 from processors.ids import draw_fraction, stable_id
 from processors.lis_counts import plan_key
-from processors.member import enrollment_on, region_state_code
+from processors.member import address_state_code, enrollment_on, region_state_code, submission_state_code
 from processors.model import (
     clone,
     BENEFICIARY_NOTICES,
@@ -93,15 +102,32 @@ PLAN_TYPE_NOT_COVERED = "PLAN_TYPE_NOT_COVERED"
 NOT_LIS_THIS_YEAR = "NOT_LIS_THIS_YEAR"
 NOT_LIS_NEXT_YEAR = "NOT_LIS_NEXT_YEAR"
 CONTINUING_MA = "CONTINUING_MA"
+REDUCED_AREA_UNKNOWN = "REDUCED_AREA_UNKNOWN"
+COUNTY_STILL_SERVED = "COUNTY_STILL_SERVED"
 NO_BENCHMARK = "NO_BENCHMARK"
 AT_OR_BELOW_BENCHMARK = "AT_OR_BELOW_BENCHMARK"
 DE_MINIMIS_WAIVED = "DE_MINIMIS_WAIVED"
 NOT_FULL_SUBSIDY = "NOT_FULL_SUBSIDY"
+NO_LIABILITY_INCREASE = "NO_LIABILITY_INCREASE"
 CHOOSER = "CHOOSER"
 NO_ELIGIBLE_TARGET = "NO_ELIGIBLE_TARGET"
 
 # --- constants from the seeds --------------------------------------------------
-DE_MINIMIS = Decimal("2.00")
+# The de minimis amount is per plan year data (seed 001 defers to each year's announcement):
+# processors/data/de_minimis.json, ``default`` for a year not listed.
+_DE_MINIMIS_DATA = json.loads(resources.files("processors.data").joinpath("de_minimis.json").read_text())
+#: the documented default ($2.00) for a plan year whose amount is not in the data file
+DE_MINIMIS = Decimal(_DE_MINIMIS_DATA["default"])
+#: plan year -> announced de minimis amount
+DE_MINIMIS_BY_YEAR: dict[int, Decimal] = {
+    int(year): Decimal(amount) for year, amount in _DE_MINIMIS_DATA["by_plan_year"].items()
+}
+
+
+def de_minimis_amount(plan_year: int) -> Decimal:
+    """The de minimis amount for ``plan_year`` (the data file's entry, else the 2.00 default)."""
+    return DE_MINIMIS_BY_YEAR.get(int(plan_year), DE_MINIMIS)
+
 CMS_PLACED_SOURCES = frozenset({"A", "C", "H"})  # auto, facilitated, reassigned (seed 001)
 MA_PLAN_TYPES = frozenset({"MAPD", "MA", "PFFS", "MMP"})
 NOT_COVERED_PLAN_TYPES = frozenset({"PACE", "COST"})
@@ -120,11 +146,46 @@ NOTICE_TYPES = {
     CHOOSER_TAN: "CHOOSER",
 }
 NOT_POSSIBLE_NOTICE = "REASSIGNMENT_NOT_POSSIBLE"
+#: Seed 001's second blue notice (December): current drugs on the new plan's formulary, exceptions/appeals/grievances.
+SECOND_NOTICE = "REASSIGNMENT_FORMULARY_NOTICE"
+#: There is no drug-regimen or formulary data in this product: the second notice says so in ``reason``.
+NO_FORMULARY_DATA = "NO_FORMULARY_DATA"
 
 GAIN_HEADER, GAIN_TRAILER = "MMAPDPGH", "MMAPDPGT"
 LOSS_HEADER, LOSS_TRAILER = "MMAPDPLH", "MMAPDPLT"
 FOUR_RX_DUE = dt.timedelta(hours=72)
 CONFIRMATION_DUE = dt.timedelta(days=10)
+# Plan deadlines of seed 001 ("End-of-year Timeline"), (month, day) of Y-1, due at the end of that day (Eastern).
+STANDARD_ANOC_BY = (9, 30)        # losing PDP, premium case: the standard ANOC ...
+ALTERNATIVE_ANOC_BY = (11, 7)     # ... or the alternative ANOC (Chapter 3 Exhibit 30)
+NON_RENEWAL_NOTICE_BY = (10, 3)   # non-renewing plan (or MA service area reduction): notice received by
+ANOC_EOC_BY = (12, 31)            # a plan keeping a member who re-enrolls after the reassignment: ANOC/EOC
+SEND_ANOC = "SEND_ANOC"
+SEND_ALTERNATIVE_ANOC = "SEND_ALTERNATIVE_ANOC"
+SEND_NON_RENEWAL_NOTICE = "SEND_NON_RENEWAL_NOTICE"
+SEND_ANOC_EOC = "SEND_ANOC_EOC"
+
+
+def deadline(plan_year: int, month_day: tuple[int, int]) -> dt.datetime:
+    """A seed 001 deadline of Y-1 as the due instant (end of that day, Eastern)."""
+    return end_of_day_eastern(dt.date(plan_year - 1, *month_day))
+
+
+def losing_plan_obligations(case: str, plan_year: int) -> list[tuple[str, dt.datetime, str]]:
+    """(obligation, due_at, note) the reassignment puts on the losing plan (seed 001).
+
+    Premium case: the standard ANOC by September 30 or the alternative ANOC by November 7 (either one
+    satisfies the requirement; both are listed, each with a note naming the other). Non-renewal (PDP or
+    MA, service area reduction included): the non-renewal notice must reach the enrollee by October 3.
+    """
+    if case == PREMIUM:
+        std, alt = dt.date(plan_year - 1, *STANDARD_ANOC_BY), dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
+        either = (f"Either the standard ANOC by {std} ({SEND_ANOC}) or the alternative ANOC (Chapter 3, Exhibit 30)"
+                  f" by {alt} ({SEND_ALTERNATIVE_ANOC}) meets the ANOC requirement for this member (seed 001).")
+        return [(SEND_ANOC, end_of_day_eastern(std), either), (SEND_ALTERNATIVE_ANOC, end_of_day_eastern(alt), either)]
+    by = dt.date(plan_year - 1, *NON_RENEWAL_NOTICE_BY)
+    return [(SEND_NON_RENEWAL_NOTICE, end_of_day_eastern(by),
+             f"The non-renewal (or service area reduction) notice must reach the enrollee by {by} (seed 001).")]
 
 
 @dataclass(frozen=True)
@@ -180,7 +241,8 @@ def _lis_covering(state: MemberState, day: dt.date) -> dict[str, Any] | None:
 
 
 def member_region(state: MemberState) -> tuple[str | None, str | None]:
-    """(region, reason): the region of the profile's state, else TERRITORY / NO_REGION."""
+    """(region, reason): the region of the state file's state, else of the address state (seed 001),
+    else TERRITORY / NO_REGION (:func:`processors.member.region_state_code`)."""
     code = region_state_code(state)
     if is_territory(code):
         return None, TERRITORY
@@ -193,7 +255,8 @@ def _zero_premium(pdps: Sequence[RegionPdp], benchmark: Decimal) -> list[str]:
 
 
 def _targets(
-    pdps: Sequence[RegionPdp], benchmark: Decimal, losing_key: str | None, losing_parent_org_id: str | None
+    pdps: Sequence[RegionPdp], benchmark: Decimal, losing_key: str | None, losing_parent_org_id: str | None,
+    de_minimis: Decimal = DE_MINIMIS,
 ) -> list[str]:
     same_parent: list[str] = []
     others: list[str] = []
@@ -203,7 +266,7 @@ def _targets(
         same = losing_parent_org_id is not None and e.parent_org_id == losing_parent_org_id
         if e.premium <= benchmark:
             (same_parent if same else others).append(e.key)
-        elif same and e.waives_de_minimis and e.premium - benchmark <= DE_MINIMIS:
+        elif same and e.waives_de_minimis and e.premium - benchmark <= de_minimis:
             same_parent.append(e.key)
     return same_parent if same_parent else others
 
@@ -232,12 +295,13 @@ def eligible_targets(
     Candidates: PDPs in ``region`` for ``plan_year``, BASIC benefit, RENEWING,
     not employer group, never the losing plan, and either premium <= benchmark,
     or (same parent organization as the losing plan only) premium within the
-    de minimis above the benchmark in a plan that waives it. If any candidate
+    plan year's de minimis amount above the benchmark in a plan that waives it. If any candidate
     has the losing plan's parent organization, only those are returned (same
     parent first); otherwise all candidates are. ``plans``: the catalog or a
     :class:`~processors.plan_index.PlanIndex` of it.
     """
-    return _targets(region_pdps(plans, plan_year, region), benchmark, losing_key, losing_parent_org_id)
+    return _targets(region_pdps(plans, plan_year, region), benchmark, losing_key, losing_parent_org_id,
+                    de_minimis_amount(plan_year))
 
 
 def draw_target(candidates: Sequence[str], seed: object, mbi: str, plan_year: int) -> str | None:
@@ -258,12 +322,49 @@ def _plan(plans: Mapping[str, PlanState], key: str, plan_year: int) -> PlanState
 # --- evaluate ----------------------------------------------------------------------
 
 
+def premium_liability(
+    premium: Decimal, benchmark: Decimal, level: str | None, waives: bool, de_minimis: Decimal
+) -> Decimal:
+    """What a member with premium subsidy ``level`` pays of a plan's basic ``premium`` (never below 0).
+
+    The subsidy is :func:`subsidy_amount`; a full-subsidy member pays nothing of a premium within
+    ``de_minimis`` above the benchmark when the plan waives it (seed 001).
+    """
+    if level == "100" and waives and premium - benchmark <= de_minimis:
+        return Decimal("0.00")
+    return max(Decimal("0.00"), premium - (subsidy_amount(level or "000", premium, benchmark) or Decimal(0)))
+
+
+def _liability_increases(
+    state: MemberState, plans: Mapping[str, PlanState], current: Mapping[str, Any], plan_year: int,
+    next_liability: Decimal, benchmark: Decimal, previous_benchmarks: Mapping[str, Decimal] | None,
+) -> bool:
+    """Seed 001's chooser test: does the member's premium liability in the plan rise from Y-1 to Y?
+
+    This year's liability: the plan's Y-1 basic premium, the member's LIS level on Dec 31 Y-1, the
+    Y-1 benchmark of the plan's Y-1 region (``previous_benchmarks``; when not given, the Y benchmark
+    is taken as unchanged), the Y-1 waiver and de minimis. No Y-1 record of the plan: unknown, and
+    the letter is sent (True).
+    """
+    last = plans.get(_year_key(current["contract_id"], current["pbp_id"], plan_year - 1))
+    if last is None or last.get("basic_premium") is None:
+        return True
+    last_bench = (previous_benchmarks or {}).get(last.get("region") or "", benchmark)
+    lis_now = _lis_covering(state, dt.date(plan_year - 1, 12, 31)) or {}
+    before = premium_liability(
+        money(last["basic_premium"]), last_bench, lis_now.get("premium_subsidy_level"),
+        bool(last.get("waives_de_minimis")), de_minimis_amount(plan_year - 1),
+    )
+    return next_liability > before
+
+
 def evaluate(
     state: MemberState,
     plans: Mapping[str, PlanState],
     benchmarks: Mapping[str, Decimal],
     plan_year: int,
     seed: object,
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> Decision:
     """Decide the reassignment of one member for ``plan_year`` (see the module docstring).
 
@@ -271,7 +372,10 @@ def evaluate(
     or a :class:`~processors.plan_index.PlanIndex` of it (what a caller running
     many members passes: the region's target plans become a lookup),
     ``benchmarks`` region -> benchmark for ``plan_year``, ``seed`` the run's
-    seed for the draw (None is a valid seed: it is drawn as the string "None").
+    seed for the draw (None is a valid seed: it is drawn as the string "None"),
+    ``previous_benchmarks`` (optional) region -> benchmark of ``plan_year - 1``,
+    for the chooser's this-year premium liability (when absent the Y benchmark
+    stands in for it).
     """
     mbi = state["mbi"]
     year_end = dt.date(plan_year - 1, 12, 31)
@@ -320,7 +424,16 @@ def evaluate(
     plan_benchmark: Decimal | None = None
     if plan_type == "PDP" and status == "NON_RENEWING":
         case = NON_RENEWAL_PDP
-    elif plan_type in MA_PLAN_TYPES and status in ("NON_RENEWING", "SERVICE_AREA_REDUCTION"):
+    elif plan_type in MA_PLAN_TYPES and status == "NON_RENEWING":
+        case = NON_RENEWAL_MA
+    elif plan_type in MA_PLAN_TYPES and status == "SERVICE_AREA_REDUCTION":
+        # Only members residing in a county that leaves the service area are affected.
+        reduced = plan.get("reduced_counties")
+        if reduced is None:
+            return no(REDUCED_AREA_UNKNOWN, region=region, **losing)
+        county = ((state.get("profile") or {}).get("county_code") or "").strip()
+        if not county or county not in {str(c).strip() for c in reduced}:
+            return no(COUNTY_STILL_SERVED, region=region, **losing)
         case = NON_RENEWAL_MA
     elif plan_type in MA_PLAN_TYPES:
         return no(CONTINUING_MA, region=region, **losing)
@@ -332,11 +445,14 @@ def evaluate(
         assert premium is not None
         if premium <= plan_benchmark:
             return no(AT_OR_BELOW_BENCHMARK, region=region, **losing)
-        if plan.get("waives_de_minimis") and premium - plan_benchmark <= DE_MINIMIS:
+        if plan.get("waives_de_minimis") and premium - plan_benchmark <= de_minimis_amount(plan_year):
             return no(DE_MINIMIS_WAIVED, region=region, **losing)
         if lis_next.get("premium_subsidy_level") != "100":
             return no(NOT_FULL_SUBSIDY, region=region, **losing)
         if current.get("enrollment_source") not in CMS_PLACED_SOURCES:
+            if not _liability_increases(state, plans, current, plan_year, premium - plan_benchmark,
+                                        plan_benchmark, previous_benchmarks):
+                return no(NO_LIABILITY_INCREASE, region=region, **losing)
             bench = benchmarks.get(region)
             options = tuple(zero_premium_options(plans, region, bench, plan_year)) if bench is not None else ()
             return Decision(
@@ -350,7 +466,7 @@ def evaluate(
         return Decision(mbi=mbi, plan_year=plan_year, case=case, reason=NO_BENCHMARK, region=region, **losing)
     losing_key = plan_key(current["contract_id"], current["pbp_id"])
     pdps = region_pdps(plans, plan_year, region)  # one lookup (PlanIndex) or one scan for both lists
-    candidates = _targets(pdps, bench, losing_key, parent)
+    candidates = _targets(pdps, bench, losing_key, parent, de_minimis_amount(plan_year))
     target = draw_target(candidates, seed, mbi, plan_year)
     options = tuple(_zero_premium(pdps, bench))
     if target is None:
@@ -386,6 +502,12 @@ def mail_by(case: str, plan_year: int, as_of: dt.datetime) -> dt.date:
     return max(fixed, as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
 
 
+def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
+    """The second blue notice: "Mid-December ... begins mailing" (seed 001) -> December 20 of Y-1 (the end
+    of mid-December; as late October -> Oct 31), or 14 days after a run later than December 6 (Eastern)."""
+    return max(dt.date(plan_year - 1, 12, 20), as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+
+
 def gain_file_name(contract_id: str, at: dt.datetime) -> str:
     """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
     return f"P.R{contract_id}.APDP5.GAIN.{file_stamp(at)}"
@@ -397,15 +519,18 @@ def loss_file_name(contract_id: str, at: dt.datetime) -> str:
 
 
 def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decimal | None) -> Decimal | None:
-    """Premium subsidy: level% of the benchmark, never more than the plan's basic premium."""
+    """Premium subsidy (42 CFR 423.780(a), (d)): level% of the lesser of the plan's basic premium and
+    the benchmark, rounded once to the cent (half up). 100% -> the lesser itself; 050, premium 30.00,
+    benchmark 35.00 -> 15.00."""
     if level is None or premium is None or benchmark is None:
         return None
-    return min(premium, round_cents(benchmark * Decimal(int(level)) / 100))
+    return round_cents(min(premium, benchmark) * Decimal(int(level)) / 100)
 
 
 def _beneficiary_notice(
     d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
     mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
+    reason: str | None = None, options: Sequence[str] | None = None,
 ) -> Output:
     return Output(
         BENEFICIARY_NOTICES,
@@ -424,17 +549,42 @@ def _beneficiary_notice(
             "current_plan_premium": current_premium,
             "mail_by": mail,
             "gaining_plan_premium": d.gaining_premium,
-            "zero_premium_options": list(d.zero_premium_options),
-            "reason": d.reason,
+            "zero_premium_options": list(d.zero_premium_options if options is None else options),
+            "reason": d.reason if reason is None else reason,
             "issued_at": as_of,
         },
     )
 
 
+ADDRESS_FIELDS = ("mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
+                  "mailing_zip_code")
+
+
+def mailing_address(state: MemberState) -> dict[str, Any]:
+    """The profile's mailing address fields (all None when the producer sent none)."""
+    profile = state.get("profile") or {}
+    return {k: profile.get(k) for k in ADDRESS_FIELDS}
+
+
+def address_outside_note(state: MemberState, gaining_region: str | None) -> str | None:
+    """The GAIN record's note when the member's address is outside the gaining PDP's region, else None.
+
+    The region comes from the state file (seed 001), so a gaining PDP may receive a member whose address
+    of record is elsewhere; the seed tells the plan not to disenroll automatically.
+    """
+    address_state = address_state_code(state)
+    if gaining_region is None or region_of_state(address_state) == gaining_region:
+        return None
+    return (f"ADDRESS OUTSIDE PLAN REGION: region {gaining_region} from the {submission_state_code(state)} state file,"
+            f" address state {address_state}. Verify the address (Chapter 3, 50.2.1.4) before any disenrollment;"
+            " do not disenroll automatically (seed 001).")
+
+
 def _plan_notice(
     d: Decision, *, contract_id: str, pbp_id: str, notice_type: str, file_name: str | None,
     obligation: str | None, due_at: dt.datetime | None, header: str | None, trailer: str | None,
-    as_of: dt.datetime,
+    as_of: dt.datetime, address: Mapping[str, Any] | None = None, note: str | None = None,
+    outside_region: bool = False,
 ) -> Output:
     lis = d.lis_next_year or {}
     return Output(
@@ -455,9 +605,45 @@ def _plan_notice(
             "trailer_code": trailer,
             "plan_year": d.plan_year,
             "effective_date": dt.date(d.plan_year, 1, 1),
+            **{k: (address or {}).get(k) for k in ADDRESS_FIELDS},
+            "address_outside_plan_region": outside_region,
+            "note": note,
             "issued_at": as_of,
         },
     )
+
+
+def reenrollment_obligation(
+    *, mbi: str, contract_id: str, pbp_id: str, plan_year: int, cause_id: str, processed_at: dt.datetime,
+) -> Output:
+    """SEND_ANOC_EOC to a plan a reassigned member re-enrolled in (seed 001: "If a beneficiary chooses to
+    remain in their current plan, the current plan must send its ANOC/Evidence of Coverage (EOC) and other
+    required annual materials by December 31"): due at the end of December 31 of Y-1 (Eastern), or 10
+    calendar days after the transaction when it is processed later than that."""
+    by = deadline(plan_year, ANOC_EOC_BY)
+    due = by if processed_at <= by else processed_at + CONFIRMATION_DUE
+    return Output(PLAN_NOTICES, contract_id, {
+        "notice_id": stable_id("P", "REENROLLMENT", plan_year, mbi, contract_id, pbp_id, "OBLIGATION",
+                               SEND_ANOC_EOC, cause_id),
+        "contract_id": contract_id,
+        "pbp_id": pbp_id,
+        "notice_type": "OBLIGATION",
+        "file_name": None,
+        "mbi": mbi,
+        "obligation": SEND_ANOC_EOC,
+        "due_at": due,
+        "lis_premium_subsidy_level": None,
+        "lis_copay_level": None,
+        "header_code": None,
+        "trailer_code": None,
+        "plan_year": plan_year,
+        "effective_date": dt.date(plan_year, 1, 1),
+        **{k: None for k in ADDRESS_FIELDS},
+        "address_outside_plan_region": False,
+        "note": (f"The member stays in this plan for {plan_year} (re-enrolled after the reassignment): send the"
+                 f" ANOC/EOC and the other annual materials by {dt.date(plan_year - 1, *ANOC_EOC_BY)} (seed 001)."),
+        "issued_at": processed_at,
+    })
 
 
 def apply_reassignment(
@@ -481,7 +667,10 @@ def apply_reassignment(
       TC 61) and TRC 014 (losing, TC 51) on the special TRR, GAIN record,
       LOSS record (premium case only), SUBMIT_4RX (+72 h),
       SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
-      (+10 days), the blue letter.
+      (+10 days), the losing plan's dated obligations
+      (:func:`losing_plan_obligations`: SEND_ANOC + SEND_ALTERNATIVE_ANOC, or
+      SEND_NON_RENEWAL_NOTICE), the blue letter, the second blue notice (December,
+      ``REASSIGNMENT_FORMULARY_NOTICE``, reason ``NO_FORMULARY_DATA``).
 
     Applying the same decision to a state that already has Y in
     ``reassigned_years`` does nothing (idempotent).
@@ -546,6 +735,8 @@ def apply_reassignment(
 
     # --- outputs
     cause = f"{ID_STEP}|{plan_year}|{d.mbi}"
+    address = mailing_address(state)
+    outside_note = address_outside_note(state, d.region)
     out: list[Output] = [
         trr_record(
             trc="212", mbi=d.mbi, contract_id=gain_c, transaction_code=TC_ENROLL, processed_at=as_of,
@@ -569,7 +760,8 @@ def apply_reassignment(
         _plan_notice(
             d, contract_id=gain_c, pbp_id=gain_p, notice_type="GAIN_FILE_RECORD",
             file_name=gain_file_name(gain_c, as_of), obligation=None, due_at=None,
-            header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of,
+            header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of, address=address,
+            note=outside_note, outside_region=outside_note is not None,
         ),
     ]
     if d.case == PREMIUM:
@@ -577,7 +769,7 @@ def apply_reassignment(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="LOSS_FILE_RECORD",
                 file_name=loss_file_name(lose_c, as_of), obligation=None, due_at=None,
-                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of,
+                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of, address=address,
             )
         )
     for contract_id, pbp_id, obligation, due in (
@@ -592,10 +784,24 @@ def apply_reassignment(
                 due_at=as_of + due, header=None, trailer=None, as_of=as_of,
             )
         )
+    for obligation, due_at, note in losing_plan_obligations(d.case, plan_year):
+        out.append(
+            _plan_notice(
+                d, contract_id=lose_c, pbp_id=lose_p, notice_type="OBLIGATION", file_name=None,
+                obligation=obligation, due_at=due_at, header=None, trailer=None, as_of=as_of, note=note,
+            )
+        )
     out.append(
         _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
             mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium,
+        )
+    )
+    out.append(
+        _beneficiary_notice(
+            d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
+            mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None,
+            reason=NO_FORMULARY_DATA, options=(),
         )
     )
     return StepResult(new, out)
@@ -608,6 +814,8 @@ def run_member(
     plan_year: int,
     seed: object,
     as_of: dt.datetime,
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> StepResult:
     """``evaluate`` then ``apply_reassignment``: the whole step for one member."""
-    return apply_reassignment(state, evaluate(state, plans, benchmarks, plan_year, seed), plans, plan_year, as_of)
+    decision = evaluate(state, plans, benchmarks, plan_year, seed, previous_benchmarks)
+    return apply_reassignment(state, decision, plans, plan_year, as_of)

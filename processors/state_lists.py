@@ -37,6 +37,8 @@ PRELIMINARY = "PRELIMINARY"
 FINAL = "FINAL"
 UPDATED_FINAL = "UPDATED_FINAL"
 LIST_TYPES = (PRELIMINARY, FINAL, UPDATED_FINAL)
+#: The state code of the national final lists (1-800-MEDICARE): not a USPS code, so never a state's list.
+NATIONAL_LIST = "US"
 
 # Seed 000: "By August 18 ... states interested in having passive enrollment
 # supersede the Medicare LIS reassignment ... should notify". (month, day) of Y-1,
@@ -100,12 +102,16 @@ def opted_in_states(table: Mapping[str, Iterable[str]] | None, plan_year: int) -
 
 # --------------------------------------------------------------------------- lists
 
-def list_entry(state: MemberState, plan_year: int, list_type: str) -> Output:
-    """One ``StateListEntry`` (topic ``state-reassignment-lists``, key = the member's state)."""
+def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: str | None = None) -> Output:
+    """One ``StateListEntry`` (topic ``state-reassignment-lists``, key = its ``state_code``).
+
+    ``state_code``: the list it belongs to; by default the member's state (the
+    state file's, else the address's: :func:`processors.member.region_state_code`).
+    """
     if list_type not in LIST_TYPES:
         raise ValueError(f"list_type {list_type!r} is not one of {LIST_TYPES}")
     p = state.get("profile") or {}
-    code = p.get("state_code")
+    code = state_code or region_state_code(state)
     return Output(STATE_LISTS, code, {
         "list_type": list_type,
         "plan_year": int(plan_year),
@@ -167,17 +173,23 @@ def final_list(
 ) -> StepResult:
     """``FINAL_REASSIGNMENT_LIST`` (``FINAL``) / ``UPDATED_FINAL_REASSIGNMENT_LIST`` (``UPDATED_FINAL``).
 
-    One entry when Y is in ``reassigned_years`` (confirmed reassigned for
-    January 1 of Y, by either run) and the member lives in an opted-in state.
-    The updated final list is the whole list again (first and second run).
-    State never changes.
+    When Y is in ``reassigned_years`` (confirmed reassigned for January 1 of
+    Y, by either run): two entries, one on the member's state's list (the
+    state file's state, else the address's), **whether or not that state
+    opted in** (seed 000: CMS "routinely shares with states a file of all
+    individuals who received the blue reassignment letter"), and one on the
+    national list, state code ``NATIONAL_LIST`` ("US", for 1-800-MEDICARE,
+    seed 001). The updated final list is the whole list again (first and
+    second run). State never changes. ``opted_in_states`` is not used (kept
+    for a uniform signature: only the preliminary list depends on the opt-in).
     """
-    del as_of
+    del as_of, opted_in_states
     if list_type not in (FINAL, UPDATED_FINAL):
         raise ValueError(f"list_type {list_type!r} is not FINAL or UPDATED_FINAL")
-    if plan_year not in _years(state, "reassigned_years") or not _in_states(state, opted_in_states):
+    if plan_year not in _years(state, "reassigned_years") or not region_state_code(state):
         return StepResult(None, [])
-    return StepResult(None, [list_entry(state, plan_year, list_type)])
+    return StepResult(None, [list_entry(state, plan_year, list_type),
+                             list_entry(state, plan_year, list_type, NATIONAL_LIST)])
 
 
 # --------------------------------------------------------------------------- runs
@@ -234,13 +246,15 @@ def run(
     plan_year: int,
     seed: object,
     as_of: dt.datetime,
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> StepResult:
     """``REASSIGNMENT_RUN`` / ``SECOND_REASSIGNMENT_RUN`` for one member: the run's guard (``RUN_GUARDS``,
     whose docstrings say who each run considers), then ``reassignment.run_member`` (same target rules,
-    replies, files, obligations and letters)."""
+    replies, files, obligations and letters; ``previous_benchmarks``: the Y-1 benchmarks, optional,
+    for the chooser's premium liability)."""
     if not RUN_GUARDS[command](state, plan_year, as_of):
         return StepResult(None, [])
-    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of)
+    return reassignment.run_member(state, plans, benchmarks, plan_year, seed, as_of, previous_benchmarks)
 
 
 #: ``first_run(state, plans, benchmarks, plan_year, seed, as_of)``: :func:`run` for ``REASSIGNMENT_RUN``.
@@ -251,24 +265,25 @@ second_run = partial(run, SECOND_REASSIGNMENT_RUN)
 
 # --------------------------------------------------------------------------- dispatch
 
-#: (state, plans, benchmarks, plan_year, seed, as_of, opted_in_states) -> StepResult
+#: (state, plans, benchmarks, plan_year, seed, as_of, opted_in_states, previous_benchmarks) -> StepResult
 MemberStep = Callable[
-    [MemberState, Mapping[str, PlanState], Mapping[str, Decimal], int, object, dt.datetime, Iterable[str]],
+    [MemberState, Mapping[str, PlanState], Mapping[str, Decimal], int, object, dt.datetime, Iterable[str],
+     Mapping[str, Decimal] | None],
     StepResult,
 ]
 
 #: The five member-scanning cycle commands, one signature (``MEMBER_COMMANDS``).
 MEMBER_STEPS: dict[str, MemberStep] = {
     PRELIMINARY_REASSIGNMENT_LIST:
-        lambda st, plans, bms, year, seed, at, opted: preliminary(st, plans, bms, year, seed, opted, at),
+        lambda st, plans, bms, year, seed, at, opted, prev: preliminary(st, plans, bms, year, seed, opted, at),
     REASSIGNMENT_RUN:
-        lambda st, plans, bms, year, seed, at, opted: first_run(st, plans, bms, year, seed, at),
+        lambda st, plans, bms, year, seed, at, opted, prev: first_run(st, plans, bms, year, seed, at, prev),
     FINAL_REASSIGNMENT_LIST:
-        lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, FINAL, opted),
+        lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, FINAL, opted),
     SECOND_REASSIGNMENT_RUN:
-        lambda st, plans, bms, year, seed, at, opted: second_run(st, plans, bms, year, seed, at),
+        lambda st, plans, bms, year, seed, at, opted, prev: second_run(st, plans, bms, year, seed, at, prev),
     UPDATED_FINAL_REASSIGNMENT_LIST:
-        lambda st, plans, bms, year, seed, at, opted: final_list(st, year, at, UPDATED_FINAL, opted),
+        lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, UPDATED_FINAL, opted),
 }
 assert frozenset(MEMBER_STEPS) == MEMBER_COMMANDS
 
@@ -283,14 +298,17 @@ def run_cycle_member(
     seed: object,
     as_of: dt.datetime,
     opted_in_states: Iterable[str] = (),
+    previous_benchmarks: Mapping[str, Decimal] | None = None,
 ) -> StepResult:
     """One member for one of the five member-scanning cycle commands (``MEMBER_COMMANDS``).
 
     ``plans``: the catalog or, for a caller running many members, a
     :class:`~processors.plan_index.PlanIndex` built once for the command.
+    ``previous_benchmarks``: region -> benchmark of ``plan_year - 1`` when the
+    caller has them (the runs' chooser test; optional, see docs/annual-cycle.md).
     """
     command = _enum(command)
     step = MEMBER_STEPS.get(command) if isinstance(command, str) else None
     if step is None:
         raise ValueError(f"{command!r} is not a member cycle command {sorted(MEMBER_COMMANDS)}")
-    return step(state, plans, benchmarks, plan_year, seed, as_of, opted_in_states)
+    return step(state, plans, benchmarks, plan_year, seed, as_of, opted_in_states, previous_benchmarks)

@@ -138,8 +138,8 @@ def bad_enrollment(rnd: random.Random, i: int, members: int) -> Rec:
         return _reply(dict(txn, contract_id=rnd.choice(["ZZ999", "S0000", "X", "S71O1"])), kind, "107")
     if kind == "bad_pbp":
         return _reply(dict(txn, pbp_id=rnd.choice(["999", "", "01"])), kind, "107")
-    if kind == "far_future":  # the last month Python can represent: no plan that year
-        return _reply(dict(txn, effective_date="9999-12-01"), kind, "107")
+    if kind == "far_future":  # the last month Python can represent: outside the rules' date range (issue 16)
+        return _reply(dict(txn, effective_date="9999-12-01"), kind, "037")
     if kind == "bad_election":
         return _reply(dict(txn, election_type=rnd.choice(["Q", "ZZ", "1"])), kind, "104")
     if kind == "bad_mbi":

@@ -25,13 +25,18 @@ def at(y: int, m: int, d: int, h: int = 12, mi: int = 0, s: int = 0) -> dt.datet
 
 def plan(contract_id: str, pbp_id: str, premium: str, *, year: int = Y, region: str = "05",
          parent: str = "ORG1", plan_type: str = "PDP", benefit: str = "BASIC",
-         status: str = "RENEWING", waives: bool = False, employer: bool = False) -> PlanState:
-    return {
+         status: str = "RENEWING", waives: bool = False, employer: bool = False,
+         counties: list[str] | None = None) -> PlanState:
+    """A catalog entry; ``counties`` = the reduced counties of a SERVICE_AREA_REDUCTION (None: not sent)."""
+    p = {
         "contract_id": contract_id, "pbp_id": pbp_id, "plan_year": year, "parent_org_id": parent,
         "region": region, "plan_type": plan_type, "benefit_type": benefit,
         "basic_premium": premium, "waives_de_minimis": waives, "renewal_status": status,
         "employer_group": employer, "event_time": "2025-07-28T12:00:00+00:00",
     }
+    if counties is not None:
+        p["reduced_counties"] = list(counties)
+    return p
 
 
 def catalog(*plans: PlanState) -> dict[str, PlanState]:

@@ -233,6 +233,14 @@ def test_territory_or_no_region_not_enrolled(code):
     assert res.state is None or res.state["enrollments"] == []
 
 
+def test_auto_enrollment_region_comes_from_the_state_file():
+    # Issue 13 item 6: as the reassignment, the state file's state first. Living in Ohio (region 14) but on
+    # Maryland's Medicaid file (region 05, benchmark 35.00): drawn among region 05's plans (S7007-001 only).
+    res = run(fbde(medicaid_state_code="MD"), benchmarks={2026: {"14": BENCH, "05": BENCH}})
+    assert trcs(res.outputs) == ["117"]
+    assert (res.outputs[0].value["contract_id"], res.outputs[0].value["pbp_id"]) == ("S7007", "001")
+
+
 # --------------------------------------------------------------------------- facilitated
 
 
@@ -243,7 +251,8 @@ def test_other_lis_eligible_is_facilitated(level):
     v = res.outputs[0].value
     assert v["enrollment_source"] == "C" and v["election_type"] == "Z" and v["transaction_code"] == 61
     assert v["lis_premium_subsidy_level"] == level and v["lis_subsidy_source"] == "A"
-    expected = min(v["part_d_premium"], (BENCH * Decimal(int(level)) / 100).quantize(Decimal("0.01")))
+    # 42 CFR 423.780(d): level% of the lesser of the premium and the benchmark
+    expected = (min(v["part_d_premium"], BENCH) * Decimal(int(level)) / 100).quantize(Decimal("0.01"))
     assert v["lis_premium_subsidy_amount"] == expected
     e = res.state["enrollments"][-1]
     assert e["enrollment_source"] == "C"

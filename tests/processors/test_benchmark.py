@@ -85,6 +85,41 @@ def test_single_pdp_sponsor_region_uses_pdps_only():
     assert calc.lis_enrollment_total == 2
 
 
+def test_one_pdp_sponsor_averages_its_basic_pdps_only():
+    # Issue 13 item 8, statute 1860D-14(b)(2)(A)(i) and (B)(i) (quoted in seed 004): when all the
+    # region's PDPs are offered by one PDP sponsor, the benchmark is the weighted average of the
+    # monthly premiums of its *basic* PDPs. Catalog S1-001 basic 30.00, S1-002 enhanced 40.00,
+    # H2 MA-PD 10.00: only S1-001 enters -> 30.00 (averaging the enhanced PDP gave 35.00).
+    plans = catalog(plan("S1", "001", "30.00"), plan("S1", "002", "40.00", benefit="ENHANCED"),
+                    plan("H2", "001", "10.00", parent="ORG2", plan_type="MAPD"))
+    calc = benchmark_details(plans, {"S1-001": 1, "S1-002": 1, "H2-001": 1}, Y)["05"]
+    assert calc.benchmark_premium == Decimal("30.00")
+    assert calc.plans == (("S1-001", Decimal("30.00"), 1),)
+    assert (calc.lis_enrollment_total, calc.plans_weighted) == (1, 1)
+    # without any LIS enrollee: the same single basic PDP (equal-weight fallback)
+    assert benchmark_values(plans, {}, Y) == {"05": Decimal("30.00")}
+
+
+def test_two_pdp_contracts_of_one_parent_are_two_sponsors():
+    # The PDP sponsor is the organisation holding the contract, not the parent organisation:
+    # S1001 and S1003 (both parent ORG1) are two sponsors, so 1860D-14(b)(2)(A)(ii) applies and the
+    # MA-PD enters too: (30 + 40 + 10) / 3 = 26.67 (26.666... half up). Treating ORG1 as the one
+    # sponsor dropped the MA-PD and gave 35.00.
+    plans = catalog(plan("S1001", "001", "30.00"), plan("S1003", "001", "40.00"),
+                    plan("H3003", "001", "10.00", parent="ORG3", plan_type="MAPD"))
+    calc = benchmark_details(plans, {"S1001-001": 1, "S1003-001": 1, "H3003-001": 1}, Y)["05"]
+    assert calc.benchmark_premium == Decimal("26.67")
+    assert calc.lis_enrollment_total == 3
+
+
+def test_one_sponsor_with_only_enhanced_pdps_uses_their_basic_portion():
+    # Not expected to happen (a sponsor offering enhanced coverage in a region offers basic coverage
+    # there too, 42 CFR 423.104(f)); documented fallback: the sponsor's PDPs with their basic portion.
+    plans = catalog(plan("S1", "002", "40.00", benefit="ENHANCED"), plan("S1", "003", "20.00", benefit="ENHANCED"),
+                    plan("H2", "001", "10.00", parent="ORG2", plan_type="MAPD"))
+    assert benchmark_values(plans, {"S1-002": 1, "S1-003": 1, "H2-001": 5}, Y) == {"05": Decimal("30.00")}
+
+
 def test_region_without_lis_enrollees_falls_back_to_simple_average():
     plans = catalog(plan("S1001", "341", "20.00", region="34"), plan("S2002", "341", "30.01", region="34", parent="ORG2"))
     calc = benchmark_details(plans, {}, Y)["34"]

@@ -53,3 +53,30 @@ def test_invalid_mbi_rejected():
     with pytest.raises(Rejected) as exc:
         apply_beneficiary_update(None, beneficiary_event(mbi="123"))
     assert exc.value.error_code == "INVALID_MBI"
+
+
+def test_state_file_and_mailing_address_are_stored():
+    # Issue 13 items 6 and 7: the state whose Medicaid file submitted the person and the mailing address.
+    r = apply_beneficiary_update(None, beneficiary_event(
+        state_code="MD", medicaid_state_code="VA", mailing_address_line1="12 ELM ST", mailing_address_line2=None,
+        mailing_city="BALTIMORE", mailing_state_code="MD", mailing_zip_code="21201"))
+    p = r.state["profile"]
+    assert (p["medicaid_state_code"], p["state_code"]) == ("VA", "MD")
+    assert (p["mailing_address_line1"], p["mailing_address_line2"], p["mailing_city"], p["mailing_state_code"],
+            p["mailing_zip_code"]) == ("12 ELM ST", None, "BALTIMORE", "MD", "21201")
+    # an older producer sends none of them
+    old = {k: v for k, v in beneficiary_event().items() if not k.startswith(("mailing_", "medicaid_state"))}
+    p = apply_beneficiary_update(None, old).state["profile"]
+    assert p["medicaid_state_code"] is None and p["mailing_city"] is None
+
+
+@pytest.mark.parametrize("code", ["XX", "oh", "ZZ"])
+def test_invalid_medicaid_state_code_rejected(code):
+    with pytest.raises(Rejected) as exc:
+        apply_beneficiary_update(None, beneficiary_event(medicaid_state_code=code))
+    assert exc.value.error_code == "INVALID_CODE"
+
+
+def test_blank_medicaid_state_code_is_none():
+    assert apply_beneficiary_update(None, beneficiary_event(medicaid_state_code=" ")).state["profile"][
+        "medicaid_state_code"] is None

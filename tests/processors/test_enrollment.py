@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -125,10 +126,24 @@ def test_107_no_plan_for_that_year():
     only(apply_enrollment(make_member(), enroll_event(pbp_id="999"), PLANS), "107")
 
 
-def test_109_already_enrolled_in_that_pbp():
+def test_109_the_same_enrollment_again_is_a_duplicate_pbp():
+    # An enrollment in that PBP starting on that very effective date already exists: a duplicate.
+    m = make_member(enrollments=[make_enrollment(start="2026-01-01")])
+    for election_type in ("A", "U"):
+        r = apply_enrollment(m, enroll_event(election_type=election_type), PLANS)
+        only(r, "109")
+        assert r.state is None
+
+
+@pytest.mark.parametrize("election_type", ["A", "U", "S"])
+def test_039_already_enrolled_in_that_pbp_whatever_the_election_type(election_type):
+    # Issue 13 item 11: seed 001, a re-enrollment into the plan the member is still in (before the
+    # reassignment disenrollment is processed) "will be rejected as 'beneficiary already enrolled'":
+    # TRC 039 for any election type (an AEP "A" re-enrollment got 109 before).
     m = make_member(enrollments=[make_enrollment(start="2025-06-01")])
-    r = apply_enrollment(m, enroll_event(election_type="A"), PLANS)
-    only(r, "109")
+    r = apply_enrollment(m, enroll_event(election_type=election_type), PLANS)
+    v = only(r, "039")
+    assert v["trc_type"] == "REJECTED" and v["effective_date"] == D(2026, 1, 1)
     assert r.state is None
 
 
@@ -150,13 +165,45 @@ def test_u_reenrollment_after_reassignment_stays_in_chosen_plan():
     ev = enroll_event(election_type="U", effective_date=D(2027, 1, 1), application_date=D(2026, 10, 20),
                       submitted_at=at(2026, 10, 21))
     r = apply_enrollment(m, ev, PLANS)
-    assert trcs(r.outputs) == ["011", "014"]
-    acc, lost = (o.value for o in r.outputs)
+    replies = [o for o in r.outputs if o.topic == TRR_REPLIES]
+    assert trcs(replies) == ["011", "014"]
+    acc, lost = (o.value for o in replies)
     assert (acc["contract_id"], acc["effective_date"], acc["part_d_premium"]) == ("S1234", D(2027, 1, 1), Decimal("35.00"))
     assert (lost["contract_id"], lost["pbp_id"], lost["transaction_code"]) == ("S5678", "002", 51)
     assert r.state["enrollments"][1]["status"] == "CANCELLED"
     new = r.state["enrollments"][-1]
     assert (new["contract_id"], new["start"], new["end"], new["status"]) == ("S1234", "2027-01-01", None, "ACTIVE")
+
+
+def test_plan_keeping_a_reassigned_member_owes_the_anoc_eoc_by_december_31():
+    # Issue 13 item 5, seed 001: "If a beneficiary chooses to remain in their current plan, the current plan
+    # must send its ANOC/Evidence of Coverage (EOC) and other required annual materials by December 31".
+    losing = make_enrollment("S1234", "001", "2025-03-01", end="2026-12-31", disenrollment_reason="13")
+    gaining = make_enrollment("S5678", "002", "2027-01-01", enrollment_source="H",
+                              application_date="2026-06-01", prior_contract_id="S1234", prior_pbp_id="001",
+                              reassignment={"plan_year": 2027, "case": "PREMIUM"})
+    m = make_member(enrollments=[losing, gaining],
+                    elections={"2027-01-01": {"application_date": "2026-06-01", "tracking_id": "R"}})
+    ev = enroll_event(election_type="U", effective_date=D(2027, 1, 1), application_date=D(2026, 10, 20),
+                      submitted_at=at(2026, 10, 21))
+    r = apply_enrollment(m, ev, PLANS)
+    assert [o.topic for o in r.outputs] == [TRR_REPLIES, TRR_REPLIES, "plan-notices"]
+    ob = r.outputs[2]
+    v = ob.value
+    assert ob.key == "S1234" and (v["contract_id"], v["pbp_id"], v["mbi"]) == ("S1234", "001", MBI)
+    assert (v["notice_type"], v["obligation"], v["plan_year"]) == ("OBLIGATION", "SEND_ANOC_EOC", 2027)
+    assert v["due_at"] == dt.datetime(2027, 1, 1, 4, 59, 59, tzinfo=dt.timezone.utc)  # Dec 31 2026 23:59:59 EST
+    assert v["effective_date"] == D(2027, 1, 1) and v["issued_at"] == at(2026, 10, 21)
+    # processed after December 31: 10 calendar days from the transaction (choice)
+    late = dict(ev, submitted_at=at(2027, 1, 5), application_date=D(2027, 1, 5))
+    assert apply_enrollment(m, late, PLANS).outputs[2].value["due_at"] == at(2027, 1, 15)
+    # processed on December 28: still December 31
+    dec = dict(ev, submitted_at=at(2026, 12, 28), application_date=D(2026, 12, 28))
+    assert apply_enrollment(m, dec, PLANS).outputs[2].value["due_at"] == v["due_at"]
+    # an ordinary switch owes nothing of the kind
+    plain = apply_enrollment(make_member(enrollments=[make_enrollment("S5678", "002", "2025-01-01")]),
+                             enroll_event(effective_date=D(2026, 3, 1)), PLANS)
+    assert [o.topic for o in plain.outputs] == [TRR_REPLIES, TRR_REPLIES]
 
 
 def test_204_4rx_accepted_stores_rx():

@@ -214,6 +214,69 @@ def test_not_first_of_month_is_037():
     only(apply_enrollment(member(), ev, PLANS), "037")
 
 
+# ------------------------------------------------------------------ the demonstration's enrollment criteria
+
+@pytest.mark.parametrize("profile", [
+    {"medicaid_status": "NONE"},
+    {"medicaid_status": None},
+    {"medicaid_status": "PARTIAL_DUAL"},
+    {"medicaid_status": "FULL_BENEFIT_DUAL", "medicaid_start": "2025-10-07"},                       # starts after
+    {"medicaid_status": "FULL_BENEFIT_DUAL", "medicaid_start": "2020-01-01", "medicaid_end": "2025-09-30"},  # ended
+], ids=["none", "unknown", "partial", "starts-after-submission", "ended-before-submission"])
+def test_passive_enrollment_needs_a_full_benefit_dual_on_the_submission_date(profile):
+    # Issue 13 item 1, seed 000: passive transactions "can only contain Medicare beneficiaries who, at the
+    # time the transaction is submitted, meet the enrollment criteria of the given state's demonstration"
+    # (capitated Medicare-Medicaid demonstrations: full-benefit dual eligibles). Submitted Oct 6, 2025.
+    # A member with no Medicaid used to be enrolled (011).
+    res = apply_enrollment(member(profile=profile), passive_event(), PLANS)
+    v = only(res, "108")
+    assert reason(res) == passive.NOT_FULL_BENEFIT_DUAL
+    assert v["trc_short_name"] == "ELECTION LIMITS EXCEEDED: NOT_FULL_BENEFIT_DUAL"
+    assert res.state is None or not res.state.get("passive_years")
+
+
+def test_passive_enrollment_needs_medicaid_on_the_effective_date_too():
+    # "... meet the enrollment criteria of the given state's demonstration for January 1": Medicaid known to
+    # end December 31 -> not a full-benefit dual on January 1.
+    m = member(profile={"medicaid_start": "2020-01-01", "medicaid_end": "2025-12-31"})
+    res = apply_enrollment(m, passive_event(), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE
+    # ending on or after the effective date is fine
+    ok = member(profile={"medicaid_start": "2020-01-01", "medicaid_end": "2026-06-30"})
+    assert trcs(apply_enrollment(ok, passive_event(), PLANS).outputs) == ["011", "014"]
+
+
+@pytest.mark.parametrize("profile", [{"part_a_start": None}, {"part_b_start": None}, {"part_b_start": "2026-02-01"}],
+                         ids=["no-part-a", "no-part-b", "part-b-after-effective"])
+def test_passive_enrollment_needs_part_a_and_part_b(profile):
+    # An MMP covers Parts A, B and D (a Medicare Advantage-type plan): entitlement to Part A and enrollment
+    # in Part B on the effective date are demonstration criteria like Medicaid.
+    res = apply_enrollment(member(profile=profile), passive_event(), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.NO_PART_A_AND_B
+
+
+def test_passive_enrollment_only_by_the_members_own_state():
+    # "the given state's demonstration": Maryland cannot passively enroll a Virginia resident ...
+    res = apply_enrollment(member(profile={"state_code": "VA"}), passive_event(), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.NOT_IN_SUBMITTING_STATE
+    # ... the member's state is the state file's first (issue 13 item 6): on Maryland's Medicaid file,
+    # living in Virginia -> Maryland's member; on Virginia's file, living in Maryland -> not Maryland's.
+    md_file = member(profile={"state_code": "VA", "medicaid_state_code": "MD"})
+    assert trcs(apply_enrollment(md_file, passive_event(), PLANS).outputs) == ["011", "014"]
+    va_file = member(profile={"state_code": "MD", "medicaid_state_code": "VA"})
+    assert reason(apply_enrollment(va_file, passive_event(), PLANS)) == passive.NOT_IN_SUBMITTING_STATE
+
+
+def test_criteria_rejection_still_records_the_original_submission():
+    # As every check after the window and the application date: the submission stays the original, so a
+    # correction after the state fixes its data must keep the application date.
+    res = apply_enrollment(member(profile={"medicaid_status": "NONE"}), passive_event(), PLANS)
+    assert list(res.state["passive_submissions"]) == ["H9001-001-2026-01-01"]
+
+
 # ------------------------------------------------------------------ OPTOM
 
 def test_optom_is_166():

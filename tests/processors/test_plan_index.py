@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from processors import state_lists
 from processors.benchmark import money
 from processors.plan_index import PlanIndex, is_basic_renewing_pdp, region_pdps
-from processors.reassignment import DE_MINIMIS, eligible_targets, evaluate, run_member, zero_premium_options
+from processors.reassignment import de_minimis_amount, eligible_targets, evaluate, run_member, zero_premium_options
 from tests.processors.cycle_builders import AS_OF, SEED, Y, catalog, enrollment, lis, mbi_for, member, plan
 
 
@@ -41,7 +41,7 @@ def old_eligible_targets(plans: Mapping, region: str, benchmark: Decimal, plan_y
         same = losing_parent_org_id is not None and p.get("parent_org_id") == losing_parent_org_id
         if premium <= benchmark:
             (same_parent if same else others).append(key)
-        elif same and p.get("waives_de_minimis") and premium - benchmark <= DE_MINIMIS:
+        elif same and p.get("waives_de_minimis") and premium - benchmark <= de_minimis_amount(plan_year):
             same_parent.append(key)
     return sorted(same_parent) if same_parent else sorted(others)
 

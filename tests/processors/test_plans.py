@@ -23,6 +23,16 @@ def test_apply_plan_update_state():
     assert plan_premium(state) == Decimal("31.50")
 
 
+def test_reduced_counties_are_kept_and_absent_means_unknown():
+    # Issue 13 item 3: PlanYearUpdate.reduced_counties (optional): stored trimmed; absent or null -> None.
+    _, state = apply_plan_update(plan_event(plan_type="MAPD", renewal_status="SERVICE_AREA_REDUCTION",
+                                            reduced_counties=[" 24510", "24005 "]))
+    assert state["reduced_counties"] == ["24510", "24005"]
+    assert apply_plan_update(plan_event())[1]["reduced_counties"] is None
+    assert apply_plan_update(plan_event(reduced_counties=None))[1]["reduced_counties"] is None
+    assert apply_plan_update(plan_event(reduced_counties=[]))[1]["reduced_counties"] == []
+
+
 @pytest.mark.parametrize("region", ["00", "35", "1", "5", None, "AB"])
 def test_bad_region_rejected(region):
     with pytest.raises(Rejected) as exc:

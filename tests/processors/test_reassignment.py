@@ -84,13 +84,49 @@ def test_row2_non_renewing_pdp_any_level_any_source(level, source):
 @pytest.mark.parametrize("plan_type", ["MAPD", "MA", "PFFS", "MMP"])
 @pytest.mark.parametrize("status", ["NON_RENEWING", "SERVICE_AREA_REDUCTION"])
 def test_row2_ma_non_renewal_or_service_area_reduction(plan_type, status):
-    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type=plan_type, status=status))
+    # the member lives in county 24510 (cycle_builders.profile), one of the counties the reduction drops
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type=plan_type, status=status,
+                                       counties=["24510"] if status == "SERVICE_AREA_REDUCTION" else None))
     m = member(contract_id="H4004", source="B", level="050")
     d = decide(m, plans)
     assert (d.case, d.reason) == (ra.NON_RENEWAL_MA, None) and d.moves
     # reassigned into PDPs only
     gaining = plans[f"{d.gaining_contract_id}-{d.gaining_pbp_id}-{Y}"]
     assert gaining["plan_type"] == "PDP"
+
+
+def test_service_area_reduction_moves_only_members_of_the_reduced_counties():
+    # Issue 13 item 3: an MA plan reducing its service area for Y drops counties 24510 and 24005; a
+    # member there is reassigned (11443), a member in 24031 (still served) stays in the plan.
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION", counties=["24510", "24005"]))
+    inside = member(contract_id="H4004", source="B", county_code="24005")
+    d = decide(inside, plans)
+    assert (d.case, d.reason) == (ra.NON_RENEWAL_MA, None) and d.moves
+    res = run_member(inside, plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert [o.value["publication"] for o in by_topic(res.outputs, BENEFICIARY_NOTICES)][0] == "11443"
+    stays = member(contract_id="H4004", source="B", county_code="24031")
+    d = decide(stays, plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.COUNTY_STILL_SERVED)
+    assert (d.losing_contract_id, d.losing_plan_type) == ("H4004", "MAPD")
+    assert run_member(stays, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+
+
+def test_service_area_reduction_without_counties_moves_nobody():
+    # An older producer (PlanYearUpdate without reduced_counties) or a member without a county: the
+    # affected area is unknown, nobody is taken out of a continuing MA plan on a guess.
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION"))
+    d = decide(member(contract_id="H4004", source="B"), plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.REDUCED_AREA_UNKNOWN)
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION", counties=["24510"]))
+    d = decide(member(contract_id="H4004", source="B", county_code=None), plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.COUNTY_STILL_SERVED)
+    # an empty list: no county leaves
+    plans = standard_plans(losing=plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD",
+                                       status="SERVICE_AREA_REDUCTION", counties=[]))
+    assert decide(member(contract_id="H4004", source="B"), plans).reason == ra.COUNTY_STILL_SERVED
 
 
 def test_row2_letters_and_no_loss_file():
@@ -142,6 +178,52 @@ def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     assert v["mail_by"] == dt.date(2025, 11, 10)
 
 
+def test_chooser_whose_premium_goes_down_gets_no_tan_letter():
+    # Issue 13 item 11, seed 001: tan letters go to choosers whose PDP "will have an increased premium
+    # liability in [Y] compared to their [Y-1] Part D premium liability". S1001-001 costs 40.00 in
+    # Y-1 and 38.00 in Y (benchmark 35.00): the member paid 5.00 and will pay 3.00 -> no letter.
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    m = member(source="B")
+    d = decide(m, plans)
+    assert (d.case, d.reason) == (ra.NONE, ra.NO_LIABILITY_INCREASE)
+    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+
+
+def test_chooser_whose_liability_rises_gets_the_tan_letter():
+    # 31.00 in Y-1 (covered: liability 0) -> 38.00 in Y (liability 3.00): increased -> tan 11267.
+    plans = standard_plans(last_year=plan("S1001", "001", "31.00", year=Y - 1))
+    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    # 36.00 in Y-1 (1.00 to pay) -> 38.00 (3.00): increased
+    plans = standard_plans(last_year=plan("S1001", "001", "36.00", year=Y - 1))
+    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    # no Y-1 record for the plan: this year's liability is unknown -> the letter is sent
+    assert decide(member(source="B")).case == ra.CHOOSER_TAN
+
+
+def test_chooser_liability_uses_last_years_benchmark_when_given():
+    # Y-1 benchmark 39.00 known: 40.00 cost the member 1.00 in Y-1, 38.00 costs 3.00 in Y -> tan,
+    # although the premium went down (the benchmark went down more).
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    m = member(source="B")
+    d = evaluate(m, plans, BENCHMARKS, Y, SEED, previous_benchmarks={"05": Decimal("39.00")})
+    assert d.case == ra.CHOOSER_TAN
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF, previous_benchmarks={"05": Decimal("39.00")})
+    assert [o.value["publication"] for o in res.outputs] == ["11267"]
+    # Y-1 benchmark 34.00: paid 6.00, will pay 3.00 -> no letter
+    d = evaluate(m, plans, BENCHMARKS, Y, SEED, previous_benchmarks={"05": Decimal("34.00")})
+    assert d.reason == ra.NO_LIABILITY_INCREASE
+
+
+def test_chooser_liability_this_year_counts_a_waived_de_minimis_and_a_partial_subsidy():
+    # Y-1: 36.50 in a plan that waived (1.50 within de minimis): liability 0 -> Y 38.00 (3.00): tan.
+    plans = standard_plans(last_year=plan("S1001", "001", "36.50", year=Y - 1, waives=True))
+    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    # Y-1 at 50% subsidy: 40.00 - 50% x 35.00 = 22.50 paid; Y 100%: 3.00 -> no letter.
+    m = member(source="B", lis_periods=[lis("050", end="2025-12-31"), lis("100", start="2026-01-01")])
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    assert decide(m, plans).reason == ra.NO_LIABILITY_INCREASE
+
+
 def test_chooser_in_waiving_plan_within_de_minimis_gets_nothing():
     plans = standard_plans(losing=plan("S1001", "001", "37.00", waives=True))
     d = decide(member(source="B"), plans)
@@ -164,6 +246,46 @@ def test_de_minimis_exactly_two_dollars_with_waiver_not_moved():
 def test_de_minimis_two_dollars_one_cent_with_waiver_moved():
     d = decide(member(), standard_plans(losing=plan("S1001", "001", "37.01", waives=True)))
     assert d.case == ra.PREMIUM and d.moves
+
+
+def test_de_minimis_default_is_two_dollars_from_the_data_file():
+    # Issue 13 item 10: per plan year data (processors/data/de_minimis.json), 2.00 when a year is not listed.
+    assert ra.de_minimis_amount(Y) == Decimal("2.00")
+    assert ra.de_minimis_amount(1999) == Decimal("2.00")
+
+
+def test_de_minimis_of_the_plan_year_drives_the_waiver_test(monkeypatch):
+    # A waiving plan 1.50 above the benchmark: within a 2.00 de minimis (not moved), outside a 1.00
+    # one announced for Y (moved). The amount is read for the plan year, not a constant.
+    plans = standard_plans(losing=plan("S1001", "001", "36.50", waives=True))
+    assert (decide(member(), plans).case, decide(member(), plans).reason) == (ra.NONE, ra.DE_MINIMIS_WAIVED)
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("1.00"))
+    d = decide(member(), plans)
+    assert (d.case, d.reason) == (ra.PREMIUM, None) and d.moves
+    # another year keeps the default
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("2.00"))
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y + 1, Decimal("1.00"))
+    assert decide(member(), plans).reason == ra.DE_MINIMIS_WAIVED
+
+
+def test_de_minimis_of_the_plan_year_drives_the_letters(monkeypatch):
+    # The chooser in that waiving plan: nothing under a 2.00 de minimis (the plan waives the 1.50),
+    # the tan letter 11267 under a 1.00 one (1.50 above the benchmark is now a premium).
+    plans = standard_plans(losing=plan("S1001", "001", "36.50", waives=True))
+    m = member(source="B")
+    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("1.00"))
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert [(o.value["publication"], o.value["paper_color"]) for o in res.outputs] == [("11267", "TAN")]
+
+
+def test_de_minimis_of_the_plan_year_drives_the_waiver_targets(monkeypatch):
+    # A same-parent waiving plan 1.50 above the benchmark gains the member under 2.00, not under 1.00.
+    waiver = plan("S1001", "002", "36.50", waives=True)
+    plans = catalog(plan("S1001", "001", "38.00"), waiver, plan("S2002", "001", "34.00", parent="ORG2"))
+    assert decide(member(), plans).gaining_contract_id == "S1001"
+    monkeypatch.setitem(ra.DE_MINIMIS_BY_YEAR, Y, Decimal("1.00"))
+    assert (decide(member(), plans).gaining_contract_id, decide(member(), plans).gaining_pbp_id) == ("S2002", "001")
 
 
 def test_premium_exactly_at_benchmark_not_moved():
@@ -423,7 +545,10 @@ def test_apply_outputs_premium_case():
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SUBMIT_4RX"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ENROLLMENT_CONFIRMATION"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ANOC"),
+        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ALTERNATIVE_ANOC"),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
+        (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_FORMULARY_NOTICE", None),
     ]
 
 
@@ -464,6 +589,78 @@ def test_gain_and_loss_file_records():
         assert v["obligation"] is None and v["due_at"] is None and v["issued_at"] == AS_OF
 
 
+ADDRESS = dict(mailing_address_line1="12 ELM ST", mailing_address_line2="APT 3", mailing_city="BALTIMORE",
+               mailing_state_code="MD", mailing_zip_code="21201")
+
+
+def test_gain_and_loss_records_carry_the_mailing_address():
+    # Issue 13 item 7, seed 001: "The interim notifications will include the beneficiaries' LIS premium and
+    # copayment levels as well as their address." Obligations are not file records: no address on them.
+    m = member(**ADDRESS)
+    res = run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    records = {o.value["notice_type"] + (o.value["obligation"] or ""): o.value
+               for o in by_topic(res.outputs, PLAN_NOTICES)}
+    for kind in ("GAIN_FILE_RECORD", "LOSS_FILE_RECORD"):
+        v = records[kind]
+        assert (v["mailing_address_line1"], v["mailing_address_line2"], v["mailing_city"], v["mailing_state_code"],
+                v["mailing_zip_code"]) == ("12 ELM ST", "APT 3", "BALTIMORE", "MD", "21201")
+    assert records["OBLIGATIONSUBMIT_4RX"].get("mailing_city") is None
+    # no address on the profile (an older producer): the fields are empty, not invented
+    res = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    gain = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "GAIN_FILE_RECORD")
+    assert gain["mailing_address_line1"] is None and gain["mailing_zip_code"] is None
+
+
+def _two_region_plans():
+    """Region 05 (MD, DE, DC) as standard_plans, plus region 07 (VA): S7007-001 20.00 basic."""
+    return standard_plans(va=plan("S7007", "001", "20.00", region="07", parent="ORG7"))
+
+
+TWO_REGIONS = {"05": BENCH, "07": Decimal("30.00")}
+
+
+def test_region_comes_from_the_state_file_first():
+    # Issue 13 item 6, seed 001: "CMS will identify the region in which the beneficiary resides by first
+    # checking the state file on which the beneficiary was submitted". Address in MD (region 05), submitted
+    # on Virginia's Medicaid file (region 07): the target is drawn in region 07.
+    m = member(state_code="MD", medicaid_state_code="VA", **ADDRESS)
+    d = evaluate(m, _two_region_plans(), TWO_REGIONS, Y, SEED)
+    assert (d.case, d.region, d.benchmark) == (ra.PREMIUM, "07", Decimal("30.00"))
+    assert (d.gaining_contract_id, d.gaining_pbp_id) == ("S7007", "001")
+    # the premium test still uses the losing plan's own region (05: 38.00 > 35.00)
+    assert d.plan_benchmark == BENCH
+
+
+def test_gain_record_flags_an_address_outside_the_plans_region():
+    # ... and the gaining PDP (region 07) receives a member whose address (MD) is outside its region: the GAIN
+    # record says so and that the plan must not disenroll automatically (seed 001, Chapter 3 50.2.1.4).
+    m = member(state_code="MD", medicaid_state_code="VA", **ADDRESS)
+    res = run_member(m, _two_region_plans(), TWO_REGIONS, Y, SEED, AS_OF)
+    gain = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "GAIN_FILE_RECORD")
+    assert gain["contract_id"] == "S7007" and gain["address_outside_plan_region"] is True
+    assert "do not disenroll automatically" in gain["note"] and "50.2.1.4" in gain["note"]
+    loss = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "LOSS_FILE_RECORD")
+    assert not loss.get("address_outside_plan_region")
+    # state file and address in the same region: no flag, no note
+    same = member(state_code="MD", medicaid_state_code="DE", **ADDRESS)
+    res = run_member(same, _two_region_plans(), TWO_REGIONS, Y, SEED, AS_OF)
+    gain = next(o.value for o in by_topic(res.outputs, PLAN_NOTICES) if o.value["notice_type"] == "GAIN_FILE_RECORD")
+    assert not gain.get("address_outside_plan_region") and gain.get("note") is None
+
+
+def test_region_falls_back_to_the_address_then_a_state_medicaid_determination_counts_as_the_state_file():
+    # Not submitted on any state file: the address (MD, region 05), as before.
+    d = evaluate(member(state_code="MD"), _two_region_plans(), TWO_REGIONS, Y, SEED)
+    assert (d.region, d.gaining_contract_id) == ("05", "S1001")
+    # A state Medicaid agency's determination that made the member a full-benefit dual (processors/magi.py
+    # state["medicaid"]) is that state's submission too.
+    m = member(state_code="MD")
+    m["medicaid"] = {"state_code": "VA", "outcome": "ELIGIBLE_MAGI", "medicaid_status": "FULL_BENEFIT_DUAL"}
+    assert evaluate(m, _two_region_plans(), TWO_REGIONS, Y, SEED).region == "07"
+    m["medicaid"] = {"state_code": "VA", "outcome": "INELIGIBLE_MAGI", "medicaid_status": "NONE"}
+    assert evaluate(m, _two_region_plans(), TWO_REGIONS, Y, SEED).region == "05"
+
+
 def test_obligations_due_dates():
     _, _, res = _premium_run()
     obligations = {o.value["obligation"]: o.value for o in res.outputs if o.value.get("notice_type") == "OBLIGATION"}
@@ -480,13 +677,54 @@ def test_obligations_also_for_non_renewal():
     plans = standard_plans(losing=plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"))
     res = run_member(member(contract_id="S3003", source="B"), plans, BENCHMARKS, Y, SEED, AS_OF)
     obligations = sorted(o.value["obligation"] for o in res.outputs if o.value.get("notice_type") == "OBLIGATION")
-    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION", "SUBMIT_4RX"]
+    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION",
+                           "SEND_NON_RENEWAL_NOTICE", "SUBMIT_4RX"]
     assert [o.value["transaction_reply_code"] for o in by_topic(res.outputs, TRR_REPLIES)] == ["212", "014"]
+
+
+UTC = dt.timezone.utc
+
+
+def _obligations(res):
+    return {o.value["obligation"]: o for o in res.outputs if o.value.get("notice_type") == "OBLIGATION"}
+
+
+def test_losing_plan_anoc_deadlines_premium_case():
+    # Issue 13 item 5, seed 001: "losing PDPs have two options ...: The standard ANOC by September 30, 2019;
+    # or The alternative ANOC (Exhibit 30 ...) by November 7, 2019." Both, to the losing plan, due at the
+    # end of that day in the Eastern time zone; each note says the other one satisfies it too.
+    _, _, res = _premium_run()
+    ob = _obligations(res)
+    anoc, alt = ob["SEND_ANOC"], ob["SEND_ALTERNATIVE_ANOC"]
+    for o in (anoc, alt):
+        assert (o.topic, o.key, o.value["contract_id"], o.value["pbp_id"]) == (PLAN_NOTICES, "S1001", "S1001", "001")
+        assert o.value["mbi"] == MBI and o.value["plan_year"] == Y and o.value["issued_at"] == AS_OF
+    assert anoc.value["due_at"] == dt.datetime(2025, 10, 1, 3, 59, 59, tzinfo=UTC)   # Sep 30 23:59:59 EDT
+    assert alt.value["due_at"] == dt.datetime(2025, 11, 8, 4, 59, 59, tzinfo=UTC)    # Nov 7 23:59:59 EST
+    assert "SEND_ALTERNATIVE_ANOC" in anoc.value["note"] and "2025-11-07" in anoc.value["note"]
+    assert "SEND_ANOC" in alt.value["note"] and "2025-09-30" in alt.value["note"]
+    assert "SEND_NON_RENEWAL_NOTICE" not in ob
+
+
+@pytest.mark.parametrize("losing", [
+    plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"),
+    plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="NON_RENEWING"),
+    plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="SERVICE_AREA_REDUCTION", counties=["24510"]),
+], ids=["pdp", "ma", "ma-sar"])
+def test_non_renewing_plan_notice_deadline(losing):
+    # Seed 001: "beneficiaries must receive this non-renewal notice from plans no later than October 03".
+    plans = standard_plans(losing=losing)
+    m = member(contract_id=losing["contract_id"], source="B")
+    ob = _obligations(run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF))
+    notice = ob["SEND_NON_RENEWAL_NOTICE"].value
+    assert (notice["contract_id"], notice["pbp_id"]) == (losing["contract_id"], "001")
+    assert notice["due_at"] == dt.datetime(2025, 10, 4, 3, 59, 59, tzinfo=UTC)        # Oct 3 23:59:59 EDT
+    assert "SEND_ANOC" not in ob and "SEND_ALTERNATIVE_ANOC" not in ob
 
 
 def test_blue_letter_fields():
     _, _, res = _premium_run()
-    v = res.outputs[-1].value
+    v = next(o.value for o in res.outputs if o.value.get("notice_type") == "REASSIGNMENT_PREMIUM")
     assert v["mbi"] == MBI and v["plan_year"] == Y
     assert (v["losing_contract_id"], v["losing_pbp_id"], v["gaining_contract_id"], v["gaining_pbp_id"]) == (
         "S1001", "001", "S1001", "002")
@@ -494,6 +732,43 @@ def test_blue_letter_fields():
     assert v["gaining_plan_premium"] == Decimal("30.00")
     assert v["mail_by"] == dt.date(2025, 10, 31)
     assert v["reason"] is None and v["issued_at"] == AS_OF
+
+
+@pytest.mark.parametrize("losing,case", [
+    (plan("S1001", "001", "38.00"), "REASSIGNMENT_PREMIUM"),
+    (plan("S1001", "001", "20.00", status="NON_RENEWING"), "REASSIGNMENT_NON_RENEWAL_PDP"),
+    (plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="NON_RENEWING"), "REASSIGNMENT_NON_RENEWAL_MA"),
+])
+def test_second_blue_notice_in_december_for_every_reassigned_member(losing, case):
+    # Issue 13 item 4, seed 001: "CMS will mail the second blue notice to these beneficiaries in December.
+    # This second notice will identify which drugs in their current drug regimen are on the formulary of
+    # the [Y] plan to which they are being reassigned, and how to request an exception or appeal, or file
+    # a grievance" (timeline: "Mid-December ... begins mailing"). No drug or formulary data here: the record
+    # says so (reason NO_FORMULARY_DATA).
+    m = member(contract_id=losing["contract_id"], pbp_id=losing["pbp_id"])
+    res = run_member(m, standard_plans(losing=losing), BENCHMARKS, Y, SEED, AS_OF)
+    letters = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)]
+    assert [v["notice_type"] for v in letters] == [case, "REASSIGNMENT_FORMULARY_NOTICE"]
+    second = letters[1]
+    assert (second["paper_color"], second["publication"], second["mail_by"]) == ("BLUE", None, dt.date(2025, 12, 20))
+    assert second["reason"] == "NO_FORMULARY_DATA"
+    gain = res.outputs[0].value  # the 212
+    assert (second["gaining_contract_id"], second["gaining_pbp_id"]) == (gain["contract_id"], gain["pbp_id"])
+    assert (second["losing_contract_id"], second["losing_pbp_id"]) == (losing["contract_id"], losing["pbp_id"])
+    assert second["gaining_plan_premium"] == gain["part_d_premium"] and second["plan_year"] == Y
+    assert second["notice_id"] != letters[0]["notice_id"] and second["issued_at"] == AS_OF
+
+
+def test_second_blue_notice_of_a_late_run_and_none_for_those_not_moved():
+    late = dt.datetime(2025, 12, 10, 15, tzinfo=dt.timezone.utc)  # a second run in December: 14 days later
+    res = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, late)
+    second = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)][-1]
+    assert (second["notice_type"], second["mail_by"]) == ("REASSIGNMENT_FORMULARY_NOTICE", dt.date(2025, 12, 24))
+    # a chooser (tan letter) and a member with no target get no second notice
+    chooser = run_member(member(source="B"), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    assert [o.value["notice_type"] for o in chooser.outputs] == ["CHOOSER"]
+    stuck = run_member(member(), catalog(plan("S1001", "001", "38.00")), BENCHMARKS, Y, SEED, AS_OF)
+    assert [o.value["notice_type"] for o in stuck.outputs] == ["REASSIGNMENT_NOT_POSSIBLE"]
 
 
 def test_mail_by_late_run():
@@ -504,12 +779,28 @@ def test_mail_by_late_run():
 
 
 def test_partial_subsidy_amount_on_212():
+    # 42 CFR 423.780(d): level x the lesser of the premium and the benchmark:
+    # 25% of min(30.00 premium of S1001-002, 35.00 benchmark) = 7.50 (not min(30.00, 25% of 35.00) = 8.75).
     plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
     m = member(source="B", lis_periods=[lis("025")])
     res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
     gain = res.outputs[0].value
     assert gain["lis_premium_subsidy_level"] == "025"
-    assert gain["lis_premium_subsidy_amount"] == Decimal("8.75")  # 25% of 35.00, below the 30.00 premium
+    assert gain["lis_premium_subsidy_amount"] == Decimal("7.50")
+
+
+def test_partial_subsidy_is_the_level_times_the_lesser_of_premium_and_benchmark():
+    # Issue 13 item 9, the worked case: level 050, premium 30.00, benchmark 35.00 -> 15.00 (was 17.50).
+    assert ra.subsidy_amount("050", Decimal("30.00"), Decimal("35.00")) == Decimal("15.00")
+    # premium above the benchmark: the benchmark is the lesser -> 50% of 35.00
+    assert ra.subsidy_amount("050", Decimal("40.00"), Decimal("35.00")) == Decimal("17.50")
+    # 75% of 21.99 = 16.4925 -> 16.49; 25% of 21.99 = 5.4975 -> 5.50 (half up, once)
+    assert ra.subsidy_amount("075", Decimal("21.99"), Decimal("35.00")) == Decimal("16.49")
+    assert ra.subsidy_amount("025", Decimal("21.99"), Decimal("35.00")) == Decimal("5.50")
+    # 100%: the lesser itself; 000: nothing
+    assert ra.subsidy_amount("100", Decimal("30.00"), Decimal("35.00")) == Decimal("30.00")
+    assert ra.subsidy_amount("000", Decimal("30.00"), Decimal("35.00")) == Decimal("0.00")
+    assert ra.subsidy_amount(None, Decimal("30.00"), Decimal("35.00")) is None
 
 
 def test_none_decision_changes_nothing():

@@ -166,19 +166,41 @@ def test_first_run_before_the_window_closes_leaves_listed_members_for_the_second
 
 # ------------------------------------------------------------------ final lists
 
-def test_final_list_only_reassigned_members_of_opted_in_states():
+def _lists(res):
+    return [(o.key, o.value["state_code"], o.value["list_type"], o.value["mbi"]) for o in res.outputs]
+
+
+def test_final_list_every_reassigned_member_to_their_state_and_the_national_list():
+    # Issue 13 item 2: seed 000, CMS "routinely shares with states a file of all individuals who received
+    # the blue reassignment letter"; seed 001 sends the lists to States and 1-800-MEDICARE. Every state with
+    # a reassigned resident gets its final and updated final list, opted in or not, plus one national list
+    # (state code "US") for the call centre.
     moved = sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
     res = sl.final_list(moved, Y, RUN_AT, "FINAL", MD)
     assert res.state is None
-    assert [(o.key, o.value["list_type"], o.value["mbi"]) for o in res.outputs] == [("MD", "FINAL", MBI)]
-    assert sl.final_list(moved, Y, RUN_AT, "UPDATED_FINAL", MD).outputs[0].value["list_type"] == "UPDATED_FINAL"
-    assert sl.final_list(moved, Y, RUN_AT, "FINAL", frozenset({"DE"})) == (None, [])
+    assert _lists(res) == [("MD", "MD", "FINAL", MBI), ("US", "US", "FINAL", MBI)]
+    assert _lists(sl.final_list(moved, Y, RUN_AT, "UPDATED_FINAL", MD)) == [
+        ("MD", "MD", "UPDATED_FINAL", MBI), ("US", "US", "UPDATED_FINAL", MBI)]
+    # whether or not any state opted in
+    assert _lists(sl.final_list(moved, Y, RUN_AT, "FINAL", frozenset())) == _lists(res)
+    de = sl.first_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
+    assert _lists(sl.final_list(de, Y, RUN_AT, "FINAL", MD)) == [("DE", "DE", "FINAL", MBI), ("US", "US", "FINAL", MBI)]
+    # not reassigned for that year: nothing
     assert sl.final_list(moved, Y + 1, RUN_AT, "FINAL", MD) == (None, [])
     assert sl.final_list(listed(), Y, RUN_AT, "FINAL", MD) == (None, [])
-    de = sl.first_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
-    assert sl.final_list(de, Y, RUN_AT, "FINAL", MD) == (None, [])
     with pytest.raises(ValueError):
         sl.final_list(moved, Y, RUN_AT, "PRELIMINARY", MD)
+
+
+def test_lists_go_to_the_state_whose_file_submitted_the_member():
+    # Issue 13 item 6: the member's state is the state file's (VA here, address MD), as for the region.
+    va_plans = standard_plans(va=plan("S7007", "001", "20.00", region="07", parent="ORG7"))
+    m = mover(state_code="MD", medicaid_state_code="VA")
+    moved = sl.first_run(m, va_plans, {"05": BENCHMARKS["05"], "07": BENCHMARKS["05"]}, Y, SEED, RUN_AT).state
+    assert [(k, c) for k, c, _, _ in _lists(sl.final_list(moved, Y, RUN_AT, "FINAL", MD))] == [("VA", "VA"), ("US", "US")]
+    # the preliminary list: only for opted-in states, judged on that same state
+    assert sl.preliminary(m, va_plans, {"05": BENCHMARKS["05"], "07": BENCHMARKS["05"]}, Y, SEED, MD,
+                          PRELIM_AT) == (None, [])
 
 
 # ------------------------------------------------------------------ second run
@@ -260,3 +282,17 @@ def test_everything_is_deterministic():
     a = [prelim(mover()), sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT)]
     b = [prelim(mover()), sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT)]
     assert a == b
+
+
+def test_run_cycle_member_passes_last_years_benchmarks_to_the_runs():
+    # Issue 13 item 11: a chooser whose plan went 40.00 -> 38.00 while the benchmark went 39.00 -> 35.00
+    # pays 1.00 in Y-1 and 3.00 in Y: tan letter only when the caller gives the Y-1 benchmarks
+    # (without them the Y benchmark stands in for Y-1 and the liability 5.00 -> 3.00 falls).
+    from decimal import Decimal
+
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    chooser = member(source="B")
+    kw = dict(plans=plans, benchmarks=BENCHMARKS, plan_year=Y, seed=SEED, as_of=RUN_AT)
+    assert sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, **kw) == (None, [])
+    res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, previous_benchmarks={"05": Decimal("39.00")}, **kw)
+    assert [o.value["publication"] for o in res.outputs] == ["11267"]

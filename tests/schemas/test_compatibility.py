@@ -40,6 +40,29 @@ def test_current_reads_previous(name):
     assert _compatibility(reader=current, writer=previous) == SchemaCompatibilityType.compatible
 
 
+@pytest.mark.parametrize("topic", schemas.topics())
+def test_current_reads_every_embedded_version(topic):
+    """Every id a record may be framed with (a schema changed in place under its id would make the
+    records already written with it unreadable: a changed schema gets a new id, the old one stays)."""
+    current = schemas.topic_schema_json(topic)
+    for version in schemas.topic_versions(topic):
+        if not version.current:
+            older = schemas.schema_json(version.file)
+            assert _compatibility(reader=current, writer=older) == SchemaCompatibilityType.compatible, version
+
+
+def test_changed_schemas_keep_their_old_current_id():
+    """Issue 13 added optional fields to PlanYearUpdate, BeneficiaryUpdate and PlanNotice: the schemas
+    they had before stay known under their ids 3, 4, 8 (previous/*.v2.avsc) and the new ones are 203, 204, 208."""
+    for topic, new_id, old_id, name in (("plan-year-updates", 203, 3, "PlanYearUpdate"),
+                                        ("beneficiary-updates", 204, 4, "BeneficiaryUpdate"),
+                                        ("plan-notices", 208, 8, "PlanNotice")):
+        versions = {v.id: v for v in schemas.topic_versions(topic)}
+        assert schemas.topic_schema_id(topic) == new_id
+        assert versions[old_id].file == f"previous/{name}.v2.avsc" and not versions[old_id].current
+        assert versions[100 + old_id].file == f"previous/{name}.avsc"
+
+
 @pytest.mark.parametrize("name", RECORDS)
 def test_checker_catches_a_new_required_field(name):
     previous = schemas.previous_schema_json(name)

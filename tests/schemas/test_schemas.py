@@ -82,8 +82,15 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
 # The extras agreed in docs/record-shapes.md, and nothing else.
 EXTRAS: dict[str, list[str]] = {
     "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at"],
-    "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at"],
+    "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at",
+                   # issue 13: the address on GAIN/LOSS records, the out-of-region flag, a note
+                   "mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
+                   "mailing_zip_code", "address_outside_plan_region", "note"],
     "RegionBenchmark": ["calculated_at"],
+    # issue 13: inputs with optional fields beyond the contract
+    "PlanYearUpdate": ["reduced_counties"],
+    "BeneficiaryUpdate": ["medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
+                          "mailing_state_code", "mailing_zip_code"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
@@ -159,8 +166,12 @@ STRING_CODES: dict[tuple[str, str], list[str]] = {
     ("TrrRecord", "lis_premium_subsidy_level"): ["000", "025", "050", "075", "100"],
     ("TrrRecord", "lis_copay_level"): ["0", "5"],
     ("BeneficiaryNotice", "notice_type"): ["REASSIGNMENT_PREMIUM", "REASSIGNMENT_NON_RENEWAL_PDP",
-                                           "REASSIGNMENT_NON_RENEWAL_MA", "CHOOSER", "REASSIGNMENT_NOT_POSSIBLE"],
-    ("PlanNotice", "obligation"): ["SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION"],
+                                           "REASSIGNMENT_NON_RENEWAL_MA", "CHOOSER", "REASSIGNMENT_NOT_POSSIBLE",
+                                           "REASSIGNMENT_FORMULARY_NOTICE"],
+    ("BeneficiaryNotice", "reason"): ["NO_FORMULARY_DATA"],
+    ("StateListEntry", "state_code"): ["US"],
+    ("PlanNotice", "obligation"): ["SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION",
+                                   "SEND_ANOC", "SEND_ALTERNATIVE_ANOC", "SEND_NON_RENEWAL_NOTICE", "SEND_ANOC_EOC"],
     ("DeadLetter", "error_code"): ["EMPTY_VALUE", "WRONG_MAGIC_BYTE", "UNKNOWN_SCHEMA_ID", "UNDECODABLE", "SCHEMA_MISMATCH"],
     ("MedicaidDetermination", "exempt_bases"): ["AGED", "SSI", "BLIND_DISABLED", "LONG_TERM_CARE",
                                                 "MEDICARE_COST_SHARING", "MEDICALLY_NEEDY"],

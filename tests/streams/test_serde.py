@@ -119,7 +119,9 @@ def test_known_wire_bytes_of_an_enrollment(serde):
 
 
 def test_embedded_ids_are_the_checked_in_ones(registry):
-    assert [registry.id_for_topic(t) for t in TOPICS] == list(range(1, 14))
+    # 1..13, except the three schemas issue 13 extended: a changed schema gets a new id (200 + n) and
+    # its former version stays readable under n (schemas/previous/*.v2.avsc).
+    assert [registry.id_for_topic(t) for t in TOPICS] == [1, 2, 203, 204, 5, 6, 7, 208, 9, 10, 11, 12, 13]
 
 
 def test_encode_rejects_a_record_that_does_not_fit(serde):
@@ -235,10 +237,18 @@ def test_decoded_records_are_independent(serde):
 
 # What the previous versions of the input records lack (docs/record-shapes.md, "Schema evolution").
 # LisStatusChange lacks no field: its enums had no UNKNOWN symbol yet.
+ISSUE_13_FIELDS = {
+    "plan-year-updates": {"reduced_counties"},
+    "beneficiary-updates": {"medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
+                            "mailing_state_code", "mailing_zip_code"},
+    "plan-notices": {"mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
+                     "mailing_zip_code", "address_outside_plan_region", "note"},
+}
 PREVIOUS_LACKS = {
     "enrollment-requests": {"correlation_id", "rx_member_id"},
-    "plan-year-updates": {"employer_group"},
-    "beneficiary-updates": {"opt_out_auto_enrollment", "opt_out_passive_enrollment"},
+    "plan-year-updates": {"employer_group"} | ISSUE_13_FIELDS["plan-year-updates"],
+    "beneficiary-updates": {"opt_out_auto_enrollment", "opt_out_passive_enrollment"} | ISSUE_13_FIELDS["beneficiary-updates"],
+    "plan-notices": ISSUE_13_FIELDS["plan-notices"],
     "cycle-commands": {"seed"},
     "magi-applications": {"medically_needy"},
 }
@@ -249,10 +259,22 @@ def test_previous_version_id_is_read_by_the_current_reader(serde, registry, topi
     """A record written with the previous version reads as the current shape: the fields
     the previous version lacks come back as their defaults, everything else as written."""
     prev = next(v for v in schemas.topic_versions(topic) if not v.current)
+    _read_with_previous(serde, topic, prev, PREVIOUS_LACKS.get(topic, set()))
+
+
+@pytest.mark.parametrize("topic", sorted(ISSUE_13_FIELDS))
+def test_the_version_before_issue_13_is_read_by_the_current_reader(serde, topic):
+    """The schema a topic had before issue 13 (its old current id, n) still decodes."""
+    v2 = next(v for v in schemas.topic_versions(topic) if v.file.endswith(".v2.avsc"))
+    assert v2.id == schemas.topic_schema_id(topic) - 200
+    _read_with_previous(serde, topic, v2, ISSUE_13_FIELDS[topic])
+
+
+def _read_with_previous(serde, topic, prev, expected_lacks):
     current_fields = {f["name"]: f for f in schemas.topic_schema_json(topic)["fields"]}
     previous_fields = {f["name"] for f in schemas.schema_json(prev.file)["fields"]}
     lacks = set(current_fields) - previous_fields
-    assert lacks == PREVIOUS_LACKS.get(topic, set())
+    assert lacks == expected_lacks
     assert previous_fields <= set(current_fields)
     source = full_record(topic)
     for name in lacks:  # a value other than the default, so a kept value would show
