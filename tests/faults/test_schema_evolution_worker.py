@@ -97,12 +97,10 @@ def _run(tmp: Path, serde: Serde, encoder: Encoder) -> tuple[dict[str, Counter],
         bootstrap = cluster.bootstrap
         worker = cluster.worker()
         t0 = time.monotonic()
-        for stage in scenario.stages(_lines()):
+        for n, stage in enumerate(scenario.stages(_lines())):
             cluster.publish([(line["topic"], line["key"], encoder(line["topic"], record_from_json(line["topic"], line["value"]), serde))
-                             for line in stage], raw=True, timestamp_ms=TS)
-            topics, passes = scenario.waits_for(stage[0]["topic"])
-            for _ in range(passes):
-                cluster.wait(topics, timeout=WAIT)
+                             for line in stage], raw=True, timestamp_ms=TS + 1000 * n)
+            cluster.settle(stage[0]["topic"], stage[0]["value"], timeout=WAIT)
         seconds = time.monotonic() - t0
         assert worker.alive(), worker.log_tail()
         ids = Counter(split(s.value)[1] for s in integ.read_sources(bootstrap, topics.INPUTS))

@@ -80,6 +80,17 @@ class Cluster:
             tails = "\n".join(f"--- {w.log_path}\n{w.log_tail()}" for w in self.workers)
             raise AssertionError(f"workers did not consume {topics} in {timeout}s\n{tails}") from None
 
+    def settle(self, topic: str, json_value: dict[str, Any], timeout: float = 180.0) -> None:
+        """Wait until the worker has applied what was just published to ``topic`` (a cycle command: on
+        every member partition)."""
+        if topic == "cycle-commands":
+            from streams.tools import scenario
+
+            record = record_from_json(topic, json_value)
+            asyncio.run(scenario.wait_cycle(self.bootstrap, self.serde, self.group, record, timeout=timeout))
+        else:
+            self.wait({topic}, timeout=timeout)
+
     def read(self, topic: str, expect: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
         return asyncio.run(read_all(self.bootstrap, self.serde, topic, expect=expect, timeout=timeout))
 

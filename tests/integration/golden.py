@@ -14,16 +14,28 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 load = scenario.load
 
 
-def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | None = 1_760_000_000_000) -> None:
-    """Publish stage by stage, waiting until the worker has processed each (cross-topic order).
+def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | None = 1_760_000_000_000,
+        settle: bool = True) -> None:
+    """Publish stage by stage (each a second after the one before: record timestamps follow the
+    publish order, and two runs read the same input log).
 
-    Records carry a fixed timestamp so two runs read the same input log.
+    ``settle``: wait after each stage until the worker has applied it; without it
+    the whole log is published at once (a backlog) and applied in timestamp order.
     """
-    for stage in scenario.stages(inputs):
-        cluster.publish([(line["topic"], line["value"]) for line in stage], timestamp_ms=timestamp_ms)
-        topics, passes = scenario.waits_for(stage[0]["topic"])
-        for _ in range(passes):
-            cluster.wait(topics, timeout=180)
+    for n, stage in enumerate(scenario.stages(inputs)):
+        ts = timestamp_ms + 1000 * n if timestamp_ms is not None else None
+        cluster.publish([(line["topic"], line["value"]) for line in stage], timestamp_ms=ts)
+        if settle:
+            cluster.settle(stage[0]["topic"], stage[0]["value"])
+
+
+def settle_all(cluster: Cluster, inputs: list[dict[str, Any]], timeout: float = 300.0) -> None:
+    """Wait until the worker has applied a whole published log: every cycle command on every partition,
+    then every member record."""
+    for line in inputs:
+        if line["topic"] == "cycle-commands":
+            cluster.settle(line["topic"], line["value"], timeout=timeout)
+    cluster.wait({line["topic"] for line in inputs if line["topic"] != "cycle-commands"}, timeout=timeout)
 
 
 def compare(cluster: Cluster, expected: list[dict[str, Any]], *, keep: dict[str, Any]) -> None:

@@ -141,7 +141,7 @@ def test_from_env_without_url_is_embedded():
     expected = {t: schemas.load_registry()[f"{t}-value"]["id"] for t in TOPICS}
     assert {t: reg.id_for_topic(t) for t in TOPICS} == expected
     assert reg.id_for_topic("enrollment-requests") == 1
-    assert reg.id_for_topic("dead-letters") == 11
+    assert reg.id_for_topic("dead-letters") == 211
 
 
 def test_embedded_knows_previous_versions_and_names():
