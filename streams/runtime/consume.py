@@ -17,12 +17,15 @@ stream buffers use) until it drains to half.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from faust.types import TP
 
 from streams.runtime.deadletters import Source
+
+log = logging.getLogger(__name__)
 
 
 def source_of(event: Any) -> Source:
@@ -40,6 +43,7 @@ class Intake:
         self._generation = generation
         self.max_buffered = max_buffered
         self.paused: set[tuple[str, int]] = set()
+        self.stale = 0  # events dropped: fetched before the group's current generation
 
     async def take(self, channel: Any, timeout: float, limit: int) -> list[Source]:
         """Records now in ``channel`` (waiting at most ``timeout`` s for the first), at most ``limit``.
@@ -58,7 +62,14 @@ class Intake:
         while len(events) < limit and not queue.empty():
             events.append(get())
         generation = self._generation()
-        return [source_of(e) for e in events if e.message.generation_id == generation]
+        kept = [source_of(e) for e in events if e.message.generation_id == generation]
+        if len(kept) != len(events):
+            stale = [e.message for e in events if e.message.generation_id != generation]
+            self.stale += len(stale)
+            log.warning("dropped %d records fetched in generation %s (now %s), e.g. %s[%d]@%d",
+                        len(stale), stale[0].generation_id, generation, stale[0].topic, stale[0].partition,
+                        stale[0].offset)
+        return kept
 
     def pressure(self, tp: tuple[str, int], buffered: int) -> None:
         """Pause ``tp`` when ``buffered`` exceeds the limit; resume it when it is down to half."""

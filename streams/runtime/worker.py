@@ -41,7 +41,7 @@ from streams.runtime.commit import Checkpoint
 from streams.runtime.consume import Intake
 from streams.runtime.deadletters import Source
 from streams.runtime.decode import decode_batch
-from streams.runtime.order import CommandInput, Group
+from streams.runtime.order import LAGGING, CommandInput, Group, PartitionInput
 from streams.runtime.rules import MissRecorder, Reference, apply_batch
 
 if TYPE_CHECKING:
@@ -51,8 +51,12 @@ log = logging.getLogger(__name__)
 
 #: How long the loop waits for records when a partition waits for a sibling (or a command for a calculation).
 TICK_S = 0.05
-#: A fetched record more than this many offsets past the expected one is a skip, not a race: fetch again.
+#: Fetching skipped offsets again is tried this many times before the worker goes on without them.
 MAX_SEEKS = 3
+#: After a seek, records of that partition other than the sought offset are dropped for at most this long.
+RESYNC_S = 30.0
+#: A partition whose records stopped coming while its high-water mark is ahead is fetched again after this long.
+REFETCH_S = 3.0
 
 
 class MemberRuntime:
@@ -79,30 +83,46 @@ class MemberRuntime:
         self._cursor_written: dict[int, dict[int, int]] = {}
         self._unknown: dict[int, set[bytes]] = {}  # keys written with no member since the last commit
         self._seeks: dict[tuple[str, int, int], int] = {}
+        self._resync: dict[tuple[str, int], tuple[int, float]] = {}  # tp -> (offset sought, when)
+        self._refetched: dict[tuple[str, int], float] = {}
         self._bms_cache: tuple[object, dict[int, dict[str, Decimal]]] | None = None
         self._partitions: int | None = None
+        self._enforced = 0
 
     # ------------------------------------------------------------------ the loop
     async def run(self, stream: Any) -> None:
-        """The ``partd-members`` agent: until the worker stops."""
+        """The ``partd-members`` agent: until the worker stops.
+
+        The lock is taken for one step (one batch, or one cycle command) at a
+        time, so a rebalance or a shutdown waits for at most one step.
+        """
         channel = stream.channel
         await self.partd.ready.wait()
-        waiting = False
+        more = waiting = False
         while True:
-            sources = await self.intake.take(channel, TICK_S if waiting else 1.0, self.settings.batch_size * 4)
+            timeout = 0.0 if more else (TICK_S if waiting else 1.0)
+            sources = await self.intake.take(channel, timeout, self.settings.batch_size * 4)
             async with self.busy:
                 if self.stopped:
                     continue
                 await self._route(sources)
-                waiting = await self._advance()
+                more, waiting = await self._step()
                 if self.checkpoint.due():
                     await self.commit()
+            if more:
+                await asyncio.sleep(0)  # heartbeats, the web server, a waiting rebalance
 
     async def _route(self, sources: Iterable[Source]) -> None:
         for src in sources:
             group = self.groups.get(src.partition)
             if group is None:
                 continue  # taken before its partition was revoked: its new owner reads it
+            tp = (src.topic, src.partition)
+            resync = self._resync.get(tp)
+            if resync is not None:
+                if src.offset != resync[0] and time.monotonic() - resync[1] < RESYNC_S:
+                    continue  # fetched before the seek: the same records come again from the seek's offset
+                del self._resync[tp]
             skipped_from = group.add(src)
             if skipped_from is not None:
                 await self._skipped(group, src, skipped_from)
@@ -110,26 +130,62 @@ class MemberRuntime:
                 self.intake.pressure((src.topic, src.partition), len(group.inputs[src.topic].buffer))
         self.metrics.buffered.set(sum(g.buffered() for g in self.groups.values()))
 
-    async def _advance(self) -> bool:
-        """Apply what the groups can release; True if some group is waiting for something."""
+    async def _step(self) -> tuple[bool, bool]:
+        """Apply one batch of what the groups can release, then the cycle commands now due.
+
+        Returns (more can be applied now, some group waits for an input or a calculation).
+        """
         limit = self.settings.batch_size
-        while not self.stopped:
-            batch: list[Source] = []
-            for group in self._ready_groups():
-                batch.extend(group.take(limit - len(batch), stop=_is_command))
-                if len(batch) >= limit:
-                    break
-            if batch:
-                await self._apply(batch)
-            applied = False
-            for group in self._ready_groups():
-                item = group.peek()
-                if item is not None and _is_command(item):
-                    applied = await self._command(group, item) or applied
-            if not batch and not applied:
+        batch: list[Source] = []
+        for group in self._ready_groups():
+            batch.extend(group.take(limit - len(batch), stop=_is_command))
+            if len(batch) >= limit:
                 break
-            await asyncio.sleep(0)  # heartbeats and the web server between batches
-        return any(g.buffered() or g.blocked() for g in self.groups.values())
+        if batch:
+            await self._apply(batch)
+        applied = False
+        for group in self._ready_groups():
+            item = group.peek()
+            if item is not None and _is_command(item):
+                applied = await self._command(group, item) or applied
+        enforced = sum(g.enforced for g in self.groups.values())
+        if enforced > self._enforced:
+            self.metrics.enforced.inc(enforced - self._enforced)
+        self._enforced = enforced
+        more = bool(batch) or applied
+        waiting = not more and any(g.buffered() or g.blocked() for g in self.groups.values())
+        if waiting:
+            await self._refetch_stalled()
+        return more, waiting
+
+    async def _refetch_stalled(self) -> None:
+        """Fetch again a partition whose high-water mark is ahead of this worker but whose records stopped coming.
+
+        Records handed to the agent can be dropped before it takes them (Faust
+        clears its stream buffers when flow resumes after a rebalance, after it
+        has already sought to the committed offsets: docs/architecture.md,
+        "Records Faust drops"); when no later record arrives to show the jump,
+        this is how the partition gets them again.
+        """
+        now = time.monotonic()
+        for group in self.groups.values():
+            for inp in group.inputs.values():
+                if not isinstance(inp, PartitionInput) or inp.buffer or inp.next_offset is None:
+                    continue
+                if inp.wait_started is None or now - inp.wait_started < REFETCH_S:
+                    continue
+                if group.status(inp) != LAGGING:
+                    continue
+                tp = (inp.topic, group.partition)
+                last = self._refetched.get(tp, 0.0)
+                if now - last < REFETCH_S:
+                    continue
+                self._refetched[tp] = now
+                self.metrics.refetches.labels(inp.topic).inc()
+                log.warning("%s[%d]: records from offset %d are on the broker but have not arrived for %.0f s: "
+                            "fetching them again", *tp, inp.next_offset, now - inp.wait_started)
+                self._resync[tp] = (inp.next_offset, now)
+                await self.app.consumer.seek(TP(*tp), inp.next_offset)
 
     def _ready_groups(self) -> list[Group]:
         return [self.groups[p] for p in sorted(self.groups)]
@@ -189,12 +245,12 @@ class MemberRuntime:
         if seen >= MAX_SEEKS:
             log.error("%s[%d]: offsets %d..%d still not delivered after %d fetches; going on without them",
                       *tp, expected, src.offset - 1, seen)
-            group.inputs[src.topic].next_offset = src.offset
-            return
+            return  # ``src`` stays buffered: the group goes on from it
         self._seeks[(*tp, expected)] = seen + 1
         log.warning("%s[%d]: offsets %d..%d were not delivered (the fetch jumped to %d): fetching them again",
                     *tp, expected, src.offset - 1, src.offset)
         group.drop_from(src.topic, expected)
+        self._resync[tp] = (expected, time.monotonic())
         await self.app.consumer.seek(TP(*tp), expected)
 
     # ------------------------------------------------------------------ member records

@@ -48,10 +48,10 @@ from streams.config import Settings
 from streams.kafka import clients
 
 SCRATCH_TOPIC = "partd-bench-passthrough"
+FAUST_SCRATCH_TOPIC = "partd-bench-faust-passthrough"
 APP_PREFIX = "partd-bench"
 BENCH_OUTPUTS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
                  "lis-benchmarks", "dead-letters")
-CYCLE_INTERNAL = ("cycle-commands", "partd-member-commands", "partd-cycle-results")
 UTC = dt.timezone.utc
 
 
@@ -144,7 +144,8 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        doomed = [t for t in existing if t in topics.ALL or t == SCRATCH_TOPIC or t.startswith(APP_PREFIX)]
+        doomed = [t for t in existing if t in topics.ALL or t in (SCRATCH_TOPIC, FAUST_SCRATCH_TOPIC)
+                  or t.startswith(APP_PREFIX)]
         if doomed:
             await admin.delete_topics(doomed)
         for _ in range(100):  # deletion is asynchronous on Apache Kafka
@@ -153,7 +154,7 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
-    await ensure_topics_async(bootstrap, list(topics.ALL) + [SCRATCH_TOPIC], partitions)
+    await ensure_topics_async(bootstrap, list(topics.ALL) + [SCRATCH_TOPIC, FAUST_SCRATCH_TOPIC], partitions)
 
 
 async def _end_offsets(bootstrap: str, topics: tuple[str, ...] | list[str]) -> dict[Any, int]:
@@ -219,6 +220,109 @@ async def passthrough(bootstrap: str, topics: tuple[str, ...], expect: int) -> d
             "baseline_events_per_s": round(n / seconds, 1) if seconds else None}
 
 
+class OutputClock:
+    """When each count of records was reached on some topics: their end offsets sampled every 50 ms.
+
+    Output records carry their input record's timestamp (as in Kafka Streams), so the time an
+    output was written is taken here, from the outside, not from the record.
+    """
+
+    def __init__(self, bootstrap: str, names: tuple[str, ...], interval: float = 0.05) -> None:
+        self.bootstrap = bootstrap
+        self.names = names
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "OutputClock":
+        from aiokafka import TopicPartition
+
+        self._consumer = clients.consumer(self.bootstrap, group_id=None)
+        await self._consumer.start()
+        self._tps = [TopicPartition(t, p) for t in self.names for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+        self.base = sum((await self._consumer.end_offsets(self._tps)).values())
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            n = sum((await self._consumer.end_offsets(self._tps)).values()) - self.base
+            self.samples.append((time.time(), n))
+            await asyncio.sleep(self.interval)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        await self._consumer.stop()
+
+    def reached(self, count: int) -> float | None:
+        """Wall time (s) of the first sample with at least ``count`` new records."""
+        return next((t for t, n in self.samples if n >= count), None)
+
+    def first(self) -> float | None:
+        return next((t for t, n in self.samples if n > 0), None)
+
+    def final(self) -> int:
+        return self.samples[-1][1] if self.samples else 0
+
+
+async def timed_stream(bootstrap: str, group: str, act: dict[str, list], timeout: float) -> dict[str, Any]:
+    """Publish the stream and wait until the worker has applied it; times from the first record produced to
+    the moment the outputs stopped growing (sampled), and the producer's own rate."""
+    from streams.tools.generate import produce_fast
+
+    async with OutputClock(bootstrap, (topics.TRR_REPLIES, topics.DEAD_LETTERS)) as clock:
+        t_first = time.time()
+        t0 = time.monotonic()
+        await produce_fast(bootstrap, act)
+        produce_s = time.monotonic() - t0
+        await wait_quiet(bootstrap, group, set(act), timeout)
+        await asyncio.sleep(4 * clock.interval)
+    last = clock.reached(clock.final()) or time.time()
+    return {"t_first": t_first, "seconds": max(last - t_first, 1e-3), "produce_seconds": produce_s,
+            "consumed_seconds": time.monotonic() - t0}
+
+
+def faust_passthrough(bootstrap: str, act_topics: tuple[str, ...], expect: int, run_dir: Path,
+                      timeout: float) -> dict[str, Any]:
+    """A plain Faust agent forwarding the same records (already in the log) to a scratch topic:
+    events/s from its first forwarded record to its last (the group's start-up not counted)."""
+    async def measure(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+        async with OutputClock(bootstrap, (FAUST_SCRATCH_TOPIC,)) as clock:
+            deadline = time.monotonic() + timeout
+            while clock.final() < expect and time.monotonic() < deadline and proc.poll() is None:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(2 * clock.interval)
+        first, last = clock.first(), clock.reached(expect)
+        if first is None or last is None:
+            raise RuntimeError(f"the Faust passthrough forwarded {clock.final()} of {expect} records")
+        # the first sample with records already counts some: extrapolate its start from the rate
+        n_first = next(n for t, n in clock.samples if t == first)
+        seconds = max(last - first, 1e-3) * expect / max(expect - n_first, 1)
+        return {"faust_passthrough_events": expect, "faust_passthrough_seconds": round(seconds, 3),
+                "faust_passthrough_events_per_s": round(expect / seconds, 1)}
+
+    log = open(run_dir / "faust-passthrough.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.faust_passthrough", bootstrap,
+                             f"{APP_PREFIX}-faust-passthrough", str(run_dir / "faust-passthrough"),
+                             FAUST_SCRATCH_TOPIC, *act_topics], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        return asyncio.run(measure(proc))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
 async def check_replies(bootstrap: str, serde: Any, mbis: set[str]) -> dict[str, Any]:
     """Read every trr-replies record: one TC 61 reply per transaction, and the last reply's timestamp."""
 
@@ -273,80 +377,22 @@ def _cycle_command(command: str, year: int, seed: int) -> dict[str, Any]:
             "reference_month": None, "state_code": None, "seed": seed}
 
 
-async def last_timestamp_ms(bootstrap: str, topics: tuple[str, ...]) -> int:
-    """The newest record timestamp over ``topics`` (the last record of each partition)."""
-
-    ends = await _end_offsets(bootstrap, list(topics))
-    consumer = clients.consumer(bootstrap, group_id=None)
-    await consumer.start()
-    newest = 0
-    try:
-        tps = [tp for tp, n in ends.items() if n > 0]
-        if not tps:
-            return 0
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, ends[tp] - 1)
-        pending = set(tps)
-        deadline = time.monotonic() + 30
-        while pending and time.monotonic() < deadline:
-            for tp, msgs in (await consumer.getmany(timeout_ms=500)).items():
-                for m in msgs:
-                    newest = max(newest, m.timestamp)
-                pending.discard(tp)
-    finally:
-        await consumer.stop()
-    return newest
-
-
-async def hop_times(bootstrap: str, topics: tuple[str, ...], since_s: float) -> dict[str, list[float]]:
-    """For small topics: seconds from ``since_s`` to the first and the last record written after it."""
-
-    ends = await _end_offsets(bootstrap, list(topics))
-    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
-    seen: dict[str, list[int]] = {}
-    try:
-        tps = [tp for tp, n in ends.items() if n > 0]
-        if tps:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            pending = set(tps)
-            deadline = time.monotonic() + 30
-            while pending and time.monotonic() < deadline:
-                for tp, msgs in (await consumer.getmany(timeout_ms=500)).items():
-                    for m in msgs:
-                        if m.timestamp >= since_s * 1000:
-                            seen.setdefault(tp.topic, []).append(m.timestamp)
-                    if msgs and msgs[-1].offset + 1 >= ends[tp]:
-                        pending.discard(tp)
-    finally:
-        await consumer.stop()
-    return {t: [round(min(v) / 1000 - since_s, 3), round(max(v) / 1000 - since_s, 3)] for t, v in seen.items()}
-
-
 async def run_cycle_step(bootstrap: str, serde: Any, group: str, command: str, year: int, seed: int,
                          timeout: float) -> dict[str, Any]:
-    """Send one cycle command; its time runs to the newest record it caused (report or output).
-
-    Completion is waited for through the group's commits (every partition
-    reported and the merge consumed); the duration comes from record
-    timestamps, so Faust's commit interval does not inflate it.
-    """
+    """Send one cycle command; its time runs until every member partition has applied it (its done record)."""
     from streams.tools.io import produce
+    from streams.tools.scenario import wait_cycle
 
+    record = _cycle_command(command, year, seed)
     before = await _topic_counts(bootstrap, BENCH_OUTPUTS)
-    t_send = time.time()
     t0 = time.monotonic()
-    await produce(bootstrap, serde, [("cycle-commands", None, _cycle_command(command, year, seed))])
-    await wait_quiet(bootstrap, group, CYCLE_INTERNAL, timeout)
-    waited = time.monotonic() - t0
-    last = await last_timestamp_ms(bootstrap, BENCH_OUTPUTS + ("partd-cycle-results",))
-    seconds = last / 1000 - t_send if last / 1000 > t_send else waited
+    await produce(bootstrap, serde, [(topics.CYCLE_COMMANDS, None, record)])
+    outcome = await wait_cycle(bootstrap, serde, group, record, timeout=timeout)
+    seconds = time.monotonic() - t0
+    if outcome != "done":
+        raise RuntimeError(f"{command} {year} was not applied: {outcome}")
     after = await _topic_counts(bootstrap, BENCH_OUTPUTS)
-    hops = await hop_times(bootstrap, CYCLE_INTERNAL + ("lis-benchmarks",), t_send)
-    return {"seconds": round(seconds, 3), "waited_seconds": round(waited, 3), "hops_first_last_s": hops,
-            "outputs": {t: after[t] - before[t] for t in BENCH_OUTPUTS if after[t] - before[t]}}
+    return {"seconds": round(seconds, 3), "outputs": {t: after[t] - before[t] for t in BENCH_OUTPUTS if after[t] - before[t]}}
 
 
 # ---------------------------------------------------------------- profile
@@ -432,19 +478,16 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             act = {t: encoded[t] for t in ("enrollment-requests", "lis-status-changes")}
             n_events = sum(len(v) for v in act.values())
             cpu = CpuMeter(pids).start()
-            t_first = time.time()
-            t0 = time.monotonic()
-            asyncio.run(produce_fast(bootstrap, act))
-            produce_s = time.monotonic() - t0
-            asyncio.run(wait_quiet(bootstrap, group, set(act), timeout))
-            r["stream_consumed_seconds"] = round(time.monotonic() - t0, 3)
+            timed = asyncio.run(timed_stream(bootstrap, group, act, timeout))
+            produce_s = timed["produce_seconds"]
+            r["stream_consumed_seconds"] = round(timed["consumed_seconds"], 3)
             r["stream_cpu"] = cpu.stop()
             if spy:
                 profiles["stream"] = spy.stop()
             _alive(procs)
             check = asyncio.run(check_replies(bootstrap, serde, {e["mbi"] for e in pop.enrollments}))
             dead = asyncio.run(_topic_counts(bootstrap, ("dead-letters",)))["dead-letters"]
-            seconds = max(check["last_reply_ms"] / 1000 - t_first, 1e-3)
+            seconds = timed["seconds"]
             r.update({
                 "events": n_events, "transactions": len(pop.enrollments), "lis_changes": len(pop.lis),
                 "generator_produce_events_per_s": round(n_events / produce_s, 1),
@@ -453,11 +496,14 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                 "dead_letters": dead, **{k: v for k, v in check.items() if k not in ("last_reply_ms", "first_reply_ms")},
             })
 
-            # 4. the raw baseline, same records
+            # 4. the raw baseline and a plain Faust agent, same records
             if baseline:
                 cpu = CpuMeter(pids).start()
                 r.update(asyncio.run(passthrough(bootstrap, tuple(act), n_events)))
                 r["baseline_cpu"] = cpu.stop()
+                cpu = CpuMeter(pids).start()
+                r.update(faust_passthrough(bootstrap, tuple(act), n_events, run_dir, timeout))
+                r["faust_passthrough_cpu"] = cpu.stop()
 
             # 5. the annual cycle
             spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-cycle-{workers}w.txt") if args.profile else None
@@ -472,7 +518,6 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                 "cycle_members": len(pop.beneficiaries),
                 "cycle_load_seconds": round(r["reference_seconds"] + r["processor_seconds"], 3),
                 "cycle_benchmark_seconds": bm["seconds"], "cycle_benchmark_outputs": bm["outputs"],
-                "cycle_benchmark_hops": bm["hops_first_last_s"], "cycle_reassignment_hops": ra["hops_first_last_s"],
                 "cycle_reassignment_seconds": ra["seconds"], "cycle_reassignment_outputs": ra["outputs"],
             })
             r["cycle_seconds"] = round(r["cycle_load_seconds"] + bm["seconds"] + ra["seconds"], 3)
@@ -506,8 +551,10 @@ def _alive(procs: list[Any]) -> None:
 # ---------------------------------------------------------------- report
 def _table(res: dict[str, Any]) -> str:
     rows = [("raw baseline (aiokafka consume->produce)", f"{res['baseline_events_per_s']:,.0f} events/s"),
+            ("plain Faust agent forwarding raw bytes", f"{res['faust_passthrough_events_per_s']:,.0f} events/s"),
             ("processor, enrollment + LIS, 1 worker", f"{res['processor_events_per_s']:,.0f} events/s"),
-            ("ratio processor / baseline", f"{res['ratio']:.3f}"),
+            ("ratio processor / Faust passthrough", f"{res['ratio_faust']:.3f}"),
+            ("ratio processor / raw baseline", f"{res['ratio']:.3f}"),
             ("replies complete (1 per transaction)", f"{res['replies_complete']} ({res['dead_letters']} dead letters)"),
             (f"annual cycle, {res['cycle_members']:,} members, 1 worker",
              f"{res['cycle_seconds']:.1f} s ({res['cycle_members_per_s']:,.0f} members/s)"),
@@ -579,6 +626,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
         res.update({k: v for k, v in one.items()})
         res["workers"] = args.workers
         res["ratio"] = round(one["processor_events_per_s"] / one["baseline_events_per_s"], 4)
+        res["ratio_faust"] = round(one["processor_events_per_s"] / one["faust_passthrough_events_per_s"], 4)
         if args.workers > 1:
             two = per[args.workers]
             res.update({f"{k}_2w": v for k, v in two.items() if not isinstance(v, dict)})
