@@ -42,12 +42,6 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     raise RuntimeError("called from a running event loop: use the *_async variant")
 
 
-async def _admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
-    admin = clients.admin(bootstrap, request_timeout_ms=timeout_ms)
-    await admin.start()
-    return admin
-
-
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> dict[str, int]:
     """Partition count of every existing topic among ``topics`` (absent ones left out)."""
     out: dict[str, int] = {}
@@ -71,8 +65,7 @@ async def ensure_topics_async(
     Idempotent.  A topic that exists with a different partition count is left
     as it is (a warning is logged).
     """
-    admin = await _admin(bootstrap, timeout_ms)
-    try:
+    async with clients.started(clients.admin(bootstrap, request_timeout_ms=timeout_ms)) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         created: list[str] = []
@@ -102,8 +95,6 @@ async def ensure_topics_async(
         if created:
             log.info("created topics %s with %d partitions", created, partitions)
         return created
-    finally:
-        await admin.close()
 
 
 def ensure_topics(
@@ -119,13 +110,10 @@ def ensure_topics(
 
 async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000) -> int | None:
     """Number of partitions of ``topic``, or None if it does not exist."""
-    admin = await _admin(bootstrap, timeout_ms)
-    try:
+    async with clients.started(clients.admin(bootstrap, request_timeout_ms=timeout_ms)) as admin:
         if topic not in set(await admin.list_topics()):
             return None
         return (await _partition_counts(admin, [topic])).get(topic)
-    finally:
-        await admin.close()
 
 
 def partition_count(bootstrap: str, topic: str, **kwargs: Any) -> int | None:

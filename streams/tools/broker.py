@@ -92,6 +92,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(host: str, port: int) -> bool:
+    """True if nothing listens on ``host:port`` (it can be bound now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as tansu binds: TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
     """Send a raw Kafka ApiVersions v0 request; True if a well-formed reply comes."""
     correlation_id = 7
@@ -162,6 +173,10 @@ class EmbeddedBroker:
         if self.running:
             return self.bootstrap
         binary = tansu_binary()
+        if port and not _port_free("127.0.0.1", port):
+            # tansu would exit, and whatever listens there would answer the readiness probe instead
+            raise BrokerError(f"port {port} on 127.0.0.1 is already in use (another broker?): "
+                              "choose a free port, or leave the port out to get one")
         port = port or free_port()
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="partd-tansu-"))
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +211,8 @@ class EmbeddedBroker:
                 tail = self.log_tail()
                 self._cleanup()
                 raise BrokerError(
-                    f"tansu exited with code {code} during start-up "
-                    f"(port {port}). Log tail:\n{tail}"
+                    f"tansu exited with code {code} during start-up on port {port} "
+                    f"(its log: {self.log_path})\nLog tail:\n{tail}"
                 )
             if _api_versions_ok("127.0.0.1", port):
                 return self.bootstrap
@@ -206,7 +221,7 @@ class EmbeddedBroker:
                 self.stop()
                 raise BrokerError(
                     f"tansu did not answer a Kafka ApiVersions request on "
-                    f"127.0.0.1:{port} within {self.startup_timeout:.0f}s. "
+                    f"127.0.0.1:{port} within {self.startup_timeout:.0f}s (its log: {self.log_path})\n"
                     f"Log tail:\n{tail}"
                 )
             time.sleep(0.05)

@@ -326,11 +326,9 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
 
     from streams.kafka.internals.batch_send import send_partition
 
-    producer = clients.producer(bootstrap, linger_ms=20, max_batch_size=batch_bytes,
-                                max_request_size=8 * batch_bytes, acks=1)
-    await producer.start()
     n = 0
-    try:
+    async with clients.started(clients.producer(bootstrap, linger_ms=20, max_batch_size=batch_bytes,
+                                                max_request_size=8 * batch_bytes, acks=1)) as producer:
         jobs = []
         for topic, items in topics.items():
             if not items:
@@ -346,8 +344,6 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
         futures = [f for fs in await asyncio.gather(*jobs) for f in fs]
         await producer.flush()
         await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
     return n
 
 
@@ -370,6 +366,9 @@ def cmd_generate(args: argparse.Namespace, settings: Any) -> None:
     from streams.kafka.registry import SchemaRegistry
     from streams.kafka.serde import Serde
 
+    from streams.tools.errors import require_broker
+
+    bootstrap = None if args.dry_run else require_broker(settings)
     t0 = time.perf_counter()
     pop = generate(args.members, year=args.year, seed=args.seed)
     t1 = time.perf_counter()
@@ -380,11 +379,8 @@ def cmd_generate(args: argparse.Namespace, settings: Any) -> None:
     print(f"generated {n} records in {t1 - t0:.2f}s ({n / max(t1 - t0, 1e-9):,.0f}/s), "
           f"encoded in {t2 - t1:.2f}s ({n / max(t2 - t1, 1e-9):,.0f}/s)", flush=True)
     print("population: " + ", ".join(f"{k}={v}" for k, v in pop.summary().items()), flush=True)
-    if args.dry_run:
+    if bootstrap is None:
         return
-    if not settings.bootstrap_servers:
-        raise SystemExit("partd: error: KAFKA_BOOTSTRAP_SERVERS is not set (start one with `partd broker`)")
-    bootstrap = settings.bootstrap_servers
     stages = {"reference": ("plan-year-updates", "beneficiary-updates"),
               "activity": ("enrollment-requests", "lis-status-changes")}
     todo = ["reference", "activity"] if args.stage == "all" else [args.stage]
