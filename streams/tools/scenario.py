@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from streams.kafka.serde import Serde
 from streams.tools.io import produce, wait_consumed
@@ -43,12 +43,17 @@ def waits_for(topic: str) -> tuple[set[str], int]:
 
 
 async def play(bootstrap: str, serde: Serde, group: str, lines: list[dict[str, Any]],
-               *, timestamp_ms: int | None = None, timeout: float = 180.0) -> int:
+               *, timestamp_ms: int | None = None, timeout: float = 180.0,
+               on_stage: Callable[[int, int, list[dict[str, Any]]], None] | None = None) -> int:
+    """Publish ``lines`` stage by stage, each processed before the next; ``on_stage(i, n, stage)`` after each."""
     n = 0
-    for stage in stages(lines):
+    todo = stages(lines)
+    for i, stage in enumerate(todo, 1):
         records = [(line["topic"], line.get("key"), record_from_json(line["topic"], line["value"])) for line in stage]
         n += await produce(bootstrap, serde, records, timestamp_ms=timestamp_ms)
         topics, passes = waits_for(stage[0]["topic"])
         for _ in range(passes):
             await wait_consumed(bootstrap, group, topics, timeout=timeout)
+        if on_stage is not None:
+            on_stage(i, len(todo), stage)
     return n
