@@ -84,14 +84,14 @@ async def ensure_topics_async(
                 else:
                     raise error(f"create topic {topic!r}: {rest[0] if rest else ''}")
         counts = await _partition_counts(admin, names)
-        for name in names:
-            if name in counts and counts[name] != partitions and name not in created:
-                log.warning(
-                    "topic %s exists with %d partitions (wanted %d)",
-                    name,
-                    counts[name],
-                    partitions,
-                )
+        other = {n: counts[n] for n in names if n in counts and counts[n] != partitions and n not in created}
+        if other:
+            log.warning(
+                "%d topics exist with other partition counts than the %d wanted (left as they are): %s",
+                len(other),
+                partitions,
+                ", ".join(f"{n} {c}" for n, c in other.items()),
+            )
         if created:
             log.info("created topics %s with %d partitions", created, partitions)
         return created

@@ -95,6 +95,6 @@ def explain_connection_error(exc: BaseException, bootstrap: str) -> str | None:
            "or set KAFKA_BOOTSTRAP_SERVERS to a running cluster")
     if isinstance(exc, KafkaTimeoutError):
         return f"{where} did not answer in time: is it running and reachable from here? {fix}"
-    if isinstance(exc, (KafkaConnectionError, NodeNotReadyError, ConnectionError, socket.gaierror)):
+    if isinstance(exc, (KafkaConnectionError, NodeNotReadyError, ConnectionRefusedError, socket.gaierror)):
         return f"cannot connect to {where}: {fix}"
     return None

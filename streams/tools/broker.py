@@ -11,6 +11,7 @@ Tansu has a few bugs that matter to Faust; the work-arounds live in
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["EmbeddedBroker", "bootstrap_servers", "free_port", "tansu_binary"]
+__all__ = ["EmbeddedBroker", "bootstrap_servers", "free_port", "port_free", "tansu_binary"]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -92,14 +93,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_free(host: str, port: int) -> bool:
-    """True if nothing listens on ``host:port`` (it can be bound now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as tansu binds: TIME_WAIT is no obstacle
+def port_free(host: str, port: int) -> bool:
+    """False if something listens on ``host:port`` already (binding it says "address in use")."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:  # not resolvable: whoever binds it will say so
+        return True
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no obstacle
         try:
-            sock.bind((host, port))
-        except OSError:
-            return False
+            sock.bind(address)
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE
     return True
 
 
@@ -173,7 +178,7 @@ class EmbeddedBroker:
         if self.running:
             return self.bootstrap
         binary = tansu_binary()
-        if port and not _port_free("127.0.0.1", port):
+        if port and not port_free("127.0.0.1", port):
             # tansu would exit, and whatever listens there would answer the readiness probe instead
             raise BrokerError(f"port {port} on 127.0.0.1 is already in use (another broker?): "
                               "choose a free port, or leave the port out to get one")

@@ -94,12 +94,16 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from streams.kafka.admin import ensure_topics
     from streams.kafka.internals import UntestedVersions, check_versions
     from streams.runtime.app import PartdApp
+    from streams.tools.broker import port_free
 
     try:
         check_versions(allow_untested=settings.allow_untested_versions)
     except UntestedVersions as exc:
         raise PartdError(str(exc)) from None
     bootstrap = require_broker(settings)
+    if settings.web_port and not port_free(settings.web_host, settings.web_port):
+        raise PartdError(f"the worker's web port {settings.web_host}:{settings.web_port} is in use (another worker?): "
+                         "give each worker on this machine its own PARTD_WEB_PORT")
     ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_uvloop()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import errno
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -71,6 +73,8 @@ def _one(exc: BaseException, bootstrap: str | None) -> str | None:
         return f"{exc.filename} is a directory, not a file"
     if isinstance(exc, PermissionError) and exc.filename:
         return f"permission denied: {exc.filename}"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"{exc.strerror or exc}: that port is taken (by another partd?); choose another one"
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 text ({exc.reason} at byte {exc.start}): JSON lines files are UTF-8"
     if isinstance(exc, TimeoutError) and str(exc):
@@ -104,6 +108,9 @@ def run(command: Callable[[argparse.Namespace, Settings], None], args: argparse.
         raise
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except BrokenPipeError:  # the reader went away (`partd consume ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        raise SystemExit(0) from None
     except BaseException as exc:  # noqa: BLE001 - every failure gets its one line
         if log_level() == "debug":
             traceback.print_exc()

@@ -52,6 +52,7 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
     # when started in the background, where SIGINT comes in ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    external = require_broker(settings) if settings.bootstrap_servers else None  # unreachable: one line, nothing made
     base = settings.data_dir
     base.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="up-", dir=base))
@@ -60,8 +61,8 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
     code = 1  # until the run says otherwise: a failed run keeps its directory (the worker's log)
     t0 = time.monotonic()
     try:
-        if settings.bootstrap_servers:
-            bootstrap = require_broker(settings)
+        if external:
+            bootstrap = external
             _say(f"[1/6] using the Kafka cluster at {bootstrap}")
         else:
             broker = EmbeddedBroker(log_dir=run_dir)

@@ -20,6 +20,7 @@ import pytest
 from streams import topics
 from streams.tools import sample
 from streams.tools.broker import EmbeddedBroker, free_port
+from tests.integration.conftest import PARTITIONS
 
 TOPIC_LIST = ", ".join(topics.INPUTS + topics.OUTPUTS)
 
@@ -76,7 +77,7 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [
     ("worker",), ("consume", "trr-replies"), ("produce", "plan-year-updates", "PLANS"), ("lag",),
-    ("generate", "--members", "5"),
+    ("generate", "--members", "5"), ("up", "--once"),
 ])
 def test_unreachable_broker_is_one_line_with_the_address_and_the_fix(command: tuple[str, ...], plans_file: Path,
                                                                      tmp_path: Path) -> None:
@@ -85,6 +86,7 @@ def test_unreachable_broker_is_one_line_with_the_address_and_the_fix(command: tu
     done = _partd(*args, env={"KAFKA_BOOTSTRAP_SERVERS": address, "PARTD_DATA_DIR": str(tmp_path / "data")})
     assert _one_error_line(done) == _unreachable(address)
     assert done.stdout == ""
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())  # nothing left behind
 
 
 def test_unset_bootstrap_says_what_to_do() -> None:
@@ -124,10 +126,14 @@ def test_broker_on_a_port_in_use_is_one_line() -> None:
 
 # ---------------------------------------------------------------- a real broker
 @pytest.mark.integration
-def test_unreachable_registry_is_one_line(broker: str, plans_file: Path) -> None:
+@pytest.mark.parametrize("command", [("produce", "plan-year-updates", "PLANS"), ("worker",)])
+def test_unreachable_registry_is_one_line(command: tuple[str, ...], broker: str, plans_file: Path,
+                                          tmp_path: Path) -> None:
     url = f"http://{_closed_port()}"
-    done = _partd("produce", "plan-year-updates", str(plans_file),
-                  env={"KAFKA_BOOTSTRAP_SERVERS": broker, "SCHEMA_REGISTRY_URL": url})
+    args = [str(plans_file) if a == "PLANS" else a for a in command]
+    done = _partd(*args, env={"KAFKA_BOOTSTRAP_SERVERS": broker, "SCHEMA_REGISTRY_URL": url,
+                              "PARTD_DATA_DIR": str(tmp_path / "data"), "PARTD_WEB_PORT": str(free_port()),
+                              "PARTD_PARTITIONS": str(PARTITIONS)})
     assert _one_error_line(done) == (
         f"partd: error: no usable answer from the schema registry at {url} (SCHEMA_REGISTRY_URL): "
         "[Errno 111] Connection refused; start it or fix SCHEMA_REGISTRY_URL, "
@@ -167,6 +173,21 @@ def test_a_url_that_is_not_a_registry_is_one_line(broker: str, not_a_registry: s
 
 
 @pytest.mark.integration
+def test_a_second_worker_on_the_same_web_port_is_one_line(broker: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:  # what the first worker's web server holds
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _partd("worker", env={"KAFKA_BOOTSTRAP_SERVERS": broker, "PARTD_WEB_PORT": str(port),
+                                     "PARTD_DATA_DIR": str(tmp_path / "data"), "PARTD_PARTITIONS": str(PARTITIONS)})
+    assert _one_error_line(done) == (
+        f"partd: error: the worker's web port 127.0.0.1:{port} is in use (another worker?): "
+        "give each worker on this machine its own PARTD_WEB_PORT")
+
+
+@pytest.mark.integration
 def test_consume_of_an_empty_topic_says_so(broker: str) -> None:
     done = _partd("consume", "lis-benchmarks", "--idle", "1", env={"KAFKA_BOOTSTRAP_SERVERS": broker})
     assert done.returncode == 0, done.stderr
@@ -198,3 +219,19 @@ def test_consume_key_keeps_one_plans_records_and_max_counts_them(broker: str, pl
     none = _partd("consume", "plan-year-updates", "--idle", "1", "--key", "S0000-000-1999", env=env)
     assert none.returncode == 0 and none.stdout == ""
     assert none.stderr == "partd: none of the 2 records of plan-year-updates has the key S0000-000-1999\n"
+
+
+@pytest.mark.integration
+def test_consume_into_a_reader_that_stops_early_ends_quietly(broker: str) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": broker}
+    made = _partd("generate", "--members", "10", "--stage", "reference", env=env)  # ~2,000 plans: more than a pipe holds
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.cli", "consume", "plan-year-updates", "--idle", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+    assert proc.stdout is not None and proc.stderr is not None
+    first = json.loads(proc.stdout.readline())  # `partd consume ... | head -1`
+    proc.stdout.close()
+    assert proc.wait(60) == 0
+    assert proc.stderr.read() == ""
+    assert first["value"]["plan_year"] > 2000
