@@ -28,15 +28,24 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-async def _ticking(work: Awaitable[_T], doing: str, every: float = 5.0) -> _T:
-    """Await ``work``, saying every ``every`` seconds that it is still going (no step is silent for long)."""
+async def _ticking(work: Awaitable[_T], doing: str, worker: WorkerProcess, every: float = 5.0) -> _T:
+    """Await ``work``, saying every ``every`` seconds that it is still going (no step is silent for long).
+
+    A worker that exits meanwhile ends the wait at once (:class:`TimeoutError`), instead of at ``work``'s timeout.
+    """
     task = asyncio.ensure_future(work)
-    started = time.monotonic()
+    started = last = time.monotonic()
     while True:
-        done, _ = await asyncio.wait({task}, timeout=every)
+        done, _ = await asyncio.wait({task}, timeout=0.5)
         if done:
             return task.result()
-        _say(f"      ... {doing} ({time.monotonic() - started:.0f} s)")
+        if not worker.alive():
+            task.cancel()
+            raise TimeoutError(f"the worker exited (code {worker.proc.returncode if worker.proc else '?'}) "
+                               f"while {doing}")
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            _say(f"      ... {doing} ({last - started:.0f} s)")
 
 
 def _records(stage: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, None, dict[str, Any]]]:
@@ -160,7 +169,7 @@ async def _publish_and_report(bootstrap: str, settings: Settings, worker: Worker
         total += n
         try:
             await _ticking(wait_consumed(bootstrap, group, {t for t, _, _ in records}, timeout=90),
-                           f"waiting for the worker to process {n} {name}")
+                           f"waiting for the worker to process {n} {name}", worker)
         except TimeoutError as exc:
             _say(f"error: {exc}\nworker log tail:\n{worker.log_tail()}")
             return 1, ""
@@ -197,7 +206,7 @@ async def _annual_cycle(bootstrap: str, serde: Serde, group: str, worker: Worker
 
     try:
         await _ticking(scenario.play(bootstrap, serde, group, lines, on_stage=stage_done),
-                       "the annual cycle is running")
+                       "the annual cycle is running", worker)
     except TimeoutError as exc:
         _say(f"error: {exc}\nworker log tail:\n{worker.log_tail()}")
         return 1

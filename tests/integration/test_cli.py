@@ -120,3 +120,24 @@ def test_partd_up_keep_data_keeps_the_log_it_prints_and_sigterm_stops_everything
     for pid in (broker_pid, int(worker_pid)):  # stopped, not left running
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_partd_up_whose_worker_fails_says_why_at_once_and_keeps_its_log(tmp_path: Path) -> None:
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env["PARTD_DATA_DIR"] = str(tmp_path)
+    with socket.socket() as taken:  # the worker's web port is taken: the worker stops at once
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["PARTD_WEB_PORT"] = str(port)
+        done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "up", "--once"], capture_output=True,
+                              text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    out = done.stdout
+    assert "error: the worker exited (code 1) while waiting for the worker to process 15 plans and beneficiaries" in out
+    assert f"partd: error: the worker's web port 127.0.0.1:{port} is in use" in out  # the log's tail
+    log = Path(re.search(r"\(worker log (\S+)\)", out).group(1))
+    assert log.is_file() and log.is_relative_to(tmp_path)
+    assert "is in use" in log.read_text()
