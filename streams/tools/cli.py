@@ -121,7 +121,12 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
     topic = topics.check(args.topic)
     records = []
     with open(args.file, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+        try:
+            lines = list(fh)
+        except UnicodeDecodeError:
+            raise PartdError(f"{args.file} is not UTF-8 text: `partd produce` reads JSON lines (UTF-8), "
+                             "one record per line") from None
+        for n, line in enumerate(lines, 1):
             line = line.strip()
             if not line:
                 continue

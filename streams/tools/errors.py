@@ -75,8 +75,6 @@ def _one(exc: BaseException, bootstrap: str | None) -> str | None:
         return f"permission denied: {exc.filename}"
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
         return f"{exc.strerror or exc}: that port is taken (by another partd?); choose another one"
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text ({exc.reason} at byte {exc.start}): JSON lines files are UTF-8"
     if isinstance(exc, TimeoutError) and str(exc):
         return str(exc)
     return None

@@ -75,6 +75,16 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
     assert _one_error_line(done) == f"partd: error: no such file: {missing} (check the path)"
 
 
+def test_a_file_that_is_not_json_lines_text_is_named(tmp_path: Path) -> None:
+    binary = tmp_path / "export.jsonl"
+    binary.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))  # e.g. a gzip file
+    done = _partd("produce", "enrollment-requests", str(binary), env={"KAFKA_BOOTSTRAP_SERVERS": _closed_port()})
+    assert _one_error_line(done) == (f"partd: error: {binary} is not UTF-8 text: `partd produce` reads JSON lines "
+                                     "(UTF-8), one record per line")
+    done = _partd("produce", "enrollment-requests", str(tmp_path), env={"KAFKA_BOOTSTRAP_SERVERS": _closed_port()})
+    assert _one_error_line(done) == f"partd: error: {tmp_path} is a directory, not a file"
+
+
 @pytest.mark.parametrize("command", [
     ("worker",), ("consume", "trr-replies"), ("produce", "plan-year-updates", "PLANS"), ("lag",),
     ("generate", "--members", "5"), ("up", "--once"),
