@@ -158,6 +158,8 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
         read = printed = 0
         async with contextlib.aclosing(consume(bootstrap, serde, topic, timeout=args.idle)) as records:
             async for partition, offset, key, record, error in records:
+                if args.max is not None and printed >= args.max:
+                    break
                 read += 1
                 if args.key is not None and key != args.key:
                     continue
@@ -168,8 +170,6 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
                     line["value"] = record_to_json(topic, record)
                 print(json.dumps(line, sort_keys=False), flush=True)
                 printed += 1
-                if args.max is not None and printed >= args.max:
-                    break
         return read, printed
 
     read, printed = asyncio.run(run())
@@ -177,6 +177,13 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
         print(f"partd: {topic} is empty: nothing has been published to it yet", file=sys.stderr, flush=True)
     elif printed == 0:
         print(f"partd: none of the {read} records of {topic} has the key {args.key}", file=sys.stderr, flush=True)
+
+
+def count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 # ------------------------------------------------------------------ up
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=cmd_produce)
     p = sub.add_parser("consume", help="print a topic's records as JSON lines, from the beginning")
     p.add_argument("topic")
-    p.add_argument("--max", type=int, default=None, help="stop after this many records")
+    p.add_argument("--max", type=count, default=None, help="stop after this many records")
     p.add_argument("--idle", type=float, default=3.0, help="stop after this many idle seconds")
     p.add_argument("--key", default=None,
                    help="only records with this key (trr-replies, plan-notices: a contract id; member topics: an MBI)")

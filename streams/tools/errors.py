@@ -21,7 +21,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from typing import NoReturn
 
 from streams import topics
 from streams.config import ConfigError, Settings, log_level
@@ -41,7 +40,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
 
 
 def _unknown_topic(exc: topics.UnknownTopic) -> str:
@@ -90,12 +89,6 @@ def explain(exc: BaseException, bootstrap: str | None = None) -> str:
     return f"unexpected {type(exc).__name__}{': ' + first if first else ''} ({DEBUG_HINT})"
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``partd: error: message`` and exit with ``code``."""
-    print(f"partd: error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(code)
-
-
 def run(command: Callable[[argparse.Namespace, Settings], None], args: argparse.Namespace) -> None:
     """Run a subcommand with the settings from the environment; every failure is one line (module doc)."""
     settings: Settings | None = None
@@ -112,7 +105,9 @@ def run(command: Callable[[argparse.Namespace, Settings], None], args: argparse.
     except BaseException as exc:  # noqa: BLE001 - every failure gets its one line
         if log_level() == "debug":
             traceback.print_exc()
-        fail(explain(exc, settings.bootstrap_servers if settings is not None else None))
+        line = explain(exc, settings.bootstrap_servers if settings is not None else None)
+        print(f"partd: error: {line}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 def require_broker(settings: Settings) -> str:
