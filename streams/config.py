@@ -54,6 +54,28 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
+def _bootstrap(env: Mapping[str, str]) -> str | None:
+    """``KAFKA_BOOTSTRAP_SERVERS``: ``host[:port]`` entries separated by commas, or None when unset."""
+    raw = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if not raw:
+        return None
+    for entry in raw.split(","):
+        entry = entry.strip()
+        host, sep, port = entry.rpartition(":")
+        if not sep:  # a host alone: Kafka's default port
+            host, port = entry, "9092"
+        bracketed = host.startswith("[") and host.endswith("]")  # an IPv6 address
+        if not host or (":" in host and not bracketed) or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port (several separated by commas), got {raw!r}")
+    return raw
+
+
+def log_level(environ: Mapping[str, str] | None = None) -> str:
+    """``PARTD_LOG_LEVEL`` (default ``info``), readable even when another variable is wrong."""
+    env = os.environ if environ is None else environ
+    return (env.get("PARTD_LOG_LEVEL", "").strip() or "info").lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker or a command needs to know about where and how it runs."""
@@ -84,7 +106,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         return cls(
-            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None,
+            bootstrap_servers=_bootstrap(env),
             schema_registry_url=env.get("SCHEMA_REGISTRY_URL", "").strip() or None,
             data_dir=Path(env.get("PARTD_DATA_DIR", "").strip() or "data"),
             web_port=_int(env, "PARTD_WEB_PORT", 6066, minimum=0),
@@ -92,7 +114,7 @@ class Settings:
             partitions=_int(env, "PARTD_PARTITIONS", 8, minimum=1),
             app_id=env.get("PARTD_APP_ID", "").strip() or "partd",
             batch_size=_int(env, "PARTD_BATCH_SIZE", 500, minimum=1),
-            log_level=(env.get("PARTD_LOG_LEVEL", "").strip() or "info").lower(),
+            log_level=log_level(env),
             uvloop=_flag(env, "PARTD_UVLOOP", True),
             max_idle_ms=_int(env, "PARTD_MAX_IDLE_MS", 2000, minimum=0),
             buffered_records=_int(env, "PARTD_BUFFERED_RECORDS", 2000, minimum=1),

@@ -42,12 +42,6 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     raise RuntimeError("called from a running event loop: use the *_async variant")
 
 
-async def _admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
-    admin = clients.admin(bootstrap, request_timeout_ms=timeout_ms)
-    await admin.start()
-    return admin
-
-
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> dict[str, int]:
     """Partition count of every existing topic among ``topics`` (absent ones left out)."""
     out: dict[str, int] = {}
@@ -71,8 +65,7 @@ async def ensure_topics_async(
     Idempotent.  A topic that exists with a different partition count is left
     as it is (a warning is logged).
     """
-    admin = await _admin(bootstrap, timeout_ms)
-    try:
+    async with clients.started(clients.admin(bootstrap, request_timeout_ms=timeout_ms)) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         created: list[str] = []
@@ -91,19 +84,17 @@ async def ensure_topics_async(
                 else:
                     raise error(f"create topic {topic!r}: {rest[0] if rest else ''}")
         counts = await _partition_counts(admin, names)
-        for name in names:
-            if name in counts and counts[name] != partitions and name not in created:
-                log.warning(
-                    "topic %s exists with %d partitions (wanted %d)",
-                    name,
-                    counts[name],
-                    partitions,
-                )
+        other = {n: counts[n] for n in names if n in counts and counts[n] != partitions and n not in created}
+        if other:
+            log.warning(
+                "%d topics exist with other partition counts than the %d wanted (left as they are): %s",
+                len(other),
+                partitions,
+                ", ".join(f"{n} {c}" for n, c in other.items()),
+            )
         if created:
             log.info("created topics %s with %d partitions", created, partitions)
         return created
-    finally:
-        await admin.close()
 
 
 def ensure_topics(
@@ -119,13 +110,10 @@ def ensure_topics(
 
 async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000) -> int | None:
     """Number of partitions of ``topic``, or None if it does not exist."""
-    admin = await _admin(bootstrap, timeout_ms)
-    try:
+    async with clients.started(clients.admin(bootstrap, request_timeout_ms=timeout_ms)) as admin:
         if topic not in set(await admin.list_topics()):
             return None
         return (await _partition_counts(admin, [topic])).get(topic)
-    finally:
-        await admin.close()
 
 
 def partition_count(bootstrap: str, topic: str, **kwargs: Any) -> int | None:

@@ -13,12 +13,20 @@ and installs the Tansu work-arounds only then
 """
 from __future__ import annotations
 
-from typing import Any
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 
+from streams.config import settings
 from streams.kafka import internals
+
+_Client = TypeVar("_Client", AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaAdminClient)
 
 
 def connection(bootstrap: str) -> dict[str, Any]:
@@ -46,3 +54,47 @@ def faust_settings(bootstrap: str) -> dict[str, Any]:
     """The Faust app settings that say where the cluster is and how to connect (``faust.App(**...)``)."""
     internals.use_broker(bootstrap)
     return {"broker": f"kafka://{bootstrap}"}
+
+
+@asynccontextmanager
+async def started(client: _Client) -> AsyncIterator[_Client]:
+    """Start ``client``, and stop it on the way out, also when starting failed (no "Unclosed" warning)."""
+    try:
+        await client.start()
+        yield client
+    finally:
+        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+
+
+async def probe(bootstrap: str, *, timeout_ms: int = 10000) -> None:
+    """Connect to the cluster at ``bootstrap`` and read its metadata once; raise what the client raises.
+
+    The commands call this before they do anything else, so an unreachable
+    cluster is one clear error (:func:`explain_connection_error`) rather than
+    a failure in the middle of the work. aiokafka's own log line about the
+    failed connection is kept quiet unless ``PARTD_LOG_LEVEL=debug``.
+    """
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    if not settings().debug:
+        quiet.setLevel(logging.CRITICAL)
+    try:
+        async with started(admin(bootstrap, request_timeout_ms=timeout_ms)):
+            pass
+    finally:
+        quiet.setLevel(level)
+
+
+def explain_connection_error(exc: BaseException, bootstrap: str) -> str | None:
+    """One line saying that the cluster at ``bootstrap`` cannot be reached and what to do; None if ``exc`` is not that.
+
+    Used by the command line (``streams/tools/errors.py``) for every command.
+    """
+    where = f"the Kafka cluster at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)"
+    fix = ("start a broker with `partd broker` and export the KAFKA_BOOTSTRAP_SERVERS=... line it prints, "
+           "or set KAFKA_BOOTSTRAP_SERVERS to a running cluster")
+    if isinstance(exc, KafkaTimeoutError):
+        return f"{where} did not answer in time: is it running and reachable from here? {fix}"
+    if isinstance(exc, (KafkaConnectionError, NodeNotReadyError, ConnectionRefusedError, socket.gaierror)):
+        return f"cannot connect to {where}: {fix}"
+    return None

@@ -50,7 +50,15 @@ class UnknownTopic(KeyError):
 
 
 class RegistryError(RuntimeError):
-    """The Confluent registry could not be reached or answered with an error."""
+    """The Confluent registry could not be reached or answered with an error.
+
+    ``url`` is the registry's address (``SCHEMA_REGISTRY_URL``), ``reason`` what went wrong, in a few words.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason or message
 
 
 def parse(schema: Mapping[str, Any] | str) -> ParsedSchema:
@@ -190,8 +198,15 @@ class SchemaRegistry:
 
     def _register(self, subject: str, raw: dict[str, Any]) -> int:
         body = json.dumps({"schema": json.dumps(raw, separators=(",", ":"))}).encode()
-        reply = self._request("POST", f"/subjects/{subject}/versions", body)
-        return int(reply["id"])
+        try:
+            reply = self._request("POST", f"/subjects/{subject}/versions", body)
+            return int(reply["id"])
+        except urllib.error.HTTPError as exc:  # 4xx: not a registry, or it refuses the schema
+            raise RegistryError(f"registering subject {subject} at {self.url}: HTTP {exc.code} {exc.reason}",
+                                url=self.url, reason=f"HTTP {exc.code} {exc.reason} to POST /subjects/{subject}/versions") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegistryError(f"registering subject {subject} at {self.url}: no schema id in the reply",
+                                url=self.url, reason="its reply to a schema registration has no id") from exc
 
     def _fetch(self, schema_id: int) -> dict[str, Any]:
         try:
@@ -200,7 +215,8 @@ class SchemaRegistry:
             if exc.code == 404:
                 self._missing[schema_id] = time.monotonic()
                 raise UnknownSchemaId(schema_id, f"schema id {schema_id} not in registry {self.url}") from None
-            raise RegistryError(f"GET schema {schema_id}: HTTP {exc.code}") from exc
+            raise RegistryError(f"GET schema {schema_id}: HTTP {exc.code}", url=self.url,
+                                reason=f"HTTP {exc.code} to GET /schemas/ids/{schema_id}") from exc
         if reply.get("schemaType", "AVRO") != "AVRO":
             raise UnknownSchemaId(schema_id, f"schema id {schema_id} is {reply['schemaType']}, not AVRO")
         return json.loads(reply["schema"])
@@ -228,4 +244,5 @@ class SchemaRegistry:
             time.sleep(0.05 * (2**attempt))
         if isinstance(last, urllib.error.HTTPError) and method == "GET":
             raise last
-        raise RegistryError(f"{method} {self.url}{path} failed: {last}") from last
+        reason = str(getattr(last, "reason", None) or last)
+        raise RegistryError(f"{method} {self.url}{path} failed: {reason}", url=self.url, reason=reason) from last

@@ -22,6 +22,7 @@ The serde is generic: it knows nothing about particular records.
 """
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable
 from io import BytesIO
@@ -181,7 +182,7 @@ class Serde:
                 append((None, DecodeError(SCHEMA_MISMATCH, f"schema id {schema_id} -> {topic}: {exc}")))
                 continue
             except Exception as exc:  # noqa: BLE001 - any failure to read the body
-                append((None, DecodeError(UNDECODABLE, f"schema id {schema_id}: {type(exc).__name__}: {exc}")))
+                append((None, DecodeError(UNDECODABLE, f"schema id {schema_id}: {type(exc).__name__}: {_plain(exc)}")))
                 continue
             end = bio.tell()
             if end != len(data):
@@ -210,6 +211,14 @@ class Serde:
         pair = (writer, None if writer == codec.reader else codec.reader)
         codec.resolved[schema_id] = pair
         return pair
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _plain(exc: BaseException) -> str:
+    """An exception's message without object addresses (a dead letter is a pure function of its input)."""
+    return _ADDRESS.sub("", str(exc))
 
 
 def _name(schema: Any) -> str:

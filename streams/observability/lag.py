@@ -325,11 +325,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
-    bootstrap = settings.bootstrap_servers
-    if not bootstrap:
-        print("partd: error: KAFKA_BOOTSTRAP_SERVERS is not set: export the address of the cluster "
-              "(`partd broker` prints one)", file=sys.stderr)
-        raise SystemExit(1)
+    from streams.tools.errors import require_broker
+
+    bootstrap = require_broker(settings)
     groups = args.group or [settings.app_id]
     app_topics = topics.GROUP_INPUTS  # shown for the app's group even before its first commit
     logging.basicConfig(level=logging.WARNING)
@@ -349,11 +347,7 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
 
     async def run() -> None:
         while True:
-            try:
-                rows = await once()
-            except Exception as exc:  # noqa: BLE001
-                print(f"partd: error: cannot read lag from {bootstrap}: {exc!r}", file=sys.stderr)
-                raise SystemExit(2) from None
+            rows = await once()  # a failure is one line (streams/tools/errors.py)
             if args.json:
                 print(json.dumps([r.as_json() for r in rows]), flush=True)
             else:

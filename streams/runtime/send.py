@@ -47,7 +47,12 @@ class Sender:
 
     async def start(self) -> None:
         self.producer = clients.producer(self.bootstrap, **self.options)
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except BaseException:
+            await self.producer.stop()  # no "Unclosed AIOKafkaProducer" when the cluster cannot be reached
+            self.producer = None  # type: ignore[assignment]
+            raise
 
     async def stop(self) -> None:
         if self.producer is not None:

@@ -590,7 +590,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
             if not args.reset_topics:
                 raise SystemExit("partd: error: bench deletes and recreates every partd topic; on the cluster at "
                                  f"{settings.bootstrap_servers} pass --reset-topics if that is what you want")
-            bootstrap, broker_pid = settings.bootstrap_servers, None
+            from streams.tools.errors import require_broker
+
+            bootstrap, broker_pid = require_broker(settings), None
         else:
             broker = EmbeddedBroker(log_dir=run_dir)
             bootstrap = broker.start(None)

@@ -11,6 +11,7 @@ Tansu has a few bugs that matter to Faust; the work-arounds live in
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["EmbeddedBroker", "bootstrap_servers", "free_port", "tansu_binary"]
+__all__ = ["EmbeddedBroker", "bootstrap_servers", "free_port", "port_free", "tansu_binary"]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -90,6 +91,21 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_free(host: str, port: int) -> bool:
+    """False if something listens on ``host:port`` already (binding it says "address in use")."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:  # not resolvable: whoever binds it will say so
+        return True
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no obstacle
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE
+    return True
 
 
 def _api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -162,6 +178,10 @@ class EmbeddedBroker:
         if self.running:
             return self.bootstrap
         binary = tansu_binary()
+        if port and not port_free("127.0.0.1", port):
+            # tansu would exit, and whatever listens there would answer the readiness probe instead
+            raise BrokerError(f"port {port} on 127.0.0.1 is already in use (another broker?): "
+                              "choose a free port, or leave the port out to get one")
         port = port or free_port()
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="partd-tansu-"))
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +216,8 @@ class EmbeddedBroker:
                 tail = self.log_tail()
                 self._cleanup()
                 raise BrokerError(
-                    f"tansu exited with code {code} during start-up "
-                    f"(port {port}). Log tail:\n{tail}"
+                    f"tansu exited with code {code} during start-up on port {port} "
+                    f"(its log: {self.log_path})\nLog tail:\n{tail}"
                 )
             if _api_versions_ok("127.0.0.1", port):
                 return self.bootstrap
@@ -206,7 +226,7 @@ class EmbeddedBroker:
                 self.stop()
                 raise BrokerError(
                     f"tansu did not answer a Kafka ApiVersions request on "
-                    f"127.0.0.1:{port} within {self.startup_timeout:.0f}s. "
+                    f"127.0.0.1:{port} within {self.startup_timeout:.0f}s (its log: {self.log_path})\n"
                     f"Log tail:\n{tail}"
                 )
             time.sleep(0.05)

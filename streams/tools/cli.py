@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import signal
@@ -10,26 +11,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from streams import topics
 from streams.config import Settings
+from streams.tools import errors
+from streams.tools.errors import PartdError, require_broker, require_topic
 
 
 def _say(msg: str) -> None:
     print(msg, flush=True)
-
-
-def _fail(msg: str, code: int = 1) -> NoReturn:
-    print(f"partd: error: {msg}", file=sys.stderr, flush=True)
-    raise SystemExit(code)
-
-
-def _bootstrap_or_fail(settings: Settings) -> str:
-    if settings.bootstrap_servers:
-        return settings.bootstrap_servers
-    _fail("KAFKA_BOOTSTRAP_SERVERS is not set: start a broker with `partd broker` and export the address it prints "
-          "(or use `partd up`, which starts everything).")
 
 
 def _serde() -> Any:
@@ -118,12 +109,16 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from streams.kafka.admin import ensure_topics
     from streams.kafka.internals import UntestedVersions, check_versions
     from streams.runtime.app import PartdApp
+    from streams.tools.broker import port_free
 
     try:
         check_versions(allow_untested=settings.allow_untested_versions)
     except UntestedVersions as exc:
-        _fail(str(exc))
-    bootstrap = _bootstrap_or_fail(settings)
+        raise PartdError(str(exc)) from None
+    bootstrap = require_broker(settings)
+    if settings.web_port and not port_free(settings.web_host, settings.web_port):
+        raise PartdError(f"the worker's web port {settings.web_host}:{settings.web_port} is in use (another worker?): "
+                         "give each worker on this machine its own PARTD_WEB_PORT")
     ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_uvloop()
@@ -139,10 +134,15 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
     from streams.tools.io import produce
     from streams.tools.jsonconv import record_from_json
 
-    bootstrap = _bootstrap_or_fail(settings)
+    topic = topics.check(args.topic)
     records = []
     with open(args.file, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+        try:
+            lines = list(fh)
+        except UnicodeDecodeError:
+            raise PartdError(f"{args.file} is not UTF-8 text: `partd produce` reads JSON lines (UTF-8), "
+                             "one record per line") from None
+        for n, line in enumerate(lines, 1):
             line = line.strip()
             if not line:
                 continue
@@ -152,32 +152,54 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
                     key, value = obj.get("key"), obj["value"]
                 else:
                     key, value = None, obj
-                records.append((args.topic, key, record_from_json(args.topic, value)))
+                records.append((topic, key, record_from_json(topic, value)))
             except Exception as exc:  # noqa: BLE001
-                _fail(f"{args.file}:{n}: not a valid {args.topic} record: {exc}")
+                raise PartdError(f"{args.file}:{n}: not a valid {topic} record: {exc}") from exc
+    bootstrap = require_broker(settings)
+    require_topic(bootstrap, topic)
     sent = asyncio.run(produce(bootstrap, _serde(), records))
-    _say(f"produced {sent} records to {args.topic}")
+    _say(f"produced {sent} records to {topic}")
 
 
 def cmd_consume(args: argparse.Namespace, settings: Settings) -> None:
     from streams.tools.io import consume
     from streams.tools.jsonconv import record_to_json
 
-    bootstrap = _bootstrap_or_fail(settings)
+    topic = topics.check(args.topic)
+    bootstrap = require_broker(settings)
+    require_topic(bootstrap, topic)
     serde = _serde()
 
-    async def run() -> None:
-        async for partition, offset, key, record, error in consume(
-            bootstrap, serde, args.topic, timeout=args.idle, max_records=args.max
-        ):
-            line: dict[str, Any] = {"partition": partition, "offset": offset, "key": key}
-            if error is not None:
-                line["error"] = f"{error.error_code}: {error.message}"
-            else:
-                line["value"] = record_to_json(args.topic, record)
-            print(json.dumps(line, sort_keys=False), flush=True)
+    async def run() -> tuple[int, int]:
+        read = printed = 0
+        async with contextlib.aclosing(consume(bootstrap, serde, topic, timeout=args.idle)) as records:
+            async for partition, offset, key, record, error in records:
+                if args.max is not None and printed >= args.max:
+                    break
+                read += 1
+                if args.key is not None and key != args.key:
+                    continue
+                line: dict[str, Any] = {"partition": partition, "offset": offset, "key": key}
+                if error is not None:
+                    line["error"] = f"{error.error_code}: {error.message}"
+                else:
+                    line["value"] = record_to_json(topic, record)
+                print(json.dumps(line, sort_keys=False), flush=True)
+                printed += 1
+        return read, printed
 
-    asyncio.run(run())
+    read, printed = asyncio.run(run())
+    if read == 0:
+        print(f"partd: {topic} is empty: nothing has been published to it yet", file=sys.stderr, flush=True)
+    elif printed == 0:
+        print(f"partd: none of the {read} records of {topic} has the key {args.key}", file=sys.stderr, flush=True)
+
+
+def count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 # ------------------------------------------------------------------ up
@@ -210,19 +232,15 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=cmd_produce)
     p = sub.add_parser("consume", help="print a topic's records as JSON lines, from the beginning")
     p.add_argument("topic")
-    p.add_argument("--max", type=int, default=None, help="stop after this many records")
+    p.add_argument("--max", type=count, default=None, help="stop after this many records")
     p.add_argument("--idle", type=float, default=3.0, help="stop after this many idle seconds")
+    p.add_argument("--key", default=None,
+                   help="only records with this key (trr-replies, plan-notices: a contract id; member topics: an MBI)")
     p.set_defaults(func=cmd_consume)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
     args = parser.parse_args(argv)
-    from streams.config import ConfigError
-
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        _fail(f"{exc}")
-    args.func(args, settings)
+    errors.run(args.func, args)
 
 
 if __name__ == "__main__":

@@ -362,7 +362,9 @@ def add_parser(subparsers: Any) -> None:
 def cmd_generate(args: argparse.Namespace, settings: Any) -> None:
     from streams.kafka.registry import SchemaRegistry
     from streams.kafka.serde import Serde
+    from streams.tools.errors import require_broker
 
+    bootstrap = None if args.dry_run else require_broker(settings)
     t0 = time.perf_counter()
     pop = generate(args.members, year=args.year, seed=args.seed)
     t1 = time.perf_counter()
@@ -373,11 +375,8 @@ def cmd_generate(args: argparse.Namespace, settings: Any) -> None:
     print(f"generated {n} records in {t1 - t0:.2f}s ({n / max(t1 - t0, 1e-9):,.0f}/s), "
           f"encoded in {t2 - t1:.2f}s ({n / max(t2 - t1, 1e-9):,.0f}/s)", flush=True)
     print("population: " + ", ".join(f"{k}={v}" for k, v in pop.summary().items()), flush=True)
-    if args.dry_run:
+    if bootstrap is None:
         return
-    if not settings.bootstrap_servers:
-        raise SystemExit("partd: error: KAFKA_BOOTSTRAP_SERVERS is not set (start one with `partd broker`)")
-    bootstrap = settings.bootstrap_servers
     stages = {"reference": ("plan-year-updates", "beneficiary-updates"),
               "activity": ("enrollment-requests", "lis-status-changes")}
     todo = ["reference", "activity"] if args.stage == "all" else [args.stage]

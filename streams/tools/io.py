@@ -23,10 +23,9 @@ async def produce(
 
     ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
     """
-    producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
-    await producer.start()
     n = 0
-    try:
+    async with clients.started(clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024,
+                                                max_request_size=4 * 1024 * 1024)) as producer:
         futures = []
         for topic, key, value in records:
             if isinstance(value, dict):
@@ -41,33 +40,20 @@ async def produce(
         await producer.flush()
         for f in futures:
             await f
-    finally:
-        await producer.stop()
     return n
 
 
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """True end offsets of every partition of ``topics`` (Tansu-corrected, see tansu_workarounds)."""
-    consumer = clients.consumer(bootstrap, group_id=None)
-    await consumer.start()
-    try:
+    async with clients.started(clients.consumer(bootstrap, group_id=None)) as consumer:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         return await consumer.end_offsets(tps) if tps else {}
-    finally:
-        await consumer.stop()
 
 
 async def committed_offsets(bootstrap: str, group: str, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
     """The group's committed offsets (0 where nothing is committed yet)."""
-    consumer = clients.consumer(bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        out = {}
-        for tp in tps:
-            out[tp] = (await consumer.committed(tp)) or 0
-        return out
-    finally:
-        await consumer.stop()
+    async with clients.started(clients.consumer(bootstrap, group_id=group, enable_auto_commit=False)) as consumer:
+        return {tp: (await consumer.committed(tp)) or 0 for tp in tps}
 
 
 async def wait_consumed(bootstrap: str, group: str, topics: Iterable[str], timeout: float = 60.0) -> None:
@@ -97,9 +83,7 @@ async def consume(
     max_records: int | None = None,
 ) -> AsyncIterator[tuple[int, int, str | None, dict[str, Any] | None, Any]]:
     """Yield ``(partition, offset, key, record, error)`` from the beginning until idle for ``timeout`` s."""
-    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
+    async with clients.started(clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")) as consumer:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
@@ -120,15 +104,11 @@ async def consume(
                     seen += 1
                     if max_records is not None and seen >= max_records:
                         return
-    finally:
-        await consumer.stop()
 
 
 async def read_raw(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every record of ``topic`` as it is, ``(key, value)``, in partition order."""
-    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
+    async with clients.started(clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")) as consumer:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
             return []
@@ -140,8 +120,6 @@ async def read_raw(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes
             for tp, msgs in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
                 out[tp].extend((m.key, m.value) for m in msgs)
         return [kv for tp in tps for kv in out[tp]]
-    finally:
-        await consumer.stop()
 
 
 async def read_all(bootstrap: str, serde: Serde, topic: str, *, expect: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:

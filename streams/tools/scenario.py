@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -81,13 +81,18 @@ async def _dead_letters(bootstrap: str, serde: Serde) -> list[dict[str, Any]]:
 
 
 async def play(bootstrap: str, serde: Serde, group: str, lines: list[dict[str, Any]],
-               *, timestamp_ms: int | None = None, timeout: float = 180.0) -> int:
+               *, timestamp_ms: int | None = None, timeout: float = 180.0,
+               on_stage: Callable[[int, int, list[dict[str, Any]]], None] | None = None) -> int:
+    """Publish ``lines`` stage by stage, each processed before the next; ``on_stage(i, n, stage)`` after each."""
     n = 0
-    for stage in stages(lines):
+    todo = stages(lines)
+    for i, stage in enumerate(todo, 1):
         records = [(line["topic"], line.get("key"), record_from_json(line["topic"], line["value"])) for line in stage]
         n += await produce(bootstrap, serde, records, timestamp_ms=timestamp_ms)
         if stage[0]["topic"] == topics.CYCLE_COMMANDS:
             await wait_cycle(bootstrap, serde, group, records[0][2], timeout=timeout)
         else:
             await wait_consumed(bootstrap, group, {stage[0]["topic"]}, timeout=timeout)
+        if on_stage is not None:
+            on_stage(i, len(todo), stage)
     return n

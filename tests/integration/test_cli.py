@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,13 +48,6 @@ def test_produce_rejects_a_bad_line_and_says_where(broker: str, tmp_path: Path) 
     assert f"{src}:1" in done.stderr
 
 
-def test_worker_without_a_broker_says_what_to_do() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "worker"], capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode != 0
-    assert "KAFKA_BOOTSTRAP_SERVERS" in done.stderr and "partd broker" in done.stderr
-
-
 def test_partd_broker_prints_a_usable_address(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "streams.tools.cli", "broker"], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PARTD_PARTITIONS": "3"}, start_new_session=True)
@@ -86,4 +80,64 @@ def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
     assert "reassigned: 7 members" in out
     assert "Pub. 11209  BLUE" in out and "Pub. 11267  TAN" in out
     assert list(tmp_path.iterdir()) == [], "partd up --once must clean up its run directory"
+    assert str(tmp_path) not in out, "a path printed by partd up must exist after it exits"
+    assert "--keep-data keeps its log" in out
+    # the annual cycle (the longest step) reports each of its stages
+    for i in range(1, 9):
+        assert f"      {i}/8: " in out
+    # what to try next: publish more, one plan's replies, lag, /metrics
+    tail = out[out.index("next: "):]
+    for step in ("up` (without --once)", "generate --members 1000 --wait-group partd",
+                 "consume trr-replies --key S7101", "partd lag", "/metrics"):
+        assert step in tail, step
     assert time.monotonic() - started < 400
+
+
+def test_partd_up_keep_data_keeps_the_log_it_prints_and_sigterm_stops_everything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "PARTD_WEB_PORT")}
+    env["PARTD_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.cli", "up", "--keep-data"], stdout=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("[3/6]"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    out = "".join(lines) + rest
+    assert proc.returncode != 0  # stopped in the middle of the sample: not a finished run
+    broker_pid = int(re.search(r"\[1/6\] embedded Tansu broker at \S+ \(pid (\d+)\)", out).group(1))
+    worker_pid, log = re.search(r"\[3/6\] worker started \(pid (\d+), log (\S+)\)", out).groups()
+    assert Path(log).is_file() and Path(log).is_relative_to(tmp_path)
+    assert f"kept the run's data and logs in {Path(log).parent.parent} (worker log {log})" in out
+    for pid in (broker_pid, int(worker_pid)):  # stopped, not left running
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_partd_up_whose_worker_fails_says_why_at_once_and_keeps_its_log(tmp_path: Path) -> None:
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env["PARTD_DATA_DIR"] = str(tmp_path)
+    with socket.socket() as taken:  # the worker's web port is taken: the worker stops at once
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["PARTD_WEB_PORT"] = str(port)
+        done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "up", "--once"], capture_output=True,
+                              text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    out = done.stdout
+    assert "error: the worker exited (code 1) while waiting for the worker to process 15 plans and beneficiaries" in out
+    assert f"partd: error: the worker's web port 127.0.0.1:{port} is in use" in out  # the log's tail
+    log = Path(re.search(r"\(worker log (\S+)\)", out).group(1))
+    assert log.is_file() and log.is_relative_to(tmp_path)
+    assert "is in use" in log.read_text()

@@ -12,7 +12,15 @@ import pytest
 from processors import auto_enrollment as ae
 from processors.auto_enrollment import auto_or_facilitate
 from processors.model import TRR_REPLIES
-from tests.processors.builders import MBI, at, make_enrollment, make_lis, make_member, make_profile, trcs
+from tests.processors.builders import (
+    MBI,
+    at,
+    make_enrollment,
+    make_lis,
+    make_member,
+    make_profile,
+    trcs,
+)
 from tests.processors.cycle_builders import catalog, mbi_for, plan
 
 AS_OF = at(2026, 3, 10, 14, 30)

@@ -7,7 +7,14 @@ import pytest
 
 from processors.beneficiary import apply_beneficiary_update
 from processors.model import Rejected
-from tests.processors.builders import MBI, D, at, beneficiary_event, make_enrollment, make_member
+from tests.processors.builders import (
+    MBI,
+    D,
+    at,
+    beneficiary_event,
+    make_enrollment,
+    make_member,
+)
 
 
 def test_creates_member_and_stores_profile_with_iso_dates():

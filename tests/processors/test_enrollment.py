@@ -6,6 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
+from processors.enrollment import apply_enrollment
+from processors.model import TRR_REPLIES, Rejected
 from tests.processors.builders import (
     MBI,
     D,
@@ -23,9 +26,6 @@ from tests.processors.builders import (
     rx_event,
     trcs,
 )
-
-from processors.enrollment import apply_enrollment
-from processors.model import TRR_REPLIES, Rejected
 
 PLANS = catalog(("S1234", "001", 2026, "30.00"), ("S5678", "002", 2026, "12.50"),
                 ("S1234", "001", 2027, "35.00"), ("S5678", "002", 2027, "0.00"),

@@ -21,7 +21,12 @@ from hypothesis import strategies as st
 
 from processors.auto_enrollment import auto_or_facilitate
 from processors.beneficiary import apply_beneficiary_update
-from processors.dates import EASTERN, FIRST_EFFECTIVE_DATE, LAST_EFFECTIVE_DATE, eastern_date
+from processors.dates import (
+    EASTERN,
+    FIRST_EFFECTIVE_DATE,
+    LAST_EFFECTIVE_DATE,
+    eastern_date,
+)
 from processors.enrollment import apply_enrollment
 from processors.lis import apply_lis_change
 from processors.model import Rejected

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from processors.lis import apply_lis_change
 from processors.model import Rejected
-from tests.processors.builders import MBI, D, at, lis_event, make_enrollment, make_lis, make_member, trcs
+from tests.processors.builders import (
+    MBI,
+    D,
+    at,
+    lis_event,
+    make_enrollment,
+    make_lis,
+    make_member,
+    trcs,
+)
 
 
 def test_upsert_unknown_member_creates_state_without_reply():

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.lis_counts import count_lis_enrollment, counted_plan, merge_counts
-from tests.processors.cycle_builders import enrollment, lis, member, mbi_for
+from tests.processors.cycle_builders import enrollment, lis, mbi_for, member
 
 JULY = dt.date(2025, 7, 1)
 

@@ -15,7 +15,15 @@ from processors.passive_eligibility import (
     regains_passive_eligibility,
 )
 from processors.reassignment import run_member
-from tests.processors.cycle_builders import BENCHMARKS, SEED, enrollment, member, plan, standard_plans, catalog
+from tests.processors.cycle_builders import (
+    BENCHMARKS,
+    SEED,
+    catalog,
+    enrollment,
+    member,
+    plan,
+    standard_plans,
+)
 
 UTC = dt.timezone.utc
 

@@ -18,7 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from processors import beneficiary, enrollment, lis, plans as plans_mod, state_lists
+from processors import beneficiary, enrollment, lis, state_lists
+from processors import plans as plans_mod
 from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.codes import STATE_CODES
 from processors.lis_counts import count_lis_enrollment, merge_counts

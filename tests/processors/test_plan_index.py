@@ -14,8 +14,24 @@ from hypothesis import strategies as st
 from processors import state_lists
 from processors.benchmark import money
 from processors.plan_index import PlanIndex, is_basic_renewing_pdp, region_pdps
-from processors.reassignment import de_minimis_amount, eligible_targets, evaluate, run_member, zero_premium_options
-from tests.processors.cycle_builders import AS_OF, SEED, Y, catalog, enrollment, lis, mbi_for, member, plan
+from processors.reassignment import (
+    de_minimis_amount,
+    eligible_targets,
+    evaluate,
+    run_member,
+    zero_premium_options,
+)
+from tests.processors.cycle_builders import (
+    AS_OF,
+    SEED,
+    Y,
+    catalog,
+    enrollment,
+    lis,
+    mbi_for,
+    member,
+    plan,
+)
 
 
 # --------------------------------------------------------------------------- the scans before the index (oracle)

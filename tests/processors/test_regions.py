@@ -6,7 +6,14 @@ from importlib import resources
 
 import pytest
 
-from processors.regions import REGIONS, STATE_TO_REGION, TERRITORIES, is_region, is_territory, region_of_state
+from processors.regions import (
+    REGIONS,
+    STATE_TO_REGION,
+    TERRITORIES,
+    is_region,
+    is_territory,
+    region_of_state,
+)
 
 EXPECTED = {
     "01": "ME NH", "02": "CT MA RI VT", "03": "NY", "04": "NJ", "05": "DC DE MD", "06": "PA WV",

@@ -11,7 +11,15 @@ from processors.dates import EASTERN
 from processors.enrollment import apply_enrollment
 from processors.model import Rejected
 from processors.reassignment import run_member
-from tests.processors.cycle_builders import BENCHMARKS, MBI, SEED, Y, member, plan, standard_plans
+from tests.processors.cycle_builders import (
+    BENCHMARKS,
+    MBI,
+    SEED,
+    Y,
+    member,
+    plan,
+    standard_plans,
+)
 
 UTC = dt.timezone.utc
 D = dt.date

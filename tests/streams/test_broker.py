@@ -95,8 +95,8 @@ def test_start_on_given_port_and_context_manager(tmp_path):
 
 
 @pytest.mark.integration
-def test_start_failure_reports_log_tail(tmp_path):
-    # the port is taken by a listening socket: tansu exits, the error says why
+def test_start_on_a_port_in_use_says_so(tmp_path):
+    # the port is taken by a listening socket: no tansu is started, the error names the port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -104,8 +104,20 @@ def test_start_failure_reports_log_tail(tmp_path):
         b = EmbeddedBroker(tmp_path, startup_timeout=5)
         with pytest.raises(BrokerError) as info:
             b.start(port)
-    assert "Log tail" in str(info.value)
-    assert not b.running
+    assert str(info.value) == (f"port {port} on 127.0.0.1 is already in use (another broker?): "
+                               "choose a free port, or leave the port out to get one")
+    assert not b.running and b.pid is None
+
+
+@pytest.mark.integration
+def test_start_on_the_port_of_a_running_broker_is_refused(tmp_path):
+    # a Kafka broker answers the readiness probe: without the check the second start looked successful
+    with EmbeddedBroker(tmp_path) as first:
+        port = int(first.bootstrap.rsplit(":", 1)[1])
+        second = EmbeddedBroker(tmp_path)
+        with pytest.raises(BrokerError, match=f"port {port} on 127.0.0.1 is already in use"):
+            second.start(port)
+        assert first.running and not second.running
 
 
 @pytest.mark.integration
