@@ -85,6 +85,10 @@ def test_a_batch_in_and_the_trr_files_out(cluster, tmp_path: Path) -> None:
         want.append(pf.to_json(carried))
     key = lambda x: x["plan_tracking_id"]  # noqa: E731
     assert sorted(read, key=key) == sorted(want, key=key)
+    # Name, sex and birth date as CMS has them (beneficiary-updates), else as the plan sent them.
+    names = {r["plan_tracking_id"]: (r["last_name"], r["first_name"], r["sex"], r["birth_date"]) for r in read}
+    assert names["FILE-0001"] == ("Lovelace", "Ada", "F", "1950-03-14")
+    assert names["FILE-0004"] == ("SUBMITTED", "NAME", "U", None)
 
     none = _partd(cluster.bootstrap, "trr-file", "--contract", "S7101", "--out", str(tmp_path / "none"),
                   "--date", "2026-11-03")

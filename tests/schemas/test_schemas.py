@@ -84,6 +84,7 @@ EXTRAS: dict[str, list[str]] = {
     "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at"],
     "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at"],
     "RegionBenchmark": ["calculated_at"],
+    "TrrRecord": ["last_name", "first_name", "middle_initial", "birth_date", "sex"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
@@ -100,7 +101,7 @@ LOGICAL: dict[str, dict[str, dict]] = {
     "CycleCommand": {"as_of": INSTANT, "reference_month": DATE},
     "TrrRecord": {"effective_date": DATE, "transaction_date": DATE, "application_date": DATE, "lis_period_start": DATE,
                   "lis_period_end": DATE, "lis_premium_subsidy_amount": MONEY, "part_d_premium": MONEY,
-                  "cms_processing_timestamp": INSTANT},
+                  "cms_processing_timestamp": INSTANT, "birth_date": DATE},
     "BeneficiaryNotice": {"current_plan_premium": MONEY, "mail_by": DATE, "gaining_plan_premium": MONEY, "issued_at": INSTANT},
     "PlanNotice": {"due_at": INSTANT, "effective_date": DATE, "issued_at": INSTANT},
     "StateListEntry": {"birth_date": DATE},
