@@ -233,7 +233,7 @@ def test_decoded_records_are_independent(serde):
 # -- previous versions -------------------------------------------------------------
 
 
-# What the previous versions of the input records lack (docs/record-shapes.md, "Schema evolution").
+# What the previous versions lack (the input records, and TrrRecord since issue 14) (docs/record-shapes.md, "Schema evolution").
 # LisStatusChange lacks no field: its enums had no UNKNOWN symbol yet.
 PREVIOUS_LACKS = {
     "enrollment-requests": {"correlation_id", "rx_member_id"},
@@ -241,6 +241,7 @@ PREVIOUS_LACKS = {
     "beneficiary-updates": {"opt_out_auto_enrollment", "opt_out_passive_enrollment"},
     "cycle-commands": {"seed"},
     "magi-applications": {"medically_needy"},
+    "trr-replies": {"last_name", "first_name", "middle_initial", "birth_date", "sex"},
 }
 
 
