@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
 
 from streams import topics
 from streams.tools import planfiles
@@ -139,7 +138,7 @@ def cmd_trr_read(args: argparse.Namespace, settings: Any) -> None:
             print(f"partd: error: {args.file}:{n}: {exc}", file=sys.stderr, flush=True)
             continue
         record["file_name"] = name
-        out.write(orjson.dumps(planfiles.to_json(record)) + b"\n")
+        out.write(planfiles.json_line(record))
     out.flush()
     if bad:
         raise SystemExit(1)

@@ -82,7 +82,7 @@ def test_a_batch_in_and_the_trr_files_out(cluster, tmp_path: Path) -> None:
         carried = {k: r.get(k) for k in pf.TRR_CARRIED}
         carried["trc_short_name"] = r["trc_short_name"][:15].rstrip()
         carried["file_name"] = r["file_name"]
-        want.append(pf.to_json(carried))
+        want.append(json.loads(pf.json_line(carried)))
     key = lambda x: x["plan_tracking_id"]  # noqa: E731
     assert sorted(read, key=key) == sorted(want, key=key)
     # Name, sex and birth date as CMS has them (beneficiary-updates), else as the plan sent them.
