@@ -163,25 +163,25 @@ def fold(value: str) -> str:
     return "".join(out)
 
 
+def _fit(value: Any, width: int, name: str, notes: Notes | None) -> str:
+    """A text value in ``width`` characters: padded, or folded to printable ASCII and cut (noted)."""
+    if value is None or value == "":
+        return " " * width
+    if type(value) is not str:
+        value = str(getattr(value, "value", value))  # an enum symbol
+    if value.isascii() and value.isprintable():
+        if len(value) <= width:
+            return value.ljust(width)
+        fitted = value[:width]
+    else:
+        fitted = fold(value)[:width]
+    if notes is not None:
+        notes[name] += 1
+    return fitted.ljust(width)
+
+
 def _text(width: int, name: str) -> Callable[[Any, Notes | None], str]:
-    blank = " " * width
-
-    def write(value: Any, notes: Notes | None) -> str:
-        if value is None or value == "":
-            return blank
-        if type(value) is not str:
-            value = str(getattr(value, "value", value))  # an enum symbol
-        if value.isascii() and value.isprintable():
-            if len(value) <= width:
-                return value.ljust(width)
-            fitted = value[:width]
-        else:
-            fitted = fold(value)[:width]
-        if notes is not None:
-            notes[name] += 1
-        return fitted.ljust(width)
-
-    return write
+    return lambda value, notes: _fit(value, width, name, notes)
 
 
 _DATES: dict[dt.date, str] = {}
@@ -293,11 +293,6 @@ _CACHES: dict[str, dict[Any, str | None]] = {"money": _AMOUNTS, "int2": _INT2, "
 
 
 # ---------------------------------------------------------------- writing: one line
-def _cut(value: Any, width: int, name: str, notes: Notes | None) -> str:
-    """A text value that is not already printable ASCII within ``width``: folded, cut, noted."""
-    return _text(width, name)(value, notes)
-
-
 def _compile(name: str, source: str, env: dict[str, Any]) -> Any:
     """The function ``name`` defined by ``source`` (generated from our own layout tables only)."""
     exec(source, env)  # noqa: S102 - no outside input reaches the source
@@ -317,7 +312,7 @@ class _Writer:
         template: list[str] = []
         body = ["def line(record, notes=None):", "    get = record.get"]
         args: list[str] = []
-        env: dict[str, Any] = {"_cut": _cut, "_DATES": _DATES, "_date8": _date8}
+        env: dict[str, Any] = {"_fit": _fit, "_DATES": _DATES, "_date8": _date8}
         pos = 1
         for i, f in enumerate(sorted(layout, key=lambda f: f.start)):
             if f.start < pos:
@@ -330,11 +325,13 @@ class _Writer:
             template.append("%s")
             v, w, blank = f"v{i}", f.length, repr(" " * f.length)
             body.append(f"    {v} = get({f.name!r})")
-            if f.kind in ("text", "short"):
-                noted = "notes" if f.kind == "text" else "None"  # short: cut by definition, never noted
+            if f.kind == "text":
                 args.append(f"{blank} if {v} is None or {v} == '' else {v}.ljust({w}) if {v}.__class__ is str "
                             f"and len({v}) <= {w} and {v}.isascii() and {v}.isprintable() "
-                            f"else _cut({v}, {w}, {f.name!r}, {noted})")
+                            f"else _fit({v}, {w}, {f.name!r}, notes)")
+            elif f.kind == "short":  # cut by definition, never noted
+                args.append(f"{blank} if {v} is None or {v} == '' else {v}[:{w}].ljust({w}) if {v}.__class__ is str "
+                            f"and {v}.isascii() and {v}.isprintable() else _fit({v}, {w}, {f.name!r}, None)")
             elif f.kind == "date":
                 args.append(f"{blank} if {v} is None else _DATES.get({v}) or _date8({v})")
             elif f.kind in _CACHES:
@@ -393,12 +390,18 @@ def _read_date(text: str, name: str) -> dt.date | None:
     return d
 
 
+_MONEY_IN: dict[str, Decimal] = {}
+
+
 def _read_money(text: str, name: str) -> Decimal | None:
     if text == "        ":
         return None
     if not text.isdigit():
         raise LineError(BAD_VALUE, f"{name} is not 8 digits of cents")
-    return Decimal(int(text)).scaleb(-2)
+    value = Decimal(int(text)).scaleb(-2)
+    if len(_MONEY_IN) < 100_000:
+        _MONEY_IN[text] = value
+    return value
 
 
 def _read_int2(text: str, name: str) -> int | None:
@@ -409,16 +412,22 @@ def _read_int2(text: str, name: str) -> int | None:
     return int(text)
 
 
+_INSTANTS_IN: dict[str, dt.datetime] = {}
+
+
 def _read_instant(text: str, name: str) -> dt.datetime | None:
     if not text.strip():
         return None
     try:
         if not text.isdigit():
             raise ValueError
-        return dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                           int(text[12:14]), int(text[14]) * 100000, tzinfo=_UTC)
+        value = dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                            int(text[12:14]), int(text[14]) * 100000, tzinfo=_UTC)
     except ValueError:
         raise LineError(BAD_DATE, f"{name} is not a CCYYMMDDHHMMSSt timestamp") from None
+    if len(_INSTANTS_IN) < 100_000:
+        _INSTANTS_IN[text] = value
+    return value
 
 
 def _read_text(text: str, name: str) -> str | None:
@@ -454,15 +463,17 @@ def _check_line(line: str | bytes, length: int) -> str:
 def _reader(fields: Iterable[Field]) -> Callable[[str], dict[str, Any]]:
     """``line -> {name: value}`` for ``fields`` (in their order), compiled like :class:`_Writer`:
     text sliced and stripped in line (blank -> None), dates from a cache, the rest by their reader."""
-    env: dict[str, Any] = {"_DATES_IN": _DATES_IN, "_read_date": _read_date}
+    env: dict[str, Any] = {}
+    caches = {"date": _DATES_IN, "money": _MONEY_IN, "instant": _INSTANTS_IN}  # a miss calls the reader
     items = []
     for i, f in enumerate(fields):
         span, key = f"line[{f.start - 1}:{f.start - 1 + f.length}]", repr(f.name)
         if f.kind in ("text", "short"):
             items.append(f"{key}: {span}.rstrip() or None")
-        elif f.kind == "date":
+        elif f.kind in caches:
+            env[f"_c{i}"], env[f"_r{i}"] = caches[f.kind], _READERS[f.kind]
             items.append(f"{key}: None if (t{i} := {span}) == {' ' * f.length!r} "
-                         f"else _DATES_IN.get(t{i}) or _read_date(t{i}, {key})")
+                         f"else _c{i}.get(t{i}) or _r{i}(t{i}, {key})")
         else:
             env[f"_r{i}"] = _READERS[f.kind]
             items.append(f"{key}: _r{i}({span}, {key})")
@@ -568,7 +579,7 @@ def trr_files(records: Iterable[Mapping[str, Any]], notes: Notes | None = None) 
 
 def file_bytes(lines: list[str]) -> bytes:
     """A file's bytes: each line ended by ``\\n``, ASCII."""
-    return "".join(line + "\n" for line in lines).encode("ascii")
+    return ("\n".join(lines) + "\n").encode("ascii") if lines else b""
 
 
 def lines_of(data: bytes) -> Iterable[tuple[int, bytes]]:
@@ -582,10 +593,22 @@ def lines_of(data: bytes) -> Iterable[tuple[int, bytes]]:
 
 
 # ---------------------------------------------------------------- JSON
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    raise TypeError(f"not JSON: {type(value).__name__}")
+_JSON_TEXT: dict[Any, str] = {}
+
+
+def _json_text(value: Any) -> str:
+    """The JSON string of an amount (``"31.50"``) or an instant (``...T..:..:..sssZ``), cached."""
+    text = _JSON_TEXT.get(value)
+    if text is None:
+        if isinstance(value, dt.datetime):
+            text = value.astimezone(_UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
+        elif isinstance(value, Decimal):
+            text = f"{value:.2f}"
+        else:
+            raise TypeError(f"not JSON: {type(value).__name__}")
+        if len(_JSON_TEXT) < 100_000:
+            _JSON_TEXT[value] = text
+    return text
 
 
 def json_line(record: Mapping[str, Any], instants: tuple[str, ...] = ("cms_processing_timestamp",)) -> bytes:
@@ -595,5 +618,5 @@ def json_line(record: Mapping[str, Any], instants: tuple[str, ...] = ("cms_proce
     for k in instants:
         v = out.get(k)
         if v is not None:
-            out[k] = v.astimezone(_UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
-    return orjson.dumps(out, default=_json_default) + b"\n"
+            out[k] = _json_text(v)
+    return orjson.dumps(out, default=_json_text) + b"\n"
