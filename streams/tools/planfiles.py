@@ -23,7 +23,6 @@ from collections import Counter
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
-
 import orjson
 
 TRR_LENGTH = 800
