@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-
 from streams import topics
 from streams.tools import planfiles
 from streams.tools.cli import _bootstrap_or_fail, _fail, _serde

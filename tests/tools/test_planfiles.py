@@ -271,7 +271,8 @@ def test_a_file_is_the_same_bytes_whatever_the_order_and_repeats(records, rnd: r
     assert pf.trr_files(again) == base
     assert sum(len(v) for v in base.values()) == len({(r["file_name"], r["cms_tracking_id"]) for r in records})
     assert set(base) == {r["file_name"] for r in records}
-    order = lambda r: (r["cms_processing_timestamp"], r["mbi"], r["transaction_code"],  # noqa: E731
+    # docs/plan-files.md: by processing timestamp (as written: tenths), MBI, TC, TRC, tracking id.
+    order = lambda r: (_carried(r)["cms_processing_timestamp"], r["mbi"], r["transaction_code"],  # noqa: E731
                        r["transaction_reply_code"], r["cms_tracking_id"])
     for name, lines in base.items():
         unique = {r["cms_tracking_id"]: r for r in records if r["file_name"] == name}.values()
