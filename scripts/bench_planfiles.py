@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_planfiles.py [--records 200000] [--repeat 3]
 
 TRR: TrrRecords (the mix of a daily file: every field the layout carries, names, LIS on a third)
--> ``trr_files`` (dedupe + order + 800-byte lines) -> bytes on disk; and back: file bytes ->
+-> ``trr_files`` (dedupe + order + 800-byte lines) -> the file on disk (``partd trr-file``'s writer); and back: file bytes ->
 ``parse_trr_line`` per line, and the same plus the JSON line ``partd trr-read`` prints.
 TC 61: transactions -> ``tc61_line`` -> disk; file bytes -> ``parse_tc61_line`` +
 ``enrollment_transaction`` per line (what ``partd submit`` does before publishing). Best of
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from processors.ids import stable_id  # noqa: E402
 from processors.trr import TRC_TABLE  # noqa: E402
 from streams.tools import planfiles as pf  # noqa: E402
+from streams.tools.planfile_cli import write_file  # noqa: E402
 
 UTC = dt.timezone.utc
 _L = "ACDEFGHJKMNPQRTUVWXY"
@@ -131,9 +132,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="partd-bench-planfiles-"))
     trr_path, tc_path = tmp / records[0]["file_name"], tmp / "tc61.txt"
 
-    def write_trr() -> None:
-        [(name, lines)] = pf.trr_files(records).items()
-        trr_path.write_bytes(pf.file_bytes(lines))
+    def write_trr() -> None:  # as `partd trr-file` writes them
+        for name, lines in pf.trr_files(records).items():
+            write_file(tmp, name, lines)
 
     def write_tc61() -> None:
         tc_path.write_bytes(pf.file_bytes([pf.tc61_line(t) for t in txns]))

@@ -68,12 +68,13 @@ def _safe_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
-def write_file(out_dir: Path, name: str, data: bytes) -> None:
-    """Write ``out_dir/name`` atomically (a loader never sees half a file)."""
+def write_file(out_dir: Path, name: str, lines: list[str]) -> None:
+    """Write the TRR ``lines`` to ``out_dir/name`` atomically (a loader never sees half a file)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in planfiles.file_chunks(lines):
+                fh.write(chunk)
         os.replace(tmp, out_dir / name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,7 +112,7 @@ def cmd_trr_file(args: argparse.Namespace, settings: Any) -> None:
     files = planfiles.trr_files(chosen, notes)
     try:
         for name, lines in files.items():
-            write_file(out_dir, name, planfiles.file_bytes(lines))
+            write_file(out_dir, name, lines)
             print(f"{out_dir / name}: {len(lines)} records", flush=True)
     except OSError as exc:
         _fail(f"cannot write to {out_dir}: {exc.strerror or exc}")

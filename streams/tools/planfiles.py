@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections import Counter
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import orjson
 
@@ -589,7 +589,13 @@ def trr_files(records: Iterable[Mapping[str, Any]], notes: Notes | None = None) 
 
 def file_bytes(lines: list[str]) -> bytes:
     """A file's bytes: each line ended by ``\\n``, ASCII."""
-    return ("\n".join(lines) + "\n").encode("ascii") if lines else b""
+    return b"".join(file_chunks(lines))
+
+
+def file_chunks(lines: list[str], size: int = 2048) -> Iterator[bytes]:
+    """A file's bytes ``size`` lines at a time (no copy of the whole file)."""
+    for i in range(0, len(lines), size):
+        yield ("\n".join(lines[i:i + size]) + "\n").encode("ascii")
 
 
 def lines_of(data: bytes) -> Iterable[tuple[int, bytes]]:
