@@ -24,9 +24,9 @@ async def produce(
     ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
     """
     producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
     n = 0
     try:
+        await producer.start()  # inside: a producer that cannot start is closed too
         futures = []
         for topic, key, value in records:
             if isinstance(value, dict):
@@ -144,8 +144,8 @@ async def read_to_end(
     ``TimeoutError`` when nothing arrives for ``idle_timeout`` s while records are still due.
     """
     consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         parts = consumer.partitions_for_topic(topic)
         if not parts:
             raise LookupError(f"topic {topic!r} does not exist on {bootstrap}")

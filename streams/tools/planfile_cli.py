@@ -42,9 +42,15 @@ def _noted(notes: Counter) -> str:
     return ", ".join(f"{name} x{n}" for name, n in sorted(notes.items()))
 
 
-def _kafka_errors() -> tuple[type[BaseException], ...]:
+def _kafka_errors(settings: Any) -> tuple[type[BaseException], ...]:
+    """The errors a command turns into one ``partd: error:`` line; aiokafka's own log lines about
+    them (``Unable connect to ...``) only at ``PARTD_LOG_LEVEL=debug``."""
+    import logging
+
     from aiokafka.errors import KafkaError
 
+    if settings.log_level != "debug":
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     return (KafkaError, OSError, TimeoutError, LookupError)
 
 
@@ -97,9 +103,10 @@ def cmd_trr_file(args: argparse.Namespace, settings: Any) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _fail(f"cannot create --out {out_dir}: {exc.strerror or exc}")
+    errors = _kafka_errors(settings)
     try:
         records, undecodable = asyncio.run(_trr_records(bootstrap, args.contract))
-    except _kafka_errors() as exc:
+    except errors as exc:
         _fail(f"cannot read {topics.TRR_REPLIES} from {bootstrap}: {exc} (is the broker running?)")
     if undecodable:
         _warn(f"{undecodable} records of {args.contract} on {topics.TRR_REPLIES} could not be decoded and are not in "
@@ -190,9 +197,10 @@ def cmd_submit(args: argparse.Namespace, settings: Any) -> None:
     records, bad = submission(data, Path(args.file).name, submitted_at=submitted_at, submitter_id=args.submitter)
     for n, reason in bad:
         print(f"partd: error: {args.file}:{n}: {reason}", file=sys.stderr, flush=True)
+    errors = _kafka_errors(settings)
     try:
         asyncio.run(produce(bootstrap, _serde(), records, timestamp_ms=int(submitted_at.timestamp() * 1000)))
-    except _kafka_errors() as exc:
+    except errors as exc:
         _fail(f"cannot publish to {bootstrap}: {exc} (is the broker running?)")
     published = len(records) - len(bad)
     print(f"submit: {args.file}: published {published} to {topics.ENROLLMENT_REQUESTS}, "

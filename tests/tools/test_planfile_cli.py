@@ -93,3 +93,28 @@ def test_a_line_of_any_bytes_is_dead_lettered_untouched():
     assert [r[2]["raw_value"] for r in records] == [junk, b"", b"x" * 600]
     assert [r[2]["error_code"] for r in records] == [pf.NOT_ASCII, pf.WRONG_LENGTH, pf.UNKNOWN_TC]
     assert [n for n, _ in bad] == [1, 2, 3]
+
+
+def _partd_at(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PARTD_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-m", "streams.tools.cli", *args], capture_output=True, text=True,
+                          env={**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}, timeout=60)
+
+
+def test_a_broker_that_does_not_answer_is_one_line(tmp_path: Path):
+    nowhere = "127.0.0.1:1"
+    for args in (("trr-file", "--contract", "S7101", "--out", str(tmp_path), "--all"),
+                 ("submit", str(TC61_SAMPLE), "--submitted-at", "2026-11-02T14:00:00Z")):
+        done = _partd_at(nowhere, *args)
+        assert done.returncode == 1
+        errors = [line for line in done.stderr.splitlines() if f"from {nowhere}" in line or f"to {nowhere}" in line]
+        assert len(errors) == 1 and errors[0].startswith("partd: error: cannot ") and "is the broker running" in errors[0]
+        assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr and "Unable connect" not in done.stderr
+
+
+def test_trr_file_options_are_checked_before_anything_is_read(tmp_path: Path):
+    done = _partd_at("127.0.0.1:1", "trr-file", "--contract", "S7101", "--out", str(tmp_path), "--date", "2026-13-01")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "partd: error: --date '2026-13-01' is not a date: give YYYY-MM-DD (or --all)"
+    done = _partd_at("127.0.0.1:1", "submit", str(TC61_SAMPLE), "--submitted-at", "yesterday")
+    assert done.returncode == 1 and "--submitted-at 'yesterday' is not an ISO instant" in done.stderr
