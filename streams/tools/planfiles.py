@@ -281,9 +281,9 @@ def _cms_id(width: int, name: str) -> Callable[[Any, Notes | None], str]:
     return write
 
 
+#: Formatters of the kinds not written in line (text, short and date are: see :class:`_Writer`).
 _WRITERS: dict[str, Callable[[int, str], Callable[[Any, Notes | None], str]]] = {
-    "text": _text, "money": _money, "int2": _int2, "instant": _instant, "sex": _sex,
-    "cms_id": _cms_id,
+    "money": _money, "int2": _int2, "instant": _instant, "sex": _sex, "cms_id": _cms_id,
 }
 #: The formatted text of common values, looked up in line before calling a kind's formatter
 #: (a miss, or a cached None, calls it: it formats, caches, or notes a value that does not fit).
@@ -377,10 +377,6 @@ def tc61_line(transaction: Mapping[str, Any], notes: Notes | None = None) -> str
 
 
 # ---------------------------------------------------------------- reading
-def _span(f: Field) -> slice:
-    return slice(f.start - 1, f.start - 1 + f.length)
-
-
 _DATES_IN: dict[str, dt.date] = {}
 
 
@@ -452,9 +448,10 @@ def _read_cms_id(text: str, name: str) -> str | None:
     return f"T{text}" if _CMS_ID_DIGITS.fullmatch(text) else _read_text(text, name)
 
 
+#: Readers of the kinds not read in line (text and short are: see :func:`_reader`).
 _READERS: dict[str, Callable[[str, str], Any]] = {
-    "text": _read_text, "date": _read_date, "money": _read_money, "int2": _read_int2, "instant": _read_instant,
-    "sex": _read_sex, "cms_id": _read_cms_id, "short": _read_text,
+    "date": _read_date, "money": _read_money, "int2": _read_int2, "instant": _read_instant, "sex": _read_sex,
+    "cms_id": _read_cms_id,
 }
 
 
