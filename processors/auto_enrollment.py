@@ -72,7 +72,7 @@ from processors.member import enrollment_on, open_enrollment
 from processors.model import MemberState, Output, PlanState, StepResult, clone
 from processors.plans import plan_premium
 from processors.reassignment import draw_target, eligible_targets, member_region, subsidy_amount
-from processors.trr import lis_fields, trr_record
+from processors.trr import beneficiary_fields, lis_fields, trr_record
 
 AUTO = "AUTO"
 FACILITATED = "FACILITATED"
@@ -231,6 +231,7 @@ def _lis_changed_reply(state: MemberState, period: Mapping[str, Any], as_of: dt.
         transaction_code=TC_INFORMATIONAL, processed_at=as_of,
         cause_id=f"LIS|{period['change_id']}|{instant_iso(as_of)}",
         pbp_id=enrollment["pbp_id"], effective_date=from_iso(period["start"]), **lis_fields(period),
+        **beneficiary_fields(state),
     )]
 
 
@@ -324,7 +325,7 @@ def auto_or_facilitate(
             trc=OPT_OUT_TRC, mbi=mbi, contract_id=contract_id, transaction_code=TC_ENROLL,
             processed_at=as_of, cause_id=f"{ID_STEP}|OPT_OUT|{kind}|{mbi}",
             pbp_id=pbp_id, effective_date=eff, application_date=today,
-            election_type=ELECTION_TYPE, enrollment_source=source,
+            election_type=ELECTION_TYPE, enrollment_source=source, **beneficiary_fields(base),
         ))
         return done()
 
@@ -371,5 +372,6 @@ def auto_or_facilitate(
         lis_premium_subsidy_amount=subsidy_amount(lis["premium_subsidy_level"], premium, benchmark) if lis else None,
         part_d_premium=premium,
         **lis_fields(lis),
+        **beneficiary_fields(new),
     ))
     return done()

@@ -32,7 +32,7 @@ from processors.dates import day_before, from_iso, is_month_end, is_valid_effect
 from processors.member import enrollment_on, lis_on
 from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 from processors.plans import plan_key, plan_premium
-from processors.trr import lis_fields, trr_record
+from processors.trr import beneficiary_fields, lis_fields, trr_record
 
 TRC_ALREADY_ENROLLED = "039"
 TRC_DUPLICATE_PBP = "109"
@@ -91,6 +91,7 @@ def _reply(
         "update_source_contract_id": event.get("submitter_id"),
     }
     values.update(_lis_fields(state, eff))
+    values.update(beneficiary_fields(state, event))
     values.update(fields)
     return trr_record(
         trc=trc,

@@ -17,7 +17,7 @@ from processors.codes import (
 from processors.dates import from_iso, instant_iso, iso
 from processors.member import enrollment_on, open_enrollment
 from processors.model import MemberState, Output, Record, Rejected, StepResult, new_member, clone
-from processors.trr import trr_record
+from processors.trr import beneficiary_fields, trr_record
 
 TRC_LIS_CHANGED = "121"
 TRC_LIS_REMOVED = "223"
@@ -62,6 +62,7 @@ def _reply(state: MemberState, period: dict[str, Any], trc: str, event: Record) 
             lis_subsidy_source=period["subsidy_source"],
             lis_period_start=from_iso(period["start"]),
             lis_period_end=from_iso(period["end"]),
+            **beneficiary_fields(state),
         )
     ]
 

@@ -78,7 +78,7 @@ from processors.model import (
 )
 from processors.plan_index import RegionPdp, region_pdps
 from processors.regions import is_territory, region_of_state
-from processors.trr import special_trr_file_name, trr_record
+from processors.trr import beneficiary_fields, special_trr_file_name, trr_record
 
 # --- cases -----------------------------------------------------------------
 PREMIUM = "PREMIUM"
@@ -750,12 +750,14 @@ def apply_reassignment(
             lis_period_end=dt.date.fromisoformat(lis["end"]) if lis.get("end") else None,
             lis_premium_subsidy_amount=subsidy_amount(lis.get("premium_subsidy_level"), d.gaining_premium, d.benchmark),
             part_d_premium=d.gaining_premium,
+            **beneficiary_fields(new),
         ),
         trr_record(
             trc="014", mbi=d.mbi, contract_id=lose_c, transaction_code=TC_DISENROLL, processed_at=as_of,
             cause_id=cause, file_name=special_trr_file_name(lose_c, as_of),
             pbp_id=lose_p, effective_date=new_year, application_date=app_date,
             disenrollment_reason=DISENROLLMENT_REASON,
+            **beneficiary_fields(new),
         ),
         _plan_notice(
             d, contract_id=gain_c, pbp_id=gain_p, notice_type="GAIN_FILE_RECORD",

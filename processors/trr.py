@@ -28,8 +28,11 @@ TRR_FIELDS: tuple[str, ...] = (
     "lis_copay_level", "lis_subsidy_source", "lis_period_start", "lis_period_end",
     "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
     "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
-    "update_source_contract_id",
+    "update_source_contract_id", "last_name", "first_name", "middle_initial", "birth_date", "sex",
 )
+
+#: The beneficiary's own fields on a TRR record (the fixed-width file's positions 13-41).
+BENEFICIARY_FIELDS: tuple[str, ...] = ("last_name", "first_name", "middle_initial", "birth_date", "sex")
 
 
 def lis_fields(period: dict[str, Any] | None) -> dict[str, Any]:
@@ -43,6 +46,19 @@ def lis_fields(period: dict[str, Any] | None) -> dict[str, Any]:
         "lis_period_start": from_iso(period["start"]),
         "lis_period_end": from_iso(period.get("end")),
     }
+
+
+def beneficiary_fields(state: dict[str, Any] | None, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Name, birth date and sex for a TRR record: as CMS has them (the member's profile, from
+    ``beneficiary-updates``), else as the transaction (``event``) submitted them, else none."""
+    profile = (state or {}).get("profile")
+    if profile:
+        fields = {name: profile.get(name) for name in BENEFICIARY_FIELDS}
+        fields["birth_date"] = from_iso(fields["birth_date"])
+        return fields
+    if event is not None:
+        return {name: event.get(name) for name in BENEFICIARY_FIELDS}
+    return {}
 
 
 def daily_trr_file_name(contract_id: str, at: dt.datetime) -> str:

@@ -107,19 +107,8 @@ async def consume(
 
 
 async def read_raw(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record of ``topic`` as it is, ``(key, value)``, in partition order."""
-    async with clients.started(clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")) as consumer:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        ends = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        out: dict[TopicPartition, list[tuple[bytes | None, bytes | None]]] = {tp: [] for tp in tps}
-        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-            for tp, msgs in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
-                out[tp].extend((m.key, m.value) for m in msgs)
-        return [kv for tp in tps for kv in out[tp]]
+    """Every record of ``topic`` as it is, ``(key, value)``, in partition order (:func:`read_to_end`)."""
+    return [(m.key, m.value) async for batch in read_to_end(bootstrap, topic) for m in batch]
 
 
 async def read_all(bootstrap: str, serde: Serde, topic: str, *, expect: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -130,3 +119,41 @@ async def read_all(bootstrap: str, serde: Serde, topic: str, *, expect: int | No
         if expect is None or len(records) >= expect or time.monotonic() > deadline:
             return records
         await asyncio.sleep(0.3)
+
+
+async def read_to_end(
+    bootstrap: str, topic: str, *, key: bytes | None = None, idle_timeout: float = 30.0,
+) -> AsyncIterator[list[Any]]:
+    """Batches of ``topic``'s raw records (aiokafka ``ConsumerRecord``), from the beginning up to the
+    end offsets taken at the start; with ``key``, only the records with that key.
+
+    Stops by offsets, not by idling, so it reads exactly what was there when it started. Raises
+    ``TimeoutError`` when nothing arrives for ``idle_timeout`` s while records are still due.
+    """
+    consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    try:
+        await consumer.start()
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise LookupError(f"topic {topic!r} does not exist on {bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ends = await consumer.end_offsets(tps)
+        todo = [tp for tp in tps if ends[tp] > 0]
+        if not todo:
+            return
+        consumer.assign(todo)
+        await consumer.seek_to_beginning(*todo)
+        last = time.monotonic()
+        while todo:
+            batches = await consumer.getmany(*todo, timeout_ms=200, max_records=10000)
+            for tp, msgs in batches.items():
+                msgs = [m for m in msgs if m.offset < ends[tp] and (key is None or m.key == key)]
+                if msgs:
+                    yield msgs
+            if batches:
+                last = time.monotonic()
+            elif time.monotonic() - last > idle_timeout:
+                raise TimeoutError(f"{topic}: no records for {idle_timeout:.0f}s before its end offsets")
+            todo = [tp for tp in todo if await consumer.position(tp) < ends[tp]]
+    finally:
+        await consumer.stop()

@@ -93,6 +93,7 @@ EXTRAS: dict[str, list[str]] = {
     "PlanYearUpdate": ["reduced_counties"],
     "BeneficiaryUpdate": ["medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
                           "mailing_state_code", "mailing_zip_code"],
+    "TrrRecord": ["last_name", "first_name", "middle_initial", "birth_date", "sex"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
@@ -109,7 +110,7 @@ LOGICAL: dict[str, dict[str, dict]] = {
     "CycleCommand": {"as_of": INSTANT, "reference_month": DATE},
     "TrrRecord": {"effective_date": DATE, "transaction_date": DATE, "application_date": DATE, "lis_period_start": DATE,
                   "lis_period_end": DATE, "lis_premium_subsidy_amount": MONEY, "part_d_premium": MONEY,
-                  "cms_processing_timestamp": INSTANT},
+                  "cms_processing_timestamp": INSTANT, "birth_date": DATE},
     "BeneficiaryNotice": {"current_plan_premium": MONEY, "mail_by": DATE, "gaining_plan_premium": MONEY, "issued_at": INSTANT},
     "PlanNotice": {"due_at": INSTANT, "effective_date": DATE, "issued_at": INSTANT},
     "StateListEntry": {"birth_date": DATE},

@@ -167,7 +167,7 @@ def test_embedded_unknown_id_and_topic():
 def test_parsed_schemas_are_cached():
     reg = SchemaRegistry.embedded()
     assert reg.reader_schema("trr-replies") is reg.reader_schema("trr-replies")
-    assert reg.writer_schema(6) is reg.reader_schema("trr-replies")
+    assert reg.writer_schema(206) is reg.reader_schema("trr-replies")
     assert reg.writer_schema(106) is reg.writer_schema(106)
 
 
