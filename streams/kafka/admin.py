@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from streams.config import KafkaSecurity
 from streams.kafka import clients
 
 __all__ = [
@@ -42,9 +43,13 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     raise RuntimeError("called from a running event loop: use the *_async variant")
 
 
-async def _admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:
-    admin = clients.admin(bootstrap, request_timeout_ms=timeout_ms)
-    await admin.start()
+async def _admin(bootstrap: str, timeout_ms: int, security: KafkaSecurity | None) -> AIOKafkaAdminClient:
+    admin = clients.admin(bootstrap, security=security, request_timeout_ms=timeout_ms)
+    try:
+        await admin.start()
+    except BaseException:
+        await admin.close()
+        raise
     return admin
 
 
@@ -65,13 +70,15 @@ async def ensure_topics_async(
     *,
     configs: dict[str, str] | None = None,
     timeout_ms: int = 30000,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Create the topics of ``names`` that do not exist; return the created ones.
 
     Idempotent.  A topic that exists with a different partition count is left
-    as it is (a warning is logged).
+    as it is (a warning is logged). ``security``: how to connect (default:
+    this process's settings, :func:`streams.kafka.clients.connection`).
     """
-    admin = await _admin(bootstrap, timeout_ms)
+    admin = await _admin(bootstrap, timeout_ms, security)
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
@@ -117,9 +124,10 @@ def ensure_topics(
     return _run(ensure_topics_async(bootstrap, names, partitions, replication, **kwargs))
 
 
-async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000) -> int | None:
+async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000,
+                                security: KafkaSecurity | None = None) -> int | None:
     """Number of partitions of ``topic``, or None if it does not exist."""
-    admin = await _admin(bootstrap, timeout_ms)
+    admin = await _admin(bootstrap, timeout_ms, security)
     try:
         if topic not in set(await admin.list_topics()):
             return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import socket
 import ssl
 from collections.abc import Coroutine
@@ -160,6 +161,26 @@ def explain_connection_error(exc: BaseException, bootstrap: str, *,
     if line is None and isinstance(exc, (KafkaConnectionError, KafkaTimeoutError, OSError, asyncio.TimeoutError)):
         line = _diagnose(bootstrap, security)
     return None if line is None else _redact(line, security)
+
+
+class _BootstrapFailures(logging.Filter):
+    """Drops aiokafka's "Unable connect to "host:port": ..." bootstrap records (explained in one line instead)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unable connect to \"")
+
+
+_BOOTSTRAP_FILTER = _BootstrapFailures()
+
+
+def quiet_bootstrap_failures() -> None:
+    """Keep aiokafka's per-address bootstrap errors out of a command's output.
+
+    A command that cannot connect prints the one line of
+    :func:`explain_connection_error` instead (the CLI calls this unless
+    ``PARTD_LOG_LEVEL=debug``, where everything is logged).
+    """
+    logging.getLogger("aiokafka").addFilter(_BOOTSTRAP_FILTER)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

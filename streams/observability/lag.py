@@ -41,7 +41,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from streams import topics
-from streams.config import Settings
+from streams.config import ConfigError, Settings
 from streams.kafka import clients
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,12 @@ class LagReader:
         self._reader = clients.consumer(self.bootstrap, group_id=None,
                                         enable_auto_commit=False, auto_offset_reset="earliest",
                                         client_id="partd-lag-reader")
-        await self._offsets.start()
-        await self._reader.start()
+        try:
+            await self._offsets.start()
+            await self._reader.start()
+        except BaseException:
+            await self.stop()  # no unclosed client left behind by a failed start (TLS refused, ...)
+            raise
         return self
 
     async def stop(self) -> None:
@@ -352,7 +356,8 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
             try:
                 rows = await once()
             except Exception as exc:  # noqa: BLE001
-                print(f"partd: error: cannot read lag from {bootstrap}: {exc!r}", file=sys.stderr)
+                explained = str(exc) if isinstance(exc, ConfigError) else clients.explain_connection_error(exc, bootstrap)
+                print(f"partd: error: {explained or f'cannot read lag from {bootstrap}: {exc!r}'}", file=sys.stderr)
                 raise SystemExit(2) from None
             if args.json:
                 print(json.dumps([r.as_json() for r in rows]), flush=True)

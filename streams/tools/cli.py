@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -42,16 +43,24 @@ def _serde() -> Any:
 # ------------------------------------------------------------------ broker
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> None:
     from streams.kafka.admin import ensure_topics
-    from streams.tools.broker import EmbeddedBroker
+    from streams.tools.broker import BrokerError, EmbeddedBroker
 
+    if args.mtls and not args.tls:
+        _fail("--mtls needs --tls DIR (the directory for the certificates)")
     log_dir = Path(tempfile.mkdtemp(prefix="partd-broker-"))
-    broker = EmbeddedBroker(log_dir=log_dir)
-    bootstrap = broker.start(args.port)
+    broker = EmbeddedBroker(log_dir=log_dir, tls_dir=args.tls, client_auth=args.mtls)
     try:
-        ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
-        _say(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
-        _say(f"embedded Tansu broker (pid {broker.pid}), {len(topics.ALL)} topics x {settings.partitions} partitions; "
-             f"memory only: data is gone when it stops. Ctrl-C to stop.")
+        bootstrap = broker.start(args.port)
+    except BrokerError as exc:
+        _fail(str(exc))
+    try:
+        ensure_topics(bootstrap, list(topics.ALL), settings.partitions, security=broker.security)
+        for line in broker.exports():
+            _say(line)
+        how = (f"reachable only over TLS (stunnel in front; CA {broker.security.ssl_cafile}"
+               f"{', client certificate required' if args.mtls else ''})" if args.tls else "plaintext")
+        _say(f"embedded Tansu broker (pid {broker.pid}), {how}, {len(topics.ALL)} topics x {settings.partitions} "
+             f"partitions; memory only: data is gone when it stops. Ctrl-C to stop.")
         _wait_for_signal()
     finally:
         broker.stop()
@@ -181,6 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("broker", help="start the embedded Tansu broker on 127.0.0.1 and print its address")
     p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    p.add_argument("--tls", metavar="DIR", type=Path, default=None,
+                   help="reachable only over TLS: write a new CA (DIR/ca.pem) and a certificate for 127.0.0.1 to DIR "
+                        "and print the KAFKA_SECURITY_PROTOCOL/KAFKA_SSL_CAFILE lines to export")
+    p.add_argument("--mtls", action="store_true",
+                   help="with --tls: also require a client certificate (writes DIR/client.pem, DIR/client-key.pem)")
     p.set_defaults(func=cmd_broker)
     p = sub.add_parser("worker", help="run a stream worker (needs KAFKA_BOOTSTRAP_SERVERS)")
     p.set_defaults(func=cmd_worker)
@@ -206,7 +220,31 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except ConfigError as exc:
         _fail(f"{exc}")
-    args.func(args, settings)
+    from streams.kafka.clients import quiet_bootstrap_failures
+    from streams.kafka.registry import RegistryError
+
+    if not settings.debug:
+        quiet_bootstrap_failures()
+    try:
+        args.func(args, settings)
+    except (ConfigError, RegistryError) as exc:  # a KAFKA_SSL_* file that is not PEM, a registry refusing us, ...
+        _fail(f"{exc}")
+    except Exception as exc:  # noqa: BLE001 - a connection failure gets one line, anything else its traceback
+        line = _explain(exc, settings)
+        if line is None:
+            raise
+        if settings.debug:
+            traceback.print_exc()
+        _fail(line)
+
+
+def _explain(exc: BaseException, settings: Settings) -> str | None:
+    """The one line for a connection failure (TLS, SASL, ...), or None."""
+    if not settings.bootstrap_servers:
+        return None
+    from streams.kafka.clients import explain_connection_error
+
+    return explain_connection_error(exc, settings.bootstrap_servers)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ async def produce(
     ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
     """
     producer = clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
     n = 0
     try:
+        await producer.start()
         futures = []
         for topic, key, value in records:
             if isinstance(value, dict):
@@ -49,8 +49,8 @@ async def produce(
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """True end offsets of every partition of ``topics`` (Tansu-corrected, see tansu_workarounds)."""
     consumer = clients.consumer(bootstrap, group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         return await consumer.end_offsets(tps) if tps else {}
     finally:
@@ -60,8 +60,8 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
 async def committed_offsets(bootstrap: str, group: str, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
     """The group's committed offsets (0 where nothing is committed yet)."""
     consumer = clients.consumer(bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         out = {}
         for tp in tps:
             out[tp] = (await consumer.committed(tp)) or 0
@@ -98,8 +98,8 @@ async def consume(
 ) -> AsyncIterator[tuple[int, int, str | None, dict[str, Any] | None, Any]]:
     """Yield ``(partition, offset, key, record, error)`` from the beginning until idle for ``timeout`` s."""
     consumer = clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
