@@ -50,8 +50,13 @@ def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
 
     Certificates and host names are verified (the broker's certificate must
     name the address in ``KAFKA_BOOTSTRAP_SERVERS``). A file that is missing
-    or not PEM is a :class:`ConfigError` naming its variable.
+    or not PEM is a :class:`ConfigError` naming its variable. One context per
+    setting, shared by every client.
     """
+    return _new_ssl_context(security)
+
+
+def _new_ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
     cafile = security.ssl_cafile
     try:
         context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
@@ -238,6 +243,9 @@ def _diagnose(bootstrap: str, security: KafkaSecurity) -> str | None:
 
     host, port = _first_address(bootstrap)
     addr = f"{host}:{port}"
+    if security.tls and tansu.api_versions(host, port, timeout=PROBE_TIMEOUT_S) is not None:
+        return (f"TLS: the broker at {addr} speaks plaintext, not TLS: use the address of its TLS listener "
+                f"(or KAFKA_SECURITY_PROTOCOL=PLAINTEXT for a broker that has none)")
     transport = KafkaSecurity(protocol="SSL" if security.tls else "PLAINTEXT", ssl_cafile=security.ssl_cafile,
                               ssl_certfile=security.ssl_certfile, ssl_keyfile=security.ssl_keyfile)
     failed = _run(_connect(host, port, transport))
@@ -245,11 +253,10 @@ def _diagnose(bootstrap: str, security: KafkaSecurity) -> str | None:
         return None  # nothing listens there, or no such host: not a TLS/SASL matter
     if failed is not None:
         line = _explain(failed, addr, security)
+        if line is None and security.tls:
+            line = _tls_refusal(host, port, security)
         if line is not None:
             return line
-        if security.tls and tansu.api_versions(host, port, timeout=PROBE_TIMEOUT_S) is not None:
-            return (f"TLS: the broker at {addr} speaks plaintext, not TLS: use the address of its TLS listener "
-                    f"(or KAFKA_SECURITY_PROTOCOL=PLAINTEXT for a broker that has none)")
         if not security.tls and _speaks_tls(host, port):
             return (f"the broker at {addr} requires TLS and KAFKA_SECURITY_PROTOCOL is {security.protocol}: "
                     f"set KAFKA_SECURITY_PROTOCOL={'SASL_SSL' if security.sasl else 'SSL'} and KAFKA_SSL_CAFILE "
@@ -265,6 +272,29 @@ def _diagnose(bootstrap: str, security: KafkaSecurity) -> str | None:
         return line
     if isinstance(failed, (KafkaConnectionError, asyncio.TimeoutError, KeyError, AssertionError)):
         return _sasl_failed(addr, security)  # the broker hung up (or answered nonsense) during SASL
+    return None
+
+
+def _tls_refusal(host: str, port: int, security: KafkaSecurity) -> str | None:
+    """Why the broker ends our TLS sessions, from one exchange on a plain TLS socket (None: no TLS error).
+
+    asyncio reports an alert that comes after the handshake as a closed
+    connection. With TLS 1.3 a missing client certificate is such an alert
+    (and may even be lost to the connection's close), so TLS 1.2 is tried
+    first: there the broker refuses within the handshake.
+    """
+    from streams.kafka.internals import tansu
+
+    for version in (ssl.TLSVersion.TLSv1_2, None):
+        context = _new_ssl_context(security)
+        if version is not None:
+            context.maximum_version = version
+        try:
+            tansu.api_versions(host, port, timeout=PROBE_TIMEOUT_S, ssl_context=context, raise_tls_errors=True)
+        except ssl.SSLError as exc:
+            if "UNSUPPORTED_PROTOCOL" in (exc.reason or "") or "VERSION" in (exc.reason or ""):
+                continue  # a TLS 1.3-only broker: ask again with TLS 1.3
+            return _explain(exc, f"{host}:{port}", security)
     return None
 
 

@@ -134,14 +134,15 @@ def is_tansu(bootstrap: str, timeout: float = 3.0, *, ssl_context: ssl.SSLContex
     return 37 not in keys and 23 not in keys
 
 
-def api_versions(host: str, port: int, *, timeout: float = 3.0,
-                 ssl_context: ssl.SSLContext | None = None) -> set[int] | None:
+def api_versions(host: str, port: int, *, timeout: float = 3.0, ssl_context: ssl.SSLContext | None = None,
+                 raise_tls_errors: bool = False) -> set[int] | None:
     """The API keys a Kafka-protocol server lists in answer to a raw ApiVersions v0; None if it does not answer.
 
     Plain socket (or TLS with ``ssl_context``): no client library, so it also
     tells whether a port speaks Kafka at all (the embedded broker's readiness
     check, :mod:`streams.tools.broker`, and the connection diagnosis of
-    :func:`streams.kafka.clients.explain_connection_error`).
+    :func:`streams.kafka.clients.explain_connection_error`, which wants the
+    TLS error itself: ``raise_tls_errors``).
     """
     import socket
 
@@ -161,6 +162,10 @@ def api_versions(host: str, port: int, *, timeout: float = 3.0,
                 if not 10 <= size <= 1 << 20:
                     return None
                 data = _recv(s, size)
+    except ssl.SSLError:
+        if raise_tls_errors:
+            raise
+        return None
     except (OSError, ValueError):
         return None
     # v0 response: correlation_id(4) error_code(2) [api_key(2) min(2) max(2)]
