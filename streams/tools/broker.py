@@ -220,6 +220,7 @@ class EmbeddedBroker:
         if self.running:
             return self.bootstrap
         binary = tansu_binary()
+        stunnel = stunnel_binary() if self.tls_dir is not None else None  # before anything is started
         port = port or free_port()
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="partd-tansu-"))
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -241,13 +242,16 @@ class EmbeddedBroker:
         self.port = port
         self._wait_until(lambda: tansu.api_versions("127.0.0.1", tansu_port, timeout=1.0) is not None,
                          f"tansu did not answer a Kafka ApiVersions request on 127.0.0.1:{tansu_port}")
-        if self.tls_dir is not None:
-            self._start_tls(port, tansu_port)
+        if stunnel is not None:
+            try:
+                self._start_tls(stunnel, port, tansu_port)
+            except BaseException:
+                self.stop()
+                raise
         return self.bootstrap
 
-    def _start_tls(self, port: int, tansu_port: int) -> None:
+    def _start_tls(self, stunnel: str, port: int, tansu_port: int) -> None:
         assert self.tls_dir is not None and self.log_path is not None
-        stunnel = stunnel_binary()
         self.tls = write_certificates(self.tls_dir)
         config = self.log_path.with_name(f"stunnel-{port}.conf")
         config.write_text(tansu.tls_terminator_config(
