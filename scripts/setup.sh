@@ -13,14 +13,19 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 echo "installing partd and its dependencies into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-# promtool/prometheus for tests/ops (Debian's package; the service is not started: tests run their own).
-if ! command -v promtool >/dev/null 2>&1; then
+# Debian packages (none is started as a service: tests start their own):
+#   prometheus  promtool/prometheus for tests/ops
+#   stunnel4    the TLS end of the embedded broker (`partd broker --tls`; Tansu 0.6 cannot serve TLS itself)
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+{ command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1; } || missing+=(stunnel4)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's prometheus package (promtool, prometheus)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-      || echo "warning: could not install prometheus; tests/ops will skip (or fail in CI)" >&2
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || echo "warning: could not install ${missing[*]}; tests/ops (prometheus) and the TLS tests (stunnel4) will fail" >&2
   else
-    echo "note: promtool not found and not root: install Debian's prometheus package for tests/ops" >&2
+    echo "note: not root: install Debian's ${missing[*]} (tests/ops need prometheus, \`partd broker --tls\` stunnel4)" >&2
   fi
 fi
 echo "ready: .venv/bin/partd"

@@ -229,3 +229,33 @@ def test_anything_else_is_left_to_the_caller() -> None:
     # connection refused: no TLS or SASL cause, so no TLS/SASL line
     assert clients.explain_connection_error(KafkaConnectionError("Unable to bootstrap"), NOWHERE,
                                             security=KafkaSecurity("SSL")) is None
+
+
+# -- the CLI says it in one line -----------------------------------------------------------------
+
+
+def _partd(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "SCHEMA_REGISTRY_"))}
+    return subprocess.run([sys.executable, "-m", "streams.tools.cli", *args], capture_output=True, text=True,
+                          env={**base, **env}, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_cli_setting_mistakes_are_one_line(tmp_path: Path) -> None:
+    done = _partd("consume", "trr-replies", KAFKA_BOOTSTRAP_SERVERS=NOWHERE, KAFKA_SECURITY_PROTOCOL="TLS")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "partd: error: KAFKA_SECURITY_PROTOCOL must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, got 'TLS'"]
+    missing = tmp_path / "missing-ca.pem"
+    done = _partd("consume", "trr-replies", KAFKA_BOOTSTRAP_SERVERS=NOWHERE, KAFKA_SECURITY_PROTOCOL="SSL",
+                  KAFKA_SSL_CAFILE=str(missing))
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"partd: error: KAFKA_SSL_CAFILE={missing}: No such file or directory"]
+
+
+def test_partd_up_does_not_mix_its_plaintext_broker_with_tls_settings(tmp_path: Path, pki: dict[str, Path]) -> None:
+    done = _partd("up", "--once", KAFKA_SECURITY_PROTOCOL="SSL", KAFKA_SSL_CAFILE=str(pki["ca"]),
+                  PARTD_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert "partd up's own broker is plaintext, but KAFKA_SECURITY_PROTOCOL=SSL" in done.stdout
+    assert "partd broker --tls DIR" in done.stdout
