@@ -8,6 +8,7 @@ one ``partd: error: ... TLS ...`` line.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -64,8 +65,9 @@ def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A broker per test (it starts in a fraction of a second), so no test sees another's records."""
     root = tmp_path_factory.mktemp("tls-broker")
     broker = EmbeddedBroker(root, tls_dir=root / "tls")
     broker.start()
@@ -194,3 +196,50 @@ def test_sasl_settings_reach_the_broker_and_the_password_never_shows(broker: str
     for command in (("consume", "trr-replies"), ("worker",)):
         done = _partd(*command, env={**env, "PARTD_LOG_LEVEL": "debug"})
         assert password not in done.stdout + done.stderr
+
+
+def test_a_worker_over_tls_with_an_https_registry_logs_and_serves_no_secret(tls_broker: EmbeddedBroker,
+                                                                           tmp_path: Path) -> None:
+    """At debug level the worker's log and /metrics hold neither the registry's password nor any other secret
+    it was given, while they show it worked (a reply sent, schemas from the registry)."""
+    import urllib.request
+
+    from tests.streams.test_registry import REGISTRY_PASSWORD, FakeConfluent, _serving
+
+    state = FakeConfluent()
+    state.user_info = "svc-partd:" + REGISTRY_PASSWORD
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "registry-ca.pem"))
+    with _serving(state, ca) as url:
+        registry = {"SCHEMA_REGISTRY_URL": url, "SCHEMA_REGISTRY_CA_FILE": str(tmp_path / "registry-ca.pem"),
+                    "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": state.user_info}
+        env = _env(tls_broker, **registry)
+        worker = WorkerProcess(tls_broker.bootstrap, tmp_path / "worker", partitions=PARTITIONS,
+                               extra_env={**{k: env[k] for k in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CAFILE")},
+                                          **registry, "PARTD_LOG_LEVEL": "debug"}).start()
+        try:
+            plan = next(p for p in sample.PLANS if p["plan_year"] == 2027 and p["contract_id"] == "S7202")
+            bad = {**next(v for t, v in sample.STAGE_ENROLL if v["tracking_id"] == "SAMPLE-0009"),
+                   "tracking_id": "TLS-SECRETS-1", "contract_id": "S7202"}  # unknown MBI: 008
+            for topic, rows in (("plan-year-updates", [plan]), ("enrollment-requests", [bad])):
+                done = _partd("produce", topic, _jsonl(tmp_path / f"{topic}.jsonl", rows), env=env)
+                assert done.returncode == 0, done.stderr
+            metrics = ""
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and 'partd_trr_replies_total{trc="008"' not in metrics:
+                assert worker.alive(), worker.log_tail()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=10) as resp:
+                        metrics = resp.read().decode()
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            assert 'partd_trr_replies_total{trc="008"' in metrics, worker.log_tail()
+        finally:
+            worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "DEBUG" in log  # a debug log of a worker that ran
+    assert any(p.startswith("/subjects/") for _, p, _ in state.requests)  # it used the https registry
+    for text in (log, metrics):
+        assert REGISTRY_PASSWORD not in text
+        assert base64.b64encode(state.user_info.encode()).decode() not in text
