@@ -90,6 +90,9 @@ def test_the_whole_flow_over_tls(tls_broker: EmbeddedBroker, tmp_path: Path) -> 
     worker = WorkerProcess(tls_broker.bootstrap, tmp_path / "worker", partitions=PARTITIONS,
                            extra_env={k: env[k] for k in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CAFILE")}).start()
     try:
+        # The worker has taken in who Ada is before her enrollment comes (else it may answer 008 first:
+        # docs/architecture.md, "Order"); `partd lag` over TLS says when.
+        _wait_lag_zero(env, "beneficiary-updates", 1, worker)
         enroll = next(v for t, v in sample.STAGE_ENROLL if v["tracking_id"] == "SAMPLE-0001")  # TC 61 -> 011
         wrong_key = {"key": "2FH5UF6NK84", "value": {**enroll, "tracking_id": "TLS-KEY-MISMATCH"}}
         done = _partd("produce", "enrollment-requests", _jsonl(tmp_path / "enroll.jsonl", [enroll, wrong_key]), env=env)
@@ -105,7 +108,7 @@ def test_the_whole_flow_over_tls(tls_broker: EmbeddedBroker, tmp_path: Path) -> 
             time.sleep(0.5)
         assert [(r["key"], r["value"]["mbi"], r["value"]["transaction_code"], r["value"]["transaction_reply_code"],
                  r["value"]["plan_tracking_id"]) for r in replies] == [("S7101", ADA, 61, "011", "SAMPLE-0001")], \
-            worker.log_tail()
+            (replies, worker.log_tail())
 
         out = _partd("consume", "dead-letters", "--idle", "1", env=env)
         assert out.returncode == 0, out.stderr
@@ -113,18 +116,26 @@ def test_the_whole_flow_over_tls(tls_broker: EmbeddedBroker, tmp_path: Path) -> 
         assert [(d["key"], d["value"]["source_topic"], d["value"]["error_code"]) for d in dead] == [
             ("2FH5UF6NK84", "enrollment-requests", "KEY_MISMATCH")]
 
-        rows: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            out = _partd("lag", "--json", "--topic", "enrollment-requests", env=env)
-            assert out.returncode == 0, out.stderr
-            rows = json.loads(out.stdout)
-            if rows and sum(r["lag"] for r in rows) == 0 and sum(r["committed"] or 0 for r in rows) == 2:
-                break
-            time.sleep(0.5)
+        rows = _wait_lag_zero(env, "enrollment-requests", 2, worker)
         assert len(rows) == PARTITIONS and sum(r["high_water"] for r in rows) == 2, rows
         assert sum(r["lag"] for r in rows) == 0, rows
     finally:
         assert worker.stop() == 0, worker.log_tail()
+
+
+def _wait_lag_zero(env: dict[str, str], topic: str, records: int, worker: WorkerProcess) -> list[dict[str, Any]]:
+    """``partd lag --json`` for ``topic`` until the worker's group has committed all ``records``; the rows."""
+    deadline = time.monotonic() + 120
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        assert worker.alive(), worker.log_tail()
+        out = _partd("lag", "--json", "--topic", topic, env=env)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        if rows and sum(r["lag"] for r in rows) == 0 and sum(r["committed"] or 0 for r in rows) == records:
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"the worker did not take in {records} records of {topic}: {rows}\n{worker.log_tail()}")
 
 
 @pytest.mark.parametrize("command", [("consume", "trr-replies"), ("lag",), ("worker",)], ids=lambda c: c[0])
