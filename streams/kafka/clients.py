@@ -163,7 +163,7 @@ def explain_connection_error(exc: BaseException, bootstrap: str, *,
 
     security = security_settings(security)
     line = _explain(exc, bootstrap, security)
-    if line is None and isinstance(exc, (KafkaConnectionError, KafkaTimeoutError, OSError, asyncio.TimeoutError)):
+    if line is None and isinstance(exc, (KafkaConnectionError, KafkaTimeoutError, ConnectionError, TimeoutError)):
         line = _diagnose(bootstrap, security)
     return None if line is None else _redact(line, security)
 

@@ -20,12 +20,12 @@ and a client certificate (for ``client_auth=True``, mutual TLS) with
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import shutil
 import tempfile
 import time
 from collections.abc import Callable

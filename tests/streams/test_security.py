@@ -259,3 +259,16 @@ def test_partd_up_does_not_mix_its_plaintext_broker_with_tls_settings(tmp_path: 
     assert done.returncode == 2
     assert "partd up's own broker is plaintext, but KAFKA_SECURITY_PROTOCOL=SSL" in done.stdout
     assert "partd broker --tls DIR" in done.stdout
+
+
+def test_no_second_place_builds_a_kafka_client() -> None:
+    """Every aiokafka/kafka-python client and connection of the product comes from streams/kafka/clients.py."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "streams"
+    pattern = re.compile(r"\b(AIOKafka(Consumer|Producer|AdminClient|Client)|Kafka(Consumer|Producer|AdminClient)"
+                         r"|create_conn|faust\.App)\(")
+    found = {str(path.relative_to(root)) for path in root.rglob("*.py") if pattern.search(path.read_text())}
+    # clients.py builds them; runtime/app.py builds the Faust app with **clients.faust_settings(...)
+    assert found == {"kafka/clients.py", "runtime/app.py"}
+    assert "**clients.faust_settings(bootstrap)" in (root / "runtime" / "app.py").read_text()
