@@ -188,6 +188,11 @@ def quiet_bootstrap_failures() -> None:
     logging.getLogger("aiokafka").addFilter(_BOOTSTRAP_FILTER)
 
 
+def log_bootstrap_failures() -> None:
+    """Undo :func:`quiet_bootstrap_failures` (a worker that is up logs every failed connection again)."""
+    logging.getLogger("aiokafka").removeFilter(_BOOTSTRAP_FILTER)
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     out: list[BaseException] = []
     seen: BaseException | None = exc

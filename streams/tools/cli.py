@@ -110,6 +110,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
     from streams.kafka.admin import ensure_topics
+    from streams.kafka.clients import log_bootstrap_failures
     from streams.kafka.internals import UntestedVersions, check_versions
     from streams.runtime.app import PartdApp
 
@@ -119,6 +120,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         _fail(str(exc))
     bootstrap = _bootstrap_or_fail(settings)
     ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
+    log_bootstrap_failures()  # connected: from here on the worker's log has every failed connection
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_uvloop()
     partd = PartdApp(settings, bootstrap)
