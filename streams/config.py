@@ -3,6 +3,13 @@
 ``Settings.from_env()`` is the whole configuration of a worker or a command;
 :func:`settings` is the process's own (read at first use). Nothing else in
 ``streams/`` reads ``os.environ``.
+
+How to reach the cluster securely (TLS, SASL) is :class:`KafkaSecurity`
+(``Settings.kafka``), with the variable names Kafka users know
+(``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SSL_*``, ``KAFKA_SASL_*``); every Kafka
+client is built from it in :mod:`streams.kafka.clients`. Passwords are held
+as :class:`Secret`, which never shows its value in ``repr``/``str`` (so not in
+a log line, an error message or a traceback's repr of the settings).
 """
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 _OFF = ("off", "0", "false", "no")
 _ON = ("on", "1", "true", "yes")
@@ -76,12 +85,120 @@ def log_level(environ: Mapping[str, str] | None = None) -> str:
     return (env.get("PARTD_LOG_LEVEL", "").strip() or "info").lower()
 
 
+class Secret:
+    """A secret value (a password, basic-auth user info) that never prints itself.
+
+    ``repr``/``str``/f-strings show ``'***'``; :meth:`reveal` gives the value,
+    for the one place that hands it to a client library.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __reduce__(self) -> Any:  # no pickling a secret into a file by accident
+        raise TypeError("a Secret cannot be pickled")
+
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every Kafka client connects: TLS and SASL settings (``KAFKA_SECURITY_PROTOCOL`` ...).
+
+    Read and checked by :meth:`from_env`; turned into client arguments by
+    :mod:`streams.kafka.clients`. The password is a :class:`Secret`.
+    """
+
+    protocol: str = "PLAINTEXT"  # KAFKA_SECURITY_PROTOCOL
+    ssl_cafile: Path | None = None  # KAFKA_SSL_CAFILE: CA bundle the brokers' certificates are checked with
+    ssl_certfile: Path | None = None  # KAFKA_SSL_CERTFILE: client certificate (mutual TLS)
+    ssl_keyfile: Path | None = None  # KAFKA_SSL_KEYFILE: its private key (unencrypted PEM)
+    sasl_mechanism: str | None = None  # KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+    sasl_username: str | None = None  # KAFKA_SASL_USERNAME
+    sasl_password: Secret | None = None  # KAFKA_SASL_PASSWORD
+
+    @property
+    def tls(self) -> bool:
+        """True if connections are encrypted (``SSL`` or ``SASL_SSL``)."""
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        """True if clients authenticate with SASL (``SASL_PLAINTEXT`` or ``SASL_SSL``)."""
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "KafkaSecurity":
+        """The ``KAFKA_SECURITY_PROTOCOL``/``KAFKA_SSL_*``/``KAFKA_SASL_*`` settings, checked.
+
+        A mistake that would send data in the clear or fail at the first
+        connection (a CA file with ``PLAINTEXT``, SASL without a password, a
+        name Kafka does not know) is a :class:`ConfigError` naming the variable.
+        """
+        protocol = (env.get("KAFKA_SECURITY_PROTOCOL", "").strip() or "PLAINTEXT").upper()
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        files = {name: _path(env, name) for name in ("KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")}
+        mechanism = env.get("KAFKA_SASL_MECHANISM", "").strip().upper() or None
+        username = env.get("KAFKA_SASL_USERNAME", "").strip() or None
+        password = env.get("KAFKA_SASL_PASSWORD", "") or None
+        security = cls(protocol, files["KAFKA_SSL_CAFILE"], files["KAFKA_SSL_CERTFILE"], files["KAFKA_SSL_KEYFILE"],
+                       mechanism, username, Secret(password) if password is not None else None)
+        if not security.tls:
+            given = [name for name, path in files.items() if path is not None]
+            if given:
+                raise ConfigError(f"{given[0]} is set but KAFKA_SECURITY_PROTOCOL is {protocol}, which sends everything "
+                                  f"in the clear: set KAFKA_SECURITY_PROTOCOL={'SASL_SSL' if security.sasl else 'SSL'}")
+        if security.ssl_keyfile is not None and security.ssl_certfile is None:
+            raise ConfigError("KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE: set both for mutual TLS")
+        named = [n for n, v in (("KAFKA_SASL_MECHANISM", mechanism), ("KAFKA_SASL_USERNAME", username),
+                                ("KAFKA_SASL_PASSWORD", password)) if v is not None]
+        if not security.sasl:
+            if named:
+                raise ConfigError(f"{named[0]} is set but KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                                  f"set KAFKA_SECURITY_PROTOCOL={'SASL_SSL' if security.tls else 'SASL_PLAINTEXT'} "
+                                  f"(SASL_SSL: encrypted and authenticated)")
+            return security
+        if mechanism is None:
+            raise ConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM "
+                              f"({', '.join(SASL_MECHANISMS)})")
+        if mechanism not in SASL_MECHANISMS:
+            raise ConfigError(f"KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, got {mechanism!r}")
+        missing = [n for n, v in (("KAFKA_SASL_USERNAME", username), ("KAFKA_SASL_PASSWORD", password)) if v is None]
+        if missing:
+            raise ConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}")
+        return security
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker or a command needs to know about where and how it runs."""
 
     bootstrap_servers: str | None = None  # KAFKA_BOOTSTRAP_SERVERS; None: the embedded broker (partd up)
+    kafka: KafkaSecurity = KafkaSecurity()  # KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_*, KAFKA_SASL_*
     schema_registry_url: str | None = None  # SCHEMA_REGISTRY_URL; None: ids from schemas/registry.json
+    schema_registry_ca_file: Path | None = None  # SCHEMA_REGISTRY_CA_FILE: CA bundle for an https registry
+    #: SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO: ``user:password`` for HTTP basic auth (Confluent's spelling).
+    schema_registry_user_info: Secret | None = None
     data_dir: Path = Path("data")  # PARTD_DATA_DIR
     web_port: int = 6066  # PARTD_WEB_PORT
     web_host: str = "127.0.0.1"  # PARTD_WEB_HOST
@@ -107,7 +224,8 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             bootstrap_servers=_bootstrap(env),
-            schema_registry_url=env.get("SCHEMA_REGISTRY_URL", "").strip() or None,
+            kafka=KafkaSecurity.from_env(env),
+            **_schema_registry(env),
             data_dir=Path(env.get("PARTD_DATA_DIR", "").strip() or "data"),
             web_port=_int(env, "PARTD_WEB_PORT", 6066, minimum=0),
             web_host=env.get("PARTD_WEB_HOST", "").strip() or "127.0.0.1",
@@ -128,6 +246,39 @@ class Settings:
     @property
     def debug(self) -> bool:
         return self.log_level == "debug"
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
+def _schema_registry(env: Mapping[str, str]) -> dict[str, Any]:
+    """``SCHEMA_REGISTRY_URL``, its CA file and basic-auth user info, checked together.
+
+    User info written into the URL (``https://user:password@host``, Confluent's
+    ``basic.auth.credentials.source=URL``) is taken out of it into the secret,
+    so the URL itself can be printed.
+    """
+    url = env.get("SCHEMA_REGISTRY_URL", "").strip() or None
+    ca_file = _path(env, "SCHEMA_REGISTRY_CA_FILE")
+    user_info = env.get("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "").strip() or None
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            user_info = user_info or unquote(parts.netloc.rpartition("@")[0])
+            url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if user_info is not None and ":" not in user_info:
+        raise ConfigError("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO must be user:password")
+    given = [n for n, v in (("SCHEMA_REGISTRY_CA_FILE", ca_file), ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", user_info))
+             if v is not None]
+    if given and url is None:
+        raise ConfigError(f"{given[0]} is set without SCHEMA_REGISTRY_URL: set the registry's https:// address")
+    if given and not url.lower().startswith("https://"):
+        raise ConfigError(f"{given[0]} is set but SCHEMA_REGISTRY_URL is not https://: "
+                          f"use the registry's https:// address (nothing secret goes over plain http)")
+    return {"schema_registry_url": url, "schema_registry_ca_file": ca_file,
+            "schema_registry_user_info": Secret(user_info) if user_info is not None else None}
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from streams.config import KafkaSecurity
 from streams.kafka import clients
 
 __all__ = [
@@ -59,13 +60,15 @@ async def ensure_topics_async(
     *,
     configs: dict[str, str] | None = None,
     timeout_ms: int = 30000,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Create the topics of ``names`` that do not exist; return the created ones.
 
     Idempotent.  A topic that exists with a different partition count is left
-    as it is (a warning is logged).
+    as it is (a warning is logged). ``security``: how to connect (default:
+    this process's settings, :func:`streams.kafka.clients.connection`).
     """
-    async with clients.started(clients.admin(bootstrap, request_timeout_ms=timeout_ms)) as admin:
+    async with clients.started(clients.admin(bootstrap, security=security, request_timeout_ms=timeout_ms)) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         created: list[str] = []
@@ -108,9 +111,10 @@ def ensure_topics(
     return _run(ensure_topics_async(bootstrap, names, partitions, replication, **kwargs))
 
 
-async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000) -> int | None:
+async def partition_count_async(bootstrap: str, topic: str, *, timeout_ms: int = 30000,
+                                security: KafkaSecurity | None = None) -> int | None:
     """Number of partitions of ``topic``, or None if it does not exist."""
-    async with clients.started(clients.admin(bootstrap, request_timeout_ms=timeout_ms)) as admin:
+    async with clients.started(clients.admin(bootstrap, security=security, request_timeout_ms=timeout_ms)) as admin:
         if topic not in set(await admin.list_topics()):
             return None
         return (await _partition_counts(admin, [topic])).get(topic)

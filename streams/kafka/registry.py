@@ -11,12 +11,21 @@ Two modes:
   ``GET /schemas/ids/{id}`` and cached. The embedded ids are not used in this
   mode (a registry's ids are its own).
 
+  An ``https://`` registry is verified against ``SCHEMA_REGISTRY_CA_FILE``
+  (else the system's CAs); ``SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO``
+  (``user:password``, Confluent's spelling) is sent as HTTP basic auth. Both
+  are refused with an ``http://`` URL (streams/config.py). Errors name the
+  registry's URL, never the credentials.
+
 Parsed schemas (``fastavro.parse_schema``) are cached; the hot path only does
 dict lookups by int id.
 """
 from __future__ import annotations
 
+import base64
 import json
+import os
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +35,7 @@ from typing import Any
 import fastavro
 
 import schemas
+from streams.config import Secret
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ENV_URL = "SCHEMA_REGISTRY_URL"
@@ -83,11 +93,18 @@ class SchemaRegistry:
         self,
         url: str | None = None,
         *,
+        ca_file: str | os.PathLike[str] | None = None,
+        user_info: Secret | None = None,
         timeout: float = 5.0,
         retries: int = 3,
         negative_ttl: float = 30.0,
     ) -> None:
         self.url = url.rstrip("/") if url else None
+        self._context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if self.url else None
+        self._headers = {"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE}
+        if user_info is not None:
+            token = base64.b64encode(user_info.reveal().encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
         self.timeout = timeout
         self.retries = max(1, retries)
         self.negative_ttl = negative_ttl
@@ -116,7 +133,9 @@ class SchemaRegistry:
         """Confluent mode if ``SCHEMA_REGISTRY_URL`` is set (and not empty), else embedded."""
         from streams.config import Settings, settings
 
-        return cls((settings() if environ is None else Settings.from_env(environ)).schema_registry_url)
+        config = settings() if environ is None else Settings.from_env(environ)
+        return cls(config.schema_registry_url, ca_file=config.schema_registry_ca_file,
+                   user_info=config.schema_registry_user_info)
 
     @classmethod
     def embedded(cls) -> SchemaRegistry:
@@ -226,20 +245,24 @@ class SchemaRegistry:
         assert self.url is not None
         last: Exception | None = None
         for attempt in range(self.retries):
-            req = urllib.request.Request(
-                self.url + path,
-                data=body,
-                method=method,
-                headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
-            )
+            req = urllib.request.Request(self.url + path, data=body, method=method, headers=self._headers)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with urllib.request.urlopen(req, timeout=self.timeout, context=self._context) as resp:
                     return json.loads(resp.read().decode("utf-8"))
             except urllib.error.HTTPError as exc:
+                if exc.code in (401, 403):
+                    raise RegistryError(
+                        f"the schema registry at {self.url} refused {method} {path} (HTTP {exc.code}): "
+                        f"check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO (user:password)") from None
                 if exc.code < 500:
                     raise
                 last = exc
             except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, ssl.SSLCertVerificationError):
+                    raise RegistryError(
+                        f"TLS: the certificate of the schema registry at {self.url} is not trusted "
+                        f"({reason.verify_message}): set SCHEMA_REGISTRY_CA_FILE to the CA that signed it") from None
                 last = exc
             time.sleep(0.05 * (2**attempt))
         if isinstance(last, urllib.error.HTTPError) and method == "GET":

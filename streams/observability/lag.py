@@ -86,8 +86,12 @@ class LagReader:
         self._reader = clients.consumer(self.bootstrap, group_id=None,
                                         enable_auto_commit=False, auto_offset_reset="earliest",
                                         client_id="partd-lag-reader")
-        await self._offsets.start()
-        await self._reader.start()
+        try:
+            await self._offsets.start()
+            await self._reader.start()
+        except BaseException:
+            await self.stop()  # no unclosed client left behind by a failed start (TLS refused, ...)
+            raise
         return self
 
     async def stop(self) -> None:

@@ -7,12 +7,21 @@ in-memory storage, waits until it answers Kafka requests and stops it by PID.
 
 Tansu has a few bugs that matter to Faust; the work-arounds live in
 :mod:`streams.kafka.internals.tansu` (see INFRA.md).
+
+TLS (``EmbeddedBroker(tls_dir=DIR)``, ``partd broker --tls DIR``): Tansu 0.6
+cannot serve TLS itself (:mod:`streams.kafka.internals.tansu`, "TLS"), so
+Debian's ``stunnel`` terminates TLS in front of it. Tansu listens in plaintext
+on a loopback port nobody is told about and advertises the TLS port; the
+launcher writes a new CA (``DIR/ca.pem``), a server certificate for 127.0.0.1
+and a client certificate (for ``client_auth=True``, mutual TLS) with
+``trustme``.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -20,9 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedBroker", "bootstrap_servers", "free_port", "port_free", "tansu_binary"]
+from streams.config import KafkaSecurity
+from streams.kafka.internals import tansu
+
+__all__ = ["EmbeddedBroker", "TlsFiles", "bootstrap_servers", "free_port", "port_free", "tansu_binary",
+           "write_certificates"]
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -108,31 +123,48 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def _api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Send a raw Kafka ApiVersions v0 request; True if a well-formed reply comes."""
-    correlation_id = 7
-    client_id = b"partd-probe"
-    body = (
-        (18).to_bytes(2, "big")  # api_key ApiVersions
-        + (0).to_bytes(2, "big")  # api_version 0
-        + correlation_id.to_bytes(4, "big")
-        + len(client_id).to_bytes(2, "big")
-        + client_id
-    )
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(len(body).to_bytes(4, "big") + body)
-            header = b""
-            while len(header) < 8:
-                chunk = sock.recv(8 - len(header))
-                if not chunk:
-                    return False
-                header += chunk
-    except OSError:
-        return False
-    size = int.from_bytes(header[:4], "big")
-    return size >= 6 and int.from_bytes(header[4:8], "big") == correlation_id
+@dataclass(frozen=True)
+class TlsFiles:
+    """The certificates of an embedded TLS broker (PEM files in one directory)."""
+
+    ca: Path  # ca.pem: the CA clients trust (KAFKA_SSL_CAFILE)
+    server: Path  # server.pem: the TLS end's key and certificate chain for 127.0.0.1
+    client_cert: Path  # client.pem: a client certificate chain (KAFKA_SSL_CERTFILE), for mutual TLS
+    client_key: Path  # client-key.pem: its key (KAFKA_SSL_KEYFILE)
+
+
+def write_certificates(directory: str | os.PathLike[str]) -> TlsFiles:
+    """A new CA, a server certificate for 127.0.0.1 and a client certificate, written to ``directory``.
+
+    Keys are readable by the owner only. Each call makes a new CA (the
+    broker's data is in memory, so nothing outlives it that would need the
+    old one).
+    """
+    import trustme
+
+    out = Path(directory).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="partd embedded broker")
+    server = ca.issue_cert("127.0.0.1", "localhost", common_name="127.0.0.1")
+    client = ca.issue_cert("partd-client", common_name="partd-client")
+    files = TlsFiles(out / "ca.pem", out / "server.pem", out / "client.pem", out / "client-key.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    for path, blob in ((files.server, server.private_key_and_cert_chain_pem), (files.client_key, client.private_key_pem)):
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        blob.write_to_path(str(path))
+    files.client_cert.write_bytes(b"".join(pem.bytes() for pem in client.cert_chain_pems))
+    return files
+
+
+def stunnel_binary() -> str:
+    """Debian's stunnel (``stunnel4`` package), the TLS end of the embedded TLS broker."""
+    for name in ("stunnel4", "stunnel"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise BrokerError("`partd broker --tls` needs stunnel, the TLS end in front of the embedded broker: "
+                      "install Debian's stunnel4 package (scripts/setup.sh does) or `apt-get install stunnel4`")
 
 
 class EmbeddedBroker:
@@ -148,13 +180,20 @@ class EmbeddedBroker:
         *,
         cluster_id: str = "partd",
         startup_timeout: float = 15.0,
+        tls_dir: str | os.PathLike[str] | None = None,
+        client_auth: bool = False,
     ) -> None:
+        """``tls_dir``: reachable only over TLS, certificates written there; ``client_auth``: mutual TLS too."""
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.cluster_id = cluster_id
         self.startup_timeout = startup_timeout
+        self.tls_dir = Path(tls_dir) if tls_dir is not None else None
+        self.client_auth = client_auth
+        self.tls: TlsFiles | None = None
         self.port: int | None = None
         self.log_path: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._tls_proc: subprocess.Popen[bytes] | None = None
         self._log_file = None
 
     # -- properties ---------------------------------------------------------
@@ -170,11 +209,31 @@ class EmbeddedBroker:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        procs = [self._proc] + ([self._tls_proc] if self.tls_dir is not None else [])
+        return all(p is not None and p.poll() is None for p in procs)
+
+    @property
+    def security(self) -> KafkaSecurity:
+        """How clients connect to this broker (``SSL`` with its CA, and client certificate if required)."""
+        if self.tls is None:
+            return KafkaSecurity()
+        if self.client_auth:
+            return KafkaSecurity("SSL", self.tls.ca, self.tls.client_cert, self.tls.client_key)
+        return KafkaSecurity("SSL", self.tls.ca)
+
+    def exports(self) -> list[str]:
+        """The ``NAME=value`` lines a shell exports to use this broker."""
+        sec = self.security
+        lines = [f"{BOOTSTRAP_ENV}={self.bootstrap}"]
+        if sec.tls:
+            lines += [f"KAFKA_SECURITY_PROTOCOL={sec.protocol}", f"KAFKA_SSL_CAFILE={sec.ssl_cafile}"]
+        if sec.ssl_certfile is not None:
+            lines += [f"KAFKA_SSL_CERTFILE={sec.ssl_certfile}", f"KAFKA_SSL_KEYFILE={sec.ssl_keyfile}"]
+        return lines
 
     # -- lifecycle ----------------------------------------------------------
     def start(self, port: int | None = None) -> str:
-        """Start Tansu and wait until it answers ApiVersions; return the bootstrap."""
+        """Start Tansu (and its TLS end) and wait until it answers ApiVersions; return the bootstrap."""
         if self.running:
             return self.bootstrap
         binary = tansu_binary()
@@ -182,25 +241,55 @@ class EmbeddedBroker:
             # tansu would exit, and whatever listens there would answer the readiness probe instead
             raise BrokerError(f"port {port} on 127.0.0.1 is already in use (another broker?): "
                               "choose a free port, or leave the port out to get one")
+        stunnel = stunnel_binary() if self.tls_dir is not None else None  # before anything is started
         port = port or free_port()
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="partd-tansu-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"tansu-{port}.log"
-        url = f"tcp://127.0.0.1:{port}"
+        # With TLS, Tansu listens in plaintext on a private loopback port; clients only learn the TLS port.
+        tansu_port = free_port() if self.tls_dir is not None else port
         cmd = [
             str(binary),
             "broker",
             "--cluster-id", self.cluster_id,
-            "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--listener-url", f"tcp://127.0.0.1:{tansu_port}",
+            "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         env.setdefault("RUST_LOG", "warn")
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115
+        self._proc = self._spawn(cmd, env)
+        self.port = port
+        self._wait_until(lambda: tansu.api_versions("127.0.0.1", tansu_port, timeout=1.0) is not None,
+                         f"tansu did not answer a Kafka ApiVersions request on 127.0.0.1:{tansu_port}")
+        if stunnel is not None:
+            try:
+                self._start_tls(stunnel, port, tansu_port)
+            except BaseException:
+                self.stop()
+                raise
+        return self.bootstrap
+
+    def _start_tls(self, stunnel: str, port: int, tansu_port: int) -> None:
+        assert self.tls_dir is not None and self.log_path is not None
+        self.tls = write_certificates(self.tls_dir)
+        config = self.log_path.with_name(f"stunnel-{port}.conf")
+        config.write_text(tansu.tls_terminator_config(
+            accept=f"127.0.0.1:{port}", connect=f"127.0.0.1:{tansu_port}", cert=self.tls.server,
+            client_ca=self.tls.ca if self.client_auth else None))
+        self._tls_proc = self._spawn([stunnel, str(config)], dict(os.environ))
+        from streams.kafka.clients import ssl_context
+
+        context = ssl_context(self.security)
+        self._wait_until(lambda: tansu.api_versions("127.0.0.1", port, timeout=1.0, ssl_context=context) is not None,
+                         f"the TLS end (stunnel) did not pass a Kafka ApiVersions request on 127.0.0.1:{port}")
+
+    def _spawn(self, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        assert self._log_file is not None
         self._log_file.write(f"$ {' '.join(cmd)}\n".encode())
         self._log_file.flush()
-        self._proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
@@ -208,35 +297,24 @@ class EmbeddedBroker:
             env=env,
             start_new_session=True,  # Ctrl-C in a terminal does not hit it twice
         )
-        self.port = port
+
+    def _wait_until(self, ready: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        while True:
-            if self._proc.poll() is not None:
-                code = self._proc.returncode
+        while not ready():
+            exited = [p for p in (self._proc, self._tls_proc) if p is not None and p.poll() is not None]
+            if exited or time.monotonic() > deadline:
                 tail = self.log_tail()
-                self._cleanup()
-                raise BrokerError(
-                    f"tansu exited with code {code} during start-up on port {port} "
-                    f"(its log: {self.log_path})\nLog tail:\n{tail}"
-                )
-            if _api_versions_ok("127.0.0.1", port):
-                return self.bootstrap
-            if time.monotonic() > deadline:
-                tail = self.log_tail()
+                codes = ", ".join(f"{Path(str(p.args[0])).name} exited with code {p.returncode}" for p in exited)
                 self.stop()
-                raise BrokerError(
-                    f"tansu did not answer a Kafka ApiVersions request on "
-                    f"127.0.0.1:{port} within {self.startup_timeout:.0f}s (its log: {self.log_path})\n"
-                    f"Log tail:\n{tail}"
-                )
+                raise BrokerError(f"{codes or what + f' within {self.startup_timeout:.0f}s'} during start-up "
+                                  f"(port {self.port}; its log: {self.log_path}). Log tail:\n{tail}")
             time.sleep(0.05)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the broker by PID: SIGTERM, then SIGKILL after ``timeout`` s."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
+        """Stop the TLS end and the broker by PID: SIGTERM, then SIGKILL after ``timeout`` s."""
+        for proc in (self._tls_proc, self._proc):
+            if proc is None or proc.poll() is not None:
+                continue
             try:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=timeout)
@@ -249,6 +327,7 @@ class EmbeddedBroker:
 
     def _cleanup(self) -> None:
         self._proc = None
+        self._tls_proc = None
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -273,7 +352,8 @@ class EmbeddedBroker:
             pass
 
     def __repr__(self) -> str:
-        state = f"pid={self.pid} bootstrap=127.0.0.1:{self.port}" if self.running else "stopped"
+        tls = " tls" if self.tls_dir is not None else ""
+        state = f"pid={self.pid} bootstrap=127.0.0.1:{self.port}{tls}" if self.running else "stopped"
         return f"<EmbeddedBroker {state}>"
 
 

@@ -35,14 +35,19 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> None:
     from streams.kafka.admin import ensure_topics
     from streams.tools.broker import EmbeddedBroker
 
+    if args.mtls and not args.tls:
+        raise PartdError("--mtls needs --tls DIR (the directory for the certificates)")
     log_dir = Path(tempfile.mkdtemp(prefix="partd-broker-"))
-    broker = EmbeddedBroker(log_dir=log_dir)
-    bootstrap = broker.start(args.port)
+    broker = EmbeddedBroker(log_dir=log_dir, tls_dir=args.tls, client_auth=args.mtls)
+    bootstrap = broker.start(args.port)  # a BrokerError is one line (streams/tools/errors.py)
     try:
-        ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
-        _say(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
-        _say(f"embedded Tansu broker (pid {broker.pid}), {len(topics.ALL)} topics x {settings.partitions} partitions; "
-             f"memory only: data is gone when it stops. Ctrl-C to stop.")
+        ensure_topics(bootstrap, list(topics.ALL), settings.partitions, security=broker.security)
+        for line in broker.exports():
+            _say(line)
+        how = (f"reachable only over TLS (stunnel in front; CA {broker.security.ssl_cafile}"
+               f"{', client certificate required' if args.mtls else ''})" if args.tls else "plaintext")
+        _say(f"embedded Tansu broker (pid {broker.pid}), {how}, {len(topics.ALL)} topics x {settings.partitions} "
+             f"partitions; memory only: data is gone when it stops. Ctrl-C to stop.")
         _wait_for_signal()
     finally:
         broker.stop()
@@ -107,6 +112,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from faust.worker import Worker
 
     from streams.kafka.admin import ensure_topics
+    from streams.kafka.clients import log_bootstrap_failures
     from streams.kafka.internals import UntestedVersions, check_versions
     from streams.runtime.app import PartdApp
     from streams.tools.broker import port_free
@@ -120,6 +126,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         raise PartdError(f"the worker's web port {settings.web_host}:{settings.web_port} is in use (another worker?): "
                          "give each worker on this machine its own PARTD_WEB_PORT")
     ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
+    log_bootstrap_failures()  # connected: from here on the worker's log has every failed connection
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_uvloop()
     partd = PartdApp(settings, bootstrap)
@@ -220,6 +227,11 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("broker", help="start the embedded Tansu broker on 127.0.0.1 and print its address")
     p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    p.add_argument("--tls", metavar="DIR", type=Path, default=None,
+                   help="reachable only over TLS: write a new CA (DIR/ca.pem) and a certificate for 127.0.0.1 to DIR "
+                        "and print the KAFKA_SECURITY_PROTOCOL/KAFKA_SSL_CAFILE lines to export")
+    p.add_argument("--mtls", action="store_true",
+                   help="with --tls: also require a client certificate (writes DIR/client.pem, DIR/client-key.pem)")
     p.set_defaults(func=cmd_broker)
     p = sub.add_parser("worker", help="run a stream worker (needs KAFKA_BOOTSTRAP_SERVERS)")
     p.set_defaults(func=cmd_worker)

@@ -92,6 +92,8 @@ def explain(exc: BaseException, bootstrap: str | None = None) -> str:
 def run(command: Callable[[argparse.Namespace, Settings], None], args: argparse.Namespace) -> None:
     """Run a subcommand with the settings from the environment; every failure is one line (module doc)."""
     settings: Settings | None = None
+    if log_level() != "debug":
+        clients.quiet_bootstrap_failures()  # the failure is explained in one line instead
     try:
         settings = Settings.from_env()
         command(args, settings)

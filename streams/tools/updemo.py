@@ -73,6 +73,11 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
         if external:
             bootstrap = external
             _say(f"[1/6] using the Kafka cluster at {bootstrap}")
+        elif settings.kafka.protocol != "PLAINTEXT":
+            _say(f"error: partd up's own broker is plaintext, but KAFKA_SECURITY_PROTOCOL={settings.kafka.protocol}: "
+                 "start `partd broker --tls DIR`, export the lines it prints and run `partd up` again "
+                 "(or unset KAFKA_SECURITY_PROTOCOL)")
+            return 2
         else:
             broker = EmbeddedBroker(log_dir=run_dir)
             bootstrap = broker.start(None)

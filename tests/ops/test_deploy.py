@@ -6,6 +6,7 @@ structural checks (parse, required fields, references that must agree).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from streams import topics
+from streams.config import Settings
 from tests.ops.prom import DEPLOY, ROOT, binary, rules_for_test
 from tests.ops.yamlload import load, load_all
 
@@ -99,7 +101,16 @@ def test_compose_file() -> None:
     for n in kafkas:
         env = services[n]["environment"]
         assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
-        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{n}:9092"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"CLIENTS://{n}:9092,BROKERS://{n}:9094"
+        # TLS on every listener: clients, brokers among themselves, controllers
+        protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        listeners = {entry.split("://")[0] for entry in env["KAFKA_LISTENERS"].split(",")}
+        assert listeners == set(protocols) and set(protocols.values()) == {"SSL"}
+        assert "SSL://" not in env["KAFKA_ADVERTISED_LISTENERS"]  # else the image demands its own key-store layout
+        assert env["KAFKA_SSL_KEYSTORE_LOCATION"] == f"/run/secrets/{n}-keystore"
+        assert env["KAFKA_SSL_TRUSTSTORE_LOCATION"] == "/run/secrets/kafka-ca"
+        assert {f"{n}-keystore", "kafka-ca"} <= set(services[n]["secrets"])
+        assert env["KAFKA_SSL_KEYSTORE_PASSWORD"].startswith("${PARTD_TLS_KEYSTORE_PASSWORD:?")  # never a literal
         voters = voters or env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
         assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters
         assert f"{env['KAFKA_NODE_ID']}@{n}:9093" in voters
@@ -109,7 +120,16 @@ def test_compose_file() -> None:
     assert "container_name" not in w and "ports" not in w, "--scale worker=N needs no fixed name or host port"
     env = w["environment"]
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == ",".join(f"{k}:9092" for k in kafkas)
-    assert env["SCHEMA_REGISTRY_URL"].startswith("http://schema-registry:")
+    assert env["SCHEMA_REGISTRY_URL"].startswith("https://schema-registry:")
+    assert services["schema-registry"]["environment"]["SCHEMA_REGISTRY_LISTENERS"].startswith("https://")
+    assert services["schema-registry"]["environment"]["SCHEMA_REGISTRY_KAFKASTORE_SECURITY_PROTOCOL"] == "SSL"
+    for name in ("worker", "lag-exporter"):  # partd's own settings module accepts them: TLS, CA from a secret
+        sec = Settings.from_env({k: str(v) for k, v in services[name]["environment"].items()})
+        assert sec.kafka.protocol == "SSL" and str(sec.kafka.ssl_cafile) == "/run/secrets/kafka-ca"
+        assert sec.schema_registry_ca_file == sec.kafka.ssl_cafile and "kafka-ca" in services[name]["secrets"]
+    for secret in compose["secrets"].values():
+        assert secret["file"].startswith("./tls/certs/")  # made by deploy/tls/make-certs.sh, git-ignored
+    assert "/deploy/tls/certs/" in (ROOT / ".gitignore").read_text().split()
     assert env["PARTD_WEB_HOST"] == "0.0.0.0"
     assert (ROOT / w["build"]["dockerfile"]).exists() and w["build"]["context"] == ".."
     for s in ("prometheus", "grafana", "lag-exporter"):
@@ -133,7 +153,8 @@ def test_compose_config_with_docker_cli_if_possible() -> None:
     if probe.returncode != 0:
         pytest.skip(f"the docker CLI here has no compose plugin: {probe.stderr.strip()[:200]}")
     out = subprocess.run([docker, "compose", "-f", str(DEPLOY / "docker-compose.yml"), "config", "-q"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PARTD_TLS_KEYSTORE_PASSWORD": "only-for-config-check"})
     assert out.returncode == 0, out.stderr
 
 
@@ -194,8 +215,51 @@ def test_kubernetes_manifests() -> None:
     assert {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"} <= set(cm["data"])
     for ref in container["envFrom"]:
         assert ref["configMapRef"]["name"] == "partd-config"
+    # SASL_SSL: the CA from a Secret mounted where KAFKA_SSL_CAFILE points, credentials from Secrets
+    exporter = next(d for d in by_kind["Deployment"] if "lag" in d["metadata"]["name"])
+    for pod in (spec["template"]["spec"], exporter["spec"]["template"]["spec"]):
+        c = pod["containers"][0]
+        secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"] if "valueFrom" in e}
+        assert {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"} <= set(secret_env)
+        assert not any("PASSWORD" in e["name"] or "USER_INFO" in e["name"] for e in c["env"] if "value" in e)
+        fake = {name: "x:y" for name in secret_env}
+        sec = Settings.from_env({**cm["data"], **fake})
+        assert (sec.kafka.protocol, sec.kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        volume = next(v for v in pod["volumes"] if v["name"] == mounts[str(sec.kafka.ssl_cafile.parent)])
+        assert volume["secret"]["items"] == [{"key": "ca.crt", "path": sec.kafka.ssl_cafile.name}]
+    assert not any(k.endswith(("PASSWORD", "USER_INFO", "USERNAME")) for k in cm["data"])
     pdb = by_kind["PodDisruptionBudget"][0]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     exporter = next(d for d in by_kind["Deployment"] if "lag" in d["metadata"]["name"])
     args = exporter["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:2] == ["lag", "--serve"]
+
+
+def test_trial_certificates_script(tmp_path: Path) -> None:
+    """deploy/tls/make-certs.sh makes what compose mounts: a CA, PKCS12 stores the JVM reads, for each host."""
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl")
+    env = {**os.environ, "PARTD_TLS_KEYSTORE_PASSWORD": "trial-pw-1"}
+    done = subprocess.run(["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    compose = load(DEPLOY / "docker-compose.yml")
+    for secret in compose["secrets"].values():
+        assert (tmp_path / Path(secret["file"]).name).is_file(), secret
+    assert (tmp_path / "ca-key.pem").stat().st_mode & 0o077 == 0  # the CA key: owner only
+    for host in ("kafka-1", "kafka-2", "kafka-3", "schema-registry"):
+        text = subprocess.run(["openssl", "x509", "-in", str(tmp_path / f"{host}.pem"), "-noout", "-ext", "subjectAltName"],
+                              capture_output=True, text=True, timeout=30).stdout
+        assert f"DNS:{host}" in text and "DNS:localhost" in text
+        p12 = subprocess.run(["openssl", "pkcs12", "-in", str(tmp_path / f"{host}.p12"), "-nokeys",
+                              "-passin", "pass:trial-pw-1"], capture_output=True, text=True, timeout=30)
+        assert p12.returncode == 0 and p12.stdout.count("BEGIN CERTIFICATE") == 2  # the host's and the CA's
+    # a client with partd's settings trusts the trial CA
+    import ssl
+
+    assert ssl.create_default_context(cafile=str(tmp_path / "ca.pem")).get_ca_certs()
+    without = subprocess.run(["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(tmp_path / "x")], capture_output=True,
+                             text=True, timeout=60, env={k: v for k, v in os.environ.items()
+                                                         if k != "PARTD_TLS_KEYSTORE_PASSWORD"})
+    assert without.returncode != 0 and "PARTD_TLS_KEYSTORE_PASSWORD" in without.stderr

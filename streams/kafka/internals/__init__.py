@@ -18,6 +18,7 @@ this package, so an upgrade has one place to check:
 from __future__ import annotations
 
 import logging
+import ssl
 from importlib import metadata
 
 from streams.config import settings
@@ -65,19 +66,20 @@ def check_versions(*, allow_untested: bool | None = None) -> dict[str, str | Non
 _brokers: dict[str, bool] = {}
 
 
-def use_broker(bootstrap: str) -> bool:
+def use_broker(bootstrap: str, ssl_context: ssl.SSLContext | None = None) -> bool:
     """Install the broker work-arounds ``bootstrap`` needs (once per address); True if it is Tansu.
 
     Tansu's work-arounds (:mod:`.tansu`) are installed only when the broker
-    answers like Tansu; on Apache Kafka nothing is patched.
-    ``PARTD_TANSU_WORKAROUNDS=off`` skips them (to show what they fix).
+    answers like Tansu; on Apache Kafka nothing is patched. ``ssl_context``:
+    the broker is reached over TLS (the clients' own context), so the probe is
+    too. ``PARTD_TANSU_WORKAROUNDS=off`` skips them (to show what they fix).
     """
     known = _brokers.get(bootstrap)
     if known is not None:
         return known
     from streams.kafka.internals import tansu
 
-    found = tansu.is_tansu(bootstrap)
+    found = tansu.is_tansu(bootstrap, ssl_context=ssl_context)
     if found is None:  # not reachable now: decide at the next client
         return False
     _brokers[bootstrap] = found

@@ -52,6 +52,25 @@ start-up before the Faust app creates its consumers):
   keep ``broker_session_timeout`` small (:data:`FAUST_SETTINGS`), which
   bounds the damage if a worker dies without leaving (kill -9).
 
+* **TLS: Tansu 0.6 cannot serve it.**  ``tansu broker --cert C --key K``
+  is refused by its own argument parser (the two options are one clap
+  ``group``, so they exclude each other: "the argument '--cert <CERT>' cannot
+  be used with '--key <KEY>'"), and even built with both, the 0.6.0 broker
+  never uses the TLS acceptor it makes (``let _acceptor = ...`` in
+  ``tansu-broker/src/broker.rs``): its listener is plain TCP.  Work-around:
+  the embedded broker (:mod:`streams.tools.broker`) puts Debian's ``stunnel``
+  in front of it, with :func:`tls_terminator_config`; Tansu listens in
+  plaintext on a loopback port and advertises the TLS port.  Delete both
+  when a Tansu that serves TLS is packaged (``tests/streams/
+  test_tansu_workarounds.py`` says so).
+
+* **SASL (``--authentication``) admits nobody with memory storage.**  It
+  offers only SCRAM (a PLAIN handshake is dropped: ``NoSharedMechanism``),
+  SCRAM users live in the broker's storage, and the only way to add one
+  (AlterUserScramCredentials, ``tansu user create``) is itself refused before
+  authentication.  Not worked around: partd's SASL settings are unit-tested,
+  and a real broker is used only to show that they reach the wire.
+
 Not patched here (documented in INFRA.md): quirk 3 (the first JoinGroup waits
 about half the session timeout: another reason for a small session timeout),
 quirk 4 (exactly-once fails: use at-least-once) and quirk 5 (no compaction,
@@ -61,9 +80,10 @@ no CreatePartitions, ...).
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any
 
-__all__ = ["apply", "applied", "is_tansu"]
+__all__ = ["api_versions", "apply", "applied", "is_tansu", "tls_terminator_config"]
 
 log = logging.getLogger(__name__)
 
@@ -97,37 +117,84 @@ def apply() -> None:
     _patch_leave_group()  # INFRA.md quirk 2
 
 
-def is_tansu(bootstrap: str, timeout: float = 3.0) -> bool | None:
+def is_tansu(bootstrap: str, timeout: float = 3.0, *, ssl_context: ssl.SSLContext | None = None) -> bool | None:
     """Best-effort, cheap check whether ``bootstrap`` is a Tansu broker.
 
-    Sends one ApiVersions v0 request and looks at the API keys: Tansu 0.6
-    lists neither CreatePartitions (37) nor OffsetForLeaderEpoch (23), which
-    every Apache Kafka since 1.0 lists.  None if the broker cannot be reached.
+    Sends one ApiVersions v0 request (over TLS with ``ssl_context``, the
+    clients' own context, when the cluster is reached over TLS) and looks at
+    the API keys: Tansu 0.6 lists neither CreatePartitions (37) nor
+    OffsetForLeaderEpoch (23), which every Apache Kafka since 1.0 lists.
+    None if the broker cannot be reached (or the TLS handshake fails).
+    ApiVersions needs no SASL: Kafka and Tansu answer it before authentication.
+    """
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    keys = api_versions(host.strip("[]") or "127.0.0.1", int(port), timeout=timeout, ssl_context=ssl_context)
+    if keys is None:
+        return None
+    return 37 not in keys and 23 not in keys
+
+
+def api_versions(host: str, port: int, *, timeout: float = 3.0, ssl_context: ssl.SSLContext | None = None,
+                 raise_tls_errors: bool = False) -> set[int] | None:
+    """The API keys a Kafka-protocol server lists in answer to a raw ApiVersions v0; None if it does not answer.
+
+    Plain socket (or TLS with ``ssl_context``): no client library, so it also
+    tells whether a port speaks Kafka at all (the embedded broker's readiness
+    check, :mod:`streams.tools.broker`, and the connection diagnosis of
+    :func:`streams.kafka.clients.explain_connection_error`, which wants the
+    TLS error itself: ``raise_tls_errors``).
     """
     import socket
 
-    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     body = (
-        (18).to_bytes(2, "big")
-        + (0).to_bytes(2, "big")
-        + (99).to_bytes(4, "big")
+        (18).to_bytes(2, "big")  # api_key ApiVersions
+        + (0).to_bytes(2, "big")  # api_version 0
+        + (99).to_bytes(4, "big")  # correlation id
         + (5).to_bytes(2, "big")
         + b"probe"
     )
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(len(body).to_bytes(4, "big") + body)
-            size = int.from_bytes(_recv(s, 4), "big")
-            data = _recv(s, size)
+        with socket.create_connection((host, port), timeout) as raw:
+            raw.settimeout(timeout)
+            with (ssl_context.wrap_socket(raw, server_hostname=host) if ssl_context else raw) as s:
+                s.sendall(len(body).to_bytes(4, "big") + body)
+                size = int.from_bytes(_recv(s, 4), "big")
+                if not 10 <= size <= 1 << 20:
+                    return None
+                data = _recv(s, size)
+    except ssl.SSLError:
+        if raise_tls_errors:
+            raise
+        return None
     except (OSError, ValueError):
         return None
     # v0 response: correlation_id(4) error_code(2) [api_key(2) min(2) max(2)]
+    if int.from_bytes(data[0:4], "big") != 99:
+        return None
     count = int.from_bytes(data[6:10], "big")
-    keys = {
-        int.from_bytes(data[10 + 6 * i : 12 + 6 * i], "big") for i in range(count)
-    }
-    return 37 not in keys and 23 not in keys
+    return {int.from_bytes(data[10 + 6 * i : 12 + 6 * i], "big") for i in range(count)}
+
+
+def tls_terminator_config(*, accept: str, connect: str, cert: Any, client_ca: Any = None) -> str:
+    """stunnel's configuration for the TLS end in front of a plaintext Tansu (see "TLS" above).
+
+    ``cert``: one PEM file with the key and certificate chain; ``client_ca``:
+    require a client certificate signed by that CA (mutual TLS). stunnel runs
+    in the foreground (stopped by PID) and logs to its stderr.
+    """
+    lines = [
+        "foreground = yes",
+        "pid =",
+        "debug = notice",
+        "[kafka]",
+        f"accept = {accept}",
+        f"connect = {connect}",
+        f"cert = {cert}",
+        "sslVersionMin = TLSv1.2",
+    ]
+    if client_ca is not None:
+        lines += [f"CAfile = {client_ca}", "verifyChain = yes", "requireCert = yes"]
+    return "\n".join(lines) + "\n"
 
 
 def _recv(sock: Any, n: int) -> bytes:
