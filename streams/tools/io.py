@@ -17,11 +17,11 @@ async def produce(
     serde: Serde,
     records: Iterable[tuple[str, str | None, dict[str, Any] | bytes]],
     *,
-    timestamp_ms: int | None = None,
+    timestamp_ms: int | list[int] | None = None,
 ) -> int:
     """Publish ``(topic, key, value)``; a dict value is Avro-encoded, bytes go as they are.
 
-    ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly).
+    ``timestamp_ms`` fixes the records' timestamps (replaying a log exactly): one for all, or one per record.
     """
     n = 0
     async with clients.started(clients.producer(bootstrap, linger_ms=5, max_batch_size=256 * 1024,
@@ -33,8 +33,9 @@ async def produce(
                 payload = serde.encode(topic, value)
             else:
                 payload = value
+            ts = timestamp_ms[n] if isinstance(timestamp_ms, list) else timestamp_ms
             futures.append(await producer.send(
-                topic, key=key.encode() if key is not None else None, value=payload, timestamp_ms=timestamp_ms,
+                topic, key=key.encode() if key is not None else None, value=payload, timestamp_ms=ts,
             ))
             n += 1
         await producer.flush()

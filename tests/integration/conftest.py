@@ -56,13 +56,15 @@ class Cluster:
         self.workers.append(w)
         return w
 
-    def publish(self, records: list[tuple[str, Any]], *, raw: bool = False, timestamp_ms: int | None = None) -> int:
-        """``(topic, json_value)`` pairs (or ``(topic, key, bytes)`` triples with raw=True)."""
+    def publish(self, records: list[tuple[str, Any]], *, raw: bool = False, timestamp_ms: int | None = None,
+                timestamps: list[int] | None = None) -> int:
+        """``(topic, json_value)`` pairs (or ``(topic, key, bytes)`` triples with raw=True); one timestamp for all,
+        or one per record."""
         if raw:
             items = records
         else:
             items = [(t, None, record_from_json(t, v)) for t, v in records]
-        return asyncio.run(produce(self.bootstrap, self.serde, items, timestamp_ms=timestamp_ms))
+        return asyncio.run(produce(self.bootstrap, self.serde, items, timestamp_ms=timestamps or timestamp_ms))
 
     def wait(self, topics: set[str], timeout: float = 90.0) -> None:
         async def run() -> None:
