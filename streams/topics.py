@@ -24,9 +24,8 @@ from processors.model import (
     TRR_REPLIES,
 )
 
-#: Internal: cycle steps fanned out to every member partition.
-MEMBER_COMMANDS = "partd-member-commands"
-#: Internal: each member partition's report on a cycle step (keyed by command id).
+#: Internal: each member partition's report on a cycle command, and the command's done record
+#: (keyed by command id).
 CYCLE_RESULTS = "partd-cycle-results"
 
 #: Contract inputs (DOMAIN.md "Inputs").
@@ -35,7 +34,7 @@ INPUTS = (ENROLLMENT_REQUESTS, LIS_STATUS_CHANGES, PLAN_YEAR_UPDATES, BENEFICIAR
 #: Contract outputs (DOMAIN.md "Outputs").
 OUTPUTS = (TRR_REPLIES, BENEFICIARY_NOTICES, PLAN_NOTICES, STATE_LISTS, LIS_BENCHMARKS, DEAD_LETTERS,
            MEDICAID_DETERMINATIONS)
-INTERNAL = (MEMBER_COMMANDS, CYCLE_RESULTS)
+INTERNAL = (CYCLE_RESULTS,)
 #: Every topic partd creates.
 ALL = INPUTS + OUTPUTS + INTERNAL
 
@@ -89,6 +88,6 @@ def key_for(topic: str, value: dict[str, Any]) -> str:
 __all__ = [
     "ALL", "BENEFICIARY_NOTICES", "BENEFICIARY_UPDATES", "CYCLE_COMMANDS", "CYCLE_RESULTS", "DEAD_LETTERS",
     "ENROLLMENT_REQUESTS", "GROUP_INPUTS", "INPUTS", "INTERNAL", "KEYS", "LIS_BENCHMARKS", "LIS_STATUS_CHANGES",
-    "MAGI_APPLICATIONS", "MEDICAID_DETERMINATIONS", "MEMBER_COMMANDS", "MEMBER_INPUTS", "OUTPUTS", "PLAN_NOTICES",
+    "MAGI_APPLICATIONS", "MEDICAID_DETERMINATIONS", "MEMBER_INPUTS", "OUTPUTS", "PLAN_NOTICES",
     "PLAN_YEAR_UPDATES", "STATE_LISTS", "TRR_REPLIES", "UnknownTopic", "check", "key_for",
 ]

@@ -42,7 +42,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from streams import topics
 from streams.config import Settings
-from streams.kafka import clients
+from streams.kafka import clients, internals
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class LagReader:
 
     async def _partitions(self) -> list[TopicPartition]:
         assert self._reader is not None
-        await self._reader._client.force_metadata_update()  # new topics/partitions
+        await internals.refresh_metadata(self._reader)  # new topics/partitions
         if self.topics:
             names = list(self.topics)
         else:
@@ -124,16 +124,7 @@ class LagReader:
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         assert self._offsets is not None
-        coordinator = getattr(self._offsets, "_coordinator", None)
-        if coordinator is not None and hasattr(coordinator, "fetch_committed_offsets"):
-            found = await coordinator.fetch_committed_offsets(tps)  # one OffsetFetch for all
-            return {tp: om.offset for tp, om in found.items() if om.offset is not None and om.offset >= 0}
-        out = {}
-        for tp in tps:
-            off = await self._offsets.committed(tp)
-            if off is not None:
-                out[tp] = off
-        return out
+        return await internals.fetch_committed(self._offsets, tps)
 
     async def sample(self, *, with_seconds: bool = True) -> list[LagRow]:
         """One reading of every partition's lag, sorted by topic and partition."""

@@ -270,5 +270,5 @@ class PartdApp:
         from aiokafka import TopicPartition
 
         tp = TopicPartition(src.topic, src.partition)
-        while reader._next.get(tp, 0) <= src.offset:  # noqa: SLF001 - our own reader
+        while reader.next_offset(tp) <= src.offset:
             await asyncio.sleep(0.02)

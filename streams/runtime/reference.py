@@ -28,7 +28,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka import clients
+from streams.kafka import clients, internals
 from streams.kafka.serde import Serde
 from streams.runtime.deadletters import Source
 
@@ -60,7 +60,7 @@ class TopicReader:
             if parts:
                 break
             await asyncio.sleep(0.1)
-            await self._consumer._client.force_metadata_update()  # noqa: SLF001 (aiokafka has no public refresh)
+            await internals.refresh_metadata(self._consumer)
             parts = self._consumer.partitions_for_topic(self.topic)
         if not parts:
             raise RuntimeError(f"topic {self.topic!r} does not exist: create the topics first (partd up does)")
@@ -98,6 +98,10 @@ class TopicReader:
                         self.skipped += 1
                     self._next[tp] = m.offset + 1
                 self.version = object()
+
+    def next_offset(self, tp: TopicPartition) -> int:
+        """The next offset of ``tp`` this reader has not read."""
+        return self._next.get(tp, 0)
 
     def caught_up(self) -> bool:
         """True if every partition has been read up to its high-water mark as of the last fetch."""

@@ -4,13 +4,13 @@ Everything partd needs from Faust and aiokafka beyond their public API lives in
 this package, so an upgrade has one place to check:
 
 * :mod:`.faust_private`: Faust's table store per partition (reads and writes
-  of a raw-bytes table for a given partition), its consumer's commit of
-  explicit offsets, the producer inside Faust, the app's rebalance and stop
-  hooks (:class:`.faust_private.HookedApp`).
-* :mod:`.aiokafka_private`: whole record batches to a partition
-  (``BatchBuilder`` + ``send_batch``, the producer's partitioner and metadata).
+  of a raw-bytes table for a given partition, the persisted changelog
+  offset), its consumer's commit of explicit offsets, the app's rebalance and
+  stop hooks (:class:`.faust_private.HookedApp`).
 * :mod:`.tansu`: the Tansu broker's bugs, worked around inside aiokafka; applied
   only when the broker is Tansu (:func:`use_broker`).
+* Here: an aiokafka consumer's metadata refresh (:func:`refresh_metadata`) and
+  its coordinator's one-request OffsetFetch (:func:`fetch_committed`).
 
 :func:`check_versions` runs when a worker starts: on versions other than
 :data:`TESTED` it refuses to run unless ``PARTD_ALLOW_UNTESTED_VERSIONS=1``.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import ssl
 from importlib import metadata
+from typing import Any
 
 from streams.config import settings
 
@@ -87,3 +88,22 @@ def use_broker(bootstrap: str, ssl_context: ssl.SSLContext | None = None) -> boo
         tansu.apply()
         log.debug("broker at %s is Tansu: work-arounds installed", bootstrap)
     return found
+
+
+async def refresh_metadata(consumer: Any) -> None:
+    """Make an aiokafka consumer learn new topics and partitions now (aiokafka has no public call for it)."""
+    await consumer._client.force_metadata_update()
+
+
+async def fetch_committed(consumer: Any, tps: list[Any]) -> dict[Any, int]:
+    """A group's committed offsets of ``tps`` in one OffsetFetch (the consumer has the group id)."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and hasattr(coordinator, "fetch_committed_offsets"):
+        found = await coordinator.fetch_committed_offsets(tps)
+        return {tp: om.offset for tp, om in found.items() if om.offset is not None and om.offset >= 0}
+    out = {}
+    for tp in tps:  # the public API: one request per partition
+        offset = await consumer.committed(tp)
+        if offset is not None:
+            out[tp] = offset
+    return out
