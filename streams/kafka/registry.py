@@ -133,7 +133,11 @@ class SchemaRegistry:
         """Confluent mode if ``SCHEMA_REGISTRY_URL`` is set (and not empty), else embedded."""
         from streams.config import Settings, settings
 
-        config = settings() if environ is None else Settings.from_env(environ)
+        return cls.from_settings(settings() if environ is None else Settings.from_env(environ))
+
+    @classmethod
+    def from_settings(cls, config: Any) -> SchemaRegistry:
+        """The registry a :class:`streams.config.Settings` names (URL, CA file, basic auth)."""
         return cls(config.schema_registry_url, ca_file=config.schema_registry_ca_file,
                    user_info=config.schema_registry_user_info)
 

@@ -102,7 +102,7 @@ class PartdApp:
     def __init__(self, settings: Settings, bootstrap: str, *, store: str = "rocksdb://") -> None:
         self.settings = settings
         self.bootstrap = bootstrap
-        self.registry = SchemaRegistry(settings.schema_registry_url)
+        self.registry = SchemaRegistry.from_settings(settings)
         self.serde = Serde(self.registry)
         self.metrics = Metrics()
         self.app = fp.HookedApp(

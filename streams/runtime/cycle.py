@@ -146,7 +146,9 @@ class Commands:
         """What partition scans do for the command ``item`` (the same answer on every worker)."""
         record = self.record(item)
         if record is None:
-            return Skip(CommandError("UNDECODABLE", "not a cycle command"))
+            code, message = getattr(self.log, "errors", {}).get((item.partition, item.offset),
+                                                                ("UNDECODABLE", "not a cycle command"))
+            return Skip(CommandError(code, message))
         command = _enum(record["command"])
         year = record["plan_year"]
         try:

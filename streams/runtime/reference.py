@@ -142,13 +142,23 @@ class LatestTable(TopicReader):
 
 
 class CommandLog(TopicReader):
-    """Every record of a topic, in the order they were read (the cycle commands)."""
+    """Every record of a topic, in the order they were read (the cycle commands).
+
+    ``items``: ``(source, record or None)``; ``errors``: why a record could not
+    be decoded, by (partition, offset) (the ``cycle-commands`` agent
+    dead-letters it with that code).
+    """
 
     def __init__(self, topic: str, bootstrap: str, serde: Serde) -> None:
         self.items: list[tuple[Source, dict[str, Any] | None]] = []
+        self.errors: dict[tuple[int, int], tuple[str, str]] = {}
         self._sources: list[Source] = []
 
         def apply(src: Source, record: dict[str, Any] | None) -> None:
+            if record is None:
+                found = self.serde.decode_many(self.topic, [src.value])[0][1]
+                if found is not None:
+                    self.errors[(src.partition, src.offset)] = (found.error_code, found.message)
             self.items.append((src, record))
             self._sources.append(src)
 

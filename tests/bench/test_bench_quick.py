@@ -12,8 +12,8 @@ import pytest
 from processors.codes import is_valid_mbi
 from streams.tools.generate import generate, mbi_for
 
-REQUIRED = ("baseline_events_per_s", "processor_events_per_s", "ratio", "cycle_members", "cycle_seconds",
-            "workers", "worker_peak_rss_mb", "broker_peak_rss_mb")
+REQUIRED = ("baseline_events_per_s", "faust_passthrough_events_per_s", "processor_events_per_s", "ratio",
+            "ratio_faust", "cycle_members", "cycle_seconds", "workers", "worker_peak_rss_mb", "broker_peak_rss_mb")
 
 
 def test_generator_is_reproducible_and_valid() -> None:
@@ -41,4 +41,5 @@ def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     assert res["enrollment_replies"] == res["transactions"] == res["cycle_members"]
     assert "dead_letters" in res  # reported, not asserted: the processor evolves
     assert res["cycle_reassignment_outputs"], "the reassignment run produced nothing"
-    assert "ratio processor / baseline" in done.stdout
+    assert res["faust_passthrough_events"] == res["events"]  # the plain Faust agent forwarded every record
+    assert "ratio processor / Faust passthrough" in done.stdout and "ratio processor / raw baseline" in done.stdout

@@ -145,10 +145,11 @@ def bad_enrollment(rnd: random.Random, i: int, members: int) -> Rec:
     if kind == "bad_mbi":
         bad = rnd.choice(["BADMBI", "00000000000", "1EG4TE5MK7", "1eg4te5mk73"])
         return _reply(dict(txn, mbi=bad), kind, "007")
+    # Records over the size limit (docs/delivery.md): dead letters with a prefix, the size and the SHA-256.
     if kind == "huge_mbi":
-        return _reply(dict(txn, mbi="9" * HUGE), kind, "007")
-    if kind == "huge_name":  # a 200 kB name on a transaction: names are not echoed; answered as usual
-        return _reply(dict(txn, first_name="N" * HUGE, last_name="L" * HUGE), kind, None)
+        return _dead(topic, dict(txn, mbi="9" * HUGE), kind, "RECORD_TOO_LARGE")
+    if kind == "huge_name":
+        return _dead(topic, dict(txn, first_name="N" * HUGE, last_name="L" * HUGE), kind, "RECORD_TOO_LARGE")
     raise AssertionError(kind)
 
 
@@ -170,7 +171,7 @@ def bad_lis(rnd: random.Random, i: int, members: int) -> Rec:
     if kind == "bad_copay":
         return _dead(topic, dict(lis, copay_level=rnd.choice(["6", "9", "-1", ""])), kind, "INVALID_CODE")
     if kind == "huge_level":
-        return _dead(topic, dict(lis, premium_subsidy_level="1" * HUGE), kind, "INVALID_CODE")
+        return _dead(topic, dict(lis, premium_subsidy_level="1" * HUGE), kind, "RECORD_TOO_LARGE")
     if kind == "bad_period":
         return _dead(topic, dict(lis, start_date="2026-06-01", end_date="2026-05-31"), kind, "INVALID_PERIOD")
     if kind == "date_range":
@@ -179,7 +180,7 @@ def bad_lis(rnd: random.Random, i: int, members: int) -> Rec:
         return _dead(topic, encode_plain(topic, lis, event_time=rnd.choice([2**62, -(2**62)])), kind, "UNDECODABLE", m)
     if kind == "bad_mbi":
         bad = rnd.choice(["BADMBI", "1EG4TE5MK7", "9" * HUGE])
-        return _dead(topic, dict(lis, mbi=bad), kind, "INVALID_MBI")
+        return _dead(topic, dict(lis, mbi=bad), kind, "RECORD_TOO_LARGE" if len(bad) > 100 else "INVALID_MBI")
     raise AssertionError(kind)
 
 
@@ -204,11 +205,11 @@ def bad_beneficiary(rnd: random.Random, i: int, members: int) -> Rec:
     if kind == "bad_state":
         return _dead(topic, dict(bene, state_code=rnd.choice(["ZZ", "", "fl", "XX"])), kind, "INVALID_CODE")
     if kind == "huge_state":
-        return _dead(topic, dict(bene, state_code="F" * HUGE), kind, "INVALID_CODE")
+        return _dead(topic, dict(bene, state_code="F" * HUGE), kind, "RECORD_TOO_LARGE")
     if kind == "bad_mbi":
         return _dead(topic, dict(bene, mbi=rnd.choice(["BADMBI", "1EG4TE5MK7", "S" * 11])), kind, "INVALID_MBI")
-    if kind == "huge_mbi":  # a 200 kB key and a 200 kB value: a 400 kB dead letter
-        return _dead(topic, dict(bene, mbi="9" * HUGE), kind, "INVALID_MBI")
+    if kind == "huge_mbi":  # a 200 kB key and a 200 kB value: a dead letter of their prefixes
+        return _dead(topic, dict(bene, mbi="9" * HUGE), kind, "RECORD_TOO_LARGE")
     if kind == "date_range":
         return _dead(topic, encode_plain(topic, bene, birth_date=rnd.choice([3_000_000, -800_000])), kind, "UNDECODABLE", m)
     if kind == "instant_range":
@@ -273,12 +274,11 @@ def fuzz_log(seed: int, members: int = 300, per_member: int = 4, bad: int = 200)
     stage_plans += [garbage(rnd, "cycle-commands", f"REASSIGNMENT_RUN-{2027 + i}") for i in range(n_cycle)]
 
     benes = [valid(t, v, "state") for t, v in ref if t == "beneficiary-updates"]
-    # 200 kB names on an otherwise valid record: the contract sets no length, so they are applied.
+    # 200 kB names on an otherwise valid record: over the size limit, a dead letter (docs/delivery.md).
     for j in range(2):
         m = mbi(members + 1 + j)
-        benes.append(Rec("beneficiary-updates", m.encode(),
-                         encode("beneficiary-updates", sample._bene(m, "F" * HUGE, "L" * HUGE, "FL")),
-                         "huge_name", "state", mbi=m))
+        benes.append(_dead("beneficiary-updates", sample._bene(m, "F" * HUGE, "L" * HUGE, "FL"), "huge_name",
+                           "RECORD_TOO_LARGE"))
     stage_benes = interleave(benes, [bad_beneficiary(rnd, i, members) for i in range(n_bene)])
     stage_benes += [garbage(rnd, "magi-applications", mbi(rnd.randrange(members))) for _ in range(n_magi)]
 

@@ -68,6 +68,16 @@ def changelog_table(bootstrap: str) -> dict[bytes, Any]:
     return {k: v for k, v in table.items() if v is not None}
 
 
+def changelog_applied(bootstrap: str) -> dict[bytes, dict[str, int]]:
+    """Last value per key of the member table's changelog: the offsets applied per input."""
+    out: dict[bytes, dict[str, int]] = {}
+    for s in read_sources(bootstrap, [CHANGELOG]):
+        stored = st.decode(s.value) if s.value and not s.key.startswith(b"\x00") else None
+        if stored is not None:
+            out[s.key] = stored.applied
+    return out
+
+
 def decoded(serde: Serde, sources: list[Source]) -> list[tuple[Source, dict[str, Any]]]:
     out = []
     for s in sources:
