@@ -8,7 +8,7 @@ Steps (only 3 and 4 are timed):
 1. ``streams.tools.generate.generate(members, year, seed)``: plans (Y-1 and Y) and
    the beneficiary, enrollment and LIS records of every member;
 2. member states through the real pure pipeline
-   (``streams.runtime.member_pipeline.process_batch``, Avro-encoded records, batches
+   (``streams.runtime.rules.process_batch``, Avro-encoded records, batches
    of 500), then the benchmarks of Y from the July Y-1 LIS counts
    (``processors.benchmark``), as ``partd bench`` does;
 3. **processors**: ``state_lists.run_cycle_member("REASSIGNMENT_RUN", ...)``

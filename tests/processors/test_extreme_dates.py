@@ -163,7 +163,7 @@ BENCHMARKS = {2026: {"05": Decimal("35.00")}, 9999: {"05": Decimal("35.00")}}
 
 
 def _then_auto(state, step, as_of):
-    """What the shell does after an LIS or beneficiary event (streams/member_pipeline.py)."""
+    """What the shell does after an LIS or beneficiary event (streams/runtime/rules.py)."""
     current = step.state if step.state is not None else state
     return auto_or_facilitate(current, PLANS, BENCHMARKS, as_of)
 

@@ -71,6 +71,11 @@ start-up before the Faust app creates its consumers):
   authentication.  Not worked around: partd's SASL settings are unit-tested,
   and a real broker is used only to show that they reach the wire.
 
+* **A leader that leaves while another member joins stays the leader**
+  (not in INFRA.md; found by partd's join/leave test): the group never forms
+  again. Patch: :func:`_patch_departed_leader`, the remaining member takes
+  over the departed leader's member id.
+
 Not patched here (documented in INFRA.md): quirk 3 (the first JoinGroup waits
 about half the session timeout: another reason for a small session timeout),
 quirk 4 (exactly-once fails: use at-least-once) and quirk 5 (no compaction,
@@ -115,6 +120,7 @@ def apply() -> None:
     """
     _patch_end_offsets()  # INFRA.md quirk 1
     _patch_leave_group()  # INFRA.md quirk 2
+    _patch_departed_leader()  # a leader that left during a join stays leader
 
 
 def is_tansu(bootstrap: str, timeout: float = 3.0, *, ssl_context: ssl.SSLContext | None = None) -> bool | None:
@@ -326,3 +332,87 @@ def _patch_leave_group() -> None:
     setattr(_maybe_leave_group, _MARK, True)
     _maybe_leave_group.__wrapped__ = original  # type: ignore[attr-defined]
     GroupCoordinator._maybe_leave_group = _maybe_leave_group  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------
+# A departed leader: Tansu keeps a member that left during another member's
+# JoinGroup as the group's leader, for good.
+# --------------------------------------------------------------------------
+def _patch_departed_leader() -> None:
+    """Join under the departed leader's id when Tansu names it leader twice.
+
+    Tansu 0.6 (``coordinator/group/administrator.rs`` in its source): a
+    JoinGroup turns a formed group into a forming one that keeps its leader;
+    a LeaveGroup in the forming state removes the member but not
+    ``state.leader``; the leader is only cleared when a member still in the
+    group misses its session. So when worker A, the leader, leaves while
+    worker B's JoinGroup is pending (B starting while A stops: a rolling
+    restart), Tansu answers B: generation N, leader A, no members; B's
+    SyncGroup fails with REBALANCE_IN_PROGRESS after ~8 s; B joins again and
+    is told the same, forever. Nobody consumes.
+
+    Patch: ``CoordinatorGroupRebalance.perform_group_join`` remembers the
+    (generation, leader) of each JoinGroup answer; when a follower's
+    SyncGroup fails for the same pair twice, the member leaves under its own
+    id and joins again under the departed leader's id. Tansu then names it
+    leader (it *is* the leader id), sends it the member list and takes its
+    assignment: the next generation forms. Measured: the group consumes again
+    ~27 s after the leader left (without: never).
+    ``tests/streams/test_tansu_workarounds.py::test_departed_leader_is_taken_over``
+    reproduces it with raw protocol requests and fails without the patch.
+
+    On Apache Kafka a failed SyncGroup is followed by a JoinGroup that forms
+    a new generation, so the same pair never fails twice and nothing changes.
+    The leader id is taken over only after a departed leader has failed to
+    send its assignment twice (~16 s), never while it is alive.
+    """
+    from aiokafka import errors as Errors
+    from aiokafka.consumer.group_coordinator import CoordinatorGroupRebalance
+    from aiokafka.protocol.group import LeaveGroupRequest
+
+    original_join = CoordinatorGroupRebalance.perform_group_join
+    original_sync = CoordinatorGroupRebalance._send_sync_group_request
+    if getattr(original_sync, _MARK, False):
+        return
+
+    async def perform_group_join(self: Any) -> Any:
+        coordinator = self._coordinator
+        send = coordinator._send_req
+
+        async def remember_leader(request: Any) -> Any:
+            response = await send(request)
+            if getattr(response, "leader_id", None) is not None:
+                coordinator.__dict__["_partd_join"] = (response.generation_id, response.leader_id)
+            return response
+
+        coordinator._send_req = remember_leader
+        try:
+            return await original_join(self)
+        finally:
+            coordinator.__dict__.pop("_send_req", None)
+
+    async def _send_sync_group_request(self: Any, request: Any) -> Any:
+        coordinator = self._coordinator
+        joined = coordinator.__dict__.get("_partd_join")
+        result = await original_sync(self, request)
+        if result is None and joined is not None and joined[1] != coordinator.member_id:
+            if coordinator.__dict__.get("_partd_failed_sync") == joined:
+                log.warning("group %s: leader %s of generation %s is gone (Tansu); joining under its id",
+                            self.group_id, joined[1], joined[0])
+                try:
+                    await coordinator._send_req(LeaveGroupRequest(self.group_id, coordinator.member_id))
+                except Errors.KafkaError as err:
+                    log.warning("LeaveGroup failed: %s", err)
+                coordinator.member_id = joined[1]
+                coordinator.__dict__.pop("_partd_failed_sync", None)
+            else:
+                coordinator.__dict__["_partd_failed_sync"] = joined
+        elif result is not None:
+            coordinator.__dict__.pop("_partd_failed_sync", None)
+        return result
+
+    setattr(_send_sync_group_request, _MARK, True)
+    _send_sync_group_request.__wrapped__ = original_sync  # type: ignore[attr-defined]
+    perform_group_join.__wrapped__ = original_join  # type: ignore[attr-defined]
+    CoordinatorGroupRebalance.perform_group_join = perform_group_join  # type: ignore[method-assign]
+    CoordinatorGroupRebalance._send_sync_group_request = _send_sync_group_request  # type: ignore[method-assign]
