@@ -18,7 +18,7 @@ with one dict lookup.
 :func:`region_pdps` is the one entry point for the rules: with a ``PlanIndex``
 it is a lookup, with a plain catalog dict it scans it (the old cost, once per
 question), with exactly the same result. There is deliberately no cache keyed
-by the identity of a plain dict: the shell's catalog dict (``streams/runtime/catalog.py``)
+by the identity of a plain dict: the shell's catalog dict (``streams/runtime/reference.py``, ``LatestTable.data``)
 is updated in place, so such a cache could serve a stale catalog.
 """
 from __future__ import annotations

@@ -57,41 +57,7 @@ from streams.tools.jsonconv import record_from_json  # noqa: E402
 from streams.tools.runner import WorkerProcess  # noqa: E402
 
 PARTITIONS = 8
-LETTERS = "ACDEFGHJKMNPQRTUVWXY"
-SWITCH = [("S7101", "001"), ("S7202", "001"), ("S7101", "002")]
 RANK = {t: i for i, t in enumerate(topics.MEMBER_INPUTS)}
-
-
-def mbi(i: int) -> str:
-    a, b, c, d = i % 20, (i // 20) % 20, (i // 400) % 20, (i // 8000) % 20
-    return f"{1 + (i // 160000) % 9}{LETTERS[a]}{LETTERS[b]}{i % 10}{LETTERS[c]}{LETTERS[d]}{(i // 10) % 10}KM{(i // 100) % 10}{i % 7}"
-
-
-def publisher_log(members: int, per_member: int) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
-    """(beneficiaries and LIS periods, transactions): every kind of reply, each depending on the state."""
-    people: list[tuple[str, dict]] = []
-    for i in range(members):
-        m = mbi(i)
-        people.append(("beneficiary-updates", sample._bene(m, f"First{i}", f"Last{i}", "FL")))
-    for i in range(members):
-        people.append(("lis-status-changes", sample._lis(f"L-{i}", mbi(i), "100", "1", "2026-01-01")))
-    txns: list[tuple[str, dict]] = []
-    for round_ in range(per_member):
-        for i in range(members):
-            m, tid, kind = mbi(i), f"T{i:05d}-{round_:03d}", (i + round_) % 4
-            if round_ == 0 or kind in (0, 1):
-                c, p = SWITCH[(i + round_) % len(SWITCH)]
-                txns.append(("enrollment-requests", sample._txn(
-                    tid, m, 61, c, p, f"2027-{min(12, 1 + round_ % 12):02d}-01",
-                    election_type="U" if round_ else "A", application_date=f"2026-11-{1 + round_ % 28:02d}")))
-            elif kind == 2:
-                c, p = SWITCH[(i + round_ - 1) % len(SWITCH)]
-                txns.append(("enrollment-requests", sample._txn(tid, m, 61, c, p, "2027-01-01")))
-            else:
-                c, p = SWITCH[i % len(SWITCH)]
-                txns.append(("enrollment-requests", sample._txn(
-                    tid, m, 72, c, p, "2027-01-01", rx_bin="610014", rx_pcn="P", rx_group="G", rx_member_id=f"X{i}")))
-    return people, txns
 
 
 async def read_sources(bootstrap: str, names: list[str]) -> list[Source]:
@@ -144,7 +110,7 @@ def by_transaction(serde: Serde, replies: list[tuple[bytes, bytes]]) -> dict[str
 
 def one_round(n: int, args: argparse.Namespace, serde: Serde, work: Path) -> dict[str, Any]:
     rnd = random.Random(args.seed * 1000 + n)
-    people, txns = publisher_log(args.members, args.per_member)
+    people, txns = sample.enrollment_churn(args.members, args.per_member)
     external = Settings.from_env().bootstrap_servers
     broker = None if external else EmbeddedBroker(log_dir=work)
     bootstrap = external or broker.start(None)  # type: ignore[union-attr]

@@ -111,3 +111,48 @@ GARBAGE = [
     ("enrollment-requests", "1EG4TE5MK73", b"\x00\x00\x00\x00\x01not avro at all"),
     ("lis-status-changes", "2FH5UF6NK84", b"plain text is not a record"),
 ]
+
+
+# --------------------------------------------------------------------------
+# A synthetic churn of enrollments (the fault tests and scripts/crash_soak.py)
+# --------------------------------------------------------------------------
+LETTERS = "ACDEFGHJKMNPQRTUVWXY"
+# Contract/PBP pairs of the sample catalog (2027) a member can switch between.
+SWITCH = [("S7101", "001"), ("S7202", "001"), ("S7101", "002")]
+
+
+def mbi(i: int) -> str:
+    """A valid, unique MBI for every i < 20**4 * 9."""
+    a, b, c, d = i % 20, (i // 20) % 20, (i // 400) % 20, (i // 8000) % 20
+    return f"{1 + (i // 160000) % 9}{LETTERS[a]}{LETTERS[b]}{i % 10}{LETTERS[c]}{LETTERS[d]}{(i // 10) % 10}KM{(i // 100) % 10}{i % 7}"
+
+
+def enrollment_churn(members: int, per_member: int) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """(people, transactions): members in FL with full LIS, then per_member transactions each.
+
+    Each member enrolls, then switches plans (011 + 014 to the losing plan),
+    repeats itself (109), or updates 4Rx (TC 72): every kind of reply, each
+    depending on the state, so that a lost or doubled state write shows.
+    """
+    people: list[tuple[str, dict[str, Any]]] = []
+    for i in range(members):
+        m = mbi(i)
+        people.append(("beneficiary-updates", _bene(m, f"First{i}", f"Last{i}", "FL")))
+        people.append(("lis-status-changes", _lis(f"L-{i}", m, "100", "1", "2026-01-01")))
+    txns: list[tuple[str, dict[str, Any]]] = []
+    for round_ in range(per_member):
+        for i in range(members):
+            m, tid, kind = mbi(i), f"T{i:05d}-{round_:03d}", (i + round_) % 4
+            if round_ == 0 or kind in (0, 1):
+                c, p = SWITCH[(i + round_) % len(SWITCH)]
+                txns.append(("enrollment-requests", _txn(
+                    tid, m, 61, c, p, f"2027-{1 + round_ % 12:02d}-01", election_type="U" if round_ else "A",
+                    application_date=f"2026-11-{1 + round_ % 28:02d}")))
+            elif kind == 2:
+                c, p = SWITCH[(i + round_ - 1) % len(SWITCH)]
+                txns.append(("enrollment-requests", _txn(tid, m, 61, c, p, "2027-01-01")))
+            else:
+                c, p = SWITCH[i % len(SWITCH)]
+                txns.append(("enrollment-requests", _txn(
+                    tid, m, 72, c, p, "2027-01-01", rx_bin="610014", rx_pcn="P", rx_group="G", rx_member_id=f"X{i}")))
+    return people, txns

@@ -17,14 +17,9 @@ from streams.runtime.rules import Result, process_batch
 from streams.tools import sample
 from streams.tools.jsonconv import record_from_json
 
-LETTERS = "ACDEFGHJKMNPQRTUVWXY"
 TS = 1_760_000_000_000  # fixed record timestamp: replays read the same log
-
-
-def mbi(i: int) -> str:
-    """A valid, unique MBI for every i < 20**4 * 9."""
-    a, b, c, d = i % 20, (i // 20) % 20, (i // 400) % 20, (i // 8000) % 20
-    return f"{1 + (i // 160000) % 9}{LETTERS[a]}{LETTERS[b]}{i % 10}{LETTERS[c]}{LETTERS[d]}{(i // 10) % 10}KM{(i // 100) % 10}{i % 7}"
+mbi = sample.mbi
+SWITCH = sample.SWITCH
 
 
 def catalog(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -38,42 +33,7 @@ def catalog(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 SAMPLE_PLANS = [record_from_json("plan-year-updates", p) for p in sample.PLANS]
 SAMPLE_CATALOG = catalog(SAMPLE_PLANS)
 
-# Contract/PBP pairs of the sample catalog (2027) a member can switch between.
-SWITCH = [("S7101", "001"), ("S7202", "001"), ("S7101", "002")]
-
-
-def enrollment_stream(members: int, per_member: int) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
-    """(reference records, transactions): members in FL with LIS, then per_member transactions each.
-
-    Each member enrolls, then switches plans (011 + 014 to the losing plan),
-    repeats itself (109), or updates 4Rx (204): every kind of reply, all
-    depending on the state so that a lost or doubled state write shows.
-    """
-    ref: list[tuple[str, dict]] = []
-    txns: list[tuple[str, dict]] = []
-    for i in range(members):
-        m = mbi(i)
-        ref.append(("beneficiary-updates", sample._bene(m, f"First{i}", f"Last{i}", "FL")))
-        ref.append(("lis-status-changes", sample._lis(f"L-{i}", m, "100", "1", "2026-01-01")))
-    for round_ in range(per_member):
-        for i in range(members):
-            m = mbi(i)
-            tid = f"T{i:05d}-{round_:02d}"
-            kind = (i + round_) % 4
-            if round_ == 0 or kind in (0, 1):
-                c, p = SWITCH[(i + round_) % len(SWITCH)]
-                month = min(12, 1 + round_)
-                txns.append(("enrollment-requests", sample._txn(
-                    tid, m, 61, c, p, f"2027-{month:02d}-01", election_type="U" if round_ else "A",
-                    application_date=f"2026-11-{1 + round_ % 28:02d}")))
-            elif kind == 2:
-                c, p = SWITCH[(i + round_ - 1) % len(SWITCH)]
-                txns.append(("enrollment-requests", sample._txn(tid, m, 61, c, p, "2027-01-01")))
-            else:
-                c, p = SWITCH[i % len(SWITCH)]
-                txns.append(("enrollment-requests", sample._txn(
-                    tid, m, 72, c, p, "2027-01-01", rx_bin="610014", rx_pcn="P", rx_group="G", rx_member_id=f"X{i}")))
-    return ref, txns
+enrollment_stream = sample.enrollment_churn
 
 
 class Reference:

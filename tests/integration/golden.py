@@ -58,3 +58,13 @@ def compare(cluster: Cluster, expected: list[dict[str, Any]], *, keep: dict[str,
             f"{topic}: {len(missing)} expected records missing, {len(actual)} unexpected\n"
             f"missing: {[m['value'] for m in missing[:3]]}\nunexpected: {actual[:3]}"
         )
+
+
+def check_backlog(cluster: Cluster, directory: Path, *, keep: dict[str, Any]) -> None:
+    """The whole log published before the worker starts (each stage a second after the one
+    before), then one worker: the answers must be those of a run where each stage settled."""
+    inputs = load(directory / "inputs.jsonl")
+    run(cluster, inputs, settle=False)
+    cluster.worker()
+    settle_all(cluster, inputs)
+    compare(cluster, load(directory / "expected.jsonl"), keep=keep)
