@@ -44,7 +44,6 @@ from typing import Any
 import faust
 import rocksdict
 from faust.stores import rocksdb as faust_rocksdb
-from yarl import URL
 
 MIB = 1024 * 1024
 #: One memtable of one partition database (RocksDB's default is 64 MiB).
@@ -129,7 +128,7 @@ class MemberTable(faust.Table):
     budget: Budget | None = None
 
     def _new_store_by_url(self, url: Any) -> Any:  # Faust's private hook: build the table's store
-        if URL(str(url)).scheme != "rocksdb":
+        if not str(url).startswith("rocksdb:"):
             return super()._new_store_by_url(url)
         store = MemberStore(url, self.app, self, table_name=self.name, key_type=self.key_type,
                             key_serializer=self.key_serializer, value_serializer=self.value_serializer,
