@@ -90,6 +90,8 @@ class Recovery(FaustRecovery):
             if last is None or last < 0:
                 continue
             persisted = table.data.persisted_offset(tp)  # from the database itself, never Faust's cached view
+            if persisted is not None and persisted > last:
+                continue  # the disk is ahead of this changelog (not a copy of it): Faust's consistency check says so
             first = (persisted if persisted is not None else -1) + 1
             if first <= last:
                 self.pending[tp] = (first, last)
