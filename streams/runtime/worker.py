@@ -408,17 +408,18 @@ class MemberRuntime:
         """Rewrite, in this worker's database only, the keys written since the last commit without the
         outbox entries it covered (state.py: a member at rest carries no outbox; the changelog keeps the
         value as sent, which a successor may need after a crash)."""
+        left: dict[int, set[bytes]] = {}
         for partition, keys in self._outboxed.items():
-            if not keys:
-                continue
             ordered = list(keys)
             items = []
             for key, raw in zip(ordered, fp.table_get_many(self.table, partition, ordered)):
                 trimmed = st.trim_raw(raw, lambda source, p=partition: self._committed(source, p))
                 if trimmed is not None:
                     items.append((key, trimmed))
+                if st.outbox_bytes(raw if trimmed is None else trimmed):
+                    left.setdefault(partition, set()).add(key)  # not covered (a refused commit): the next one
             fp.table_write(self.table, partition, items)
-        self._outboxed = {}
+        self._outboxed = left
 
     async def restore(self) -> Any:
         """Read back the changelog Faust left to partd (a new or a stale disk), before any member record is applied.
