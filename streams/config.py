@@ -216,6 +216,11 @@ class Settings:
     lag_interval_s: float = 5.0  # PARTD_LAG_INTERVAL (seconds; 0 turns the worker's lag sampler off)
     tansu_workarounds: bool = True  # PARTD_TANSU_WORKAROUNDS (off: only to show what they fix)
     allow_untested_versions: bool = False  # PARTD_ALLOW_UNTESTED_VERSIONS
+    #: PARTD_ROCKSDB_CACHE_MB: the block cache all member-table partitions of a worker share
+    #: (data, index and filter blocks; streams/kafka/internals/store.py).
+    rocksdb_cache_mb: int = 64
+    #: PARTD_ROCKSDB_WRITE_BUFFER_MB: the memtables of all member-table partitions of a worker, together.
+    rocksdb_write_buffer_mb: int = 64
     #: The variables that were set (not defaulted), e.g. to tell a chosen web port from the default.
     given: frozenset[str] = frozenset()
 
@@ -240,6 +245,8 @@ class Settings:
             lag_interval_s=_float(env, "PARTD_LAG_INTERVAL", 5.0),
             tansu_workarounds=_flag(env, "PARTD_TANSU_WORKAROUNDS", True),
             allow_untested_versions=_flag(env, "PARTD_ALLOW_UNTESTED_VERSIONS", False),
+            rocksdb_cache_mb=_int(env, "PARTD_ROCKSDB_CACHE_MB", 64, minimum=1),
+            rocksdb_write_buffer_mb=_int(env, "PARTD_ROCKSDB_WRITE_BUFFER_MB", 64, minimum=1),
             given=frozenset(k for k, v in env.items() if (k.startswith(("PARTD_", "KAFKA_", "SCHEMA_"))) and v.strip()),
         )
 

@@ -35,6 +35,9 @@ INPUTS = (ENROLLMENT_REQUESTS, LIS_STATUS_CHANGES, PLAN_YEAR_UPDATES, BENEFICIAR
 OUTPUTS = (TRR_REPLIES, BENEFICIARY_NOTICES, PLAN_NOTICES, STATE_LISTS, LIS_BENCHMARKS, DEAD_LETTERS,
            MEDICAID_DETERMINATIONS)
 INTERNAL = (CYCLE_RESULTS,)
+#: The member table: one value per MBI (streams/runtime/state.py), RocksDB per partition plus its
+#: changelog topic, which Faust creates and names after the app id (:func:`member_changelog`).
+MEMBER_TABLE = "members"
 #: Every topic partd creates.
 ALL = INPUTS + OUTPUTS + INTERNAL
 
@@ -60,6 +63,11 @@ KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
     STATE_LISTS: lambda v: v["state_code"],
     LIS_BENCHMARKS: lambda v: f"{v['region']}-{v['plan_year']}",
 }
+
+
+def member_changelog(app_id: str) -> str:
+    """The member table's changelog topic of the worker group ``app_id`` (PARTD_APP_ID)."""
+    return f"{app_id}-{MEMBER_TABLE}-changelog"
 
 
 class UnknownTopic(ValueError):

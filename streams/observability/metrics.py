@@ -27,14 +27,24 @@ with Faust's own and the lag metrics of :mod:`streams.observability.lag`):
 * ``partd_enforced_total``: records applied while a sibling input's lag was not known (after PARTD_MAX_IDLE_MS)
 * ``partd_commits_total``, ``partd_commit_duration_seconds``: member offset commits (flush + commit)
 * ``partd_cycle_step_seconds{command}``: one partition's share of a cycle command
+* ``partd_restore_records_total``, ``partd_restore_bytes_total``, ``partd_restore_seconds_total``:
+  member-table changelog records read back into this worker's RocksDB partitions (a worker on an
+  empty disk reads its partitions' whole changelog; on the same disk only what changed)
+* ``partd_last_restore_records``, ``partd_last_restore_seconds``: the latest restore that had something to read
+* ``partd_rocksdb_bytes{part}``: what the member table's RocksDB databases hold, read at scrape time:
+  ``block_cache`` (shared, bounded by PARTD_ROCKSDB_CACHE_MB), ``write_buffers`` (all memtables,
+  bounded by PARTD_ROCKSDB_WRITE_BUFFER_MB), ``table_readers`` (outside the cache), ``sst_files`` (disk)
+* ``partd_rocksdb_keys``: estimated keys in this worker's partitions (members + keys of unknown people)
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from processors.model import Output
 from streams import topics
@@ -126,6 +136,17 @@ class Metrics:
             "partd_event_latency_seconds", "From a record's timestamp to the end of its batch's processing",
             ["topic"], buckets=_LATENCY_BUCKETS, registry=r,
         )
+        self.restore_records = Counter("partd_restore_records_total",
+                                       "Member-table changelog records restored into this worker's partitions",
+                                       registry=r)
+        self.restore_bytes = Counter("partd_restore_bytes_total", "Bytes of the changelog records restored",
+                                     registry=r)
+        self.restore_seconds = Counter("partd_restore_seconds_total", "Time spent restoring the member table",
+                                       registry=r)
+        self.last_restore_records = Gauge("partd_last_restore_records", "Changelog records of the latest restore",
+                                          registry=r)
+        self.last_restore_seconds = Gauge("partd_last_restore_seconds", "Duration of the latest restore",
+                                          registry=r)
         # Series that exist from the start (0), so rates and the dead-letter
         # alert see the first increment.
         for topic in COUNTED_INPUTS:
@@ -151,6 +172,16 @@ class Metrics:
         self.outputs(result.outputs)
         self.outputs(result.dead)
         self.processed("members", seconds, ((t, ms / 1000) for t, ms in stamps if ms))
+
+    def restored(self, done: Any) -> None:
+        """A restore of the member table finished (:class:`streams.kafka.internals.restore.Restored`)."""
+        if not done.partitions:
+            return  # a rebalance that left nothing to read
+        self.restore_records.inc(done.records)
+        self.restore_bytes.inc(done.bytes)
+        self.restore_seconds.inc(done.seconds)
+        self.last_restore_records.set(done.records)
+        self.last_restore_seconds.set(done.seconds)
 
     def cycle_step(self, command: str, seconds: float) -> None:
         self.events_in.labels(topics.CYCLE_COMMANDS).inc()
@@ -199,3 +230,23 @@ class Metrics:
             notice_type = _label(v.get("notice_type"))
             self.notices.labels(out.topic, notice_type).inc()
             self.plan_notices.labels(notice_type).inc()
+
+
+class RocksDBCollector:
+    """``partd_rocksdb_bytes{part}`` and ``partd_rocksdb_keys`` from ``read()`` (module doc), at scrape time."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        found = self.read()
+        if not found:
+            return []
+        parts = GaugeMetricFamily("partd_rocksdb_bytes", "Member-table RocksDB memory and disk, by part",
+                                  labels=["part"])
+        for part in ("block_cache", "block_cache_pinned", "write_buffers", "memtables", "table_readers",
+                     "sst_files"):
+            parts.add_metric([part], float(found.get(part, 0)))
+        keys = GaugeMetricFamily("partd_rocksdb_keys", "Estimated keys in this worker's member-table partitions",
+                                 value=float(found.get("keys", 0)))
+        return [parts, keys]

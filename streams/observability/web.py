@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, disable_created_metrics
 
 from streams import topics
+from streams.kafka.internals import faust_private as fp
 from streams.observability import faust_metrics
+from streams.observability.metrics import RocksDBCollector
 from streams.observability.lag import LagCollector, sample_forever
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ def install(partd: "PartdApp") -> None:
     registry = partd.metrics.registry
     disable_created_metrics()  # no *_created series: half the series, nothing lost
     faust_metrics.install(app, registry)  # Faust's sensors, counted per record, turned into series per scrape
+    registry.register(RocksDBCollector(lambda: fp.table_memory(partd.members)))
     _install_rebalance_metrics(partd)
     _install_health(partd)
 

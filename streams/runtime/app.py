@@ -35,6 +35,7 @@ from streams import topics
 from streams.config import Settings
 from streams.kafka import clients
 from streams.kafka.internals import faust_private as fp
+from streams.kafka.internals.store import MIB, Budget
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
 from streams.observability import web
@@ -121,6 +122,7 @@ class PartdApp:
             producer_linger_ms=5,
             stream_buffer_maxsize=max(4096, settings.batch_size * 4),
             **FAUST_SETTINGS,
+            **fp.APP_SETTINGS,
         )
         self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
         self.benchmarks = LatestTable(topics.LIS_BENCHMARKS, bootstrap, self.serde,
@@ -131,8 +133,9 @@ class PartdApp:
         self.sender = Sender(bootstrap)
         self.offsets = GroupOffsets(bootstrap, settings.app_id)
         self.ready = asyncio.Event()
-        self.members = self.app.Table("members", default=None, key_type=bytes, value_type=bytes,
-                                      partitions=settings.partitions)
+        self.members = fp.member_table(self.app, topics.MEMBER_TABLE, partitions=settings.partitions,
+                                       budget=Budget(settings.rocksdb_cache_mb * MIB,
+                                                     settings.rocksdb_write_buffer_mb * MIB))
         self.runtime = MemberRuntime(self)
         self.agents_busy = asyncio.Lock()  # held by the small agents while they handle a record
         self.app.before_revoke = self.runtime.before_revoke
@@ -166,6 +169,8 @@ class PartdApp:
 
         async def rebalance_complete(sender: Any, **kwargs: Any) -> None:
             # Not waiting for the readers: Faust starts app tasks only after this first recovery.
+            # The member table's changelog first (Faust left it to partd: streams/kafka/internals/restore.py).
+            await self.runtime.restore()
             await self.runtime.on_rebalance_complete()
 
         app.on_before_shutdown.connect(stop_readers)

@@ -1,32 +1,44 @@
 """5. State: what the members table keeps per key, and how it is read and written.
 
-One value per MBI, written once per batch that touched the key::
+One value per MBI, written once per batch that touched the key: a JSON head,
+and only while the key has outbox entries, a newline and the outbox::
 
-    {"v": 2,
+    {"v": 3,
      "m": MemberState | None,     # the rules' state (processors/model.py); None: not a known member
-     "a": {input: offset},        # the last offset of each input applied to this key
-     "o": [[input, offset, [item, ...]], ...]}   # the outbox, oldest first
+     "a": {input: offset}}        # the last offset of each input applied to this key
+    \n
+    [[input, offset, [item, ...]], ...]   # the outbox, oldest first (absent when empty)
 
-``a`` and ``o`` make redelivery safe (at-least-once, :mod:`streams.runtime.commit`):
+``a`` and the outbox make redelivery safe (at-least-once, :mod:`streams.runtime.commit`):
 a record at or below ``a[input]`` already changed this key, and is answered
-again from ``o`` with the very bytes sent the first time instead of being
+again from the outbox with the very bytes sent the first time instead of being
 judged again against a state that has moved on. A key with ``m = None`` exists
 to remember exactly that for records about people partd does not know (a 008
 rejection leaves no member, but its redelivery must still get the same 008).
 
 An outbox item is ``["o", topic, key, base64(value bytes)]`` or, for a dead
 letter, ``["d", error_code, error_message]`` (rebuilt from the redelivered
-record). An entry is needed only until its input offset is committed: entries
-below the committed offset of their input are dropped whenever the key is
-written (:func:`trim`), and at most :data:`MAX_ENTRIES` are kept.
+record). An entry is needed only until its input offset is committed, so it
+is bounded three ways (:func:`trim`, :func:`trim_raw`): entries below the
+committed offset of their input are dropped whenever the key is written; after
+each commit the runtime rewrites the keys it wrote since the previous one in
+its own database without the entries that commit covered (no changelog
+record: the changelog keeps the value as written, which a successor may need
+after a crash); and a worker restoring a partition from the changelog drops
+the entries below the group's committed offsets. So a member at rest is
+stored without an outbox, and a changelog record carries only the outputs
+of records not yet committed when it was written, at most :data:`MAX_ENTRIES`.
+JSON never contains a raw newline, so the outbox is split off without
+parsing the head, and a value with no outbox is just the head.
 
 Inputs are named by topic for member topics, and ``cycle-commands:<partition>``
 for a cycle command (every member partition applies them, see
 :mod:`streams.runtime.cycle`).
 
 Keys starting with ``\\x00`` are the runtime's own (the group's cycle cursor,
-:data:`GROUP_KEY`), never an MBI. Values written by partd before this layout
-(a member dict with ``_applied``/``_outbox`` in it) are read as well.
+:data:`GROUP_KEY`), never an MBI. Values written by earlier versions are read
+as well: version 2 (``{"v": 2, "m", "a", "o"}``: the outbox inside the JSON)
+and the first layout (a member dict with ``_applied``/``_outbox`` in it).
 """
 from __future__ import annotations
 
@@ -39,8 +51,10 @@ import orjson
 
 from processors.model import MemberState, Output
 
-VERSION = 2
+VERSION = 3
 MAX_ENTRIES = 32
+#: Between the head and the outbox (never inside JSON: orjson escapes newlines in strings).
+SEPARATOR = b"\n"
 #: The per-partition key of the runtime's own state (the cycle commands applied so far).
 GROUP_KEY = b"\x00partd:group"
 
@@ -70,8 +84,12 @@ class Stored:
 def decode(raw: bytes | None) -> Stored | None:
     if not raw:
         return None
-    value = orjson.loads(raw)
-    if value.get("v") == VERSION:
+    head, _, tail = raw.partition(SEPARATOR)
+    value = orjson.loads(head)
+    version = value.get("v")
+    if version == VERSION:
+        return Stored(value.get("m"), value.get("a") or {}, orjson.loads(tail) if tail else [])
+    if version == 2:  # the outbox inside the JSON
         return Stored(value.get("m"), value.get("a") or {}, value.get("o") or [])
     # written before the envelope: a member dict with the bookkeeping inside
     applied = value.pop("_applied", None) or {}
@@ -80,7 +98,42 @@ def decode(raw: bytes | None) -> Stored | None:
 
 
 def encode(stored: Stored) -> bytes:
-    return orjson.dumps({"v": VERSION, "m": stored.member, "a": stored.applied, "o": stored.outbox})
+    head = orjson.dumps({"v": VERSION, "m": stored.member, "a": stored.applied})
+    if not stored.outbox:
+        return head
+    return head + SEPARATOR + orjson.dumps(stored.outbox)
+
+
+def outbox_bytes(raw: bytes | None) -> int:
+    """How many bytes of a stored value are its outbox (separator included; 0 for none)."""
+    if not raw:
+        return 0
+    head, sep, tail = raw.partition(SEPARATOR)
+    if sep:
+        return len(sep) + len(tail)
+    value = orjson.loads(head)
+    if value.get("v") == 2 and value.get("o"):
+        return len(raw) - len(encode(Stored(value.get("m"), value.get("a") or {})))
+    return 0
+
+
+def trim_raw(raw: bytes | None, committed: Callable[[str], int | None]) -> bytes | None:
+    """:func:`trim` on a stored value; the new value, or None if nothing was dropped (or it has no outbox).
+
+    Only the outbox is parsed (the head is kept byte for byte), so this is cheap
+    enough for every key a commit covered and every record a restore reads.
+    """
+    if not raw:
+        return None
+    head, sep, tail = raw.partition(SEPARATOR)
+    if not sep:
+        return None
+    stored = Stored(None, {}, orjson.loads(tail))
+    before = len(stored.outbox)
+    trim(stored, committed)
+    if len(stored.outbox) == before:
+        return None
+    return head + SEPARATOR + orjson.dumps(stored.outbox) if stored.outbox else head
 
 
 def encode_group(cursor: Mapping[int, int]) -> bytes:

@@ -82,6 +82,7 @@ class MemberRuntime:
         self._cursor_durable: dict[int, dict[int, int]] = {}  # partition -> cycle cursor as of the last commit
         self._cursor_written: dict[int, dict[int, int]] = {}
         self._unknown: dict[int, set[bytes]] = {}  # keys written with no member since the last commit
+        self._outboxed: dict[int, set[bytes]] = {}  # keys written with outbox entries since the last commit
         self._seeks: dict[tuple[str, int, int], int] = {}
         self._resync: dict[tuple[str, int], tuple[int, float]] = {}  # tp -> (offset sought, when)
         self._refetched: dict[tuple[str, int], float] = {}
@@ -226,6 +227,7 @@ class MemberRuntime:
             for p in gone:
                 self.groups.pop(p, None)
                 self._unknown.pop(p, None)
+                self._outboxed.pop(p, None)
             self.checkpoint.forget([(tp.topic, tp.partition) for tp in revoked])
             self.intake.forget()
 
@@ -286,17 +288,24 @@ class MemberRuntime:
                 st.trim(stored, lambda source, p=partition: self._committed(source, p))
                 if stored.member is None:
                     self._unknown.setdefault(partition, set()).add(key)
+                if stored.outbox:
+                    self._outboxed.setdefault(partition, set()).add(key)
                 value = st.encode(stored)
             per.setdefault(partition, []).append((key, value))
-        changelog = fp.changelog_topic(self.table)
         for partition, items in per.items():
-            fp.table_write(self.table, partition, items)
+            await self._put(partition, items, ts)
 
-            def persisted(future: Any, count: int, p: int = partition) -> None:
-                if not future.cancelled() and future.exception() is None:
-                    fp.persisted(self.table, p, future.result().offset + count - 1)
+    async def _put(self, partition: int, items: list[tuple[bytes, bytes | None]], ts: int | None) -> None:
+        """Encoded values into the partition's database and, as changelog records, to the producer; when the
+        broker has them, the changelog offset is recorded in the database (a restart reads only what follows)."""
+        fp.table_write(self.table, partition, items)
 
-            await self.sender.send_partition(changelog, partition, ((k, v, ts) for k, v in items), persisted)
+        def persisted(future: Any, count: int) -> None:
+            if not future.cancelled() and future.exception() is None:
+                fp.persisted(self.table, partition, future.result().offset + count - 1)
+
+        await self.sender.send_partition(fp.changelog_topic(self.table), partition,
+                                         ((k, v, ts) for k, v in items), persisted)
 
     def _committed(self, source: str, partition: int) -> int | None:
         """The committed offset of an outbox entry's input (for a cycle command: the durable cursor)."""
@@ -333,9 +342,7 @@ class MemberRuntime:
         group.inputs[topics.CYCLE_COMMANDS].pop()
         cursor = group.inputs[topics.CYCLE_COMMANDS].cursor
         self._cursor_written[partition] = dict(cursor)
-        fp.table_write(self.table, partition, [(st.GROUP_KEY, st.encode_group(cursor))])
-        await self.sender.send_partition(fp.changelog_topic(self.table), partition,
-                                         [(st.GROUP_KEY, st.encode_group(cursor), item.timestamp_ms)])
+        await self._put(partition, [(st.GROUP_KEY, st.encode_group(cursor))], item.timestamp_ms)
         return True
 
     async def _scan(self, plan: Mapping[str, Any], partition: int, item: Source) -> dict[str, Any]:
@@ -390,11 +397,50 @@ class MemberRuntime:
         cursors = {p: dict(c) for p, c in self._cursor_written.items()}
         await self.checkpoint.commit()
         self._cursor_durable.update(cursors)  # flushed with the commit: durable
+        self._strip_outboxes()
         await self._sweep_unknown()
         self.metrics.commit_duration.observe(time.perf_counter() - started)
 
     def _on_commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         self.metrics.commits.inc()
+
+    def _strip_outboxes(self) -> None:
+        """Rewrite, in this worker's database only, the keys written since the last commit without the
+        outbox entries it covered (state.py: a member at rest carries no outbox; the changelog keeps the
+        value as sent, which a successor may need after a crash)."""
+        left: dict[int, set[bytes]] = {}
+        for partition, keys in self._outboxed.items():
+            ordered = list(keys)
+            items = []
+            for key, raw in zip(ordered, fp.table_get_many(self.table, partition, ordered)):
+                trimmed = st.trim_raw(raw, lambda source, p=partition: self._committed(source, p))
+                if trimmed is not None:
+                    items.append((key, trimmed))
+                if st.outbox_bytes(raw if trimmed is None else trimmed):
+                    left.setdefault(partition, set()).add(key)  # not covered (a refused commit): the next one
+            fp.table_write(self.table, partition, items)
+        self._outboxed = left
+
+    async def restore(self) -> Any:
+        """Read back the changelog Faust left to partd (a new or a stale disk), before any member record is applied.
+
+        Outbox entries below the group's committed offsets are dropped on the way (state.py): no
+        redelivery can need them.
+        """
+        partitions = fp.restore_pending(self.app, self.table)
+        starts: Mapping[tuple[str, int], int] = {}
+        if partitions:
+            starts = await self.partd.offsets.starting([(t, p) for p in partitions for t in topics.MEMBER_INPUTS])
+        committed = {p: (lambda source, p=p: starts.get((source, p))) for p in partitions}
+
+        def transform(partition: int, key: bytes, value: bytes | None) -> bytes | None:
+            if value is None or key[:1] == b"\x00":
+                return value
+            return st.trim_raw(value, committed[partition]) or value
+
+        done = await fp.restore(self.app, self.table, self.partd.bootstrap, transform)
+        self.metrics.restored(done)
+        return done
 
     async def _sweep_unknown(self) -> None:
         """Delete keys that hold no member once their outbox entries are all committed (008 rejections...)."""

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -395,6 +396,227 @@ async def run_cycle_step(bootstrap: str, serde: Any, group: str, command: str, y
     return {"seconds": round(seconds, 3), "outputs": {t: after[t] - before[t] for t in BENCH_OUTPUTS if after[t] - before[t]}}
 
 
+# ---------------------------------------------------------------- memory, state size, restore (issue 15)
+def distribution(sizes: list[int]) -> dict[str, float]:
+    """Mean, p50, p99 and max of byte sizes (nearest-rank percentiles)."""
+    if not sizes:
+        return {"mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(sizes)
+
+    def rank(q: float) -> float:
+        return float(ordered[min(len(ordered) - 1, max(0, math.ceil(len(ordered) * q) - 1))])
+
+    return {"mean": round(sum(ordered) / len(ordered), 1), "p50": rank(0.50), "p99": rank(0.99),
+            "max": float(ordered[-1])}
+
+
+def scrape(port: int) -> dict[str, float]:
+    """A worker's ``/metrics`` as ``{'name{labels}': value}`` (labels as written, sorted)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+def rocksdb_parts(metrics: dict[str, float]) -> dict[str, int]:
+    """``partd_rocksdb_bytes{part}`` and ``partd_rocksdb_keys`` of a scrape."""
+    out = {k.split('"')[1]: int(v) for k, v in metrics.items() if k.startswith("partd_rocksdb_bytes{")}
+    if "partd_rocksdb_keys" in metrics:
+        out["keys"] = int(metrics["partd_rocksdb_keys"])
+    return out
+
+
+def worker_memory(worker: Any, members: int) -> dict[str, Any]:
+    """RSS per member held (VmHWM: the peak of the whole round) and where it is, from the worker's /metrics."""
+    hwm_kb = _status_kb(worker.pid, "VmHWM") or 0
+    rss_kb = _status_kb(worker.pid, "VmRSS") or 0
+    parts = rocksdb_parts(scrape(worker.web_port))
+    return {
+        "worker_members_held": members,
+        "worker_rss_bytes_per_member": round(hwm_kb * 1024 / members, 1) if members else None,
+        "worker_rss_mb_at_end": round(rss_kb / 1024, 1),
+        "worker_rocksdb_mb": {k: round(v / 2**20, 1) for k, v in parts.items() if k != "keys"},
+        "worker_rocksdb_keys": parts.get("keys"),
+    }
+
+
+def stored_state_sizes(data_dir: Path) -> dict[str, Any]:
+    """The member values a stopped worker's RocksDB holds: size per member (and its outbox part), and the disk."""
+    from streams.kafka.internals.store import read_stopped
+    from streams.runtime import state as st
+
+    sizes, outbox = [], []
+    for _, key, value in read_stopped(data_dir):
+        if key[:1] == b"\x00" or value is None:
+            continue
+        sizes.append(len(value))
+        outbox.append(st.outbox_bytes(value))
+    disk = sum(f.stat().st_size for f in Path(data_dir).rglob("*") if f.is_file())
+    d = distribution(sizes)
+    return {"state_keys": len(sizes), "state_bytes_mean": d["mean"], "state_bytes_p50": d["p50"],
+            "state_bytes_p99": d["p99"], "state_bytes_max": d["max"],
+            "state_outbox_bytes_mean": round(sum(outbox) / len(outbox), 1) if outbox else 0.0,
+            "state_with_outbox": sum(1 for n in outbox if n),
+            "worker_disk_bytes": disk, "worker_disk_bytes_per_member": round(disk / len(sizes), 1) if sizes else None}
+
+
+async def changelog_sizes(bootstrap: str, topic: str, members: int) -> dict[str, Any]:
+    """Every record of the member table's changelog: bytes per record and the outbox part of it, and what a
+    compacted changelog would keep (the last value per key)."""
+    from streams.runtime import state as st
+    from streams.tools.io import read_to_end
+
+    records = total = outbox_total = with_outbox = 0
+    last: dict[bytes, tuple[int, int]] = {}
+    async for msgs in read_to_end(bootstrap, topic):
+        for m in msgs:
+            size = len(m.key or b"") + len(m.value or b"")
+            records += 1
+            total += size
+            ob = st.outbox_bytes(m.value)
+            outbox_total += ob
+            with_outbox += bool(ob)
+            if m.value is None:
+                last.pop(m.key, None)
+            else:
+                last[m.key] = (size, ob)
+    kept = [v for k, v in last.items() if k[:1] != b"\x00"]
+    compacted = sum(size for size, _ in kept)
+    return {
+        "changelog_records": records, "changelog_bytes": total,
+        "changelog_record_bytes_mean": round(total / records, 1) if records else 0.0,
+        "changelog_record_outbox_bytes_mean": round(outbox_total / records, 1) if records else 0.0,
+        "changelog_records_with_outbox": with_outbox,
+        "changelog_records_per_member": round(records / members, 3) if members else None,
+        "changelog_bytes_per_member": round(total / members, 1) if members else None,
+        "changelog_compacted_bytes_per_member": round(compacted / members, 1) if members else None,
+        "changelog_compacted_outbox_bytes_per_member": round(sum(ob for _, ob in kept) / members, 1)
+        if members else None,
+    }
+
+
+def probe_transactions(pop: Any, partitions: int, tag: str) -> list[dict[str, Any]]:
+    """One TC 72 (4Rx update) per partition, for an enrolled member the cycle leaves alone (no LIS, alive):
+    answered 204 only by a worker that holds the member's enrollment (209/008 if its state is missing)."""
+    from streams.tools.generate import partition_of
+
+    lis = {r["mbi"] for r in pop.lis}
+    dead = {b["mbi"] for b in pop.beneficiaries if b["date_of_death"]}
+    chosen: dict[int, dict[str, Any]] = {}
+    for e in pop.enrollments:
+        if e["mbi"] in lis or e["mbi"] in dead:
+            continue
+        chosen.setdefault(partition_of(e["mbi"].encode(), partitions), e)
+        if len(chosen) == partitions:
+            break
+    submitted = dt.datetime(pop.year - 1, 3, 2, 12, tzinfo=UTC)
+    return [{**e, "tracking_id": f"BENCH-{tag}-{p}", "transaction_code": 72, "submitted_at": submitted,
+             "rx_bin": "610014", "rx_pcn": "BENCH", "rx_group": f"G{p}", "rx_member_id": f"{tag}{p}"}
+            for p, e in sorted(chosen.items())]
+
+
+async def _new_replies(bootstrap: str, serde: Any, since: dict[Any, int]) -> list[dict[str, Any]]:
+    """trr-replies records after the offsets ``since``, decoded."""
+    consumer = clients.consumer(bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(list(since))
+        todo = [tp for tp in since if ends[tp] > since[tp]]
+        consumer.assign(todo)
+        for tp in todo:
+            consumer.seek(tp, since[tp])
+        out = []
+        while todo:
+            for tp, msgs in (await consumer.getmany(*todo, timeout_ms=1000)).items():
+                out.extend(rec for rec, _ in serde.decode_many("trr-replies", [m.value for m in msgs if m.offset < ends[tp]]))
+            todo = [tp for tp in todo if await consumer.position(tp) < ends[tp]]
+        return [r for r in out if r is not None]
+    finally:
+        await consumer.stop()
+
+
+async def takeover(bootstrap: str, serde: Any, worker: Any, probes: list[dict[str, Any]],
+                   timeout: float) -> dict[str, Any]:
+    """Start ``worker`` (the group's only one) and publish ``probes`` at once: seconds until its first and
+    last answer, what it restored (its /metrics), and whether every probe got the 204 a complete state gives."""
+    from aiokafka import TopicPartition
+
+    from streams.tools.io import produce
+
+    consumer = clients.consumer(bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topics.TRR_REPLIES, p) for p in sorted(consumer.partitions_for_topic(topics.TRR_REPLIES))]
+        since = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    async with OutputClock(bootstrap, (topics.TRR_REPLIES,)) as clock:
+        t0 = time.time()
+        worker.start()
+        await produce(bootstrap, serde, [(topics.ENROLLMENT_REQUESTS, None, rec) for rec in probes])
+        deadline = time.monotonic() + timeout
+        while clock.final() < len(probes) and time.monotonic() < deadline and worker.alive():
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2 * clock.interval)
+    first, last = clock.first(), clock.reached(len(probes))
+    if last is None:
+        raise RuntimeError(f"the restarted worker answered {clock.final()} of {len(probes)} transactions; "
+                           f"log {worker.log_path}:\n{worker.log_tail()}")
+    metrics = scrape(worker.web_port)
+    replies = await _new_replies(bootstrap, serde, since)
+    tags = {p["tracking_id"] for p in probes}
+    trcs = Counter(r["transaction_reply_code"] for r in replies if r.get("plan_tracking_id") in tags)
+    records = int(metrics.get("partd_restore_records_total", 0))  # this worker's restores (one, unless it rebalanced)
+    seconds = metrics.get("partd_restore_seconds_total", 0.0)
+    return {"first_answer_seconds": round(first - t0, 3) if first else None,
+            "all_answered_seconds": round(last - t0, 3),
+            "records": records, "seconds": round(seconds, 3),
+            "bytes": int(metrics.get("partd_restore_bytes_total", 0)),
+            "records_per_s": round(records / seconds, 1) if seconds else None,
+            "answers": dict(sorted(trcs.items())), "answers_ok": trcs == Counter({"204": len(probes)}),
+            "worker_peak_rss_mb": round((_status_kb(worker.pid, "VmHWM") or 0) / 1024, 1)}
+
+
+def restore_round(bootstrap: str, serde: Any, group: str, worker0: Any, pop: Any, partitions: int,
+                  run_dir: Path, timeout: float) -> dict[str, Any]:
+    """Stop ``worker0`` (cleanly); a worker on an **empty data dir** takes over every partition (the whole
+    changelog restored); stop it; ``worker0`` again on **its own disk** (only what changed since it stopped)."""
+    from streams.tools.runner import WorkerProcess
+
+    changelog = topics.member_changelog(group)
+    worker0.stop()
+    r: dict[str, Any] = stored_state_sizes(worker0.data_dir)
+    at_stop = sum(asyncio.run(_end_offsets(bootstrap, [changelog])).values())
+    env = {"PARTD_LOG_LEVEL": "info"}
+    fresh = WorkerProcess(bootstrap, run_dir / f"{group}-empty-disk", partitions=partitions, app_id=group,
+                          extra_env=env)
+    try:
+        got = asyncio.run(takeover(bootstrap, serde, fresh, probe_transactions(pop, partitions, "EMPTY"), timeout))
+    finally:
+        fresh.stop()
+    r.update({f"restore_{k}": v for k, v in got.items()})
+    r["restore_changelog_records"] = at_stop
+    # the issue's name for it: changelog records restored per second
+    r["restore_members_per_s"] = got["records_per_s"]
+    written = sum(asyncio.run(_end_offsets(bootstrap, [changelog])).values()) - at_stop
+    again = WorkerProcess(bootstrap, worker0.data_dir, partitions=partitions, app_id=group, extra_env=env)
+    try:
+        got = asyncio.run(takeover(bootstrap, serde, again, probe_transactions(pop, partitions, "SAME"), timeout))
+    finally:
+        again.stop()
+    r.update({f"restart_same_disk_{k}": v for k, v in got.items()})
+    r["restart_same_disk_changelog_records_since_stop"] = written
+    return r
+
+
 # ---------------------------------------------------------------- profile
 class PySpy:
     """``py-spy record`` on one pid, raw collapsed stacks, stopped with SIGINT."""
@@ -501,9 +723,10 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                 cpu = CpuMeter(pids).start()
                 r.update(asyncio.run(passthrough(bootstrap, tuple(act), n_events)))
                 r["baseline_cpu"] = cpu.stop()
-                cpu = CpuMeter(pids).start()
-                r.update(faust_passthrough(bootstrap, tuple(act), n_events, run_dir, timeout))
-                r["faust_passthrough_cpu"] = cpu.stop()
+                if args.faust_baseline:
+                    cpu = CpuMeter(pids).start()
+                    r.update(faust_passthrough(bootstrap, tuple(act), n_events, run_dir, timeout))
+                    r["faust_passthrough_cpu"] = cpu.stop()
 
             # 5. the annual cycle
             spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-cycle-{workers}w.txt") if args.profile else None
@@ -525,6 +748,13 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             hwm = [_status_kb(w.pid, "VmHWM") for w in procs if w.pid]
             r["worker_peak_rss_mb"] = round(max((k or 0) for k in hwm) / 1024, 1)
             r["worker_peak_rss_mb_each"] = [round((k or 0) / 1024, 1) for k in hwm]
+
+            # 6. (one worker) memory per member, stored state and changelog sizes, restore
+            if workers == 1 and args.restore:
+                members = len(pop.beneficiaries)
+                r.update(worker_memory(procs[0], members))
+                r.update(asyncio.run(changelog_sizes(bootstrap, topics.member_changelog(group), members)))
+                r.update(restore_round(bootstrap, serde, group, procs[0], pop, args.partitions, run_dir, timeout))
         r["broker_peak_rss_mb_round"] = round(rss.peak_mb.get("broker", 0.0), 1)
     except BaseException:
         for w in procs:
@@ -550,11 +780,13 @@ def _alive(procs: list[Any]) -> None:
 
 # ---------------------------------------------------------------- report
 def _table(res: dict[str, Any]) -> str:
-    rows = [("raw baseline (aiokafka consume->produce)", f"{res['baseline_events_per_s']:,.0f} events/s"),
-            ("plain Faust agent forwarding raw bytes", f"{res['faust_passthrough_events_per_s']:,.0f} events/s"),
-            ("processor, enrollment + LIS, 1 worker", f"{res['processor_events_per_s']:,.0f} events/s"),
-            ("ratio processor / Faust passthrough", f"{res['ratio_faust']:.3f}"),
-            ("ratio processor / raw baseline", f"{res['ratio']:.3f}"),
+    rows = [("raw baseline (aiokafka consume->produce)", f"{res['baseline_events_per_s']:,.0f} events/s")]
+    if "ratio_faust" in res:
+        rows.append(("plain Faust agent forwarding raw bytes", f"{res['faust_passthrough_events_per_s']:,.0f} events/s"))
+    rows.append(("processor, enrollment + LIS, 1 worker", f"{res['processor_events_per_s']:,.0f} events/s"))
+    if "ratio_faust" in res:
+        rows.append(("ratio processor / Faust passthrough", f"{res['ratio_faust']:.3f}"))
+    rows += [("ratio processor / raw baseline", f"{res['ratio']:.3f}"),
             ("replies complete (1 per transaction)", f"{res['replies_complete']} ({res['dead_letters']} dead letters)"),
             (f"annual cycle, {res['cycle_members']:,} members, 1 worker",
              f"{res['cycle_seconds']:.1f} s ({res['cycle_members_per_s']:,.0f} members/s)"),
@@ -563,6 +795,19 @@ def _table(res: dict[str, Any]) -> str:
             ("worker peak RSS", f"{res['worker_peak_rss_mb']:.0f} MB"),
             ("broker peak RSS (whole run)", f"{res['broker_peak_rss_mb']:.0f} MB"),
             ("generator: encode / produce", f"{res['generator_encode_events_per_s']:,.0f} / {res['generator_produce_events_per_s']:,.0f} records/s")]
+    if "worker_rss_bytes_per_member" in res:
+        rows += [("worker RSS per member held (peak)", f"{res['worker_rss_bytes_per_member']:,.0f} bytes"),
+                 ("stored state per member: mean / p99", f"{res['state_bytes_mean']:,.0f} / {res['state_bytes_p99']:,.0f} bytes"
+                  f" (outbox {res['state_outbox_bytes_mean']:,.0f})"),
+                 ("changelog record: mean (outbox part)", f"{res['changelog_record_bytes_mean']:,.0f} "
+                  f"({res['changelog_record_outbox_bytes_mean']:,.0f}) bytes, {res['changelog_records']:,} records"),
+                 ("restore, empty disk", f"{res['restore_records']:,} records in {res['restore_seconds']:.1f} s "
+                  f"({res['restore_members_per_s'] or 0:,.0f}/s); first answer after {res['restore_first_answer_seconds']:.1f} s"),
+                 ("restart, same disk", f"{res['restart_same_disk_records']:,} records restored "
+                  f"({res['restart_same_disk_changelog_records_since_stop']:,} written since it stopped); "
+                  f"first answer after {res['restart_same_disk_first_answer_seconds']:.1f} s"),
+                 ("restored state answers (TC 72 -> 204)",
+                  f"{res['restore_answers_ok'] and res['restart_same_disk_answers_ok']}")]
     if "scaling_stream" in res:
         rows += [("processor, 2 workers", f"{res['processor_events_per_s_2w']:,.0f} events/s"),
                  ("scaling 2w/1w: stream / cycle", f"{res['scaling_stream']:.2f} / {res['scaling_cycle']:.2f}"),
@@ -628,7 +873,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
         res.update({k: v for k, v in one.items()})
         res["workers"] = args.workers
         res["ratio"] = round(one["processor_events_per_s"] / one["baseline_events_per_s"], 4)
-        res["ratio_faust"] = round(one["processor_events_per_s"] / one["faust_passthrough_events_per_s"], 4)
+        if "faust_passthrough_events_per_s" in one:
+            res["ratio_faust"] = round(one["processor_events_per_s"] / one["faust_passthrough_events_per_s"], 4)
         if args.workers > 1:
             two = per[args.workers]
             res.update({f"{k}_2w": v for k, v in two.items() if not isinstance(v, dict)})
@@ -668,4 +914,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--profile", default=None, metavar="DIR", help="py-spy the worker (stream and cycle), print hot spots")
     p.add_argument("--reset-topics", action="store_true", help="allow deleting the partd topics on an external cluster")
     p.add_argument("--keep", action="store_true", help="keep the run directory (worker logs, data)")
+    p.add_argument("--no-restore", dest="restore", action="store_false",
+                   help="skip the memory, state-size and restore measurements after the 1-worker round")
+    p.add_argument("--no-faust-baseline", dest="faust_baseline", action="store_false",
+                   help="skip the plain Faust passthrough (minutes at 1M members)")
     p.set_defaults(func=cmd_bench)

@@ -13,7 +13,9 @@ from processors.codes import is_valid_mbi
 from streams.tools.generate import generate, mbi_for
 
 REQUIRED = ("baseline_events_per_s", "faust_passthrough_events_per_s", "processor_events_per_s", "ratio",
-            "ratio_faust", "cycle_members", "cycle_seconds", "workers", "worker_peak_rss_mb", "broker_peak_rss_mb")
+            "ratio_faust", "cycle_members", "cycle_seconds", "workers", "worker_peak_rss_mb", "broker_peak_rss_mb",
+            "worker_rss_bytes_per_member", "state_bytes_mean", "state_bytes_p99", "changelog_record_bytes_mean",
+            "restore_members_per_s", "restore_first_answer_seconds", "restart_same_disk_first_answer_seconds")
 
 
 def test_generator_is_reproducible_and_valid() -> None:
@@ -43,3 +45,32 @@ def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     assert res["cycle_reassignment_outputs"], "the reassignment run produced nothing"
     assert res["faust_passthrough_events"] == res["events"]  # the plain Faust agent forwarded every record
     assert "ratio processor / Faust passthrough" in done.stdout and "ratio processor / raw baseline" in done.stdout
+    # issue 15: sizes measured, the whole changelog restored on an empty disk, only the new records on the same
+    # disk, and the restored states answer the probe transactions (TC 72 -> 204) in both cases
+    assert res["state_keys"] == res["cycle_members"] and 0 < res["state_bytes_mean"] <= res["state_bytes_p99"]
+    assert res["state_outbox_bytes_mean"] == 0 and res["changelog_record_outbox_bytes_mean"] > 0
+    assert res["restore_records"] == res["restore_changelog_records"] > res["cycle_members"]
+    assert res["restart_same_disk_records"] == res["restart_same_disk_changelog_records_since_stop"] > 0
+    assert res["restore_answers_ok"] and res["restart_same_disk_answers_ok"], (res["restore_answers"],
+                                                                               res["restart_same_disk_answers"])
+
+
+def test_distribution_percentiles_are_nearest_rank() -> None:
+    from streams.tools.bench import distribution
+
+    d = distribution(list(range(1, 101)))
+    assert d == {"mean": 50.5, "p50": 50.0, "p99": 99.0, "max": 100.0}
+    assert distribution([7]) == {"mean": 7.0, "p50": 7.0, "p99": 7.0, "max": 7.0}
+    assert distribution([])["p99"] == 0.0
+
+
+def test_probe_transactions_one_per_partition_for_members_the_cycle_leaves_alone() -> None:
+    from streams.tools.bench import probe_transactions
+    from streams.tools.generate import partition_of
+
+    pop = generate(2000, seed=3)
+    probes = probe_transactions(pop, 8, "T")
+    lis = {r["mbi"] for r in pop.lis}
+    assert sorted(partition_of(p["mbi"].encode(), 8) for p in probes) == list(range(8))
+    assert all(p["transaction_code"] == 72 and p["mbi"] not in lis for p in probes)
+    assert {p["tracking_id"] for p in probes} == {f"BENCH-T-{k}" for k in range(8)}

@@ -49,3 +49,43 @@ def test_members_skips_runtime_keys_and_keys_without_a_member() -> None:
              (b"B", st.encode(st.Stored(None)))]
     assert [(k, s.member) for k, s in st.members(items)] == [(b"A", {"x": 1})]
     assert st.decode_group(st.encode_group({0: 3, 2: 9})) == {0: 3, 2: 9} and st.decode_group(None) == {}
+
+
+def _entry(source: str, offset: int) -> list:
+    return [source, offset, st.pack([(Output("trr-replies", "S1", {}), b"\x00reply%d" % offset)])]
+
+
+def test_the_outbox_follows_the_head_and_a_value_without_one_is_just_the_head() -> None:
+    bare = st.Stored({"mbi": "M"}, {"enrollment-requests": 4})
+    assert st.encode(bare) == orjson.dumps({"v": st.VERSION, "m": {"mbi": "M"}, "a": {"enrollment-requests": 4}})
+    assert st.outbox_bytes(st.encode(bare)) == 0
+    full = st.Stored({"mbi": "M"}, {"enrollment-requests": 4}, [_entry("enrollment-requests", 4)])
+    raw = st.encode(full)
+    head, sep, tail = raw.partition(b"\n")
+    assert head == st.encode(bare) and orjson.loads(tail) == full.outbox
+    assert st.decode(raw) == full
+    assert st.outbox_bytes(raw) == len(raw) - len(head)
+
+
+def test_values_of_version_2_are_read_and_measured() -> None:
+    outbox = [_entry("lis-status-changes", 9)]
+    v2 = orjson.dumps({"v": 2, "m": {"mbi": "M"}, "a": {"lis-status-changes": 9}, "o": outbox})
+    assert st.decode(v2) == st.Stored({"mbi": "M"}, {"lis-status-changes": 9}, outbox)
+    assert st.outbox_bytes(v2) == len(v2) - len(st.encode(st.Stored({"mbi": "M"}, {"lis-status-changes": 9})))
+    assert st.outbox_bytes(orjson.dumps({"v": 2, "m": {}, "a": {}, "o": []})) == 0
+
+
+def test_trim_raw_drops_committed_entries_and_keeps_the_head_byte_for_byte() -> None:
+    stored = st.Stored({"mbi": "M", "x": "é\nnot a separator"}, {"enrollment-requests": 7, "lis-status-changes": 2},
+                       [_entry("lis-status-changes", 2), _entry("enrollment-requests", 6), _entry("enrollment-requests", 7)])
+    raw = st.encode(stored)
+    head = raw.partition(b"\n")[0]
+    assert b"\n" not in head  # JSON escapes the newline inside the member
+    committed = {"enrollment-requests": 7, "lis-status-changes": 3}
+    trimmed = st.trim_raw(raw, committed.get)
+    assert trimmed is not None and trimmed.startswith(head + b"\n")
+    assert st.decode(trimmed) == st.Stored(stored.member, stored.applied, [_entry("enrollment-requests", 7)])
+    assert st.trim_raw(trimmed, committed.get) is None  # nothing more to drop
+    assert st.trim_raw(raw, {"enrollment-requests": 8, "lis-status-changes": 3}.get) == head  # all committed
+    assert st.trim_raw(raw, lambda source: None) is None  # nothing known to be committed: unchanged
+    assert st.trim_raw(head, committed.get) is None and st.trim_raw(None, committed.get) is None

@@ -17,6 +17,9 @@
   (:mod:`streams.runtime.state`); :func:`persisted` records the changelog
   offset in the partition database as Faust's own ``_on_changelog_sent`` does,
   so a restart restores only what changed since.
+* :func:`member_table`: the member table, its RocksDB partitions opened with
+  partd's options and one memory budget (:mod:`.store`), restored from the
+  changelog in large batches (:mod:`.restore`, with :data:`APP_SETTINGS`).
 """
 from __future__ import annotations
 
@@ -26,7 +29,13 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from streams.kafka.internals import restore as _restore
+from streams.kafka.internals import store as _store
+
 Hook = Callable[[set[Any]], Awaitable[None]]
+
+#: Faust app settings the member table needs (its recovery leaves the active partitions to :func:`restore`).
+APP_SETTINGS: dict[str, Any] = {"TableManager": _restore.TableManager}
 
 
 class HookedApp(faust.App):
@@ -88,6 +97,14 @@ def table_get(table: Any, partition: int, key: bytes) -> bytes | None:
     return db.get(key)
 
 
+def table_get_many(table: Any, partition: int, keys: list[bytes]) -> list[bytes | None]:
+    """The values of ``keys`` in one partition (one RocksDB multi-get), in order."""
+    db = _partition_db(table, partition)
+    if db is None:
+        return [table.data.data.get(key) for key in keys]
+    return list(db.get(keys))
+
+
 def table_write(table: Any, partition: int, items: Iterable[tuple[bytes, bytes | None]]) -> None:
     """Write ``(key, value)`` pairs into one partition (``None`` deletes the key)."""
     db = _partition_db(table, partition)
@@ -146,3 +163,28 @@ def recovery_done(app: faust.App) -> bool:
     """True once Faust has restored the tables of the current assignment."""
     recovery = app.tables.recovery
     return bool(recovery.completed.is_set() and not recovery.in_recovery)
+
+
+def member_table(app: faust.App, name: str, *, partitions: int, budget: _store.Budget) -> Any:
+    """A raw-bytes table whose RocksDB partitions share ``budget`` (:class:`.store.MemberTable`)."""
+    table = _store.MemberTable(app, name=name, default=None, key_type=bytes, value_type=bytes,
+                               partitions=partitions, beacon=app.tables.beacon)
+    table.budget = budget
+    return app.tables.add(table)
+
+
+def restore_pending(app: faust.App, table: Any) -> list[int]:
+    """The partitions of ``table`` whose changelog the recovery left to :func:`restore`."""
+    name = table.changelog_topic.get_topic_name()
+    return sorted(tp.partition for tp in getattr(app.tables.recovery, "pending", {}) if tp.topic == name)
+
+
+async def restore(app: faust.App, table: Any, bootstrap: str,
+                  transform: _restore.Transform | None = None) -> _restore.Restored:
+    """Restore what the table's recovery left to partd (:func:`.restore.restore`)."""
+    return await _restore.restore(app, table, bootstrap, transform)
+
+
+def table_memory(table: Any) -> dict[str, int]:
+    """What the table's RocksDB databases hold in memory and on disk (:func:`.store.memory`)."""
+    return _store.memory(table)
