@@ -80,6 +80,15 @@ class Intake:
             self.paused.discard(tp)
             self._consumer().on_buffer_drop(TP(*tp))
 
+    def drained(self, buffered: Callable[[tuple[str, int]], int]) -> None:
+        """After records were applied: resume the paused partitions whose buffers are down to half.
+
+        A paused partition sends nothing more, so its own records can never
+        trigger the resume: it must be checked as its buffer is applied.
+        """
+        for tp in list(self.paused):
+            self.pressure(tp, buffered(tp))
+
     def forget(self) -> None:
         """After a rebalance Faust's fetching starts afresh."""
         self.paused.clear()

@@ -31,7 +31,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from faust.types import TP
 
 from streams import topics
 from streams.kafka.internals import faust_private as fp
@@ -108,10 +107,18 @@ class MemberRuntime:
                     continue
                 await self._route(sources)
                 more, waiting = await self._step()
+                if self.intake.paused:
+                    self.intake.drained(self._buffered)
                 if self.checkpoint.due():
                     await self.commit()
             if more:
                 await asyncio.sleep(0)  # heartbeats, the web server, a waiting rebalance
+
+    def _buffered(self, tp: tuple[str, int]) -> int:
+        """Records of ``tp`` waiting in its group (0 once the partition is no longer held)."""
+        group = self.groups.get(tp[1])
+        inp = group.inputs.get(tp[0]) if group is not None else None
+        return len(inp.buffer) if isinstance(inp, PartitionInput) else 0
 
     async def _route(self, sources: Iterable[Source]) -> None:
         for src in sources:
@@ -178,6 +185,11 @@ class MemberRuntime:
                 if group.status(inp) != LAGGING:
                     continue
                 tp = (inp.topic, group.partition)
+                if fp.held_back(self.app, *tp):
+                    # Faust stopped fetching it while its channel was full of other partitions' records:
+                    # nothing was dropped; once fetching resumes, give it REFETCH_S again.
+                    self._refetched[tp] = now
+                    continue
                 last = self._refetched.get(tp, 0.0)
                 if now - last < REFETCH_S:
                     continue
@@ -186,7 +198,7 @@ class MemberRuntime:
                 log.warning("%s[%d]: records from offset %d are on the broker but have not arrived for %.0f s: "
                             "fetching them again", *tp, inp.next_offset, now - inp.wait_started)
                 self._resync[tp] = (inp.next_offset, now)
-                await self.app.consumer.seek(TP(*tp), inp.next_offset)
+                await fp.seek(self.app, *tp, inp.next_offset)
 
     def _ready_groups(self) -> list[Group]:
         return [self.groups[p] for p in sorted(self.groups)]
@@ -253,7 +265,7 @@ class MemberRuntime:
                     *tp, expected, src.offset - 1, src.offset)
         group.drop_from(src.topic, expected)
         self._resync[tp] = (expected, time.monotonic())
-        await self.app.consumer.seek(TP(*tp), expected)
+        await fp.seek(self.app, *tp, expected)
 
     # ------------------------------------------------------------------ member records
     async def _apply(self, batch: list[Source]) -> None:

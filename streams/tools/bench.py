@@ -182,7 +182,8 @@ async def wait_quiet(bootstrap: str, group: str, topics: tuple[str, ...] | set[s
         ends = await _end_offsets(bootstrap, list(topics))
         if ends == prev:
             return
-        await wait_consumed(bootstrap, group, topics, timeout=max(1.0, deadline - time.monotonic()))
+        await wait_consumed(bootstrap, group, topics, timeout=max(1.0, deadline - time.monotonic()),
+                            report=lambda lag: _say(f"  ... {lag:,} records of {', '.join(sorted(topics))} to apply"))
         prev = ends
 
 
@@ -685,12 +686,12 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             # 2. reference load: the plans first (this also waits for the group to form), then the beneficiaries
             t0 = time.monotonic()
             asyncio.run(produce_fast(bootstrap, {"plan-year-updates": encoded["plan-year-updates"]}))
-            asyncio.run(wait_quiet(bootstrap, group, {"plan-year-updates"}, timeout))
+            _watched(wait_quiet(bootstrap, group, {"plan-year-updates"}, timeout), procs)
             r["startup_and_plans_seconds"] = round(time.monotonic() - t0, 3)
             cpu = CpuMeter(pids).start()
             t0 = time.monotonic()
             asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
-            asyncio.run(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout))
+            _watched(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout), procs)
             r["reference_seconds"] = round(time.monotonic() - t0, 3)
             r["reference_cpu"] = cpu.stop()
             _alive(procs)
@@ -700,7 +701,7 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             act = {t: encoded[t] for t in ("enrollment-requests", "lis-status-changes")}
             n_events = sum(len(v) for v in act.values())
             cpu = CpuMeter(pids).start()
-            timed = asyncio.run(timed_stream(bootstrap, group, act, timeout))
+            timed = _watched(timed_stream(bootstrap, group, act, timeout), procs)
             produce_s = timed["produce_seconds"]
             r["stream_consumed_seconds"] = round(timed["consumed_seconds"], 3)
             r["stream_cpu"] = cpu.stop()
@@ -731,8 +732,9 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             # 5. the annual cycle
             spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-cycle-{workers}w.txt") if args.profile else None
             cpu = CpuMeter(pids).start()
-            bm = asyncio.run(run_cycle_step(bootstrap, serde, group, "CALCULATE_BENCHMARKS", pop.year, 0, timeout))
-            ra = asyncio.run(run_cycle_step(bootstrap, serde, group, "REASSIGNMENT_RUN", pop.year, args.seed, timeout))
+            bm = _watched(run_cycle_step(bootstrap, serde, group, "CALCULATE_BENCHMARKS", pop.year, 0, timeout), procs)
+            ra = _watched(run_cycle_step(bootstrap, serde, group, "REASSIGNMENT_RUN", pop.year, args.seed, timeout),
+                          procs)
             r["cycle_cpu"] = cpu.stop()
             if spy:
                 profiles["cycle"] = spy.stop()
@@ -776,6 +778,22 @@ def _alive(procs: list[Any]) -> None:
     for w in procs:
         if not w.alive():
             raise RuntimeError(f"worker pid {w.pid} exited; log {w.log_path}:\n{w.log_tail()}")
+
+
+def _watched(coro: Any, procs: list[Any]) -> Any:
+    """Run ``coro`` (a wait for the workers) and stop it as soon as a worker has exited, with its log:
+    a bench waiting on a dead worker would otherwise sit out its whole timeout (hours at 1M members)."""
+
+    async def run() -> Any:
+        task = asyncio.ensure_future(coro)
+        while not task.done():
+            await asyncio.wait({task}, timeout=1.0)
+            if not task.done() and any(not w.alive() for w in procs):
+                task.cancel()
+                _alive(procs)
+        return task.result()
+
+    return asyncio.run(run())
 
 
 # ---------------------------------------------------------------- report

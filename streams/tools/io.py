@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from aiokafka import TopicPartition
 
@@ -57,15 +57,20 @@ async def committed_offsets(bootstrap: str, group: str, tps: Iterable[TopicParti
         return {tp: (await consumer.committed(tp)) or 0 for tp in tps}
 
 
-async def wait_consumed(bootstrap: str, group: str, topics: Iterable[str], timeout: float = 60.0) -> None:
-    """Wait until ``group`` has committed everything currently in ``topics``."""
+async def wait_consumed(bootstrap: str, group: str, topics: Iterable[str], timeout: float = 60.0,
+                        report: Callable[[int], None] | None = None, every: float = 30.0) -> None:
+    """Wait until ``group`` has committed everything currently in ``topics``; ``report(lag)`` every ``every`` s."""
     ends = await end_offsets(bootstrap, topics)
     deadline = time.monotonic() + timeout
+    reported = time.monotonic()
     while True:
         done = await committed_offsets(bootstrap, group, ends)
         behind = {tp: ends[tp] - done[tp] for tp in ends if done[tp] < ends[tp]}
         if not behind:
             return
+        if report is not None and time.monotonic() - reported >= every:
+            reported = time.monotonic()
+            report(sum(behind.values()))
         if time.monotonic() > deadline:
             lag = sum(behind.values())
             raise TimeoutError(

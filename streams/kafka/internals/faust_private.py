@@ -8,6 +8,10 @@
   own "wait for streams" does not wait for an agent's batch).
 * :func:`commit_offsets`: commit explicit offsets through Faust's consumer
   (its thread's aiokafka consumer; the group generation is checked there).
+* :func:`seek`: fetch a partition again, on the consumer's own thread (Faust's
+  public ``seek`` races with its fetcher); :func:`held_back`: a partition
+  Faust's flow control stopped fetching (not a partition whose records were
+  dropped).
 * Table partitions: :func:`table_get`, :func:`table_write`,
   :func:`iter_partition` read and write one partition's RocksDB database of a
   raw-bytes table directly (Faust's ``Table`` picks the partition from the
@@ -70,6 +74,30 @@ class HookedApp(faust.App):
 async def commit_offsets(app: faust.App, offsets: Mapping[tuple[str, int], int]) -> bool:
     """Commit ``{(topic, partition): next offset}`` through the app's consumer; False if refused (rebalanced)."""
     return bool(await app.consumer._commit({TP(t, p): o for (t, p), o in offsets.items()}))
+
+
+async def seek(app: faust.App, topic: str, partition: int, offset: int) -> None:
+    """Fetch ``topic[partition]`` again from ``offset``, on the consumer's own thread.
+
+    ``Consumer.seek`` (public) calls aiokafka's ``seek`` from the caller's
+    thread while Faust's consumer thread may be inside aiokafka's
+    ``Fetcher.fetched_records``, which reads ``_records[tp]`` after listing the
+    keys: a seek in between deletes the key and the fetcher crashes with a
+    ``KeyError`` that stops the worker (seen at 1,000,000 members). Enqueued on
+    that thread (Faust's ``call_thread``), the seek runs between two of its
+    calls; Faust's read offset is reset as its own ``seek`` does.
+    """
+    consumer = app.consumer
+    tp = TP(topic, partition)
+    thread = consumer._thread
+    await thread.call_thread(thread.seek, tp, offset)
+    consumer._read_offset[tp] = offset if offset else None
+
+
+def held_back(app: faust.App, topic: str, partition: int) -> bool:
+    """Faust is not fetching ``topic[partition]`` now: its channel was under pressure when one of the
+    partition's records was put (``Consumer.on_buffer_full``); fetching resumes when the channel drains."""
+    return TP(topic, partition) in app.consumer._buffered_partitions
 
 
 def highwater(app: faust.App, topic: str, partition: int) -> int | None:
