@@ -9,9 +9,9 @@
 * :func:`commit_offsets`: commit explicit offsets through Faust's consumer
   (its thread's aiokafka consumer; the group generation is checked there).
 * :func:`seek`: fetch a partition again, on the consumer's own thread (Faust's
-  public ``seek`` races with its fetcher); :func:`held_back`: a partition
-  Faust's flow control stopped fetching (not a partition whose records were
-  dropped).
+  public ``seek`` races with its fetcher); :func:`fetch_position`: how far
+  aiokafka has handed a partition's records to Faust (tells records lost on
+  the way from records not yet fetched).
 * Table partitions: :func:`table_get`, :func:`table_write`,
   :func:`iter_partition` read and write one partition's RocksDB database of a
   raw-bytes table directly (Faust's ``Table`` picks the partition from the
@@ -94,10 +94,23 @@ async def seek(app: faust.App, topic: str, partition: int, offset: int) -> None:
     consumer._read_offset[tp] = offset if offset else None
 
 
-def held_back(app: faust.App, topic: str, partition: int) -> bool:
-    """Faust is not fetching ``topic[partition]`` now: its channel was under pressure when one of the
-    partition's records was put (``Consumer.on_buffer_full``); fetching resumes when the channel drains."""
-    return TP(topic, partition) in app.consumer._buffered_partitions
+def fetch_position(app: faust.App, topic: str, partition: int) -> int | None:
+    """The next offset aiokafka will hand to Faust for ``topic[partition]`` (None: not known now).
+
+    aiokafka advances it as it hands records over, not as it fetches them, so
+    a position past the records the runtime received means records were handed
+    to Faust and lost on the way (docs/architecture.md, "Records Faust drops");
+    a position at them means they are still to be fetched or handed over.
+    Read from the consumer thread's state without a call: one attribute read.
+    """
+    try:
+        consumer = app.consumer._thread._ensure_consumer()
+        state = consumer._subscription.subscription.assignment.state_value(TP(topic, partition))
+    except Exception:  # noqa: BLE001 - no consumer, subscription or assignment (a rebalance)
+        return None
+    if state is None or not state.has_valid_position:
+        return None
+    return int(state.position)
 
 
 def highwater(app: faust.App, topic: str, partition: int) -> int | None:
