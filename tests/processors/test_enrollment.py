@@ -154,8 +154,9 @@ def test_039_u_reenrollment_before_reassignment_disenrollment_processed():
     only(apply_enrollment(m, ev, PLANS), "039")
 
 
-def test_u_reenrollment_after_reassignment_stays_in_chosen_plan():
-    # After the special TRR: losing plan ends Dec 31, gaining plan starts Jan 1 (not yet started).
+def _u_reenrollment_of_a_reassigned_member() -> tuple:
+    """After the special TRR (losing plan ends Dec 31, gaining plan starts Jan 1, not yet started), the member
+    asks with a U election to stay in the losing plan."""
     losing = make_enrollment("S1234", "001", "2025-03-01", end="2026-12-31", disenrollment_reason="13")
     gaining = make_enrollment("S5678", "002", "2027-01-01", enrollment_source="H",
                               application_date="2026-06-01", prior_contract_id="S1234", prior_pbp_id="001",
@@ -164,7 +165,11 @@ def test_u_reenrollment_after_reassignment_stays_in_chosen_plan():
                     elections={"2027-01-01": {"application_date": "2026-06-01", "tracking_id": "R"}})
     ev = enroll_event(election_type="U", effective_date=D(2027, 1, 1), application_date=D(2026, 10, 20),
                       submitted_at=at(2026, 10, 21))
-    r = apply_enrollment(m, ev, PLANS)
+    return m, ev, apply_enrollment(m, ev, PLANS)
+
+
+def test_u_reenrollment_after_reassignment_stays_in_chosen_plan():
+    _, _, r = _u_reenrollment_of_a_reassigned_member()
     replies = [o for o in r.outputs if o.topic == TRR_REPLIES]
     assert trcs(replies) == ["011", "014"]
     acc, lost = (o.value for o in replies)
@@ -178,15 +183,7 @@ def test_u_reenrollment_after_reassignment_stays_in_chosen_plan():
 def test_plan_keeping_a_reassigned_member_owes_the_anoc_eoc_by_december_31():
     # Issue 13 item 5, seed 001: "If a beneficiary chooses to remain in their current plan, the current plan
     # must send its ANOC/Evidence of Coverage (EOC) and other required annual materials by December 31".
-    losing = make_enrollment("S1234", "001", "2025-03-01", end="2026-12-31", disenrollment_reason="13")
-    gaining = make_enrollment("S5678", "002", "2027-01-01", enrollment_source="H",
-                              application_date="2026-06-01", prior_contract_id="S1234", prior_pbp_id="001",
-                              reassignment={"plan_year": 2027, "case": "PREMIUM"})
-    m = make_member(enrollments=[losing, gaining],
-                    elections={"2027-01-01": {"application_date": "2026-06-01", "tracking_id": "R"}})
-    ev = enroll_event(election_type="U", effective_date=D(2027, 1, 1), application_date=D(2026, 10, 20),
-                      submitted_at=at(2026, 10, 21))
-    r = apply_enrollment(m, ev, PLANS)
+    m, ev, r = _u_reenrollment_of_a_reassigned_member()
     assert [o.topic for o in r.outputs] == [TRR_REPLIES, TRR_REPLIES, "plan-notices"]
     ob = r.outputs[2]
     v = ob.value
