@@ -23,7 +23,7 @@ with Faust's own and the lag metrics of :mod:`streams.observability.lag`):
 * ``partd_replayed_total``: redelivered records answered from the outbox (after a crash)
 * ``partd_buffered_records``: member records waiting for their turn (order)
 * ``partd_skipped_offsets_total{topic}``: offsets the fetch jumped over (fetched again; 0 on a healthy run)
-* ``partd_refetches_total{topic}``: partitions fetched again because their records stopped coming
+* ``partd_refetches_total{topic}``: partitions fetched again because records handed to Faust never reached the runtime
 * ``partd_enforced_total``: records applied while a sibling input's lag was not known (after PARTD_MAX_IDLE_MS)
 * ``partd_commits_total``, ``partd_commit_duration_seconds``: member offset commits (flush + commit)
 * ``partd_cycle_step_seconds{command}``: one partition's share of a cycle command
@@ -111,7 +111,7 @@ class Metrics:
             ["topic"], registry=r,
         )
         self.refetches = Counter("partd_refetches_total",
-                                 "Seeks back to records that were on the broker but did not arrive (0 on a healthy run)",
+                                 "Seeks back to records handed to Faust that never reached the runtime (0 on a healthy run)",
                                  ["topic"], registry=r)
         self.replayed = Counter("partd_replayed_total", "Redelivered member records answered from the outbox",
                                 registry=r)

@@ -54,7 +54,7 @@ TICK_S = 0.05
 MAX_SEEKS = 3
 #: After a seek, records of that partition other than the sought offset are dropped for at most this long.
 RESYNC_S = 30.0
-#: A partition whose records stopped coming while its high-water mark is ahead is fetched again after this long.
+#: Records handed to Faust that have not reached the runtime after this long are fetched again.
 REFETCH_S = 3.0
 
 
