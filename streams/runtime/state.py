@@ -117,6 +117,11 @@ def outbox_bytes(raw: bytes | None) -> int:
     return 0
 
 
+def has_outbox(raw: bytes | None) -> bool:
+    """Whether a value this version wrote still carries outbox entries (no parsing: the separator)."""
+    return bool(raw) and SEPARATOR in raw
+
+
 def trim_raw(raw: bytes | None, committed: Callable[[str], int | None]) -> bytes | None:
     """:func:`trim` on a stored value; the new value, or None if nothing was dropped (or it has no outbox).
 

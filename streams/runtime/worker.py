@@ -31,7 +31,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-
 from streams import topics
 from streams.kafka.internals import faust_private as fp
 from streams.runtime import cycle
@@ -84,7 +83,6 @@ class MemberRuntime:
         self._outboxed: dict[int, set[bytes]] = {}  # keys written with outbox entries since the last commit
         self._seeks: dict[tuple[str, int, int], int] = {}
         self._resync: dict[tuple[str, int], tuple[int, float]] = {}  # tp -> (offset sought, when)
-        self._refetched: dict[tuple[str, int], float] = {}
         self._ahead_since: dict[tuple[str, int], float] = {}  # fetch position past next_offset since
         self._bms_cache: tuple[object, dict[int, dict[str, Decimal]]] | None = None
         self._partitions: int | None = None
@@ -198,10 +196,7 @@ class MemberRuntime:
                     continue
                 if now - self._ahead_since.setdefault(tp, now) < REFETCH_S:
                     continue  # handed over a moment ago: on its way through Faust's channel
-                last = self._refetched.get(tp, 0.0)
-                if now - last < REFETCH_S:
-                    continue
-                self._refetched[tp] = now
+                del self._ahead_since[tp]  # the seek puts the position back: the next wait starts afresh
                 self.metrics.refetches.labels(inp.topic).inc()
                 log.warning("%s[%d]: records %d..%d were handed to Faust but never reached the runtime: "
                             "fetching them again", *tp, inp.next_offset, position - 1)
@@ -436,7 +431,7 @@ class MemberRuntime:
                 trimmed = st.trim_raw(raw, lambda source, p=partition: self._committed(source, p))
                 if trimmed is not None:
                     items.append((key, trimmed))
-                if st.outbox_bytes(raw if trimmed is None else trimmed):
+                if st.has_outbox(raw if trimmed is None else trimmed):
                     left.setdefault(partition, set()).add(key)  # not covered (a refused commit): the next one
             fp.table_write(self.table, partition, items)
         self._outboxed = left

@@ -548,17 +548,9 @@ async def takeover(bootstrap: str, serde: Any, worker: Any, probes: list[dict[st
                    timeout: float) -> dict[str, Any]:
     """Start ``worker`` (the group's only one) and publish ``probes`` at once: seconds until its first and
     last answer, what it restored (its /metrics), and whether every probe got the 204 a complete state gives."""
-    from aiokafka import TopicPartition
-
     from streams.tools.io import produce
 
-    consumer = clients.consumer(bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topics.TRR_REPLIES, p) for p in sorted(consumer.partitions_for_topic(topics.TRR_REPLIES))]
-        since = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
+    since = await _end_offsets(bootstrap, [topics.TRR_REPLIES])
     async with OutputClock(bootstrap, (topics.TRR_REPLIES,)) as clock:
         t0 = time.time()
         worker.start()
@@ -597,23 +589,21 @@ def restore_round(bootstrap: str, serde: Any, group: str, worker0: Any, pop: Any
     r: dict[str, Any] = stored_state_sizes(worker0.data_dir)
     at_stop = sum(asyncio.run(_end_offsets(bootstrap, [changelog])).values())
     env = {"PARTD_LOG_LEVEL": "info"}
-    fresh = WorkerProcess(bootstrap, run_dir / f"{group}-empty-disk", partitions=partitions, app_id=group,
-                          extra_env=env)
-    try:
-        got = asyncio.run(takeover(bootstrap, serde, fresh, probe_transactions(pop, partitions, "EMPTY"), timeout))
-    finally:
-        fresh.stop()
-    r.update({f"restore_{k}": v for k, v in got.items()})
+
+    def round_on(data_dir: Path, tag: str, prefix: str) -> None:
+        worker = WorkerProcess(bootstrap, data_dir, partitions=partitions, app_id=group, extra_env=env)
+        try:
+            got = asyncio.run(takeover(bootstrap, serde, worker, probe_transactions(pop, partitions, tag), timeout))
+        finally:
+            worker.stop()
+        r.update({f"{prefix}_{k}": v for k, v in got.items()})
+
+    round_on(run_dir / f"{group}-empty-disk", "EMPTY", "restore")
     r["restore_changelog_records"] = at_stop
     # the issue's name for it: changelog records restored per second
-    r["restore_members_per_s"] = got["records_per_s"]
+    r["restore_members_per_s"] = r["restore_records_per_s"]
     written = sum(asyncio.run(_end_offsets(bootstrap, [changelog])).values()) - at_stop
-    again = WorkerProcess(bootstrap, worker0.data_dir, partitions=partitions, app_id=group, extra_env=env)
-    try:
-        got = asyncio.run(takeover(bootstrap, serde, again, probe_transactions(pop, partitions, "SAME"), timeout))
-    finally:
-        again.stop()
-    r.update({f"restart_same_disk_{k}": v for k, v in got.items()})
+    round_on(worker0.data_dir, "SAME", "restart_same_disk")
     r["restart_same_disk_changelog_records_since_stop"] = written
     return r
 
