@@ -16,15 +16,16 @@ from streams.tools.broker import EmbeddedBroker
 from streams.tools.generate import produce_fast
 
 N = int(sys.argv[1])
+BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 512 * 1024  # producer batch bytes: a worker writes small batches
 pool = [base64.b64encode(os.urandom(980)) for _ in range(4096)]
 
 async def main(bootstrap):
     recs = [(b"%011d" % random.randrange(N // 2), pool[i % 4096]) for i in range(N)]
     t = time.monotonic()
-    await produce_fast(bootstrap, {"fo-changelog": recs})
+    await produce_fast(bootstrap, {"fo-changelog": recs}, batch_bytes=BATCH)
     print(f"produced {N:,} in {time.monotonic()-t:.1f}s", flush=True)
     c = clients.consumer(bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                         max_partition_fetch_bytes=R.FETCH_PARTITION_BYTES, fetch_max_bytes=R.FETCH_BYTES)
+                         max_partition_fetch_bytes=int(os.environ.get('PB', R.FETCH_PARTITION_BYTES)), fetch_max_bytes=int(os.environ.get('TB', R.FETCH_BYTES)), fetch_max_wait_ms=int(os.environ.get('WAIT', 500)))
     await c.start()
     tps = [TopicPartition("fo-changelog", p) for p in range(8)]
     c.assign(tps); await c.seek_to_beginning(*tps)

@@ -311,16 +311,16 @@ class MemberRuntime:
             await self._put(partition, items, ts)
 
     async def _put(self, partition: int, items: list[tuple[bytes, bytes | None]], ts: int | None) -> None:
-        """Encoded values into the partition's database and, as changelog records, to the producer; when the
-        broker has them, the changelog offset is recorded in the database (a restart reads only what follows)."""
+        """Encoded values into the partition's database and, as changelog records, to the sender (held until
+        the commit or a full batch: send.py); when the broker has them, the changelog offset is recorded in
+        the database (a restart reads only what follows)."""
         fp.table_write(self.table, partition, items)
 
         def persisted(future: Any, count: int) -> None:
             if not future.cancelled() and future.exception() is None:
                 fp.persisted(self.table, partition, future.result().offset + count - 1)
 
-        await self.sender.send_partition(fp.changelog_topic(self.table), partition,
-                                         ((k, v, ts) for k, v in items), persisted)
+        await self.sender.hold(fp.changelog_topic(self.table), partition, ((k, v, ts) for k, v in items), persisted)
 
     def _committed(self, source: str, partition: int) -> int | None:
         """The committed offset of an outbox entry's input (for a cycle command: the durable cursor)."""

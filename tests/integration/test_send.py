@@ -94,3 +94,65 @@ def test_a_batch_that_cannot_be_delivered_fails_the_flush(tmp_path: Path) -> Non
         asyncio.run(run())
     finally:
         broker.stop()
+
+
+def test_held_records_go_out_as_full_batches_at_the_flush(broker: str) -> None:
+    """The member changelog's path: records held over many small calls reach the broker only when a batch is full
+    or at the flush, as few batches, in order, and each batch's callback learns the offsets it reached."""
+    topic = "lis-status-changes"  # any existing 8-partition topic of the registry
+    small = [(f"MBI{i:05d}".encode(), b"s" * 100, 1_700_000_000_000 + i) for i in range(300)]
+    reached: list[tuple[int, int]] = []
+
+    def on_batch(future: asyncio.Future, count: int) -> None:
+        reached.append((future.result().offset, count))
+
+    async def run() -> tuple[int, int, int]:
+        sender = Sender(broker, max_batch_size=65536)
+        await sender.start()
+        try:
+            for i in range(0, len(small), 10):  # 30 steps of 10 records, all for partition 3
+                await sender.hold(topic, 3, small[i:i + 10], on_batch)
+            await asyncio.sleep(0.3)
+            before = (await _end(broker, topic, 3), sender.batches_sent)
+            await sender.flush()
+            return before[0], before[1], sender.batches_sent
+        finally:
+            await sender.stop()
+
+    on_broker_before, batches_before, batches = asyncio.run(run())
+    assert (on_broker_before, batches_before) == (0, 0)  # held: nothing sent before the flush
+    assert batches == 1  # 30 calls, one batch (300 records of ~130 B < 64 kB)
+    assert reached == [(0, 300)]
+    got = asyncio.run(_read(broker, topic, len(small)))
+    assert got == {3: small}
+
+    big = [(f"MBI{i:05d}".encode(), b"b" * 2000, 1_700_000_000_000 + i) for i in range(100)]
+
+    async def run_big() -> int:
+        sender = Sender(broker, max_batch_size=16384)
+        await sender.start()
+        try:
+            for i in range(0, len(big), 5):
+                await sender.hold("beneficiary-notices", 1, big[i:i + 5], on_batch)
+            full = sender.batches_sent  # a full batch is handed over at once, not kept to the flush
+            await sender.flush()
+            assert full > 0 and sender.batches_sent == full + 1
+            return sender.batches_sent
+        finally:
+            await sender.stop()
+
+    reached.clear()
+    batches = asyncio.run(run_big())
+    assert len(big) / 8 <= batches <= len(big) / 5  # ~7 records of 2 kB per 16 kB batch
+    assert sum(n for _, n in reached) == len(big) and reached[-1][0] + reached[-1][1] == len(big)
+    assert asyncio.run(_read(broker, "beneficiary-notices", len(big))) == {1: big}
+
+
+async def _end(bootstrap: str, topic: str, partition: int) -> int:
+    consumer = clients.consumer(bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        return (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
