@@ -57,9 +57,11 @@ class Checkpoint:
         1. Everything the processed records caused is already with the sender
            (the member runtime hands over a batch's table changelog records,
            outputs and dead letters before it reports the batch's offsets with
-           :meth:`done`).
-        2. Flush: wait until the broker has acknowledged every record handed
-           over (``acks=all``). If one could not be delivered,
+           :meth:`done`; the sender may hold changelog records in an open batch
+           until step 2).
+        2. Flush: hand the held changelog batches to the producer and wait
+           until the broker has acknowledged every record (``acks=all``). If
+           one could not be delivered,
            :class:`~streams.runtime.send.DeliveryFailed` is raised and nothing
            is committed: the worker stops and the records are answered again
            after a restart (from the outbox, byte for byte).
