@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 #: How long the loop waits for records when a partition waits for a sibling (or a command for a calculation).
 TICK_S = 0.05
+#: After a step that applied less than a full batch while records keep coming: the wait that lets Faust's
+#: fetcher hand the rest of its fetch over. Without it the loop and the fetcher take turns record by record:
+#: measured, 1.07 records per step and 40% fewer records/s while loading 200,000 members (docs/benchmarks.md).
+LINGER_S = 0.005
 #: Fetching skipped offsets again is tried this many times before the worker goes on without them.
 MAX_SEEKS = 3
 #: After a seek, records of that partition other than the sought offset are dropped for at most this long.
@@ -85,6 +89,7 @@ class MemberRuntime:
         self._resync: dict[tuple[str, int], tuple[int, float]] = {}  # tp -> (offset sought, when)
         self._ahead_since: dict[tuple[str, int], float] = {}  # fetch position past next_offset since
         self._bms_cache: tuple[object, dict[int, dict[str, Decimal]]] | None = None
+        self._last_batch = 0  # records applied by the latest step
         self._partitions: int | None = None
         self._enforced = 0
 
@@ -111,7 +116,8 @@ class MemberRuntime:
                 if self.checkpoint.due():
                     await self.commit()
             if more:
-                await asyncio.sleep(0)  # heartbeats, the web server, a waiting rebalance
+                # heartbeats, the web server, a waiting rebalance; after a small step, Faust's fetcher too
+                await asyncio.sleep(LINGER_S if self._last_batch < self.settings.batch_size else 0)
 
     def _buffered(self, tp: tuple[str, int]) -> int:
         """Records of ``tp`` waiting in its group (0 once the partition is no longer held)."""
@@ -148,6 +154,7 @@ class MemberRuntime:
             batch.extend(group.take(limit - len(batch), stop=_is_command))
             if len(batch) >= limit:
                 break
+        self._last_batch = len(batch)
         if batch:
             await self._apply(batch)
         applied = False
