@@ -107,7 +107,9 @@ class Sender:
     async def hold(self, topic: str, partition: int, kvs: Iterable[tuple[bytes | None, bytes | None, int | None]],
                    on_batch: Callable[[asyncio.Future[Any], int], None] | None = None) -> None:
         """Like :meth:`send_partition`, but the last batch stays open for the next records of the partition:
-        it is handed to the producer when full or at :meth:`flush` (the member table's changelog)."""
+        it is handed to the producer when full or at :meth:`flush` (the member table's changelog).
+
+        Not to be interleaved with a :meth:`flush`: the member runtime calls both under its one lock."""
         held = self._held.get((topic, partition))
         if held is None:
             held = self._held[(topic, partition)] = [self.producer.create_batch(), 0, on_batch]
