@@ -91,18 +91,10 @@ class Sender:
     async def send_partition(self, topic: str, partition: int, kvs: Iterable[tuple[bytes | None, bytes, int | None]],
                              on_batch: Callable[[asyncio.Future[Any], int], None] | None = None) -> None:
         """Hand ``(key, value, timestamp)`` records to one partition; ``on_batch(future, records)`` per batch."""
-        producer = self.producer
-        batch = producer.create_batch()
-        count = 0
-        for key, value, ts in kvs:
-            if batch.append(key=key, value=value, timestamp=ts) is None:
-                await self._submit(batch, topic, partition, count, on_batch)
-                batch, count = producer.create_batch(), 0
-                if batch.append(key=key, value=value, timestamp=ts) is None:  # larger than a whole batch
-                    raise DeliveryFailed(f"a record of {len(value)} bytes for {topic} does not fit in a batch")
-            count += 1
-        if count:
-            await self._submit(batch, topic, partition, count, on_batch)
+        open_ = [self.producer.create_batch(), 0, on_batch]
+        await self._append(open_, topic, partition, kvs)
+        if open_[1]:
+            await self._submit(open_[0], topic, partition, open_[1], on_batch)
 
     async def hold(self, topic: str, partition: int, kvs: Iterable[tuple[bytes | None, bytes | None, int | None]],
                    on_batch: Callable[[asyncio.Future[Any], int], None] | None = None) -> None:
@@ -114,14 +106,19 @@ class Sender:
         if held is None:
             held = self._held[(topic, partition)] = [self.producer.create_batch(), 0, on_batch]
         held[2] = on_batch
+        await self._append(held, topic, partition, kvs)
+
+    async def _append(self, open_: list[Any], topic: str, partition: int,
+                      kvs: Iterable[tuple[bytes | None, bytes | None, int | None]]) -> None:
+        """Append records to ``open_`` = [batch, records in it, on_batch]; a full batch goes to the producer."""
         for key, value, ts in kvs:
-            if held[0].append(key=key, value=value, timestamp=ts) is None:
-                if held[1]:
-                    await self._submit(held[0], topic, partition, held[1], on_batch)
-                held[0], held[1] = self.producer.create_batch(), 0
-                if held[0].append(key=key, value=value, timestamp=ts) is None:  # larger than a whole batch
+            if open_[0].append(key=key, value=value, timestamp=ts) is None:
+                if open_[1]:
+                    await self._submit(open_[0], topic, partition, open_[1], open_[2])
+                open_[0], open_[1] = self.producer.create_batch(), 0
+                if open_[0].append(key=key, value=value, timestamp=ts) is None:  # larger than a whole batch
                     raise DeliveryFailed(f"a record of {len(value or b'')} bytes for {topic} does not fit in a batch")
-            held[1] += 1
+            open_[1] += 1
 
     async def _submit_held(self) -> None:
         held, self._held = self._held, {}
