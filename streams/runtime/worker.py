@@ -250,6 +250,12 @@ class MemberRuntime:
                 self.groups.pop(p, None)
                 self._unknown.pop(p, None)
                 self._outboxed.pop(p, None)
+                self._cursor_durable.pop(p, None)
+                self._cursor_written.pop(p, None)
+            # the re-fetch state of a revoked partition goes with it: a partition given back starts afresh
+            self._resync = {tp: v for tp, v in self._resync.items() if tp[1] not in gone}
+            self._ahead_since = {tp: v for tp, v in self._ahead_since.items() if tp[1] not in gone}
+            self._seeks = {k: v for k, v in self._seeks.items() if k[1] not in gone}
             self.checkpoint.forget([(tp.topic, tp.partition) for tp in revoked])
             self.intake.forget()
 
