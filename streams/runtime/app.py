@@ -25,6 +25,7 @@ and commits first, then asks Faust to commit the small agents' progress
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -41,7 +42,8 @@ from streams.kafka.serde import Serde
 from streams.observability import web
 from streams.observability.metrics import Metrics
 from streams.runtime import cycle
-from streams.runtime.consume import GroupOffsets, source_of
+from streams.runtime.consume import FaustConsumer, GroupOffsets, source_of
+from streams.runtime.context import MemberTable, RuntimeContext
 from streams.runtime.deadletters import Source, dead_letter
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader
 from streams.runtime.send import Sender
@@ -136,12 +138,22 @@ class PartdApp:
         self.members = fp.member_table(self.app, topics.MEMBER_TABLE, partitions=settings.partitions,
                                        budget=Budget(settings.rocksdb_cache_mb * MIB,
                                                      settings.rocksdb_write_buffer_mb * MIB))
-        self.runtime = MemberRuntime(self)
         self.agents_busy = asyncio.Lock()  # held by the small agents while they handle a record
+        consumer = FaustConsumer(self.app)
+        self.context = RuntimeContext(
+            settings=settings, serde=self.serde, metrics=self.metrics, sender=self.sender, consumer=consumer,
+            table=MemberTable(self.app, self.members, functools.partial(clients.consumer, bootstrap),
+                              lambda: self.context.partition_count()),
+            offsets=self.offsets, plans=self.plans, benchmarks=self.benchmarks, command_log=self.command_log,
+            cycle_done=self.results.done, ready=self.ready, commit_other_agents=self.commit_other_agents,
+        )
+        self.runtime = MemberRuntime(self.context)
         self.app.before_revoke = self.runtime.before_revoke
         self.app.before_stop = self.runtime.before_stop
         self._define()
-        web.install(self)
+        self.web = web.install(web.WebContext(app=self.app, settings=settings, bootstrap=bootstrap,
+                                              metrics=self.metrics, ready=self.ready,
+                                              table_memory=self.context.table.memory))
 
     # ---------------------------------------------------------------- agents
     def _define(self) -> None:
