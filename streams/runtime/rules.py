@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from processors import auto_enrollment, beneficiary, enrollment, lis, magi
+from processors import auto_enrollment, beneficiary, lis, magi, transactions
 from processors.model import MemberState, Output, Rejected, StepResult
 from streams import topics
 from streams.kafka.serde import EncodeError, Serde
@@ -54,7 +54,7 @@ def _then_auto_enrollment(state: MemberState | None, step: StepResult, ref: Refe
 
 
 def _enrollment(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
-    return enrollment.apply_enrollment(state, event, ref.plans)
+    return transactions.apply_enrollment(state, event, ref.plans)
 
 
 def _lis(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:

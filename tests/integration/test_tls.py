@@ -215,7 +215,7 @@ def test_a_worker_over_tls_with_an_https_registry_logs_and_serves_no_secret(tls_
     it was given, while they show it worked (a reply sent, schemas from the registry)."""
     import urllib.request
 
-    from tests.streams.test_registry import REGISTRY_PASSWORD, FakeConfluent, _serving
+    from tests.kafka.test_registry import REGISTRY_PASSWORD, FakeConfluent, _serving
 
     state = FakeConfluent()
     state.user_info = "svc-partd:" + REGISTRY_PASSWORD

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.model import TRR_REPLIES, Rejected
 from tests.processors.builders import (
     MBI,

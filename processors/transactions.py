@@ -1,0 +1,71 @@
+"""Every enrollment transaction (the enrollment-requests topic), dispatched by transaction code.
+
+One table, :data:`HANDLERS`, says which rule answers which transaction code: TC 61, 51, 72, 80, 81
+are ``processors.enrollment``'s; TC 82, 83 and a TC 61 a state submits (enrollment source ``J`` or a
+two-letter ``submitter_id``) are ``processors.passive``'s (seed 000). ``passive`` builds on
+``enrollment``; neither imports the other's dispatch, and neither imports this module.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from processors import enrollment, passive
+from processors.codes import TC_ENROLL, TC_MMP_CANCEL, TC_MMP_OPT_OUT, is_valid_mbi
+from processors.dates import is_valid_effective_date
+from processors.model import MemberState, PlanState, Record, Rejected, StepResult
+
+Handler = enrollment.Handler
+
+
+def _enrollment_or_passive(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
+    """TC 61: a state's passive enrollment (seed 000), or any other enrollment."""
+    if passive.is_passive_submission(event):
+        return passive.apply_passive_enrollment(state, event, plans)
+    return enrollment.HANDLERS[TC_ENROLL](state, event, plans)
+
+
+#: Transaction code -> the rule that answers it.
+HANDLERS: dict[int, Handler] = {
+    **enrollment.HANDLERS,
+    TC_ENROLL: _enrollment_or_passive,
+    TC_MMP_CANCEL: passive.apply_mmp_cancellation,
+    TC_MMP_OPT_OUT: passive.apply_mmp_opt_out,
+}
+
+
+def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
+    """Apply one ``EnrollmentTransaction`` to the member.
+
+    ``plans`` is the plan catalog keyed ``{contract_id}-{pbp_id}-{plan_year}``.
+    Returns the new state (None: unchanged) and the TRR replies: exactly one
+    per transaction, except an accepted enrollment that ends or replaces
+    other enrollments (011 + one 014 per losing enrollment) and an accepted
+    enrollment cancellation that reinstates the prior plan (013 + 291).
+
+    MMP passive enrollment (seed 000, ``processors.passive``, after the 007
+    and 008 checks, :data:`HANDLERS`): a TC 61 with enrollment source ``J`` or submitted by a
+    two-letter state code goes to ``passive.apply_passive_enrollment``; TC 82
+    (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
+    (MMP opt-out) to ``passive.apply_mmp_opt_out`` (docs/mmp-passive.md).
+
+    After 007 and 008, every transaction code: an effective date outside
+    2006-01-01 .. 9998-12-31 (``dates.is_valid_effective_date``) is **037**.
+
+    Raises ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for an unknown
+    transaction code. Never mutates ``state``.
+    """
+    tc = event.get("transaction_code")
+    handler = HANDLERS.get(tc)
+    if handler is None:
+        raise Rejected("INVALID_TRANSACTION_CODE", f"transaction code {tc!r} is not 51, 61, 72, 80, 81, 82 or 83")
+    if not is_valid_mbi(event.get("mbi")):
+        return enrollment.reject("007", event, None, plans)
+    if state is None or state.get("profile") is None:
+        return enrollment.reject("008", event, state, plans)
+    eff = event.get("effective_date")
+    if not isinstance(eff, dt.date) or not is_valid_effective_date(eff):
+        # Before Part D began (2006-01-01) or in the last calendar year (no day/month/year after it
+        # to compute): a bad effective date, for every transaction code (issue 16).
+        return enrollment.reject("037", event, state, plans)
+    return handler(state, event, plans)
