@@ -154,8 +154,16 @@ def test_no_identifiers_in_logs_or_metrics(cluster: Cluster, level: str) -> None
         metrics = resp.read().decode()
     assert "partd_dead_letters_total" in metrics
     assert "partd_trr_replies_total" in metrics
+    dead_total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                     if line.startswith("partd_dead_letters_total"))
+    assert dead_total == len(dead)  # the page shows this run, not just the metric's name
     cluster.stop_all()  # everything the worker will ever log about this run is in the file now
     log = worker.log_path.read_text(errors="replace")
+    # the log shows the run (an empty log would pass every check below): each partition opened, a clean stop
+    opened = {line.split("partition ", 1)[1].split(":", 1)[0] for line in log.splitlines()
+              if ": applying from offsets" in line}
+    assert opened == {str(p) for p in range(4)}, opened
+    assert "member runtime stopped" in log
     assert ("[DEBUG]" in log) == (level == "debug")
     for secret in _secrets():
         for where, text in (("/metrics", metrics), ("worker log", log)):

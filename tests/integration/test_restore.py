@@ -3,6 +3,7 @@ in partd's own batches (streams/kafka/internals/restore.py), and no outbox kept 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -34,12 +35,15 @@ def _changelog_outboxes(cluster: Cluster) -> int:
 
 
 def _enroll(cluster: Cluster, mbis: list[str], tag: str) -> dict[str, str]:
-    """A TC 61 into S7101-001 for every member; their TRCs (011 the first time, 109 once enrolled)."""
+    """A TC 61 into S7101-001 for every member; their TRCs (011 the first time, 109 once enrolled).
+
+    Exactly one reply per transaction (counted: a reply sent twice fails here, it cannot hide in a dict)."""
     cluster.publish([("enrollment-requests", sample._txn(f"{tag}-{i:04d}", m, 61, "S7101", "001", "2027-01-01"))
                      for i, m in enumerate(mbis)])
     cluster.wait({"enrollment-requests"})
-    return {r["mbi"]: r["transaction_reply_code"] for r in cluster.read("trr-replies")
-            if r["plan_tracking_id"].startswith(tag + "-")}
+    mine = [r for r in cluster.read("trr-replies") if r["plan_tracking_id"].startswith(tag + "-")]
+    assert Counter(r["plan_tracking_id"] for r in mine) == Counter({f"{tag}-{i:04d}": 1 for i in range(len(mbis))})
+    return {r["mbi"]: r["transaction_reply_code"] for r in mine}
 
 
 def _at_rest(data_dir: object) -> tuple[int, int]:
