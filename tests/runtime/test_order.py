@@ -256,7 +256,9 @@ def test_records_not_handed_over_yet_are_left_alone() -> None:
     g = group({BENE: 1, LIS: 0, MAGI: 0, ENROLL: 3}, clock)
     g.route([rec(BENE, 0, 5)])
     g.take(10)
-    for t in (10.0, 100.0, 1000.0):
+    for t in (10.0, 100.0, 1000.0):  # at the next expected offset (0), however long
         clock.now = t
         assert not g.refetch(lambda tp, p: 0)
+    for t in (2000.0, 3000.0):  # not known (a rebalance)
+        clock.now = t
         assert not g.refetch(lambda tp, p: None)
