@@ -180,6 +180,65 @@ class CommandInput:
         return CAUGHT_UP if self.source.caught_up() else LAGGING
 
 
+class Repair:
+    """The fetch repair of one partition number's inputs (module doc, "Fetch repair"): the seeks made per
+    offset, the offset being fetched again per input, and since when an input's fetch position is ahead."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self._seeks: dict[tuple[str, int], int] = {}  # (topic, offset sought) -> seeks made for it
+        self._resync: dict[str, tuple[int, float]] = {}  # topic -> (offset sought, when)
+        self._ahead_since: dict[str, float] = {}  # topic -> since when its fetch position is past next_offset
+
+    def admit(self, src: Source, now: float) -> bool:
+        """False for a record fetched before a seek of its input (other than the sought offset, within
+        :data:`RESYNC_S`): the same records come again from the seek's offset."""
+        resync = self._resync.get(src.topic)
+        if resync is None:
+            return True
+        if src.offset != resync[0] and now - resync[1] < RESYNC_S:
+            return False
+        del self._resync[src.topic]
+        return True
+
+    def skipped(self, src: Source, expected: int, now: float, actions: Actions) -> bool:
+        """Records before ``src`` never reached the runtime: True if they are to be fetched again (a seek
+        added to ``actions``); False after :data:`MAX_SEEKS` seeks (the group goes on from ``src``)."""
+        seen = self._seeks.get((src.topic, expected), 0)
+        actions.skipped[src.topic] += src.offset - expected
+        if seen >= MAX_SEEKS:
+            log.error("%s[%d]: offsets %d..%d still not delivered after %d fetches; going on without them",
+                      src.topic, self.partition, expected, src.offset - 1, seen)
+            return False
+        self._seeks[(src.topic, expected)] = seen + 1
+        log.warning("%s[%d]: offsets %d..%d were not delivered (the fetch jumped to %d): fetching them again",
+                    src.topic, self.partition, expected, src.offset - 1, src.offset)
+        self._resync[src.topic] = (expected, now)
+        actions.seek.append(((src.topic, self.partition), expected))
+        return True
+
+    def refetch(self, topic: str, next_offset: int, at: int | None, now: float, actions: Actions) -> None:
+        """An input the group has waited on for :data:`REFETCH_S` (its lag known, not zero), at fetch
+        position ``at``: fetch it again from ``next_offset`` if its records were handed to Faust (``at``
+        past ``next_offset``) for :data:`REFETCH_S` and never arrived. Records handed to the agent can be
+        dropped before it takes them (Faust clears its stream buffers when flow resumes after a
+        rebalance: docs/architecture.md, "Records Faust drops"); an input whose records were simply not
+        fetched or handed over yet is left alone (fetching it again would send it to the back of the line)."""
+        if at is None or at <= next_offset:
+            # not handed over yet: aiokafka serves one partition's fetched records after another's
+            # (a whole fetch each, ~16,000 records at 1M members), or Faust holds the partition back
+            self._ahead_since.pop(topic, None)
+            return
+        if now - self._ahead_since.setdefault(topic, now) < REFETCH_S:
+            return  # handed over a moment ago: on its way through Faust's channel
+        del self._ahead_since[topic]  # the seek puts the position back: the next wait starts afresh
+        log.warning("%s[%d]: records %d..%d were handed to Faust but never reached the runtime: "
+                    "fetching them again", topic, self.partition, next_offset, at - 1)
+        self._resync[topic] = (next_offset, now)
+        actions.refetched[topic] += 1
+        actions.seek.append(((topic, self.partition), next_offset))
+
+
 class Group:
     """The member inputs of one partition number, released in timestamp order."""
 
@@ -195,9 +254,7 @@ class Group:
         self.enforced = 0  # records released while an input's lag was not known (after the idle wait)
         self.lag_waits_given_up = 0
         self.paused: set[str] = set()  # inputs whose fetching is paused (back-pressure)
-        self._seeks: dict[tuple[str, int], int] = {}  # (topic, offset sought) -> seeks made for it
-        self._resync: dict[str, tuple[int, float]] = {}  # topic -> (offset sought, when)
-        self._ahead_since: dict[str, float] = {}  # topic -> since when its fetch position is past next_offset
+        self.repair = Repair(partition)  # seeks and re-fetches of this partition number's inputs
 
     def attach(self, commands: CommandInput) -> None:
         """Add the cycle commands as an input (once the partition's state is ready to be read)."""
@@ -216,31 +273,13 @@ class Group:
         actions = Actions()
         now = self._clock()
         for src in sources:
-            resync = self._resync.get(src.topic)
-            if resync is not None:
-                if src.offset != resync[0] and now - resync[1] < RESYNC_S:
-                    continue  # fetched before the seek: the same records come again from the seek's offset
-                del self._resync[src.topic]
+            if not self.repair.admit(src, now):
+                continue  # fetched before a seek: the same records come again from the seek's offset
             skipped_from = self.add(src)
-            if skipped_from is not None:
-                self._skipped(src, skipped_from, now, actions)
+            if skipped_from is not None and self.repair.skipped(src, skipped_from, now, actions):
+                self.drop_from(src.topic, skipped_from)
             self._pressure(src.topic, actions)
         return actions
-
-    def _skipped(self, src: Source, expected: int, now: float, actions: Actions) -> None:
-        """Records before ``src`` never reached the runtime: fetch them again."""
-        seen = self._seeks.get((src.topic, expected), 0)
-        actions.skipped[src.topic] += src.offset - expected
-        if seen >= MAX_SEEKS:
-            log.error("%s[%d]: offsets %d..%d still not delivered after %d fetches; going on without them",
-                      src.topic, self.partition, expected, src.offset - 1, seen)
-            return  # ``src`` stays buffered: the group goes on from it
-        self._seeks[(src.topic, expected)] = seen + 1
-        log.warning("%s[%d]: offsets %d..%d were not delivered (the fetch jumped to %d): fetching them again",
-                    src.topic, self.partition, expected, src.offset - 1, src.offset)
-        self.drop_from(src.topic, expected)
-        self._resync[src.topic] = (expected, now)
-        actions.seek.append(((src.topic, self.partition), expected))
 
     def _pressure(self, topic: str, actions: Actions) -> None:
         """Pause ``topic`` over the limit; resume it when it is down to half."""
@@ -271,41 +310,16 @@ class Group:
         self.paused.clear()
 
     def refetch(self, position: Callable[[str, int], int | None]) -> Actions:
-        """Fetch again an input whose records were handed to Faust but never reached the runtime.
-
-        Records handed to the agent can be dropped before it takes them (Faust
-        clears its stream buffers when flow resumes after a rebalance, after it
-        has already sought to the committed offsets: docs/architecture.md,
-        "Records Faust drops"); when no later record arrives to show the jump,
-        this is how the partition gets them again. The sign is the fetch
-        ``position`` (aiokafka's, how far it handed records over) staying past
-        the next offset the group expects while the group waits for that input;
-        an input whose records were simply not fetched or handed over yet is
-        left alone (fetching it again would only send it to the back of the line).
-        """
-        actions = Actions()
+        """Seek back the inputs whose records were handed to Faust but never arrived (:meth:`Repair.refetch`)."""
         now = self._clock()
+        actions = Actions()
         for inp in self.inputs.values():
             if not isinstance(inp, PartitionInput) or inp.buffer or inp.next_offset is None:
                 continue
             if inp.wait_started is None or now - inp.wait_started < REFETCH_S:
                 continue
-            if self.status(inp) != LAGGING:
-                continue
-            at = position(inp.topic, self.partition)
-            if at is None or at <= inp.next_offset:
-                # not handed over yet: aiokafka serves one partition's fetched records after another's
-                # (a whole fetch each, ~16,000 records at 1M members), or Faust holds the partition back
-                self._ahead_since.pop(inp.topic, None)
-                continue
-            if now - self._ahead_since.setdefault(inp.topic, now) < REFETCH_S:
-                continue  # handed over a moment ago: on its way through Faust's channel
-            del self._ahead_since[inp.topic]  # the seek puts the position back: the next wait starts afresh
-            log.warning("%s[%d]: records %d..%d were handed to Faust but never reached the runtime: "
-                        "fetching them again", inp.topic, self.partition, inp.next_offset, at - 1)
-            self._resync[inp.topic] = (inp.next_offset, now)
-            actions.refetched[inp.topic] += 1
-            actions.seek.append(((inp.topic, self.partition), inp.next_offset))
+            if self.status(inp) == LAGGING:
+                self.repair.refetch(inp.topic, inp.next_offset, position(inp.topic, self.partition), now, actions)
         return actions
 
     def add(self, src: Source) -> int | None:

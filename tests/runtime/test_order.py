@@ -213,7 +213,7 @@ def test_records_before_the_seek_are_taken_again_after_the_resync_window() -> No
     clock.now = order.RESYNC_S
     g.route([rec(ENROLL, 3, 1)])  # the sought offset never came: after RESYNC_S the group stops dropping
     assert [s.offset for s in g.inputs[ENROLL].buffer] == [0]  # ... and 3 is a jump again: sought once more
-    assert g._resync[ENROLL][0] == 1
+    assert g.repair._resync[ENROLL][0] == 1
 
 
 def test_offsets_that_never_come_are_given_up_after_max_seeks() -> None:
