@@ -63,7 +63,7 @@ from importlib import resources
 from typing import Any
 
 from processors.benchmark import money, round_cents
-from processors.dates import EASTERN, end_of_day_eastern, file_stamp, iso
+from processors.dates import EASTERN, end_of_day_eastern, iso
 from processors.ids import draw_fraction, stable_id
 from processors.lis_counts import plan_key
 from processors.member import address_state_code, enrollment_on, region_state_code, submission_state_code
@@ -78,7 +78,7 @@ from processors.model import (
 )
 from processors.plan_index import RegionPdp, region_pdps
 from processors.regions import is_territory, region_of_state
-from processors.trr import beneficiary_fields, special_trr_file_name, trr_record
+from processors.trr import beneficiary_fields, cms_file_name, special_trr_file_name, trr_record
 
 # --- cases -----------------------------------------------------------------
 PREMIUM = "PREMIUM"
@@ -509,13 +509,13 @@ def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
 
 
 def gain_file_name(contract_id: str, at: dt.datetime) -> str:
-    """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
-    return f"P.R{contract_id}.APDP5.GAIN.{file_stamp(at)}"
+    """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}.01`` (seed 001, with its process number)."""
+    return cms_file_name(contract_id, "APDP5.GAIN", at)
 
 
 def loss_file_name(contract_id: str, at: dt.datetime) -> str:
-    """``P.R{contract}.APDP5.LOSS.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
-    return f"P.R{contract_id}.APDP5.LOSS.{file_stamp(at)}"
+    """``P.R{contract}.APDP5.LOSS.D{yymmdd}.T{hhmmsst}.01`` (seed 001, with its process number)."""
+    return cms_file_name(contract_id, "APDP5.LOSS", at)
 
 
 def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decimal | None) -> Decimal | None:
@@ -525,6 +525,17 @@ def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decima
     if level is None or premium is None or benchmark is None:
         return None
     return round_cents(min(premium, benchmark) * Decimal(int(level)) / 100)
+
+
+def gaining_liability(d: Decision, plans: Mapping[str, PlanState]) -> Decimal | None:
+    """The member's monthly premium liability in the gaining plan (issue 23; what the 212 tells the plan to bill):
+    its Y premium minus the subsidy, 0.00 for a 100% member when the plan waives a premium within de minimis."""
+    level = (d.lis_next_year or {}).get("premium_subsidy_level")
+    if d.gaining_premium is None or d.benchmark is None or level is None:
+        return None
+    gaining = plans.get(_year_key(d.gaining_contract_id or "", d.gaining_pbp_id or "", d.plan_year)) or {}
+    return premium_liability(d.gaining_premium, d.benchmark, level, bool(gaining.get("waives_de_minimis")),
+                             de_minimis_amount(d.plan_year))
 
 
 def _beneficiary_notice(
@@ -750,6 +761,7 @@ def apply_reassignment(
             lis_period_end=dt.date.fromisoformat(lis["end"]) if lis.get("end") else None,
             lis_premium_subsidy_amount=subsidy_amount(lis.get("premium_subsidy_level"), d.gaining_premium, d.benchmark),
             part_d_premium=d.gaining_premium,
+            member_premium_liability=gaining_liability(d, plans),
             **beneficiary_fields(new),
         ),
         trr_record(

@@ -54,11 +54,12 @@ def _then_auto_enrollment(state: MemberState | None, step: StepResult, ref: Refe
 
 
 def _enrollment(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
-    return enrollment.apply_enrollment(state, event, ref.plans)
+    return enrollment.apply_enrollment(state, event, ref.plans, ref.benchmarks)
 
 
 def _lis(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
-    return _then_auto_enrollment(state, lis.apply_lis_change(state, event), ref, event["event_time"])
+    return _then_auto_enrollment(state, lis.apply_lis_change(state, event, ref.plans, ref.benchmarks), ref,
+                                 event["event_time"])
 
 
 def _beneficiary(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:

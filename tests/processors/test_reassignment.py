@@ -564,8 +564,9 @@ def test_trr_212_and_014():
     assert gain["application_date"] == lose["application_date"] == dt.date(2025, 6, 1)
     assert (gain["prior_contract_id"], gain["prior_pbp_id"]) == ("S1001", "001")
     assert lose["disenrollment_reason"] == "13"
-    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005"
-    assert lose["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005"
+    # seed 001: "P.Rxxxxx.SPCLTRD.Dyymmdd.Thhmsst.pn" (Gentran mailbox or TIBCO); pn, the process number: 01
+    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005.01"
+    assert lose["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005.01"
     assert gain["cms_processing_timestamp"] == AS_OF == lose["cms_processing_timestamp"]
     assert (gain["lis_premium_subsidy_level"], gain["lis_copay_level"], gain["lis_subsidy_source"]) == ("100", "2", "A")
     assert gain["lis_period_start"] == dt.date(2025, 1, 1) and gain["lis_period_end"] is None
@@ -577,10 +578,12 @@ def test_trr_212_and_014():
 def test_gain_and_loss_file_records():
     _, _, res = _premium_run()
     gain, loss = res.outputs[2].value, res.outputs[3].value
-    assert gain["file_name"] == "P.RS1001.APDP5.GAIN.D251017.T1430005"
+    # seed 001: "P.Rxxxxx.APDP5.GAIN.Dyymmdd.Thhmsst.pn" and "P.Rxxxxx.APDP5.LOSS.Dyymmdd.Thhmsst.pn" (issue 23:
+    # the product dropped ".pn"; the process number is 01, docs/conventions.md)
+    assert gain["file_name"] == "P.RS1001.APDP5.GAIN.D251017.T1430005.01"
     assert (gain["header_code"], gain["trailer_code"]) == ("MMAPDPGH", "MMAPDPGT")
     assert (gain["contract_id"], gain["pbp_id"]) == ("S1001", "002")
-    assert loss["file_name"] == "P.RS1001.APDP5.LOSS.D251017.T1430005"
+    assert loss["file_name"] == "P.RS1001.APDP5.LOSS.D251017.T1430005.01"
     assert (loss["header_code"], loss["trailer_code"]) == ("MMAPDPLH", "MMAPDPLT")
     assert (loss["contract_id"], loss["pbp_id"]) == ("S1001", "001")
     for v in (gain, loss):

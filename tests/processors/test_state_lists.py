@@ -228,7 +228,7 @@ def test_second_run_reassigns_a_listed_member_who_cancelled():
     gain, loss = (o.value for o in res.outputs if o.topic == "trr-replies")
     assert (gain["contract_id"], gain["pbp_id"], gain["effective_date"]) == ("S1001", "002", D(Y, 1, 1))
     assert (loss["contract_id"], loss["pbp_id"]) == ("S1001", "001")
-    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251120.T1400000"
+    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251120.T1400000.01"
     letter = next(o.value for o in res.outputs if o.topic == "beneficiary-notices")
     assert letter["publication"] == "11209" and letter["mail_by"] == D(2025, 12, 4)
     assert res.state["reassigned_years"] == [Y]
