@@ -538,11 +538,38 @@ def gaining_liability(d: Decision, plans: Mapping[str, PlanState]) -> Decimal | 
                              de_minimis_amount(d.plan_year))
 
 
+def customer_service_number(plan: Mapping[str, Any] | None) -> str | None:
+    """Seed 001: "We will use the 'Auto-Enrollment Customer Service Number' if that field is populated in HPMS. If
+    not, we will use the 'Customer Service for Prospective Members - Part D' information." (issue 23)"""
+    plan = plan or {}
+    auto = (plan.get("auto_enrollment_customer_service_number") or "").strip()
+    return auto or (plan.get("customer_service_number") or "").strip() or None
+
+
+def plan_contact(plans: Mapping[str, PlanState], key: str | None, plan_year: int) -> dict[str, Any]:
+    """``{plan, marketing_name, customer_service_number}`` of plan ``{contract}-{pbp}`` from its ``plan_year``
+    PlanYearUpdate (seed 001's HPMS "Organization Marketing Name" and customer service number; issue 23)."""
+    plan = _plan(plans, key, plan_year) if key else None
+    name = ((plan or {}).get("organization_marketing_name") or "").strip() or None
+    return {"plan": key, "marketing_name": name, "customer_service_number": customer_service_number(plan)}
+
+
+def notice_plan_key(d: Decision) -> str | None:
+    """The plan a notice names (issue 23): the plan the member is in on January 1 of Y if they do nothing -- the
+    gaining plan of a reassignment, else the member's current plan (tan letter, reassignment not possible)."""
+    if d.gaining_contract_id is not None:
+        return plan_key(d.gaining_contract_id, d.gaining_pbp_id or "")
+    return d.losing_key
+
+
 def _beneficiary_notice(
     d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
     mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
     reason: str | None = None, options: Sequence[str] | None = None,
+    plans: Mapping[str, PlanState] | None = None,
 ) -> Output:
+    listed = list(d.zero_premium_options if options is None else options)
+    named = plan_contact(plans or {}, notice_plan_key(d), d.plan_year)
     return Output(
         BENEFICIARY_NOTICES,
         d.mbi,
@@ -560,9 +587,13 @@ def _beneficiary_notice(
             "current_plan_premium": current_premium,
             "mail_by": mail,
             "gaining_plan_premium": d.gaining_premium,
-            "zero_premium_options": list(d.zero_premium_options if options is None else options),
+            "zero_premium_options": listed,
             "reason": d.reason if reason is None else reason,
             "issued_at": as_of,
+            # issue 23: the name and phone number seed 001 prints, for the plan named and every option listed
+            "plan_marketing_name": named["marketing_name"],
+            "plan_customer_service_number": named["customer_service_number"],
+            "zero_premium_option_plans": [plan_contact(plans or {}, key, d.plan_year) for key in listed],
         },
     )
 
@@ -693,14 +724,14 @@ def apply_reassignment(
         notice = _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[CHOOSER_TAN], publication=PUBLICATIONS[CHOOSER_TAN],
             paper_color="TAN", mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of,
-            current_premium=d.losing_premium,
+            current_premium=d.losing_premium, plans=plans,
         )
         return StepResult(None, [notice])
     current_premium = d.losing_premium if d.case == PREMIUM else None
     if not d.moves:
         notice = _beneficiary_notice(
             d, notice_type=NOT_POSSIBLE_NOTICE, publication=None, paper_color=None, mail=None,
-            as_of=as_of, current_premium=current_premium,
+            as_of=as_of, current_premium=current_premium, plans=plans,
         )
         return StepResult(None, [notice])
     if plan_year in (state.get("reassigned_years") or []):
@@ -808,14 +839,14 @@ def apply_reassignment(
     out.append(
         _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
-            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium,
+            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium, plans=plans,
         )
     )
     out.append(
         _beneficiary_notice(
             d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
             mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None,
-            reason=NO_FORMULARY_DATA, options=(),
+            reason=NO_FORMULARY_DATA, options=(), plans=plans,
         )
     )
     return StepResult(new, out)
