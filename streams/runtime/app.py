@@ -125,11 +125,10 @@ class PartdApp:
             **fp.APP_SETTINGS,
         )
         self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
-        self.benchmarks = LatestTable(topics.LIS_BENCHMARKS, bootstrap, self.serde,
-                                      lambda r: (f"{r['region']}-{r['plan_year']}", r))
         self.command_log = CommandLog(topics.CYCLE_COMMANDS, bootstrap, self.serde)
         self.results = CycleResults(bootstrap, self.serde)
-        self.readers: tuple[TopicReader, ...] = (self.plans, self.benchmarks, self.command_log, self.results)
+        # The benchmarks the member rules see are each partition's own (cycle.BENCHMARKS_KEY), not a reader's.
+        self.readers: tuple[TopicReader, ...] = (self.plans, self.command_log, self.results)
         self.sender = Sender(bootstrap)
         self.offsets = GroupOffsets(bootstrap, settings.app_id)
         self.ready = asyncio.Event()
@@ -261,6 +260,9 @@ class PartdApp:
         if progress["command"] == cycle.CALCULATE_BENCHMARKS:
             await self.plans.sync()
             outputs = cycle.benchmark_outputs(progress, self.plans.data)
+            await self._send(outputs, src.timestamp_ms)
+        elif progress["command"] == cycle.PREVIEW:  # issue 23: the July preview's counts
+            outputs = cycle.preview_outputs(progress)
             await self._send(outputs, src.timestamp_ms)
         key, value = cycle.done_message(progress, outputs)
         await self.app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes).send(
