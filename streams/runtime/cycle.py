@@ -223,6 +223,16 @@ class Commands:
 
 
 # --------------------------------------------------------------------------- one partition's scan
+def plan_index(plans: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The catalog indexed once per command, not per member (the region's target plans become a lookup); a
+    malformed catalog entry: the catalog itself, scanned per member."""
+    try:
+        return PlanIndex.of(plans)
+    except Exception as exc:  # noqa: BLE001 - never stop a scan for the index
+        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
+        return plans
+
+
 def scan_partition(
     payload: Mapping[str, Any],
     members: Iterable[tuple[bytes, st.Stored]],
@@ -242,11 +252,7 @@ def scan_partition(
     ``(key, new value or None, new outputs, records to send)``.
     """
     year = payload["plan_year"]
-    try:  # once per command, not per member: the region's target plans become a lookup
-        index: Mapping[str, Any] = PlanIndex.of(plans)
-    except Exception as exc:  # noqa: BLE001 - a malformed catalog entry: scan per member
-        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
-        index = plans
+    index = plan_index(plans)
     opted = frozenset(payload["opted_in_states"])
     for key, stored in members:
         items = stored.entry(source, offset)
@@ -345,32 +351,31 @@ def scan_calculation(
     :func:`processors.preview.at_calculation` per member, its tally keys added to ``tallies``. A member answered
     from its outbox (a re-run) is tallied again from its state."""
     year = payload["plan_year"]
-    try:
-        index: Mapping[str, Any] = PlanIndex.of(plans)
-    except Exception as exc:  # noqa: BLE001 - a malformed catalog entry: scan per member
-        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
-        index = plans
+    index = plan_index(plans)
     bms = after.get(year) or {}
     for key, stored in members:
+        items = stored.entry(source, offset)
         try:
-            items = stored.entry(source, offset)
             if items is not None:
-                tallies.update(preview.tally(stored.member, index, bms, year, payload["seed"]))
-                yield key, stored, [], st.unpack(items)[0]
-                continue
-            step, keys = preview.at_calculation(stored.member, index, before, after, year, payload["seed"],
-                                                payload["as_of_dt"])
-            encoded = [(o, serde.encode(o.topic, o.value)) for o in step.outputs]
+                keys, encoded, outputs = preview.tally(stored.member, index, bms, year, payload["seed"]), [], []
+            else:
+                step, keys = preview.at_calculation(stored.member, index, before, after, year, payload["seed"],
+                                                    payload["as_of_dt"])
+                outputs = step.outputs
+                encoded = [(o, serde.encode(o.topic, o.value)) for o in outputs]
         except Exception as exc:  # noqa: BLE001 - one member must not stop the step
             log.error("calculation step failed for one member (%s, %s@%d): %s", year, source, offset,
                       type(exc).__name__)
             continue
         tallies.update(keys)
+        if items is not None:
+            yield key, stored, [], st.unpack(items)[0]
+            continue
         if not encoded:
             continue
         new = st.Stored(stored.member, dict(stored.applied), list(stored.outbox))
         st.record(new, [[source, offset, st.pack(encoded)]])
-        yield key, new, step.outputs, [(o.topic, o.key, v) for o, v in encoded]
+        yield key, new, outputs, [(o.topic, o.key, v) for o, v in encoded]
 
 
 def preview_outputs(progress: Mapping[str, Any]) -> list[Output]:

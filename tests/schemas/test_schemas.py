@@ -9,6 +9,16 @@ import pytest
 import schemas
 from processors.trr import TRR_FIELDS
 
+TRR_CONTRACT = [
+    "mbi", "contract_id", "pbp_id", "transaction_code", "transaction_reply_code", "trc_type",
+    "trc_short_name", "effective_date", "transaction_date", "application_date", "election_type",
+    "enrollment_source", "prior_contract_id", "prior_pbp_id", "disenrollment_reason",
+    "lis_premium_subsidy_level", "lis_copay_level", "lis_subsidy_source", "lis_period_start",
+    "lis_period_end", "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
+    "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
+    "update_source_contract_id",
+]
+
 # The external contract, copied from DOMAIN.md (topic -> record -> required field names).
 CONTRACT: dict[str, tuple[str, list[str]]] = {
     "enrollment-requests": ("EnrollmentTransaction", [
@@ -35,25 +45,9 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
     "cycle-commands": ("CycleCommand", [
         "command", "plan_year", "as_of", "reference_month", "state_code", "seed",
     ]),
-    "trr-replies": ("TrrRecord", [
-        "mbi", "contract_id", "pbp_id", "transaction_code", "transaction_reply_code", "trc_type",
-        "trc_short_name", "effective_date", "transaction_date", "application_date", "election_type",
-        "enrollment_source", "prior_contract_id", "prior_pbp_id", "disenrollment_reason",
-        "lis_premium_subsidy_level", "lis_copay_level", "lis_subsidy_source", "lis_period_start",
-        "lis_period_end", "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
-        "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
-        "update_source_contract_id",
-    ]),
+    "trr-replies": ("TrrRecord", TRR_CONTRACT),
     # issue 23: the answers to a state's own transactions, the same TrrRecord keyed by the state code
-    "state-responses": ("TrrRecord", [
-        "mbi", "contract_id", "pbp_id", "transaction_code", "transaction_reply_code", "trc_type",
-        "trc_short_name", "effective_date", "transaction_date", "application_date", "election_type",
-        "enrollment_source", "prior_contract_id", "prior_pbp_id", "disenrollment_reason",
-        "lis_premium_subsidy_level", "lis_copay_level", "lis_subsidy_source", "lis_period_start",
-        "lis_period_end", "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
-        "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
-        "update_source_contract_id",
-    ]),
+    "state-responses": ("TrrRecord", TRR_CONTRACT),
     "beneficiary-notices": ("BeneficiaryNotice", [
         "notice_id", "mbi", "notice_type", "publication", "paper_color", "plan_year",
         "losing_contract_id", "losing_pbp_id", "gaining_contract_id", "gaining_pbp_id",
