@@ -1,4 +1,4 @@
-"""Starting and stopping ``partd worker`` processes (for ``partd up``, benchmarks and tests)."""
+"""Starting and stopping ``partd worker`` and ``partd console`` processes (for ``partd up``, benchmarks and tests)."""
 from __future__ import annotations
 
 import os
@@ -107,14 +107,10 @@ class ConsoleProcess:
         self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.env.get("PARTD_WEB_CERTFILE") else "http"
-        return f"{scheme}://127.0.0.1:{self.port}/"
+        self.url = f"http://127.0.0.1:{self.port}/"  # until it prints its own (https, another host)
 
     def start(self, timeout: float = 60.0) -> "ConsoleProcess":
-        """Start it and wait until it serves its page (its first output line is the URL)."""
+        """Start it and wait until it serves its page (its first output line is the URL); RuntimeError if it exits."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([sys.executable, "-m", "streams.tools.cli", "console", *self.args],
@@ -123,8 +119,10 @@ class ConsoleProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"partd console exited ({self.proc.returncode}): {self.log_tail()}")
-            if "partd console: " in self.log_path.read_text(errors="replace"):
-                return self
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if line.startswith("partd console: "):
+                    self.url = line.split()[2]
+                    return self
             time.sleep(0.1)
         raise TimeoutError(f"partd console did not start in {timeout:.0f} s: {self.log_tail()}")
 

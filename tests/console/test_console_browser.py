@@ -1,6 +1,6 @@
 """``partd console`` in a real browser (Debian's chromium, headless) against a real Tansu and a real worker.
 
-One broker, one worker and one console (``partd console`` as a process, the way
+One broker, one worker (its web server on HTTPS, PARTD_WEB_CERTFILE) and one console (``partd console`` as a process, the way
 an operator runs it) serve the whole module; each test opens its own browser
 context (its own cookies). What is proven, each on the page itself:
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import statistics
 import time
 import urllib.error
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiokafka import TopicPartition
 
 from streams import topics
@@ -48,7 +50,7 @@ from streams.tools.io import produce, read_all, wait_consumed
 from streams.tools.jsonconv import record_from_json
 from streams.tools.runner import ConsoleProcess, WorkerProcess
 from tests.console.conftest import arun
-from tests.ops.prom import DEPLOY, http_get, partd_lag_json
+from tests.ops.prom import DEPLOY, partd_lag_json
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +68,19 @@ class Stack:
     worker: WorkerProcess
     console: ConsoleProcess
     serde: Serde
+    ca: Path  # the worker's web server is HTTPS (PARTD_WEB_CERTFILE), checked by the console with this CA
+
+    @property
+    def worker_url(self) -> str:
+        return f"https://127.0.0.1:{self.worker.web_port}"
+
+    def worker_request(self, req: urllib.request.Request | str) -> tuple[int, str]:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        try:
+            with urllib.request.urlopen(req, timeout=5, context=context) as resp:  # noqa: S310 - loopback
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
     def publish(self, records: list[tuple[str, Any]], wait: bool = True) -> None:
         items = [(t, None, record_from_json(t, v)) for t, v in records]
@@ -85,20 +100,25 @@ async def _commit(bootstrap: str, group: str, offsets: dict[int, int]) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("console")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+    served = ca.issue_cert("127.0.0.1")
+    served.cert_chain_pems[0].write_to_path(str(tmp / "web.pem"))
+    served.private_key_pem.write_to_path(str(tmp / "web-key.pem"))
     broker = EmbeddedBroker(log_dir=tmp)
     bootstrap = broker.start(None)
     worker = console = None
     try:
         ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)
-        env = {"PARTD_CONSOLE_TOKEN": TOKEN, "PARTD_LAG_INTERVAL": str(INTERVAL)}
+        env = {"PARTD_CONSOLE_TOKEN": TOKEN, "PARTD_LAG_INTERVAL": str(INTERVAL),
+               "PARTD_WEB_CERTFILE": str(tmp / "web.pem"), "PARTD_WEB_KEYFILE": str(tmp / "web-key.pem")}
         worker = WorkerProcess(bootstrap, tmp / "w1", partitions=PARTITIONS, extra_env=env).start()
-        s = Stack(bootstrap, worker, None, Serde(SchemaRegistry.from_env()))  # type: ignore[arg-type]
+        s = Stack(bootstrap, worker, None, Serde(SchemaRegistry.from_env()), tmp / "ca.pem")  # type: ignore[arg-type]
         for stage in (sample.STAGE_REFERENCE, sample.STAGE_ENROLL, sample.STAGE_CHANGE):
             s.publish(stage)
         arun(_commit(bootstrap, AUDIT, {p: 0 for p in range(PARTITIONS)}))  # everything of AUDITED behind
-        console = ConsoleProcess(bootstrap, tmp, workers=[f"http://127.0.0.1:{worker.web_port}"],
-                                 groups=["partd", AUDIT], interval=INTERVAL,
-                                 extra_env={"PARTD_CONSOLE_TOKEN": TOKEN}).start()
+        console = ConsoleProcess(bootstrap, tmp, workers=[s.worker_url], groups=["partd", AUDIT], interval=INTERVAL,
+                                 extra_env={"PARTD_CONSOLE_TOKEN": TOKEN, "PARTD_WEB_CAFILE": str(s.ca)}).start()
         s.console = console
         yield s
     finally:
@@ -289,7 +309,7 @@ def test_the_member_lookup_shows_a_new_enrollment_after_its_tc_61(page: Any, sta
     assert [r[:9] for r in enrollments] == [["S7303", "005", "2027-01-01", "-", "ACTIVE", tc61["election_type"],
                                               tc61["enrollment_source"], tc61["application_date"], "CONSOLE-0001"]]
     where = page.text_content("#member-where")
-    assert f"http://127.0.0.1:{stack.worker.web_port}" in where
+    assert stack.worker_url in where  # over HTTPS, the address the worker advertises
     partition = clients.key_partition(NEW_MEMBER.encode(), PARTITIONS)
     assert where.startswith(f"partition {partition},")
     _shot(page, "member", tmp_path)
@@ -310,15 +330,10 @@ def _fetch_member(page: Any, mbi: str) -> list[Any]:
 
 
 def _post_worker(stack: Stack, mbi: str, token: str | None) -> int:
-    req = urllib.request.Request(f"http://127.0.0.1:{stack.worker.web_port}/partd/member", method="POST",
-                                 data=json.dumps({"mbi": mbi}).encode(),
+    req = urllib.request.Request(f"{stack.worker_url}/partd/member", method="POST", data=json.dumps({"mbi": mbi}).encode(),
                                  headers={"Content-Type": "application/json",
                                           **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return stack.worker_request(req)[0]
 
 
 def test_without_the_token_the_lookup_is_refused(page: Any, browser: Any, stack: Stack, tmp_path: Path) -> None:
@@ -338,8 +353,8 @@ def test_without_the_token_the_lookup_is_refused(page: Any, browser: Any, stack:
     assert _post_worker(stack, "1EG4TE5MK73", TOKEN) == 200
 
     # a console started without PARTD_CONSOLE_TOKEN: the lookup is off, and says how to turn it on
-    off = ConsoleProcess(stack.bootstrap, tmp_path, workers=[f"http://127.0.0.1:{stack.worker.web_port}"],
-                         interval=INTERVAL, extra_env={"PARTD_CONSOLE_TOKEN": ""}).start()
+    off = ConsoleProcess(stack.bootstrap, tmp_path, workers=[stack.worker_url], interval=INTERVAL,
+                         extra_env={"PARTD_CONSOLE_TOKEN": "", "PARTD_WEB_CAFILE": str(stack.ca)}).start()
     context = browser.new_context()
     try:
         other = context.new_page()
@@ -371,7 +386,7 @@ def test_the_dashboard_queries_name_metrics_the_worker_serves(stack: Stack) -> N
     deadline = time.monotonic() + 20
     while True:  # the lag gauges come with the worker's first lag sample
         served = {s.name for fam in text_string_to_metric_families(
-            http_get(f"http://127.0.0.1:{stack.worker.web_port}/metrics")) for s in fam.samples}
+            stack.worker_request(f"{stack.worker_url}/metrics")[1]) for s in fam.samples}
         if named <= served or time.monotonic() > deadline:
             break
         time.sleep(0.5)
