@@ -131,7 +131,8 @@ def _start_console(bootstrap: str, run_dir: Path, settings: Settings, worker: Wo
         _say(f"      (console not started: {str(exc).splitlines()[-1]})")
         return None
     lookup = "on" if settings.console_token is not None else "off: set PARTD_CONSOLE_TOKEN to look members up"
-    _say(f"      console: {console.url}  (open it to watch the run: lag, the cycle, dead letters; member lookup {lookup})")
+    _say(f"      console: {console.url}  (open it to watch the run: lag, the annual cycle, dead letters; "
+         f"member lookup {lookup})")
     return console
 
 

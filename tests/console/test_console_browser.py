@@ -1,8 +1,10 @@
 """``partd console`` in a real browser (Debian's chromium, headless) against a real Tansu and a real worker.
 
-One broker, one worker (its web server on HTTPS, PARTD_WEB_CERTFILE) and one console (``partd console`` as a process, the way
-an operator runs it) serve the whole module; each test opens its own browser
-context (its own cookies). What is proven, each on the page itself:
+One broker, one worker (its web server on HTTPS: PARTD_WEB_CERTFILE) and one
+console (``partd console`` as a process, the way an operator runs it, checking
+the worker's certificate with PARTD_WEB_CAFILE) serve the whole module; each
+test opens its own browser context (its own cookies). What is proven, each on
+the page itself:
 
 * the lag shown equals ``partd lag --json`` within one sample (two groups: the
   worker's, caught up, and an ``audit`` group whose offsets this test commits),
