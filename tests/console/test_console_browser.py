@@ -315,6 +315,7 @@ def test_the_member_lookup_shows_a_new_enrollment_after_its_tc_61(page: Any, sta
     partition = clients.key_partition(NEW_MEMBER.encode(), PARTITIONS)
     assert where.startswith(f"partition {partition},")
     _shot(page, "member", tmp_path)
+    page.screenshot(path=str(tmp_path / "console-page.png"), full_page=True)  # every view (docs/console.png)
 
     # the lookups are logged by hash, never by MBI, by the console and by the worker
     hashed = mbi_hash(NEW_MEMBER, Secret(TOKEN))
