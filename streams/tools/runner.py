@@ -17,7 +17,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class WorkerProcess:
+class _Process:
+    """A ``partd`` subprocess with a log file: stopped gracefully, its log's tail at hand."""
+
+    proc: subprocess.Popen[bytes] | None
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Graceful stop (SIGTERM), then SIGKILL after ``timeout`` s. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class WorkerProcess(_Process):
     """A ``partd worker`` subprocess with its own data dir, web port and log file."""
 
     def __init__(self, bootstrap: str, data_dir: Path, *, partitions: int = 8, app_id: str = "partd",
@@ -50,21 +79,6 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """Graceful stop (SIGTERM), then SIGKILL after ``timeout`` s. Returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
 
     def kill(self) -> None:
         """SIGKILL: a crash."""
@@ -72,11 +86,6 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     def wait_log(self, needle: str, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -89,7 +98,7 @@ class WorkerProcess:
         return False
 
 
-class ConsoleProcess:
+class ConsoleProcess(_Process):
     """A ``partd console`` subprocess on a free port (127.0.0.1), with its log file."""
 
     def __init__(self, bootstrap: str, log_dir: Path, *, workers: Iterable[str] = (), groups: Iterable[str] = (),
@@ -126,23 +135,4 @@ class ConsoleProcess:
             time.sleep(0.1)
         raise TimeoutError(f"partd console did not start in {timeout:.0f} s: {self.log_tail()}")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

@@ -89,7 +89,10 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
                                web_port=settings.web_port if "PARTD_WEB_PORT" in settings.given else None).start()
         where = f"log {worker.log_path}" if keep_data else "--keep-data keeps its log"
         _say(f"[3/6] worker started (pid {worker.pid}, {where})")
-        console = _start_console(bootstrap, run_dir, settings, worker)
+        port = settings.console_port if "PARTD_CONSOLE_PORT" in settings.given else None
+        console = ConsoleProcess(bootstrap, run_dir, workers=[f"http://127.0.0.1:{worker.web_port}"], port=port)
+        if not _start_console(console, settings):
+            console = None
         code, plan = asyncio.run(_publish_and_report(bootstrap, settings, worker))
         _say(f"done in {time.monotonic() - t0:.1f}s")
         if code != 0:
@@ -122,18 +125,18 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _start_console(bootstrap: str, run_dir: Path, settings: Settings, worker: WorkerProcess) -> ConsoleProcess | None:
-    """``partd console`` on this run's cluster and worker; its URL printed (None, and why, if it cannot start)."""
-    port = settings.console_port if "PARTD_CONSOLE_PORT" in settings.given else None
+def _start_console(console: ConsoleProcess, settings: Settings) -> bool:
+    """Start ``partd console`` on this run's cluster and worker and print its URL (or why it did not start)."""
     try:
-        console = ConsoleProcess(bootstrap, run_dir, workers=[f"http://127.0.0.1:{worker.web_port}"], port=port).start()
+        console.start()
     except (RuntimeError, TimeoutError) as exc:
+        console.stop()
         _say(f"      (console not started: {str(exc).splitlines()[-1]})")
-        return None
+        return False
     lookup = "on" if settings.console_token is not None else "off: set PARTD_CONSOLE_TOKEN to look members up"
     _say(f"      console: {console.url}  (open it to watch the run: lag, the annual cycle, dead letters; "
          f"member lookup {lookup})")
-    return console
+    return True
 
 
 def _partd_command() -> str:
