@@ -277,6 +277,9 @@ def test_a_cycle_command_progress_reaches_every_partition(page: Any, stack: Stac
                   if b["plan_year"] == 2027]
     assert len(benchmarks) >= 1  # the sample's plans are in regions 11 and 22
     assert cells[7] == f"lis-benchmarks {len(benchmarks)}"
+    # the done record's benchmarks are the ones published on lis-benchmarks
+    assert cells[8] == "benchmarks: " + ", ".join(
+        f"region {b['region']} ${b['benchmark_premium']}" for b in sorted(benchmarks, key=lambda b: b["region"]))
     _shot(page, "cycle", tmp_path)
 
 

@@ -272,6 +272,7 @@ class CycleFeed:
             summary = (done or {}).get("summary") or (cycle.summary_of(progress) if progress else {})
             row["outputs"] = outputs_by_topic(summary, (done or {}).get("benchmarks") or {})
             row["summary"] = summary
+            row["benchmarks"] = (done or {}).get("benchmarks") or {}  # region -> premium (CALCULATE_BENCHMARKS)
             if (src.partition, src.offset) in refused:
                 row.update(status="refused", error_code=refused[(src.partition, src.offset)])
             elif command == "STATE_PASSIVE_OPT_IN":

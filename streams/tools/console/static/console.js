@@ -110,6 +110,13 @@ function renderThroughput(t) {
 }
 
 // ------------------------------------------------------------------------------------ cycle
+function doneRecord(c) {  // what the results agent's done record says: the benchmarks, or the summary's counts
+  const bms = Object.entries(c.benchmarks || {}).sort();
+  if (bms.length) return "benchmarks: " + bms.map(([region, premium]) => `region ${region} $${premium}`).join(", ");
+  const counts = Object.entries(c.summary || {}).sort().map(([name, n]) => `${name} ${n}`).join(", ");
+  return counts || "nothing to send";
+}
+
 function renderCycle(commands) {
   document.getElementById("cycle-empty").hidden = commands.length > 0;
   const rows = commands.slice().reverse().map(c => {
@@ -123,7 +130,8 @@ function renderCycle(commands) {
       td(fmtMs(c.published_at)), td(c.command || "(unreadable)"), td(c.plan_year), td(c.state_code),
       td(c.as_of ? c.as_of.replace("T", " ").slice(0, 16) : null),
       el("td", {}, bar, n ? `${k} / ${n}` : `${k}`),
-      td(status, "status-" + c.status), td(produced || (c.status === "recorded" ? "(an opt-in: nothing to scan)" : "")));
+      td(status, "status-" + c.status), td(produced || (c.status === "recorded" ? "(an opt-in: nothing to scan)" : "")),
+      td(c.done ? doneRecord(c) : null, "done-record"));
   });
   replaceRows(document.querySelector("#cycle-table tbody"), rows);
 }
