@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -49,7 +49,13 @@ def browser() -> Iterator[Any]:
         pw.stop()
 
 
-def arun(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a coroutine to its end on a thread of its own (Playwright's sync API holds this thread's loop)."""
+def off_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` on a thread of its own: Playwright's sync API holds this thread's event loop, and
+    partd's helpers that call ``asyncio.run`` (``ensure_topics``, ...) cannot run beside it."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(fn, *args).result()
+
+
+def arun(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine to its end on a thread of its own (:func:`off_thread`)."""
+    return off_thread(asyncio.run, coro)

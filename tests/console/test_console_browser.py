@@ -51,7 +51,7 @@ from streams.tools.console.feeds import DASHBOARD_SERIES
 from streams.tools.io import produce, read_all, wait_consumed
 from streams.tools.jsonconv import record_from_json
 from streams.tools.runner import ConsoleProcess, WorkerProcess
-from tests.console.conftest import arun
+from tests.console.conftest import arun, off_thread
 from tests.ops.prom import DEPLOY, partd_lag_json
 
 pytestmark = pytest.mark.integration
@@ -111,7 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bootstrap = broker.start(None)
     worker = console = None
     try:
-        ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)
+        off_thread(ensure_topics, bootstrap, list(topics.ALL), PARTITIONS)  # the browser may be running already
         env = {"PARTD_CONSOLE_TOKEN": TOKEN, "PARTD_LAG_INTERVAL": str(INTERVAL),
                "PARTD_WEB_CERTFILE": str(tmp / "web.pem"), "PARTD_WEB_KEYFILE": str(tmp / "web-key.pem")}
         worker = WorkerProcess(bootstrap, tmp / "w1", partitions=PARTITIONS, extra_env=env).start()
@@ -342,7 +342,7 @@ def _post_worker(stack: Stack, mbi: str, token: str | None) -> int:
     return stack.worker_request(req)[0]
 
 
-def test_without_the_token_the_lookup_is_refused(page: Any, browser: Any, stack: Stack, tmp_path: Path) -> None:
+def test_without_the_token_the_lookup_is_refused(page: Any, stack: Stack, browser: Any, tmp_path: Path) -> None:
     # not signed in: the form asks for the token; the API refuses, and says nothing about the member
     assert page.get_attribute("#member", "data-lookup") == "login"
     assert page.is_visible("#login-form") and not page.is_visible("#lookup")

@@ -298,7 +298,8 @@ def test_server_sent_events_push_a_snapshot_when_a_feed_changes() -> None:
         c.hub.changed()
         second = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)
         assert second.startswith(b"data: {")
-        resp.close()
+        c.hub.close()  # the console stops: the stream ends now, not at its next keep-alive (15 s)
+        assert await asyncio.wait_for(resp.content.read(), 2) == b""
 
     _with_client(c, body)
 

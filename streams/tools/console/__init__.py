@@ -137,6 +137,7 @@ async def serve(settings: Settings, bootstrap: str, host: str, port: int, groups
                 pass
     finally:
         stop.set()
+        hub.close()  # open event streams end, so the server stops at once
         for t in tasks:
             try:
                 await asyncio.wait_for(t, 5)

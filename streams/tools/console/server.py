@@ -49,14 +49,20 @@ class Hub:
 
     def __init__(self) -> None:
         self.version = 0
+        self.closed = False
         self._event = asyncio.Event()
 
     def changed(self) -> None:
         self.version += 1
         self._event.set()
 
+    def close(self) -> None:
+        """The console stops: every event stream ends now (not at its next keep-alive)."""
+        self.closed = True
+        self._event.set()
+
     async def wait(self, seen: int, timeout: float) -> int:
-        if self.version == seen:
+        if self.version == seen and not self.closed:
             self._event.clear()
             try:
                 await asyncio.wait_for(self._event.wait(), timeout)
@@ -143,8 +149,10 @@ class Console:
         await resp.prepare(request)
         seen = -1
         try:
-            while True:
+            while not self.hub.closed:
                 version = await self.hub.wait(seen, KEEPALIVE_S)
+                if self.hub.closed:
+                    break
                 if version == seen:
                     await resp.write(b": keep-alive\n\n")
                     continue
