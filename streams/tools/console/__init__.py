@@ -127,8 +127,11 @@ async def serve(settings: Settings, bootstrap: str, host: str, port: int, groups
     try:
         tasks.append(asyncio.create_task(lag.run(bootstrap, stop)))
         tasks.append(asyncio.create_task(throughput.run(stop)))
-        await dead.reader.start()
-        await cycle.start()
+        for reader in (dead.reader, cycle.commands, cycle.results):
+            try:
+                await reader.start()
+            except TimeoutError:  # a long topic: it goes on reading in the background, the page says so
+                log.info("%s: still reading it from the start", reader.topic)
         while not stop.is_set():
             cycle.poll()
             try:
@@ -143,7 +146,8 @@ async def serve(settings: Settings, bootstrap: str, host: str, port: int, groups
                 await asyncio.wait_for(t, 5)
             except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
-        for closing in (dead.reader.stop(), cycle.stop(), workers.stop(), runner.cleanup()):
+        for closing in (dead.reader.stop(), cycle.commands.stop(), cycle.results.stop(), workers.stop(),
+                        runner.cleanup()):
             try:
                 await closing
             except Exception:  # noqa: BLE001 - shutting down

@@ -235,14 +235,6 @@ class CycleFeed:
         self.changed = changed
         self._seen: tuple[object, object] | None = None
 
-    async def start(self) -> None:
-        await self.commands.start()
-        await self.results.start()
-
-    async def stop(self) -> None:
-        await self.commands.stop()
-        await self.results.stop()
-
     def poll(self) -> None:
         """Tell the page when either topic brought something new (the readers run on their own)."""
         seen = (self.commands.version, self.results.version)
@@ -337,7 +329,7 @@ class DeadLetterFeed:
         counts = [{"error_code": c, "source_topic": t, "count": n}
                   for (c, t), n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return {"total": self.total, "unreadable": self.unreadable, "counts": counts, "latest": latest,
-                "revealed": reveal, "series": DASHBOARD_SERIES["dead_letters"]}
+                "revealed": reveal, "reading": not self.reader.caught_up(), "series": DASHBOARD_SERIES["dead_letters"]}
 
 
 # ------------------------------------------------------------------------------------------ one member

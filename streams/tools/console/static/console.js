@@ -139,6 +139,7 @@ function renderCycle(commands) {
 // ------------------------------------------------------------------------------------ dead letters
 function renderDead(dead) {
   document.getElementById("dead-total").textContent = fmtNum(dead.total);
+  document.getElementById("dead-reading").hidden = !dead.reading;
   document.getElementById("dead-masked").hidden = dead.revealed;
   replaceRows(document.querySelector("#dead-counts tbody"), dead.counts.map(c =>
     el("tr", {"data-error-code": c.error_code, "data-source-topic": c.source_topic, "data-count": c.count},
