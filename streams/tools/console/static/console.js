@@ -160,6 +160,9 @@ function renderLookupState(lookup) {
   document.getElementById("login-form").hidden = lookup.state !== "login";
   document.getElementById("lookup").hidden = lookup.state !== "on";
   document.getElementById("member").setAttribute("data-lookup", lookup.state);
+  document.getElementById("dead-masked").textContent = lookup.state === "off"
+    ? "Keys are masked and messages hidden (the member lookup is off: PARTD_CONSOLE_TOKEN)."
+    : "Keys are masked and messages hidden: sign in (Member, below) to see them.";
 }
 
 function kv(obj, keys) {
