@@ -355,3 +355,21 @@ def test_the_static_files_are_package_data() -> None:
     files = [p.relative_to(STATIC.parent).as_posix() for p in STATIC.rglob("*") if p.is_file()]
     assert len(files) >= 7
     assert all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files), files
+
+
+def test_partd_console_says_in_one_line_why_it_will_not_start() -> None:
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PARTD_", "KAFKA_"))}
+    cases = [
+        (["--host", "0.0.0.0"], {}, "will not listen on 0.0.0.0 without PARTD_CONSOLE_TOKEN"),
+        ([], {"KAFKA_SECURITY_PROTOCOL": "SSL"}, "serves HTTPS too: set PARTD_WEB_CERTFILE and PARTD_WEB_KEYFILE"),
+        ([], {"PARTD_CONSOLE_TOKEN": "short"}, "PARTD_CONSOLE_TOKEN must be at least 16 characters"),
+    ]
+    for args, env, says in cases:
+        done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "console", *args], env={**base, **env},
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 1, done
+        assert done.stderr.startswith("partd: error: ") and says in done.stderr and done.stderr.count("\n") == 1, done
