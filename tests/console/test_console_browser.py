@@ -16,7 +16,9 @@ the page itself:
 * without the token the lookup is refused (no token, a wrong one, straight to the worker,
   and a console started without PARTD_CONSOLE_TOKEN has it off);
 * every metric the Grafana dashboard's queries name is served by the worker's ``/metrics``,
-  and the console's figures are among them (issue 25, item 5).
+  and the console's figures are among them (issue 25, item 5);
+* with a second worker in the group, every member is read by the worker that holds its
+  partition, found through the map any one worker gives (last: it rebalances the group).
 
 A screenshot of each view is saved under each test's output directory (``tmp_path``).
 """
@@ -402,3 +404,49 @@ def test_the_dashboard_queries_name_metrics_the_worker_serves(stack: Stack) -> N
     assert named <= served, f"dashboard queries name metrics the worker does not serve: {sorted(named - served)}"
     # the console's figures are the dashboard's series
     assert set(DASHBOARD_SERIES.values()) <= named, sorted(set(DASHBOARD_SERIES.values()) - named)
+
+
+# ------------------------------------------------------------------------------------------ two workers (last: it rebalances)
+def _console_lookup(stack: Stack, mbi: str) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(f"{stack.console.url}api/member", method="POST", data=json.dumps({"mbi": mbi}).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_with_two_workers_each_member_is_read_by_the_worker_that_holds_it(stack: Stack, tmp_path: Path) -> None:
+    # one member on every partition (the sample's five are on two of them)
+    template = next(v for t, v in sample.STAGE_REFERENCE if t == topics.BENEFICIARY_UPDATES)
+    people: dict[int, str] = {}
+    for i in range(1, 200):
+        mbi = sample.mbi(i)
+        people.setdefault(clients.key_partition(mbi.encode(), PARTITIONS), mbi)
+        if len(people) == PARTITIONS:
+            break
+    stack.publish([(topics.BENEFICIARY_UPDATES, dict(template, mbi=m, last_name=f"P{p}")) for p, m in people.items()])
+
+    second = WorkerProcess(stack.bootstrap, tmp_path / "w2", partitions=PARTITIONS, extra_env={
+        k: v for k, v in stack.worker.env.items()
+        if k in ("PARTD_CONSOLE_TOKEN", "PARTD_LAG_INTERVAL", "PARTD_WEB_CERTFILE", "PARTD_WEB_KEYFILE")}).start()
+    try:
+        deadline = time.monotonic() + 90
+        answers: dict[int, tuple[int, dict[str, Any]]] = {}
+        while time.monotonic() < deadline:
+            routing = json.loads(stack.worker_request(f"{stack.worker_url}/partd/workers")[1])
+            if len(routing["workers"]) == 2:
+                answers = {p: _console_lookup(stack, m) for p, m in people.items()}
+                if all(status == 200 for status, _ in answers.values()):
+                    break
+            time.sleep(1)
+        assert len(routing["workers"]) == 2, f"the second worker never got partitions: {second.log_tail()}"
+        holder = {p: url for url, parts in routing["workers"].items() for p in parts}
+        for p, (status, body) in answers.items():
+            assert status == 200, (p, body)
+            assert (body["partition"], body["worker"], body["found"]) == (p, holder[p], True)
+            assert body["member"]["profile"]["last_name"] == f"P{p}"
+        assert {body["worker"] for _, body in answers.values()} == set(routing["workers"])  # both were asked
+    finally:
+        second.stop()
