@@ -38,11 +38,12 @@ from streams.kafka.internals import faust_private as fp
 from streams.kafka.internals.store import MIB, Budget
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.observability import web
+from streams.observability import access, web
 from streams.observability.metrics import Metrics
 from streams.runtime import cycle
 from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
+from streams.runtime.query import MemberQuery
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
@@ -118,6 +119,8 @@ class PartdApp:
             web_host=settings.web_host,
             web_bind=settings.web_host,
             web_port=settings.web_port,
+            canonical_url=settings.web_url_advertised,  # how other workers and the console reach this one
+            web_ssl_context=access.server_ssl_context(settings),
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             stream_buffer_maxsize=max(4096, settings.batch_size * 4),
@@ -141,6 +144,10 @@ class PartdApp:
         self.app.before_stop = self.runtime.before_stop
         self._define()
         web.install(self)
+        self.query = MemberQuery(self.members, self.app.router, settings.web_url_advertised,
+                                 lambda p: self.ready.is_set() and p in self.runtime.groups,
+                                 self.runtime._partition_count)
+        web.install_member_query(self.app, self.query, settings.console_token, access.lookup_refusal(settings))
 
     # ---------------------------------------------------------------- agents
     def _define(self) -> None:
