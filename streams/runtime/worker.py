@@ -227,7 +227,7 @@ class MemberRuntime:
         self._cursor_durable[partition] = dict(cursor)
         self._cursor_written[partition] = dict(cursor)
         self.groups[partition] = group
-        log.info("partition %d: applying from offsets %s, %d cycle commands applied before",
+        log.debug("partition %d: applying from offsets %s, %d cycle commands applied before",
                  partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
         return group
 
@@ -259,7 +259,8 @@ class MemberRuntime:
             self.stopped = True
             await self.commit()
             await self.partd.commit_other_agents()
-        log.info("member runtime stopped: %d commits", self.checkpoint.commits)
+        n = self.checkpoint.commits
+        log.info("member runtime stopped after %d commit%s", n, "" if n == 1 else "s")
 
     async def _skipped(self, group: Group, src: Source, expected: int) -> None:
         """Records before ``src`` never reached the agent: fetch them again (Faust's seek)."""

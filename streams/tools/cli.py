@@ -66,22 +66,6 @@ def _wait_for_signal() -> None:
 
 
 # ------------------------------------------------------------------ worker
-# Library loggers that write whole Kafka records (keys and values: MBIs, names, SSNs,
-# birth dates) at DEBUG: kept at INFO even when PARTD_LOG_LEVEL=debug (docs/security.md).
-RECORD_DUMPING_LOGGERS = (
-    "aiokafka.conn", "aiokafka.producer.producer", "faust.topics", "faust.transport.consumer",
-    "faust.transport.drivers.aiokafka",
-)
-
-
-def quiet_record_dumps() -> None:
-    import logging
-
-    for name in RECORD_DUMPING_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.level, logging.INFO))
-
-
 def use_uvloop() -> None:
     """uvloop for the worker's event loops (Faust's and its consumer thread's); ``PARTD_UVLOOP=off`` keeps asyncio's."""
     from streams.config import settings
@@ -109,11 +93,12 @@ def _dump_tasks(signum: int, frame: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
-    from faust.worker import Worker
+    import logging
 
     from streams.kafka.admin import ensure_topics
     from streams.kafka.clients import log_bootstrap_failures
     from streams.kafka.internals import UntestedVersions, check_versions
+    from streams.runtime import startup
     from streams.runtime.app import PartdApp
     from streams.tools.broker import port_free
 
@@ -122,17 +107,21 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     except UntestedVersions as exc:
         raise PartdError(str(exc)) from None
     bootstrap = require_broker(settings)
+    try:
+        prepared = startup.prepare(settings, bootstrap)  # the data directory: this worker's alone, this cluster's
+    except startup.StartupError as exc:
+        raise PartdError(str(exc)) from None
     if settings.web_port and not port_free(settings.web_host, settings.web_port):
         raise PartdError(f"the worker's web port {settings.web_host}:{settings.web_port} is in use (another worker?): "
-                         "give each worker on this machine its own PARTD_WEB_PORT")
+                         "give each worker on this machine its own PARTD_WEB_PORT and PARTD_DATA_DIR")
     ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
     log_bootstrap_failures()  # connected: from here on the worker's log has every failed connection
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     use_uvloop()
     partd = PartdApp(settings, bootstrap)
-    worker = Worker(partd.app, loglevel=settings.log_level, quiet=True)
+    lines = [(logging.INFO, startup.summary_line(settings, bootstrap, prepared.cluster_id))]
+    lines += [(logging.WARNING, warning) for warning in prepared.warnings]
+    worker = startup.PartdWorker(partd.app, settings, lines)
     signal.signal(signal.SIGUSR1, _dump_tasks)
-    quiet_record_dumps()
     worker.execute_from_commandline()
 
 
