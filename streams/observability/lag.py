@@ -4,7 +4,7 @@ Lag of a group on a partition = high-water mark - committed offset, where
 
 * the **high-water mark** comes from aiokafka's ``end_offsets`` *after*
   :func:`streams.kafka.internals.tansu.apply` (on Tansu, ListOffsets(LATEST) is
-  "last batch base + 1", INFRA.md quirk 1; the work-around corrects it from a
+  "last batch base + 1", docs/tansu.md, quirk 1; the work-around corrects it from a
   Fetch's high-water mark, and is a no-op on Apache Kafka);
 * the **committed offset** comes from OffsetFetch for the group (Tansu never
   writes ``__consumer_offsets``, so nothing here reads that topic; kafka-python's

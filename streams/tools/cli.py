@@ -133,7 +133,7 @@ RECORDS_DOC = "docs/record-shapes.md"
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> None:
-    from streams.tools import examples
+    from streams.tools import docpages as examples
     from streams.tools.io import produce
     from streams.tools.jsonconv import record_from_json
 

@@ -28,6 +28,10 @@ That handler runs inside Faust's ``on_recovery_completed``, which a new
 rebalance cancels (its ``_wait`` has no timeout, unlike the steps before it):
 the member input partitions stay paused until it returns, and ``/ready``
 answers 503 meanwhile. Standby partitions are left to Faust.
+
+A partition database ahead of its changelog (a broker that lost data) is set
+aside and restored from the changelog's start, active or standby
+(:meth:`Recovery._set_aside_ahead`), where Faust would raise ``ConsistencyError``.
 """
 from __future__ import annotations
 
