@@ -43,6 +43,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from streams import topics
 from streams.config import Settings
 from streams.kafka import clients, internals
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,8 @@ def format_table(rows: list[LagRow]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *body)] if body else [len(h) for h in head]
     fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*head)] + [fmt.format(*b) for b in body]
-    lines.append(f"total lag: {total} records over {len(rows)} partitions; oldest unprocessed record: {oldest:.1f} s")
+    lines.append(f"total lag: {plural(total, 'record')} over {plural(len(rows), 'partition')}; "
+                 f"oldest unprocessed record: {oldest:.1f} s")
     return "\n".join(lines)
 
 

@@ -46,6 +46,7 @@ from streams.runtime.deadletters import Source, dead_letter
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,8 @@ class PartdApp:
             for reader in self.readers:
                 await reader.start()
             self.ready.set()
-            log.info("reference data loaded: %d plan-years, %d cycle commands", len(self.plans.data),
-                     len(self.command_log.items))
+            log.info("reference data loaded: %s, %s", plural(len(self.plans.data), "plan-year"),
+                     plural(len(self.command_log.items), "cycle command"))
 
         async def stop_readers(sender: Any, **kwargs: Any) -> None:
             # Our own aiokafka clients, closed before Faust closes the loop.

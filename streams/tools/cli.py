@@ -15,6 +15,7 @@ from typing import Any
 
 from streams import topics
 from streams.config import Settings
+from streams.text import plural
 from streams.tools import errors
 from streams.tools.errors import PartdError, require_broker, require_topic
 
@@ -237,11 +238,6 @@ def _instant_text(ms: int) -> str:
 
     t = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
     return t.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
-
-
-def plural(n: int, noun: str, many: str | None = None) -> str:
-    """``1 record``, ``2 records``, ``1,000 records``."""
-    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
 
 
 def schemas_record(topic: str) -> str:

@@ -19,7 +19,8 @@ from typing import Any
 
 from streams import topics
 from streams.tools import planfiles
-from streams.tools.cli import _serde, plural
+from streams.text import plural
+from streams.tools.cli import _serde
 from streams.tools.errors import PartdError, require_broker
 
 #: ``source_topic`` of a dead letter for a line of a submitted file: ``file:{name}@sha256:{the file's SHA-256}``

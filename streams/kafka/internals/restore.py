@@ -46,6 +46,7 @@ from faust.tables.recovery import Recovery as FaustRecovery
 from faust.types import TP
 
 from streams.kafka.internals.store import MemberStore, set_aside_dir
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,6 @@ async def restore(app: Any, table: Any, bootstrap: str, transform: Transform | N
     finally:
         await consumer.stop()
     done.seconds = time.monotonic() - started
-    log.info("restored %d changelog records (%.1f MB) of %d partitions in %.1f s: %.0f records/s",
-             done.records, done.bytes / 1e6, done.partitions, done.seconds, done.records_per_s)
+    log.info("restored %s (%.1f MB) of %s in %.1f s: %.0f records/s", plural(done.records, "changelog record"),
+             done.bytes / 1e6, plural(done.partitions, "partition"), done.seconds, done.records_per_s)
     return done
