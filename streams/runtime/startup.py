@@ -192,6 +192,29 @@ def operator_logging(debug: bool) -> None:
             logging.getLogger(name).setLevel(logging.INFO)
 
 
+#: Warnings the libraries log on every rebalance, which are its ordinary course (the worker's own
+#: "rebalanced: holding ..." line says what happened): at info they are not shown, at debug as DEBUG.
+ROUTINE_WARNINGS = (
+    "Heartbeat failed for group %s because it is rebalancing",  # aiokafka: a member joins or leaves
+    "exception performing seek when flow not active IllegalStateError: No current assignment",  # Faust: revoked
+)
+
+
+class RoutineWarnings(logging.Filter):
+    """Shows :data:`ROUTINE_WARNINGS` as DEBUG lines (at debug) or not at all (at info)."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self.debug = debug
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(w in str(record.msg) for w in ROUTINE_WARNINGS):
+            if not self.debug:
+                return False
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
 class PartdWorker(Worker):
     """Faust's worker, with partd's log levels and start-up lines (module doc)."""
 
@@ -203,5 +226,7 @@ class PartdWorker(Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:  # mode's hook: logging is set up
         super().on_setup_root_logger(logger, level)
         operator_logging(self.partd_debug)
+        for handler in logger.handlers:
+            handler.addFilter(RoutineWarnings(self.partd_debug))
         for line_level, line in self.partd_lines:
             log.log(line_level, line)
