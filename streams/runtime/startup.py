@@ -135,8 +135,10 @@ def check_cluster(data_dir: Path, bootstrap: str, cluster: str | None) -> list[s
         before = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         before = {}
+    if not isinstance(before, dict):
+        before = {}
     warnings = []
-    known = before.get("cluster_id") if isinstance(before, dict) else None
+    known = before.get("cluster_id")
     if known and known != cluster:
         tables = [p for p in sorted(data_dir.glob("v*")) if (p / "tables").is_dir()]
         if tables:

@@ -41,6 +41,7 @@ from streams.runtime.deadletters import Source
 from streams.runtime.decode import decode_batch
 from streams.runtime.order import LAGGING, CommandInput, Group, PartitionInput
 from streams.runtime.rules import MissRecorder, Reference, apply_batch
+from streams.text import plural
 
 if TYPE_CHECKING:
     from streams.runtime.app import PartdApp
@@ -228,7 +229,7 @@ class MemberRuntime:
         self._cursor_written[partition] = dict(cursor)
         self.groups[partition] = group
         log.debug("partition %d: applying from offsets %s, %d cycle commands applied before",
-                 partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
+                  partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
         return group
 
     async def on_rebalance_complete(self) -> None:
@@ -259,8 +260,7 @@ class MemberRuntime:
             self.stopped = True
             await self.commit()
             await self.partd.commit_other_agents()
-        n = self.checkpoint.commits
-        log.info("member runtime stopped after %d commit%s", n, "" if n == 1 else "s")
+        log.info("member runtime stopped after %s", plural(self.checkpoint.commits, "commit"))
 
     async def _skipped(self, group: Group, src: Source, expected: int) -> None:
         """Records before ``src`` never reached the agent: fetch them again (Faust's seek)."""
