@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 from processors import enrollment, passive
 from processors.codes import TC_ENROLL, TC_MMP_CANCEL, TC_MMP_OPT_OUT, is_valid_mbi
 from processors.dates import is_valid_effective_date
-from processors.model import MemberState, PlanState, Record, Rejected, StepResult
+from processors.model import TRR_REPLIES, MemberState, PlanState, Record, Rejected, StepResult
+from processors.premium import with_amounts
+from processors.trr import state_responses
 
 Handler = enrollment.Handler
 
@@ -34,8 +37,29 @@ HANDLERS: dict[int, Handler] = {
 }
 
 
-def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
-    """Apply one ``EnrollmentTransaction`` to the member.
+def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[str, PlanState],
+                     benchmarks: Mapping[int, Mapping[str, Any]] | None = None) -> StepResult:
+    """Apply one ``EnrollmentTransaction`` to the member: :func:`judge`, then what every reply carries (issue 23).
+
+    Every TRR reply echoes the transaction's ``cleanup_id`` (seed 002 Table 1, null unless set); a reply with a
+    ``part_d_premium`` gets the member's LIS premium subsidy amount and premium liability
+    (:func:`processors.premium.with_amounts`; ``benchmarks``: plan year -> region -> benchmark known to this
+    member's partition, none: both empty); and when the transaction was submitted by a state (``submitter_id`` a
+    two-letter state code), each reply goes once more to ``state-responses``, keyed by that state
+    (:func:`processors.trr.state_responses`). Raises and routes as :func:`judge`.
+    """
+    res = judge(state, event, plans)
+    cleanup = event.get("cleanup_id")
+    for out in res.outputs:
+        if out.topic == TRR_REPLIES:
+            out.value["cleanup_id"] = cleanup
+    with_amounts(res.outputs, res.state if res.state is not None else state, plans, benchmarks)
+    answers = state_responses(res.outputs, event.get("submitter_id"))
+    return StepResult(res.state, [*res.outputs, *answers]) if answers else res
+
+
+def judge(state: MemberState | None, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
+    """Judge one ``EnrollmentTransaction``: the new member state and the TRR replies.
 
     ``plans`` is the plan catalog keyed ``{contract_id}-{pbp_id}-{plan_year}``.
     Returns the new state (None: unchanged) and the TRR replies: exactly one
@@ -44,9 +68,9 @@ def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[st
     enrollment cancellation that reinstates the prior plan (013 + 291).
 
     MMP passive enrollment (seed 000, ``processors.passive``, after the 007
-    and 008 checks, :data:`HANDLERS`): a TC 61 with enrollment source ``J`` or submitted by a
-    two-letter state code goes to ``passive.apply_passive_enrollment``; TC 82
-    (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
+    and 008 checks, :data:`HANDLERS`): a TC 61 with enrollment source ``J`` or
+    submitted by a two-letter state code goes to ``passive.apply_passive_enrollment``;
+    TC 82 (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
     (MMP opt-out) to ``passive.apply_mmp_opt_out`` (docs/mmp-passive.md).
 
     After 007 and 008, every transaction code: an effective date outside

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Protocol
 
 from streams import topics
@@ -23,7 +22,6 @@ from streams.config import Settings
 from streams.kafka.internals import faust_private as fp
 from streams.kafka.serde import Serde
 from streams.observability.metrics import Metrics
-from streams.runtime.rules import Reference
 
 
 class Consumer(Protocol):
@@ -97,31 +95,15 @@ class RuntimeContext:
     table: MemberTable
     offsets: Any  # streams.runtime.consume.GroupOffsets: .starting(tps)
     plans: Any  # reference.LatestTable: .data, .sync()
-    benchmarks: Any  # reference.LatestTable: .data, .version
     command_log: Any  # reference.CommandLog: .items, .version, .commands(), .caught_up(), .errors
     cycle_done: Mapping[str, Any]  # command id -> the results agent's "done" record
     ready: asyncio.Event  # set once the reference data is loaded
     #: Wait for the small agents' record in hand, then let Faust commit their progress.
     commit_other_agents: Callable[[], Awaitable[None]]
     _partitions: int | None = field(default=None, init=False)
-    _bms: tuple[object, dict[int, dict[str, Decimal]]] | None = field(default=None, init=False)
 
     def partition_count(self) -> int:
         """Partitions of the member topics (the consumer's view, else ``PARTD_PARTITIONS``)."""
         if self._partitions is None:
             self._partitions = self.consumer.partitions(topics.ENROLLMENT_REQUESTS) or self.settings.partitions
         return self._partitions
-
-    def benchmarks_by_year(self) -> dict[int, dict[str, Decimal]]:
-        """Plan year -> region -> benchmark, from the lis-benchmarks table (rebuilt when it changes)."""
-        bms = self.benchmarks
-        if self._bms is None or self._bms[0] is not bms.version:
-            by_year: dict[int, dict[str, Decimal]] = {}
-            for r in bms.data.values():
-                by_year.setdefault(r["plan_year"], {})[r["region"]] = Decimal(r["benchmark_premium"])
-            self._bms = (bms.version, by_year)
-        return self._bms[1]
-
-    def reference(self, plans: Mapping[str, Any] | None = None) -> Reference:
-        """What the rules may read: the plan catalog (or a view of it) and the benchmarks."""
-        return Reference(self.plans.data if plans is None else plans, self.benchmarks_by_year())

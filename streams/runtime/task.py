@@ -9,7 +9,9 @@ partition *p*:
   ``enrollment-requests[p]`` and the cycle commands, their back-pressure and
   their fetch repair (seeks, re-fetches);
 * its offsets: processed since the last commit, and committed;
-* its cycle cursor (written, and durable as of the last commit);
+* its cycle cursor (written, and durable as of the last commit), and the benchmarks
+  it has applied (the ``CALCULATE_BENCHMARKS`` before its place in the command
+  order: what its member rules see, :data:`streams.runtime.cycle.BENCHMARKS_KEY`);
 * the keys it wrote since the last commit that hold outbox entries, or no member;
 * its state writes: *p*'s RocksDB database and its changelog partition.
 
@@ -24,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from streams import topics
@@ -35,7 +39,7 @@ from streams.runtime.context import RuntimeContext
 from streams.runtime.deadletters import Source
 from streams.runtime.decode import decode_batch
 from streams.runtime.order import CommandInput, Group, PartitionInput
-from streams.runtime.rules import MissRecorder, Result, apply_batch
+from streams.runtime.rules import MissRecorder, Reference, Result, apply_batch
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +55,14 @@ class Prepared:
 class PartitionTask:
     """One member partition number (module doc)."""
 
-    def __init__(self, partition: int, ctx: RuntimeContext, group: Group, cursor: Mapping[int, int]) -> None:
+    def __init__(self, partition: int, ctx: RuntimeContext, group: Group, cursor: Mapping[int, int],
+                 commands: cycle.Commands) -> None:
         self.partition = partition
         self.ctx = ctx
         self.group = group
+        self.commands = commands
+        self._bms: dict[int, dict[str, Decimal]] | None = None  # the benchmarks this partition has applied
+        self._counted: set[str] = set()  # calculations whose counts this partition has reported
         self.processed: dict[str, int] = {}  # input topic -> the offset after the last record processed
         self.committed: dict[str, int] = {}  # input topic -> what this task's last successful commit stored
         self.cursor_written: dict[int, int] = dict(cursor)  # cycle-commands partition -> next offset not applied
@@ -65,7 +73,7 @@ class PartitionTask:
 
     # ------------------------------------------------------------------ open / close
     @classmethod
-    async def open(cls, partition: int, ctx: RuntimeContext) -> "PartitionTask":
+    async def open(cls, partition: int, ctx: RuntimeContext, commands: cycle.Commands) -> "PartitionTask":
         """A task for a partition this worker now holds, starting after the group's committed offsets."""
         group = Group(partition, topics.MEMBER_INPUTS, max_idle_s=ctx.settings.max_idle_ms / 1000,
                       highwater=ctx.consumer.highwater, max_buffered=ctx.settings.buffered_records)
@@ -74,9 +82,9 @@ class PartitionTask:
             group.set_next_offset(topic, offset)
         cursor = st.decode_group(ctx.table.get(partition, st.GROUP_KEY))
         group.attach(CommandInput(cycle.RANK, ctx.command_log, cursor))
-        log.info("partition %d: applying from offsets %s, %d cycle commands applied before",
-                 partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
-        return cls(partition, ctx, group, cursor)
+        log.debug("partition %d: applying from offsets %s, %d cycle commands applied before",
+                  partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
+        return cls(partition, ctx, group, cursor, commands)
 
     def close(self) -> None:
         """The partition is revoked (after the commit): its buffers, seeks and bookkeeping go with this object."""
@@ -92,17 +100,28 @@ class PartitionTask:
             return st.decode(ctx.table.get(self.partition, key))
 
         plans = MissRecorder(ctx.plans.data)
-        result = apply_batch(batch, decoded, ctx.serde, load, ctx.reference(plans))
+        result = apply_batch(batch, decoded, ctx.serde, load, Reference(plans, self.benchmarks()))
         if plans.missed:
             # A transaction named a plan-year the catalog has not seen: it may have been published a
             # moment ago. Catch the catalog up and run the batch again (nothing was written yet).
             await ctx.plans.sync()
-            result = apply_batch(batch, decoded, ctx.serde, load, ctx.reference())
+            result = apply_batch(batch, decoded, ctx.serde, load, Reference(ctx.plans.data, self.benchmarks()))
         await self._write(result.writes.items(), batch[-1].timestamp_ms)
         await ctx.sender.append((t, k.encode("utf-8"), v, ts) for t, k, v, ts in result.sends)
         for s in batch:
             self._done(s.topic, s.offset)
         return result
+
+    def benchmarks(self) -> dict[int, dict[str, Decimal]]:
+        """Plan year -> region -> benchmark as this partition has applied them (the calculations before its place
+        in the command order, cycle.py): kept in its database, else (applied before issue 23) from their done
+        records."""
+        if self._bms is None:
+            bms = cycle.decode_benchmarks(self.ctx.table.get(self.partition, cycle.BENCHMARKS_KEY))
+            if bms is None:
+                bms = self.commands.applied_benchmarks(self.group.inputs[topics.CYCLE_COMMANDS].cursor)
+            self._bms = bms
+        return self._bms
 
     def _done(self, topic: str, offset: int) -> None:
         """The record at ``offset`` is processed: its state and outputs are with the sender."""
@@ -110,10 +129,14 @@ class PartitionTask:
             self.processed[topic] = offset + 1
 
     # ------------------------------------------------------------------ cycle commands
-    async def command(self, item: Source, plan: cycle.Plan) -> None:
-        """Apply a cycle command (``plan``: :meth:`streams.runtime.cycle.Commands.plan`, not a Wait) here."""
+    async def command(self, item: Source, plan: cycle.Plan) -> bool:
+        """Apply a cycle command (``plan``: :meth:`streams.runtime.cycle.Commands.plan`, not a Wait) here;
+        False if it has to wait (a calculation not done on every partition yet)."""
         ctx = self.ctx
-        if isinstance(plan, dict):
+        if isinstance(plan, dict) and plan["command"] == cycle.CALCULATE_BENCHMARKS:
+            if not await self._calculate(plan, item):
+                return False  # waits for the calculation to be done on every partition
+        elif isinstance(plan, dict):
             started = time.perf_counter()
             await ctx.plans.sync()
             body = await self._scan(plan, item)
@@ -125,19 +148,62 @@ class PartitionTask:
         commands.pop()
         self.cursor_written = dict(commands.cursor)
         await self._put([(st.GROUP_KEY, st.encode_group(commands.cursor))], item.timestamp_ms)
+        return True
+
+    async def _calculate(self, plan: Mapping[str, Any], item: Source) -> bool:
+        """``CALCULATE_BENCHMARKS`` on this partition (cycle.py, "issue 23"): count and report once, then, when the
+        calculation is done on every partition, scan with its benchmarks and keep them. False: still waiting."""
+        ctx = self.ctx
+        mark = plan["command_id"]
+        if mark not in self._counted:
+            started = time.perf_counter()
+            await ctx.plans.sync()
+            body = await self._scan(plan, item)
+            key, value = cycle.result_message(plan, self.partition, body)
+            await ctx.sender.append([(topics.CYCLE_RESULTS, key, value, item.timestamp_ms)])
+            self._counted.add(mark)
+            ctx.metrics.cycle_step(plan["command"], time.perf_counter() - started)
+        done = self.commands.done.get(plan["command_id"])
+        if done is None:
+            return False
+        started = time.perf_counter()
+        before = self.benchmarks()
+        after = cycle.with_calculation(before, plan["plan_year"], done["benchmarks"])
+        await ctx.plans.sync()
+        tallies: Counter[str] = Counter()
+        scan = cycle.scan_calculation(plan, self._members(), ctx.plans.data, ctx.serde,
+                                      cycle.source_name(item), item.offset, before, after, tallies)
+        body = await self._send_scan(scan, item)
+        key, value = cycle.result_message(cycle.preview_payload(plan), self.partition,
+                                          {**body, "counts": dict(tallies)})
+        await ctx.sender.append([(topics.CYCLE_RESULTS, key, value, item.timestamp_ms)])
+        self._bms = after
+        await self._put([(cycle.BENCHMARKS_KEY, cycle.encode_benchmarks(after))], item.timestamp_ms)
+        self._counted.discard(mark)
+        ctx.metrics.cycle_step(plan["command"], time.perf_counter() - started)
+        log.info("partition %d: %s %s applied (benchmarks of %d regions)", self.partition, plan["command"],
+                 plan["plan_year"], len(done["benchmarks"]))
+        return True
+
+    def _members(self) -> Any:
+        return st.members(self.ctx.table.items(self.partition))
 
     async def _scan(self, plan: Mapping[str, Any], item: Source) -> dict[str, Any]:
         ctx = self.ctx
-        members = st.members(ctx.table.items(self.partition))
+        members = self._members()
         if plan["command"] == cycle.CALCULATE_BENCHMARKS:
             return {"counts": cycle.partition_counts(plan, members)}
-        source = cycle.source_name(item)
+        return await self._send_scan(cycle.scan_partition(plan, members, ctx.plans.data, ctx.serde,
+                                                          cycle.source_name(item), item.offset), item)
+
+    async def _send_scan(self, scan: Iterable[Any], item: Source) -> dict[str, Any]:
+        """Write and send what a member scan yields, in chunks (heartbeats between them); the summary."""
+        ctx = self.ctx
         totals: dict[str, int] = {}
         writes: list[tuple[bytes, st.Stored | None]] = []
         sends: list[tuple[str, bytes, bytes, int | None]] = []
         n = 0
-        for key, new, outputs, records in cycle.scan_partition(plan, members, ctx.plans.data, ctx.serde,
-                                                                source, item.offset):
+        for key, new, outputs, records in scan:
             if new is not None:
                 writes.append((key, new))
             sends.extend((t, k.encode("utf-8"), v, item.timestamp_ms) for t, k, v in records)

@@ -36,6 +36,7 @@ from streams.runtime.context import RuntimeContext
 from streams.runtime.deadletters import Source
 from streams.runtime.order import Actions
 from streams.runtime.task import PartitionTask
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,7 @@ class MemberRuntime:
             item = task.group.peek()
             if item is not None and _is_command(item):
                 plan = self.commands.plan(item)
-                if not isinstance(plan, cycle.Wait):
-                    await task.command(item, plan)
+                if not isinstance(plan, cycle.Wait) and await task.command(item, plan):
                     applied = True
         await self.ctx.sender.submit()
         enforced = sum(t.group.enforced for t in self.tasks.values())
@@ -166,7 +166,7 @@ class MemberRuntime:
         async with self.busy:
             for p in partitions:
                 if p not in self.tasks:
-                    self.tasks[p] = await PartitionTask.open(p, self.ctx)
+                    self.tasks[p] = await PartitionTask.open(p, self.ctx, self.commands)
 
     async def before_revoke(self, revoked: Iterable[Any]) -> None:
         """Partitions are being revoked: finish the batch, commit (the delivery rule), close their tasks."""
@@ -187,7 +187,7 @@ class MemberRuntime:
             self.stopped = True
             await self.commit()
             await self.ctx.commit_other_agents()
-        log.info("member runtime stopped: %d commits", self.checkpoint.commits)
+        log.info("member runtime stopped after %s", plural(self.checkpoint.commits, "commit"))
 
     # ------------------------------------------------------------------ commit
     async def commit(self) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from streams import topics
 from streams.config import Settings
-from streams.observability.lag import LagCollector, LagRow, lag_rows, sample_forever
+from streams.observability.lag import LagCollector, LagRow, group_topics, lag_rows, sample_forever
+from streams.text import plural
 
 
 def format_table(rows: list[LagRow]) -> str:
@@ -31,7 +31,8 @@ def format_table(rows: list[LagRow]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *body)] if body else [len(h) for h in head]
     fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*head)] + [fmt.format(*b) for b in body]
-    lines.append(f"total lag: {total} records over {len(rows)} partitions; oldest unprocessed record: {oldest:.1f} s")
+    lines.append(f"total lag: {plural(total, 'record')} over {plural(len(rows), 'partition')}; "
+                 f"oldest unprocessed record: {oldest:.1f} s")
     return "\n".join(lines)
 
 
@@ -62,11 +63,10 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
 
     bootstrap = require_broker(settings)
     groups = args.group or [settings.app_id]
-    app_topics = topics.GROUP_INPUTS  # shown for the app's group even before its first commit
     logging.basicConfig(level=logging.WARNING)
 
     def app_topics_for(group: str) -> tuple[str, ...]:
-        return app_topics if group == settings.app_id else ()
+        return group_topics(group, settings.app_id)
 
     if args.serve is not None:
         _serve(bootstrap, groups, args, app_topics_for)

@@ -64,7 +64,7 @@ def decoded(serde: Serde, sources: list[Any]) -> list[tuple[Any, dict[str, Any]]
 
 def stable_id(topic: str, value: dict[str, Any]) -> Any:
     """The id a consumer drops duplicates by (docs/delivery.md)."""
-    if topic == "trr-replies":
+    if topic in ("trr-replies", "state-responses"):
         return value["cms_tracking_id"]
     if topic == "dead-letters":
         return (value["source_topic"], value["partition"], value["offset"])

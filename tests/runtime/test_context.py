@@ -1,27 +1,12 @@
 """streams.runtime.context: what the member runtime may use of the worker."""
 from __future__ import annotations
 
-from decimal import Decimal
 from types import SimpleNamespace
 
 from aiokafka.partitioner import murmur2
 
 from streams.runtime.context import MemberTable
-from tests.runtime.fakes import Fakes, FakeTableReader
-
-
-def test_the_benchmarks_by_year_follow_the_table_and_are_rebuilt_only_when_it_changes() -> None:
-    f = Fakes()
-    bms = FakeTableReader({"05-2027": {"region": "05", "plan_year": 2027, "benchmark_premium": "31.50"}})
-    f.ctx.benchmarks = bms
-    first = f.ctx.benchmarks_by_year()
-    assert first == {2027: {"05": Decimal("31.50")}} and f.ctx.benchmarks_by_year() is first
-    bms.data["06-2027"] = {"region": "06", "plan_year": 2027, "benchmark_premium": "29.00"}
-    bms.version = object()
-    assert f.ctx.benchmarks_by_year() == {2027: {"05": Decimal("31.50"), "06": Decimal("29.00")}}
-    ref = f.ctx.reference({"x": 1})
-    assert ref.plans == {"x": 1} and ref.benchmarks[2027]["06"] == Decimal("29.00")
-    assert f.ctx.reference().plans is f.plans.data
+from tests.runtime.fakes import Fakes
 
 
 def test_the_partition_count_comes_from_the_consumer_else_the_settings() -> None:

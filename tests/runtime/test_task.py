@@ -29,7 +29,7 @@ def _bene(offset: int, m: str = M) -> Source:
 
 
 def _open(f: Fakes, partition: int = 0) -> PartitionTask:
-    return asyncio.run(PartitionTask.open(partition, f.ctx))
+    return asyncio.run(PartitionTask.open(partition, f.ctx, f.runtime.commands))
 
 
 def _trcs(records: list[tuple[bytes | None, bytes | None]]) -> list[tuple[str, str]]:
@@ -134,7 +134,7 @@ def test_a_cycle_command_moves_the_cursor_which_is_durable_after_the_flush() -> 
     cmd = Source(topics.CYCLE_COMMANDS, 1, 4, b"C", b"c", 5000)
     f.log.add(cmd, None)
     assert task.group.peek() == cmd
-    asyncio.run(task.command(cmd, cycle.Skip()))
+    assert asyncio.run(task.command(cmd, cycle.Skip()))
     assert task.cursor_written == {1: 5} and task.cursor_durable == {}
     assert st.decode_group(f.table.get(0, st.GROUP_KEY)) == {1: 5}
     asyncio.run(f.runtime.checkpoint.commit([task]))
