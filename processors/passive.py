@@ -33,6 +33,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from processors import cycle_dates
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
 from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso
@@ -63,10 +64,9 @@ MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE = "MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE"
 NO_PART_A_AND_B = "NO_PART_A_AND_B"
 FULL_BENEFIT_DUAL = "FULL_BENEFIT_DUAL"
 
-# The October submission window for January 1 passive enrollments (seed 000),
-# US Eastern wall-clock times of year Y-1: (month, day, hour, minute).
-WINDOW_OPENS = (10, 4, 6, 0)
-WINDOW_CLOSES = (10, 27, 17, 0)
+# The October submission window for January 1 passive enrollments (seed 000) is per plan year data
+# (processors/data/cycle_dates.json, processors/cycle_dates.py); the 2023 memo's October 4 06:00 -
+# October 27 17:00 Eastern is the default.
 
 
 # --------------------------------------------------------------------------- time
@@ -74,15 +74,10 @@ WINDOW_CLOSES = (10, 27, 17, 0)
 def window(plan_year: int) -> tuple[dt.datetime, dt.datetime]:
     """(opens, closes) of the submission window for January 1 of ``plan_year``, as UTC instants.
 
-    October 4 06:00 to October 27 17:00 America/New_York of ``plan_year - 1``,
-    both ends inclusive (EDT in every year: DST ends in November).
+    The plan year's dates (``processors/data/cycle_dates.json``), by default October 4 06:00 to
+    October 27 17:00 America/New_York of ``plan_year - 1`` (seed 000), both ends inclusive.
     """
-    y = plan_year - 1
-    mo, d, h, mi = WINDOW_OPENS
-    opens = dt.datetime(y, mo, d, h, mi, tzinfo=EASTERN).astimezone(UTC)
-    mo, d, h, mi = WINDOW_CLOSES
-    closes = dt.datetime(y, mo, d, h, mi, tzinfo=EASTERN).astimezone(UTC)
-    return opens, closes
+    return cycle_dates.passive_window(plan_year)
 
 
 def in_window(submitted_at: dt.datetime, plan_year: int) -> bool:

@@ -27,7 +27,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from processors import passive, reassignment
+from processors import cycle_dates, passive, reassignment
 from processors.codes import STATE_CODES
 from processors.dates import EASTERN, from_iso
 from processors.member import region_state_code
@@ -41,9 +41,9 @@ LIST_TYPES = (PRELIMINARY, FINAL, UPDATED_FINAL)
 NATIONAL_LIST = "US"
 
 # Seed 000: "By August 18 ... states interested in having passive enrollment
-# supersede the Medicare LIS reassignment ... should notify". (month, day) of Y-1,
-# judged on the Eastern date of the command's as_of, inclusive.
-OPT_IN_DEADLINE = (8, 18)
+# supersede the Medicare LIS reassignment ... should notify". The date is per plan year data
+# (processors/cycle_dates.py, August 18 of Y-1 by default), judged on the Eastern date of the
+# command's as_of, inclusive.
 
 STATE_PASSIVE_OPT_IN = "STATE_PASSIVE_OPT_IN"
 PRELIMINARY_REASSIGNMENT_LIST = "PRELIMINARY_REASSIGNMENT_LIST"
@@ -80,14 +80,13 @@ def apply_opt_in(current: Iterable[str] | None, command: Record) -> tuple[str, l
     Raises ``Rejected('INVALID_STATE_CODE')`` unless the code is one of the 50
     states or DC (no MMP demonstration and no reassignment in the territories)
     and ``Rejected('OPT_IN_AFTER_DEADLINE')`` when the Eastern date of
-    ``as_of`` is after August 18 of Y-1.
+    ``as_of`` is after the plan year's opt-in deadline (August 18 of Y-1 by default).
     """
     code = command.get("state_code")
     year = int(command["plan_year"])
     if code not in STATE_CODES:
         raise Rejected("INVALID_STATE_CODE", f"STATE_PASSIVE_OPT_IN needs a state code (50 states, DC), got {code!r}")
-    month, day = OPT_IN_DEADLINE
-    deadline = dt.date(year - 1, month, day)
+    deadline = cycle_dates.opt_in_deadline(year)
     on = command["as_of"].astimezone(EASTERN).date()
     if on > deadline:
         raise Rejected("OPT_IN_AFTER_DEADLINE",
