@@ -94,6 +94,8 @@ EXTRAS: dict[str, list[str]] = {
     "BeneficiaryUpdate": ["medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
                           "mailing_state_code", "mailing_zip_code"],
     "TrrRecord": ["last_name", "first_name", "middle_initial", "birth_date", "sex"],
+    # issue 22: a termination says when the 10-day notice ends and when coverage ends (seed 003)
+    "MedicaidDetermination": ["notice_period_ends", "coverage_end_date"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
@@ -120,7 +122,8 @@ LOGICAL: dict[str, dict[str, dict]] = {
                         "event_time": INSTANT},
     "MedicaidDetermination": {"monthly_household_income": MONEY, "monthly_fpl": MONEY, "fpl_percent": MONEY,
                               "standard_percent": MONEY, "disregard_percent": MONEY, "income_limit": MONEY,
-                              "effective_date": DATE, "decided_at": INSTANT},
+                              "effective_date": DATE, "decided_at": INSTANT,
+                              "notice_period_ends": DATE, "coverage_end_date": DATE},
 }
 
 # Required (non-nullable) fields per record-shapes.md where it says so.

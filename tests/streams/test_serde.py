@@ -119,9 +119,10 @@ def test_known_wire_bytes_of_an_enrollment(serde):
 
 
 def test_embedded_ids_are_the_checked_in_ones(registry):
-    # 1..13, except the three schemas issue 13 extended: a changed schema gets a new id (200 + n) and
-    # its former version stays readable under n (schemas/previous/*.v2.avsc).
-    assert [registry.id_for_topic(t) for t in TOPICS] == [1, 2, 203, 204, 5, 206, 7, 208, 9, 10, 211, 12, 13]
+    # 1..13, except the schemas issues 13 and 22 extended: a changed schema gets a new id (200 + n for
+    # issue 13, 300 + n for issue 22) and its former version stays readable under its old id
+    # (schemas/previous/*.v2.avsc, *.v3.avsc).
+    assert [registry.id_for_topic(t) for t in TOPICS] == [1, 2, 203, 204, 5, 206, 7, 208, 9, 10, 211, 12, 313]
 
 
 def test_encode_rejects_a_record_that_does_not_fit(serde):
@@ -246,6 +247,10 @@ ISSUE_13_FIELDS = {
     # issue 16: a dead letter's bytes are bounded (size and SHA-256 of the whole record)
     "dead-letters": {"raw_key_size", "raw_value_size", "raw_value_sha256", "truncated"},
 }
+# issue 22: what each schema it extended gained (the version before it keeps its old id)
+ISSUE_22_FIELDS = {
+    "medicaid-determinations": {"notice_period_ends", "coverage_end_date"},
+}
 PREVIOUS_LACKS = {
     "enrollment-requests": {"correlation_id", "rx_member_id"},
     "plan-year-updates": {"employer_group"} | ISSUE_13_FIELDS["plan-year-updates"],
@@ -255,6 +260,7 @@ PREVIOUS_LACKS = {
     "cycle-commands": {"seed"},
     "magi-applications": {"medically_needy"},
     "trr-replies": {"last_name", "first_name", "middle_initial", "birth_date", "sex"},
+    "medicaid-determinations": ISSUE_22_FIELDS["medicaid-determinations"],
 }
 
 
@@ -272,6 +278,16 @@ def test_the_version_before_issue_13_is_read_by_the_current_reader(serde, topic)
     v2 = next(v for v in schemas.topic_versions(topic) if v.file.endswith(".v2.avsc"))
     assert v2.id == schemas.topic_schema_id(topic) - 200
     _read_with_previous(serde, topic, v2, ISSUE_13_FIELDS[topic])
+
+
+@pytest.mark.parametrize("topic", sorted(ISSUE_22_FIELDS))
+def test_the_version_before_issue_22_is_read_by_the_current_reader(serde, topic):
+    """The schema a topic had before issue 22 keeps its id (the new one is 300 + the original id) and decodes."""
+    current = schemas.topic_schema_id(topic)
+    assert 300 < current < 400
+    before = next(v for v in schemas.topic_versions(topic) if v.id == current - 300 or v.id == current - 100)
+    assert not before.current and before.file.startswith("previous/")
+    _read_with_previous(serde, topic, before, ISSUE_22_FIELDS[topic])
 
 
 def _read_with_previous(serde, topic, prev, expected_lacks):
