@@ -36,7 +36,7 @@ from typing import Any
 from processors import cycle_dates
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
-from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso
+from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso, month_end
 from processors.member import region_state_code
 from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key
@@ -339,4 +339,39 @@ def apply_mmp_opt_out(state: MemberState, event: Record, plans: Mapping[str, Pla
     target = _pending_passive(new, event["contract_id"], event["pbp_id"], None, today)
     if target is not None:
         return _cancel(new, event, plans, target)
+    current = _in_force(new, event["contract_id"], event["pbp_id"], today)
+    if current is not None:
+        return _opt_out_after_start(new, event, plans, current, today)
     return StepResult(new, [_reply("013", None, event, new, plans)])
+
+
+#: Seed 002 Table 30: "63 ENRL OPT OUT MMP - MMP (Medicare and Medicaid plan) opt-out after enrolled".
+OPT_OUT_AFTER_ENROLLED = "63"
+
+
+def _in_force(state: MemberState, contract: str, pbp: str, day: dt.date) -> dict[str, Any] | None:
+    """The active enrollment in that plan covering ``day`` whose coverage goes on past ``day``'s month."""
+    d, last = iso(day), iso(month_end(day))
+    for e in reversed(state["enrollments"]):
+        if (e["status"] == "ACTIVE" and e["contract_id"] == contract and e["pbp_id"] == pbp
+                and e["start"] <= d and (e["end"] is None or e["end"] > last)):
+            return e
+    return None
+
+
+def _opt_out_after_start(new: MemberState, event: Record, plans: Mapping[str, PlanState],
+                         current: dict[str, Any], today: dt.date) -> StepResult:
+    """TC 83 once the MMP enrollment has begun (issue 22): carried out, not only acknowledged.
+
+    The enrollment ends on the last day of the month of the (Eastern) submission with disenrollment
+    reason 63 (seed 002 Table 30 "MMP opt-out after enrolled"), as a disenrollment submitted that day
+    would; the 013 (transaction code 83) carries the reason and the CMS disenrollment effective date (the
+    first day without coverage). The opt-out is recorded as an election for that date (rule 106)."""
+    last = month_end(today)
+    out_day = last + dt.timedelta(days=1)
+    current["end"] = iso(last)
+    current["disenrollment_reason"] = OPT_OUT_AFTER_ENROLLED
+    new["elections"][iso(out_day)] = {"application_date": iso(today), "tracking_id": event["tracking_id"]}
+    return StepResult(new, [_reply("013", None, event, new, plans, effective_date=out_day,
+                                   disenrollment_reason=OPT_OUT_AFTER_ENROLLED,
+                                   part_d_premium=_enr._premium(plans, current["contract_id"], current["pbp_id"], last))])

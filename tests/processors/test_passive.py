@@ -422,7 +422,8 @@ def test_tc82_ignores_an_already_cancelled_passive_enrollment():
 # ------------------------------------------------------------------ TC 83
 
 def opt_out_event(**kw):
-    return cancel_event(transaction_code=83, tracking_id="OPT-1", **kw)
+    kw.setdefault("tracking_id", "OPT-1")
+    return cancel_event(transaction_code=83, **kw)
 
 
 def test_tc83_before_the_start_cancels_and_records_the_opt_out():
@@ -446,11 +447,35 @@ def test_tc83_without_pending_enrollment_only_records():
     assert res.state["enrollments"] == member()["enrollments"]
 
 
-def test_tc83_after_the_start_keeps_the_enrollment():
+def test_tc83_after_the_start_disenrolls_at_the_end_of_the_month_with_reason_63():
+    # Issue 22 item 5. Seed 002 Table 30: "63 ENRL OPT OUT MMP - MMP (Medicare and Medicaid plan) opt-out
+    # after enrolled". An opt-out once the MMP enrollment has begun is carried out: the enrollment ends on
+    # the last day of the month of the (Eastern) submission, reason 63, and the 013 says exactly that.
     enrolled = apply_enrollment(member(), passive_event(), PLANS).state
     res = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 3)), PLANS)
-    only(res, "013")
-    assert res.state["enrollments"][-1]["status"] == "ACTIVE" and res.state["passive_years"] == [Y]
+    reply = only(res, "013")
+    assert (reply["transaction_code"], reply["disenrollment_reason"]) == (83, "63")
+    assert (reply["contract_id"], reply["pbp_id"], reply["effective_date"]) == ("H9001", "001", D(2026, 3, 1))
+    mmp = res.state["enrollments"][-1]
+    assert (mmp["status"], mmp["end"], mmp["disenrollment_reason"]) == ("ACTIVE", "2026-02-28", "63")
+    assert res.state["mmp_opt_out"] == {"date": "2026-02-03", "tracking_id": "OPT-1"}
+    assert res.state["passive_years"] == [Y]  # it was a passive enrollment of 2026 all the same
+    # the member leaves the MMP: not in it on March 1
+    from processors.member import enrollment_on
+    assert enrollment_on(res.state, D(2026, 3, 1)) is None
+    # an opt-out on the last evening of a month (Eastern) ends that month
+    late = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 28, 23, 30)), PLANS)
+    assert late.state["enrollments"][-1]["end"] == "2026-02-28"
+
+
+def test_tc83_after_the_start_never_says_one_thing_and_does_another():
+    # a second TC 83 after the enrollment has ended (or one naming an MMP the member is not in) only records
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    out = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 3)), PLANS).state
+    again = apply_enrollment(out, opt_out_event(tracking_id="OPT-2", submitted_at=eastern(2026, 3, 10)), PLANS)
+    reply = only(again, "013")
+    assert reply["disenrollment_reason"] is None and reply["effective_date"] == D(Y, 1, 1)
+    assert again.state["enrollments"] == out["enrollments"]
 
 
 # ------------------------------------------------------------------ properties
