@@ -52,6 +52,7 @@ NOT_MMP_PLAN = "NOT_MMP_PLAN"
 SOURCE_NOT_J = "SOURCE_NOT_J"
 SUBMITTER_NOT_STATE = "SUBMITTER_NOT_STATE"
 OPTED_OUT = "OPTED_OUT"
+LEFT_MMP_VOLUNTARILY = "LEFT_MMP_VOLUNTARILY"
 ALREADY_REASSIGNED = "ALREADY_REASSIGNED"
 ALREADY_PASSIVE = "ALREADY_PASSIVE"
 LISTED_FOR_REASSIGNMENT = "LISTED_FOR_REASSIGNMENT"
@@ -153,6 +154,25 @@ def demonstration_criteria_failure(state: MemberState, submitter: str | None, su
     return None
 
 
+def newly_or_again_eligible(state: MemberState, effective: dt.date, plans: Mapping[str, PlanState]) -> bool:
+    """Seed 000: passive enrollment is for "individuals who are newly eligible or who have regained eligibility".
+
+    Not so (issue 22) for a member who left an MMP voluntarily (:func:`processors.passive_eligibility.
+    voluntary_mmp_exit`) in the effective year before the effective date, or in the year before unless
+    they are in one of seed 000's groups that regain eligibility for the new calendar year
+    (:func:`processors.passive_eligibility.regains_passive_eligibility`). A voluntary exit two or more
+    calendar years back is not held against the member (the seed speaks of "the current calendar year").
+    """
+    from processors import passive_eligibility as pe  # late: it builds on this module
+
+    year = effective.year
+    if pe.voluntary_mmp_exit(state, dt.date(year, 1, 1), effective, plans) is not None:
+        return False
+    if pe.voluntary_mmp_exit(state, dt.date(year - 1, 1, 1), dt.date(year, 1, 1), plans) is not None:
+        return pe.regains_passive_eligibility(state, year, plans)[0]
+    return True
+
+
 # --------------------------------------------------------------------------- replies
 
 def _with_reason(out: Output, reason: str | None) -> Output:
@@ -191,6 +211,8 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
        108 with ``NOT_IN_SUBMITTING_STATE``, ``NOT_FULL_BENEFIT_DUAL``,
        ``MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE`` or ``NO_PART_A_AND_B``.
     5. 166 ``OPTED_OUT``: OPTOM in the profile or a TC 83 opt-out on record.
+    5b. 108 ``LEFT_MMP_VOLUNTARILY``: the member left an MMP of their own accord this calendar year, or
+       the year before without regaining eligibility (seed 000; :func:`newly_or_again_eligible`).
     6. 108 ``ALREADY_REASSIGNED``: Y (effective year) in ``reassigned_years``.
     7. 108 ``ALREADY_PASSIVE``: Y in ``passive_years`` (once per calendar year).
     8. 037 ``LISTED_FOR_REASSIGNMENT``: Y in ``preliminary_years`` and the
@@ -251,6 +273,8 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
         return reject("108", failed, base, changed)
     if opted_out(base):
         return reject("166", OPTED_OUT, base, changed)
+    if not newly_or_again_eligible(base, eff, plans):
+        return reject("108", LEFT_MMP_VOLUNTARILY, base, changed)
     if year in _years(base, "reassigned_years"):
         return reject("108", ALREADY_REASSIGNED, base, changed)
     if year in _years(base, "passive_years"):

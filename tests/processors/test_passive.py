@@ -290,6 +290,62 @@ def test_tc83_opt_out_on_record_is_166():
     only(apply_enrollment(m, passive_event(), PLANS), "166")
 
 
+# ------------------------------------------------------------------ regained passive eligibility (issue 22 item 4)
+# Seed 000: "States may conduct an annual passive enrollment process for individuals who are newly eligible
+# or who have regained eligibility for MMP enrollment. This includes the following groups of individuals
+# who regain eligibility for passive enrollment in the new calendar year: Those who were involuntarily
+# disenrolled from an MMP during the current calendar year ...; Those who were reassigned by CMS to a PDP
+# effective January of the current calendar year ...; or New dually eligible individuals who are
+# auto-enrolled by CMS to a PDP effective any month in the current calendar year."
+
+def _left_mmp(reason, *, start="2025-02-01", end="2025-06-30", then=None, **kw):
+    """A member who was in MMP H9001-001 (a source-J passive enrollment) and left it with ``reason``."""
+    mmp = make_enrollment("H9001", "001", start, end=end, enrollment_source="J", election_type="S",
+                          disenrollment_reason=reason, application_date="2025-01-10")
+    pdp = make_enrollment("S1234", "001", "2024-01-01", end="2025-01-31", enrollment_source="A",
+                          election_type="Z", disenrollment_reason="13")
+    after = then or make_enrollment("S1234", "001", "2025-07-01", enrollment_source="B", election_type="S")
+    return member(enrollments=[pdp, mmp, after], **kw)
+
+
+@pytest.mark.parametrize("why", ["11", "12", "63"])
+def test_who_left_an_mmp_voluntarily_this_year_is_not_passively_enrolled_again(why):
+    res = apply_enrollment(_left_mmp(why), passive_event(), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.LEFT_MMP_VOLUNTARILY
+    assert res.state["passive_submissions"]  # still the original submission for its correction
+
+
+def test_leaving_an_mmp_for_a_plan_the_member_chose_is_voluntary_too():
+    chose = make_enrollment("S5678", "002", "2025-07-01", enrollment_source="B", election_type="S")
+    only(apply_enrollment(_left_mmp("13", then=chose), passive_event(), PLANS), "108")
+    # ... not when CMS moved them (a reassignment or another passive enrollment)
+    moved = make_enrollment("S5678", "002", "2025-07-01", enrollment_source="H", election_type="Y")
+    assert trcs(apply_enrollment(_left_mmp("13", then=moved), passive_event(), PLANS).outputs)[0] == "011"
+
+
+@pytest.mark.parametrize("why", ["64", "56", "10", "01"])
+def test_involuntarily_disenrolled_this_year_regains_eligibility(why):
+    assert trcs(apply_enrollment(_left_mmp(why), passive_event(), PLANS).outputs)[0] == "011"
+
+
+def test_a_voluntary_exit_in_the_effective_year_refuses_a_later_month_that_year():
+    m = _left_mmp("11", start="2026-01-01", end="2026-03-31",
+                  then=make_enrollment("S1234", "001", "2026-04-01", enrollment_source="B", election_type="S"))
+    ev = passive_event(effective_date=D(Y, 7, 1), submitted_at=eastern(2026, 5, 4, 9), application_date=D(2026, 5, 4))
+    only(apply_enrollment(m, ev, PLANS), "108")
+
+
+def test_a_voluntary_exit_is_forgiven_for_a_regained_group_and_after_a_year():
+    # reassigned by CMS to a PDP effective January of the current year: regained (seed 000's second group)
+    m = _left_mmp("11", reassigned_years=[Y - 1])
+    assert trcs(apply_enrollment(m, passive_event(), PLANS).outputs)[0] == "011"
+    # left two calendar years before the effective year: newly eligible again (choice: the seed's groups
+    # speak of the current calendar year only)
+    old = _left_mmp("11", start="2024-02-01", end="2024-06-30")
+    assert trcs(apply_enrollment(old, passive_event(), PLANS).outputs)[0] == "011"
+
+
 # ------------------------------------------------------------------ preliminary list, reassignment, once per year
 
 def test_listed_member_after_january_first_is_037():
