@@ -36,7 +36,7 @@ from typing import Any
 from processors import cycle_dates
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
-from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso, month_end
+from processors.dates import EASTERN, LAST_EFFECTIVE_DATE, UTC, eastern_date, from_iso, instant_iso, iso, month_end
 from processors.member import region_state_code
 from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key
@@ -374,7 +374,10 @@ OPT_OUT_AFTER_ENROLLED = "63"
 
 
 def _in_force(state: MemberState, contract: str, pbp: str, day: dt.date) -> dict[str, Any] | None:
-    """The active enrollment in that plan covering ``day`` whose coverage goes on past ``day``'s month."""
+    """The active enrollment in that plan covering ``day`` whose coverage goes on past ``day``'s month
+    (never in the last calendar year, where the rules cannot compute the day after a month, issue 16)."""
+    if day > LAST_EFFECTIVE_DATE:
+        return None
     d, last = iso(day), iso(month_end(day))
     for e in reversed(state["enrollments"]):
         if (e["status"] == "ACTIVE" and e["contract_id"] == contract and e["pbp_id"] == pbp

@@ -43,8 +43,10 @@ gives the reason):
       :func:`de_minimis_amount`, 2.00 by default, and the plan waives);
       ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H:
       ``NO_LIABILITY_INCREASE`` when the member's premium liability does not
-      rise from Y-1 to Y (:func:`premium_liability`), else case
-      ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
+      rise from Y-1 to Y (:func:`premium_liability`, with the Y-1 benchmarks),
+      else case ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter
+      11267; reason ``LIABILITY_NOT_COMPARED_*`` when the Y-1 benchmark or plan
+      record is unknown);
       otherwise case ``PREMIUM``.
 
 11. Target (cases PREMIUM, NON_RENEWAL_*), in the member's region, with that
@@ -110,6 +112,10 @@ DE_MINIMIS_WAIVED = "DE_MINIMIS_WAIVED"
 NOT_FULL_SUBSIDY = "NOT_FULL_SUBSIDY"
 NO_LIABILITY_INCREASE = "NO_LIABILITY_INCREASE"
 CHOOSER = "CHOOSER"
+#: The tan letter's reasons when this year's liability cannot be compared (issue 22): no Y-1 benchmark for the
+#: plan's Y-1 region, or no Y-1 record of the plan. The letter goes out (next year's liability is above zero).
+LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK = "LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK"
+LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR = "LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR"
 NO_ELIGIBLE_TARGET = "NO_ELIGIBLE_TARGET"
 
 # --- constants from the seeds --------------------------------------------------
@@ -337,25 +343,29 @@ def premium_liability(
 
 def _liability_increases(
     state: MemberState, plans: Mapping[str, PlanState], current: Mapping[str, Any], plan_year: int,
-    next_liability: Decimal, benchmark: Decimal, previous_benchmarks: Mapping[str, Decimal] | None,
-) -> bool:
+    next_liability: Decimal, previous_benchmarks: Mapping[str, Decimal] | None,
+) -> str | None:
     """Seed 001's chooser test: does the member's premium liability in the plan rise from Y-1 to Y?
 
     This year's liability: the plan's Y-1 basic premium, the member's LIS level on Dec 31 Y-1, the
-    Y-1 benchmark of the plan's Y-1 region (``previous_benchmarks``; when not given, the Y benchmark
-    is taken as unchanged), the Y-1 waiver and de minimis. No Y-1 record of the plan: unknown, and
-    the letter is sent (True).
+    Y-1 benchmark of the plan's Y-1 region (``previous_benchmarks``), the Y-1 waiver and de minimis.
+    Returns the tan letter's reason: ``CHOOSER`` (compared: it rises), None (compared: it does not), or,
+    when the comparison cannot be made, ``LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR`` (no Y-1 record of the
+    plan) / ``LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK`` (no Y-1 benchmark for its region): the letter is
+    sent whenever next year's liability is above zero (issue 22).
     """
     last = plans.get(_year_key(current["contract_id"], current["pbp_id"], plan_year - 1))
     if last is None or last.get("basic_premium") is None:
-        return True
-    last_bench = (previous_benchmarks or {}).get(last.get("region") or "", benchmark)
+        return LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR if next_liability > 0 else None
+    last_bench = (previous_benchmarks or {}).get(last.get("region") or "")
+    if last_bench is None:
+        return LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK if next_liability > 0 else None
     lis_now = _lis_covering(state, dt.date(plan_year - 1, 12, 31)) or {}
     before = premium_liability(
         money(last["basic_premium"]), last_bench, lis_now.get("premium_subsidy_level"),
         bool(last.get("waives_de_minimis")), de_minimis_amount(plan_year - 1),
     )
-    return next_liability > before
+    return CHOOSER if next_liability > before else None
 
 
 def evaluate(
@@ -374,8 +384,9 @@ def evaluate(
     ``benchmarks`` region -> benchmark for ``plan_year``, ``seed`` the run's
     seed for the draw (None is a valid seed: it is drawn as the string "None"),
     ``previous_benchmarks`` (optional) region -> benchmark of ``plan_year - 1``,
-    for the chooser's this-year premium liability (when absent the Y benchmark
-    stands in for it).
+    for the chooser's this-year premium liability (when absent, or without the
+    plan's region, the comparison cannot be made: the tan letter goes out with a
+    ``LIABILITY_NOT_COMPARED_*`` reason).
     """
     mbi = state["mbi"]
     year_end = dt.date(plan_year - 1, 12, 31)
@@ -450,13 +461,14 @@ def evaluate(
         if lis_next.get("premium_subsidy_level") != "100":
             return no(NOT_FULL_SUBSIDY, region=region, **losing)
         if current.get("enrollment_source") not in CMS_PLACED_SOURCES:
-            if not _liability_increases(state, plans, current, plan_year, premium - plan_benchmark,
-                                        plan_benchmark, previous_benchmarks):
+            tan = _liability_increases(state, plans, current, plan_year, premium - plan_benchmark,
+                                       previous_benchmarks)
+            if tan is None:
                 return no(NO_LIABILITY_INCREASE, region=region, **losing)
             bench = benchmarks.get(region)
             options = tuple(zero_premium_options(plans, region, bench, plan_year)) if bench is not None else ()
             return Decision(
-                mbi=mbi, plan_year=plan_year, case=CHOOSER_TAN, reason=CHOOSER, region=region,
+                mbi=mbi, plan_year=plan_year, case=CHOOSER_TAN, reason=tan, region=region,
                 benchmark=bench, zero_premium_options=options, **losing,
             )
         case = PREMIUM

@@ -43,7 +43,7 @@ from streams.observability.metrics import Metrics
 from streams.runtime import cycle
 from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
-from streams.runtime.reference import CommandLog, LatestTable, TopicReader
+from streams.runtime.reference import CommandLog, LatestTable, TopicReader, benchmark_table
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
 
@@ -125,8 +125,7 @@ class PartdApp:
             **fp.APP_SETTINGS,
         )
         self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
-        self.benchmarks = LatestTable(topics.LIS_BENCHMARKS, bootstrap, self.serde,
-                                      lambda r: (f"{r['region']}-{r['plan_year']}", r))
+        self.benchmarks = benchmark_table(bootstrap, self.serde)
         self.command_log = CommandLog(topics.CYCLE_COMMANDS, bootstrap, self.serde)
         self.results = CycleResults(bootstrap, self.serde)
         self.readers: tuple[TopicReader, ...] = (self.plans, self.benchmarks, self.command_log, self.results)

@@ -25,7 +25,10 @@ decides the same way (:func:`plan`):
   ``SECOND_REASSIGNMENT_RUN`` use the benchmarks of the last
   ``CALCULATE_BENCHMARKS`` of their plan year before them: the partition waits
   until that calculation is done on every partition; with no such
-  calculation the command is refused (``NO_BENCHMARK``).
+  calculation the command is refused (``NO_BENCHMARK``). They also get the
+  benchmarks of the year before (the choosers' tan letter compares this
+  year's premium liability with next year's, seed 001):
+  :meth:`Commands._previous_benchmarks`.
 
 A command that cannot be run is skipped by every partition and dead-lettered
 once, by the ``cycle-commands`` agent (:func:`plan` gives both the same answer).
@@ -114,10 +117,12 @@ Plan = dict[str, Any] | Skip | Wait
 class Commands:
     """The cycle commands every worker has read, and what each one needs (module doc)."""
 
-    def __init__(self, log_: Any, done: Mapping[str, Any], partitions: Callable[[], int]) -> None:
+    def __init__(self, log_: Any, done: Mapping[str, Any], partitions: Callable[[], int],
+                 benchmarks: Any | None = None) -> None:
         self.log = log_  # CommandLog: .items [(Source, record | None)], .version
         self.done = done  # command id -> the results agent's "done" record
         self.partitions = partitions
+        self.benchmarks = benchmarks  # lis-benchmarks as the worker holds them (reference.LatestTable), or None
         self._sorted: list[tuple[Source, dict[str, Any] | None]] = []
         self._seen: object = None
 
@@ -160,6 +165,7 @@ class Commands:
             if command == CALCULATE_BENCHMARKS and record.get("reference_month") is None:
                 raise CommandError("MISSING_REFERENCE_MONTH", "CALCULATE_BENCHMARKS needs reference_month")
             bms: Mapping[str, Any] = {}
+            previous: tuple[dict[str, Decimal] | None, str | None] = (None, None)
             if command in NEEDS_BENCHMARKS:
                 calc = self._last_calculation(item, year)
                 if calc is None:
@@ -169,6 +175,9 @@ class Commands:
                 if done is None:
                     return Wait(f"benchmarks of {year} not calculated on every partition yet")
                 bms = done["benchmarks"]
+                previous = self._previous_benchmarks(item, year)
+                if isinstance(previous, Wait):
+                    return previous
             opted = self._opted_in(item, year)
         except CommandError as exc:
             return Skip(exc)
@@ -187,8 +196,35 @@ class Commands:
             "seed": record.get("seed") if record.get("seed") is not None else 0,
             "partitions": self.partitions(),
             "benchmarks_d": {r: Decimal(v) for r, v in bms.items()},
+            "previous_benchmarks_d": previous[0],
+            "previous_benchmarks_from": previous[1],
             "opted_in_states": sorted(opted),
         }
+
+    def _previous_benchmarks(self, item: Source, year: int) -> tuple[dict[str, Decimal] | None, str | None] | Wait:
+        """The benchmarks of plan year ``year - 1`` a run compares the choosers' liability with (seed 001, issue 22).
+
+        Determined by the log, the same on every worker and partition:
+
+        1. the last ``CALCULATE_BENCHMARKS`` of ``year - 1`` before the command in the command log: its
+           results (the values it published on ``lis-benchmarks``); wait until it is done everywhere;
+        2. else ``lis-benchmarks`` as this worker holds it: for each region, the latest ``year - 1`` record
+           published at or before the command's timestamp (last year's calculation, usually long done, or
+           by another deployment); wait until the reader has read the topic up to its end;
+        3. else unknown (None): the tan letter goes out with a ``LIABILITY_NOT_COMPARED_*`` reason.
+        """
+        calc = self._last_calculation(item, year - 1)
+        if calc is not None:
+            done = self.done.get(command_id(calc))
+            if done is None:
+                return Wait(f"benchmarks of {year - 1} not calculated on every partition yet")
+            return {r: Decimal(v) for r, v in done["benchmarks"].items()}, CALCULATE_BENCHMARKS
+        if self.benchmarks is None:
+            return None, None
+        if not self.benchmarks.caught_up():
+            return Wait(f"{topics.LIS_BENCHMARKS} not read to its end yet")
+        found = benchmarks_as_of(self.benchmarks, year - 1, item.timestamp_ms)
+        return (found, topics.LIS_BENCHMARKS) if found else (None, None)
 
     def _last_calculation(self, item: Source, year: int) -> dict[str, Any] | None:
         found = None
@@ -207,6 +243,19 @@ class Commands:
                 except Rejected:
                     continue
         return frozenset(states)
+
+
+def benchmarks_as_of(table: Any, plan_year: int, timestamp_ms: int | None) -> dict[str, Decimal]:
+    """Region -> benchmark of ``plan_year`` from ``lis-benchmarks`` as held by ``table`` (keys
+    ``{region}-{plan_year}``): each region's latest record at or before ``timestamp_ms``."""
+    out: dict[str, Decimal] = {}
+    suffix = f"-{int(plan_year)}"
+    for key in sorted(table.history):
+        if key.endswith(suffix):
+            record = table.as_of(key, timestamp_ms)
+            if record is not None:
+                out[record["region"]] = Decimal(record["benchmark_premium"])
+    return out
 
 
 # --------------------------------------------------------------------------- one partition's scan
@@ -245,6 +294,7 @@ def scan_partition(
             step = state_lists.run_cycle_member(
                 payload["command"], stored.member, plans=index, benchmarks=payload["benchmarks_d"], plan_year=year,
                 seed=payload["seed"], as_of=payload["as_of_dt"], opted_in_states=opted,
+                previous_benchmarks=payload.get("previous_benchmarks_d"),
             )
             encoded = [(o, serde.encode(o.topic, o.value)) for o in step.outputs]
         except Exception as exc:  # noqa: BLE001 - one member must not stop the run

@@ -42,7 +42,7 @@ MONEY_FIELDS = {"basic_premium"}
 # Hand-written: what evaluate() must say for every golden member (case, reason).
 EXPECTED_DECISIONS = {
     "1EG4TE5MK01": ("PREMIUM", None),
-    "1EG4TE5MK02": ("CHOOSER_TAN", "CHOOSER"),
+    "1EG4TE5MK02": ("CHOOSER_TAN", "LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK"),
     "1EG4TE5MK03": ("NONE", "NOT_FULL_SUBSIDY"),
     "1EG4TE5MK04": ("NONE", "NOT_LIS_NEXT_YEAR"),
     "1EG4TE5MK05": ("NONE", "DE_MINIMIS_WAIVED"),

@@ -162,8 +162,8 @@ def test_row2_application_date_is_september_30():
 def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     plans = standard_plans(losing=plan("S1001", "001", premium))
     m = member(source=source)
-    d = decide(m, plans)
-    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.CHOOSER)
+    d = decide(m, plans)  # no Y-1 record of the plan: this year's liability is unknown -> the letter
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR)
     assert not d.moves
     res = apply_reassignment(m, d, plans, Y, AS_OF)
     assert res.state is None
@@ -178,26 +178,64 @@ def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     assert v["mail_by"] == dt.date(2025, 11, 10)
 
 
+# Issue 22 item 1. Seed 001: the tan notices go to "full-subsidy eligible individuals who chose PDPs that will
+# have an increased premium liability in 2020 compared to their 2019 Part D premium liability". This year's
+# liability needs this year's (Y-1) benchmark; when it is not known the comparison cannot be made, and the
+# letter goes out whenever next year's liability is above zero, with a reason that says so.
+PREV = {"05": Decimal("35.00")}  # the Y-1 benchmark of region 05 in these tests unless a test says otherwise
+
+
+def decide_prev(m, plans, previous=PREV):
+    return evaluate(m, plans, BENCHMARKS, Y, SEED, previous_benchmarks=previous)
+
+
 def test_chooser_whose_premium_goes_down_gets_no_tan_letter():
-    # Issue 13 item 11, seed 001: tan letters go to choosers whose PDP "will have an increased premium
-    # liability in [Y] compared to their [Y-1] Part D premium liability". S1001-001 costs 40.00 in
-    # Y-1 and 38.00 in Y (benchmark 35.00): the member paid 5.00 and will pay 3.00 -> no letter.
+    # S1001-001 costs 40.00 in Y-1 (benchmark 35.00) and 38.00 in Y (benchmark 35.00): the member paid
+    # 5.00 and will pay 3.00 -> no letter.
     plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
     m = member(source="B")
-    d = decide(m, plans)
+    d = decide_prev(m, plans)
     assert (d.case, d.reason) == (ra.NONE, ra.NO_LIABILITY_INCREASE)
-    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF, previous_benchmarks=PREV) == (None, [])
 
 
 def test_chooser_whose_liability_rises_gets_the_tan_letter():
     # 31.00 in Y-1 (covered: liability 0) -> 38.00 in Y (liability 3.00): increased -> tan 11267.
     plans = standard_plans(last_year=plan("S1001", "001", "31.00", year=Y - 1))
-    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    assert (decide_prev(member(source="B"), plans).case, decide_prev(member(source="B"), plans).reason) == (
+        ra.CHOOSER_TAN, ra.CHOOSER)
     # 36.00 in Y-1 (1.00 to pay) -> 38.00 (3.00): increased
     plans = standard_plans(last_year=plan("S1001", "001", "36.00", year=Y - 1))
-    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
-    # no Y-1 record for the plan: this year's liability is unknown -> the letter is sent
-    assert decide(member(source="B")).case == ra.CHOOSER_TAN
+    assert decide_prev(member(source="B"), plans).reason == ra.CHOOSER
+
+
+def test_the_commonest_case_premium_unchanged_benchmark_falls():
+    # The issue's case: the plan costs 30.00 both years; the benchmark is 32.00 this year (the member pays
+    # nothing) and 27.00 next year (3.00 to pay): the liability rises 0 -> 3.00 -> tan letter. Taking
+    # next year's benchmark for this year's (what the product did) said 3.00 -> 3.00: no letter.
+    plans = catalog(plan("S1001", "001", "30.00"), plan("S1001", "001", "30.00", year=Y - 1),
+                    plan("S2002", "001", "25.00", parent="ORG2"))
+    m = member(source="B")
+    d = evaluate(m, plans, {"05": Decimal("27.00")}, Y, SEED, previous_benchmarks={"05": Decimal("32.00")})
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.CHOOSER)
+    letter = run_member(m, plans, {"05": Decimal("27.00")}, Y, SEED, AS_OF,
+                        previous_benchmarks={"05": Decimal("32.00")}).outputs[0].value
+    assert (letter["publication"], letter["current_plan_premium"], letter["reason"]) == ("11267", Decimal("30.00"), "CHOOSER")
+
+
+def test_unknown_prior_benchmark_sends_the_letter_saying_no_comparison_was_made():
+    # Without this year's benchmark (none published for the plan's Y-1 region): the letter goes out, since
+    # next year's liability (38.00 - 35.00 = 3.00) is above zero, and its reason says why it was not compared.
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    m = member(source="B")
+    for previous in (None, {}, {"06": Decimal("20.00")}):
+        d = decide_prev(m, plans, previous)
+        assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK)
+    letter = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF).outputs[0].value
+    assert (letter["notice_type"], letter["reason"]) == ("CHOOSER", "LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK")
+    # no Y-1 record of the plan: this year's liability is unknown too -> the letter, with that reason
+    d = decide_prev(member(source="B"), standard_plans())
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR)
 
 
 def test_chooser_liability_uses_last_years_benchmark_when_given():
@@ -217,11 +255,11 @@ def test_chooser_liability_uses_last_years_benchmark_when_given():
 def test_chooser_liability_this_year_counts_a_waived_de_minimis_and_a_partial_subsidy():
     # Y-1: 36.50 in a plan that waived (1.50 within de minimis): liability 0 -> Y 38.00 (3.00): tan.
     plans = standard_plans(last_year=plan("S1001", "001", "36.50", year=Y - 1, waives=True))
-    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    assert decide_prev(member(source="B"), plans).reason == ra.CHOOSER
     # Y-1 at 50% subsidy: 40.00 - 50% x 35.00 = 22.50 paid; Y 100%: 3.00 -> no letter.
     m = member(source="B", lis_periods=[lis("050", end="2025-12-31"), lis("100", start="2026-01-01")])
     plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
-    assert decide(m, plans).reason == ra.NO_LIABILITY_INCREASE
+    assert decide_prev(m, plans).reason == ra.NO_LIABILITY_INCREASE
 
 
 def test_chooser_in_waiving_plan_within_de_minimis_gets_nothing():

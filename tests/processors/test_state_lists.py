@@ -293,14 +293,18 @@ def test_everything_is_deterministic():
 
 
 def test_run_cycle_member_passes_last_years_benchmarks_to_the_runs():
-    # Issue 13 item 11: a chooser whose plan went 40.00 -> 38.00 while the benchmark went 39.00 -> 35.00
-    # pays 1.00 in Y-1 and 3.00 in Y: tan letter only when the caller gives the Y-1 benchmarks
-    # (without them the Y benchmark stands in for Y-1 and the liability 5.00 -> 3.00 falls).
+    # Issue 13 item 11 / issue 22 item 1: a chooser whose plan went 40.00 -> 38.00 while the benchmark went
+    # 39.00 -> 35.00 pays 1.00 in Y-1 and 3.00 in Y: tan letter (reason CHOOSER). With a Y-1 benchmark of
+    # 34.00 the liability falls 6.00 -> 3.00: no letter. Without the Y-1 benchmarks the comparison cannot be
+    # made: the letter goes out and says so.
     from decimal import Decimal
 
     plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
     chooser = member(source="B")
     kw = dict(plans=plans, benchmarks=BENCHMARKS, plan_year=Y, seed=SEED, as_of=RUN_AT)
-    assert sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, **kw) == (None, [])
     res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, previous_benchmarks={"05": Decimal("39.00")}, **kw)
-    assert [o.value["publication"] for o in res.outputs] == ["11267"]
+    assert [(o.value["publication"], o.value["reason"]) for o in res.outputs] == [("11267", "CHOOSER")]
+    res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, previous_benchmarks={"05": Decimal("34.00")}, **kw)
+    assert res.outputs == []
+    res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, **kw)
+    assert [o.value["reason"] for o in res.outputs] == ["LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK"]
