@@ -152,6 +152,9 @@ NOTICE_TYPES = {
     CHOOSER_TAN: "CHOOSER",
 }
 NOT_POSSIBLE_NOTICE = "REASSIGNMENT_NOT_POSSIBLE"
+#: Seed 001: those who "no longer qualify for LIS ... will receive information about their options from CMS"
+#: (issue 22): CMS-placed members (source A, C, H) whose LIS ends before January 1 Y; they are not moved.
+LIS_ENDING_NOTICE = "LIS_ENDS_NEXT_YEAR"
 #: Seed 001's second blue notice (December): current drugs on the new plan's formulary, exceptions/appeals/grievances.
 SECOND_NOTICE = "REASSIGNMENT_FORMULARY_NOTICE"
 #: There is no drug-regimen or formulary data in this product: the second notice says so in ``reason``.
@@ -216,6 +219,8 @@ class Decision:
     zero_premium_options: tuple[str, ...] = ()
     #: the LIS period covering Jan 1 Y (copied from state), or None
     lis_next_year: Mapping[str, Any] | None = field(default=None, compare=True)
+    #: the enrollment source of the member's current enrollment (who placed them: CMS for A, C, H)
+    losing_enrollment_source: str | None = None
 
     @property
     def moves(self) -> bool:
@@ -398,7 +403,8 @@ def evaluate(
     current = enrollment_on(state, year_end)
     if current is None:
         return no(NO_ENROLLMENT)
-    losing = dict(losing_contract_id=current["contract_id"], losing_pbp_id=current["pbp_id"])
+    losing = dict(losing_contract_id=current["contract_id"], losing_pbp_id=current["pbp_id"],
+                  losing_enrollment_source=current.get("enrollment_source"))
     if enrollment_on(state, new_year) is not current:
         return no(ENROLLMENT_ENDS, **losing)
     death = (state.get("profile") or {}).get("date_of_death")
@@ -427,6 +433,8 @@ def evaluate(
         return no(NOT_LIS_THIS_YEAR, region=region, **losing)
     lis_next = _lis_covering(state, new_year)
     if lis_next is None:
+        if plan.get("renewal_status") == "NON_RENEWING":
+            losing["losing_premium"] = None  # the plan has no Y premium
         return no(NOT_LIS_NEXT_YEAR, region=region, **losing)
     lis_next = dict(lis_next)
     losing["lis_next_year"] = lis_next
@@ -667,7 +675,10 @@ def apply_reassignment(
 ) -> StepResult:
     """The new state and the records of one decision, processed at ``as_of``.
 
-    * NONE: nothing (state None, no output).
+    * NONE: nothing (state None, no output), except ``NOT_LIS_NEXT_YEAR`` for a
+      CMS-placed member (source A, C, H): state unchanged; the ``LIS_ENDS_NEXT_YEAR``
+      notice (seed 001: they "will receive information about their options from
+      CMS"), mailed with the tan letters.
     * CHOOSER_TAN: state unchanged; the tan letter (Pub. 11267) listing the
       region's zero-premium options.
     * moving case without a target: state unchanged; a
@@ -688,6 +699,12 @@ def apply_reassignment(
     ``reassigned_years`` does nothing (idempotent).
     """
     d = decision
+    if d.case == NONE and d.reason == NOT_LIS_NEXT_YEAR and d.losing_enrollment_source in CMS_PLACED_SOURCES:
+        notice = _beneficiary_notice(
+            d, notice_type=LIS_ENDING_NOTICE, publication=None, paper_color=None,
+            mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of, current_premium=d.losing_premium,
+        )
+        return StepResult(None, [notice])
     if d.case == NONE:
         return StepResult(None, [])
     if d.case == CHOOSER_TAN:

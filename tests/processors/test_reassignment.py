@@ -421,6 +421,34 @@ def test_not_lis_eligible_next_year_never():
     assert decide(m000).reason == ra.NOT_LIS_NEXT_YEAR
 
 
+# Issue 22 item 7. Seed 001: "CMS will not reassign individuals who either no longer qualify for LIS, or who
+# have chosen a plan on their own. These individuals will receive information about their options from CMS
+# and remain in their current plans unless they make a different enrollment choice."
+@pytest.mark.parametrize("source", ["A", "C", "H"])
+def test_cms_placed_member_losing_lis_next_year_is_told_and_not_moved(source):
+    m = member(source=source, lis_periods=[lis("100", end="2025-12-31")])
+    res = run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    assert res.state is None  # not reassigned
+    [notice] = [o for o in res.outputs]
+    v = notice.value
+    assert (notice.topic, notice.key) == (BENEFICIARY_NOTICES, MBI)
+    assert (v["notice_type"], v["reason"], v["publication"], v["paper_color"]) == (
+        "LIS_ENDS_NEXT_YEAR", "NOT_LIS_NEXT_YEAR", None, None)
+    assert (v["losing_contract_id"], v["losing_pbp_id"], v["gaining_contract_id"]) == ("S1001", "001", None)
+    assert v["current_plan_premium"] == Decimal("38.00")  # what the plan costs them in Y without the subsidy
+    assert v["mail_by"] == dt.date(2025, 11, 10) and v["issued_at"] == AS_OF
+    assert v["notice_id"] == run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF).outputs[0].value["notice_id"]
+
+
+def test_lis_ending_notice_only_for_cms_placed_members_and_no_premium_for_a_plan_that_ends():
+    chooser = member(source="B", lis_periods=[lis("100", end="2025-12-31")])
+    assert run_member(chooser, standard_plans(), BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+    nr = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    m = member(source="A", lis_periods=[lis("100", end="2025-12-31")])
+    [notice] = run_member(m, nr, BENCHMARKS, Y, SEED, AS_OF).outputs
+    assert notice.value["notice_type"] == "LIS_ENDS_NEXT_YEAR" and notice.value["current_plan_premium"] is None
+
+
 def test_not_lis_eligible_this_year_never():
     m = member(lis_periods=[lis("100", start="2026-01-01")])
     assert decide(m).reason == ra.NOT_LIS_THIS_YEAR
