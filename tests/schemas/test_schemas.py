@@ -81,11 +81,15 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
 
 # The extras agreed in docs/record-shapes.md, and nothing else.
 EXTRAS: dict[str, list[str]] = {
-    "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at"],
+    "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at",
+                          "withdrawn_notice_id"],  # issue 22
     "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at",
                    # issue 13: the address on GAIN/LOSS records, the out-of-region flag, a note
                    "mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
-                   "mailing_zip_code", "address_outside_plan_region", "note"],
+                   "mailing_zip_code", "address_outside_plan_region", "note",
+                   # issue 22: plan-level obligations, withdrawals
+                   "all_enrollees", "withdrawn_notice_id"],
+    "StateListEntry": ["reason"],  # issue 22: why a *_WITHDRAWN entry no longer holds
     "RegionBenchmark": ["calculated_at"],
     # issue 16: a dead letter's bytes are bounded; the whole record's size and SHA-256
     "DeadLetter": ["raw_key_size", "raw_value_size", "raw_value_sha256", "truncated"],
@@ -143,14 +147,17 @@ ENUMS: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("BeneficiaryUpdate", "medicaid_status"): ("MedicaidStatus", ["FULL_BENEFIT_DUAL", "PARTIAL_DUAL", "NONE"]),
     ("CycleCommand", "command"): ("CycleCommandType", [
         "STATE_PASSIVE_OPT_IN", "CALCULATE_BENCHMARKS", "PRELIMINARY_REASSIGNMENT_LIST", "REASSIGNMENT_RUN",
-        "FINAL_REASSIGNMENT_LIST", "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST"]),
+        "FINAL_REASSIGNMENT_LIST", "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST",
+        "REASSIGNMENT_FORMULARY_NOTICES", "YEAR_END"]),
     ("TrrRecord", "trc_type"): ("TrcType", ["ACCEPTED", "REJECTED", "INFORMATIONAL"]),
     ("TrrRecord", "election_type"): ("ElectionType", "A C D E F I J L M N O R S T U V W X Y Z".split()),
     ("TrrRecord", "enrollment_source"): ("EnrollmentSource", "A B C D E F G H I J K L N".split()),
     ("TrrRecord", "lis_subsidy_source"): ("SubsidySource", ["A", "D"]),
     ("BeneficiaryNotice", "paper_color"): ("PaperColor", ["BLUE", "TAN"]),
-    ("PlanNotice", "notice_type"): ("PlanNoticeType", ["GAIN_FILE_RECORD", "LOSS_FILE_RECORD", "OBLIGATION"]),
-    ("StateListEntry", "list_type"): ("StateListType", ["PRELIMINARY", "FINAL", "UPDATED_FINAL"]),
+    ("PlanNotice", "notice_type"): ("PlanNoticeType", ["GAIN_FILE_RECORD", "LOSS_FILE_RECORD", "OBLIGATION",
+                                                                "OBLIGATION_WITHDRAWN"]),
+    ("StateListEntry", "list_type"): ("StateListType", ["PRELIMINARY", "FINAL", "UPDATED_FINAL",
+                                                                     "FINAL_WITHDRAWN", "UPDATED_FINAL_WITHDRAWN"]),
     ("MedicaidDetermination", "outcome"): ("MagiOutcome", [
         "ELIGIBLE_MAGI", "INELIGIBLE_MAGI", "NON_MAGI_REFERRAL", "NOT_SCREENED"]),
     ("MedicaidDetermination", "group"): ("MagiGroup", [
@@ -173,7 +180,8 @@ STRING_CODES: dict[tuple[str, str], list[str]] = {
     ("TrrRecord", "lis_copay_level"): ["0", "5"],
     ("BeneficiaryNotice", "notice_type"): ["REASSIGNMENT_PREMIUM", "REASSIGNMENT_NON_RENEWAL_PDP",
                                            "REASSIGNMENT_NON_RENEWAL_MA", "CHOOSER", "REASSIGNMENT_NOT_POSSIBLE",
-                                           "REASSIGNMENT_FORMULARY_NOTICE"],
+                                           "REASSIGNMENT_FORMULARY_NOTICE", "LIS_ENDS_NEXT_YEAR", "PLAN_TERMINATED",
+                                           "_WITHDRAWN"],
     ("BeneficiaryNotice", "reason"): ["NO_FORMULARY_DATA"],
     ("StateListEntry", "state_code"): ["US"],
     ("PlanNotice", "obligation"): ["SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION",
