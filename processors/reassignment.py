@@ -180,21 +180,23 @@ def deadline(plan_year: int, month_day: tuple[int, int]) -> dt.datetime:
     return end_of_day_eastern(dt.date(plan_year - 1, *month_day))
 
 
-def losing_plan_obligations(case: str, plan_year: int) -> list[tuple[str, dt.datetime, str]]:
-    """(obligation, due_at, note) the reassignment puts on the losing plan (seed 001).
+def losing_plan_obligations(case: str, plan_year: int, as_of: dt.datetime) -> list[tuple[str, dt.datetime, str]]:
+    """(obligation, due_at, note) the run puts on the losing plan for one member it moves (seed 001, issue 22).
 
-    Premium case: the standard ANOC by September 30 or the alternative ANOC by November 7 (either one
-    satisfies the requirement; both are listed, each with a note naming the other). Non-renewal (PDP or
-    MA, service area reduction included): the non-renewal notice must reach the enrollee by October 3.
+    Premium case: the alternative ANOC (Chapter 3, Exhibit 30) for this member, "by November 7 ... later to
+    avoid preempting CMS' blue reassignment notice": due at the end of November 7, or of the blue notice's
+    mail-by date when a later run mails it after that (never before the member's blue notice). The standard
+    ANOC (by September 30) and the non-renewal notice (by October 3) are plan-level duties owed to every
+    enrollee, issued before they fall due by :mod:`processors.plan_obligations` (the benchmark calculation,
+    the plan-year record); the run, in October, would issue them overdue.
     """
-    if case == PREMIUM:
-        std, alt = dt.date(plan_year - 1, *STANDARD_ANOC_BY), dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
-        either = (f"Either the standard ANOC by {std} ({SEND_ANOC}) or the alternative ANOC (Chapter 3, Exhibit 30)"
-                  f" by {alt} ({SEND_ALTERNATIVE_ANOC}) meets the ANOC requirement for this member (seed 001).")
-        return [(SEND_ANOC, end_of_day_eastern(std), either), (SEND_ALTERNATIVE_ANOC, end_of_day_eastern(alt), either)]
-    by = dt.date(plan_year - 1, *NON_RENEWAL_NOTICE_BY)
-    return [(SEND_NON_RENEWAL_NOTICE, end_of_day_eastern(by),
-             f"The non-renewal (or service area reduction) notice must reach the enrollee by {by} (seed 001).")]
+    if case != PREMIUM:
+        return []
+    std, alt = dt.date(plan_year - 1, *STANDARD_ANOC_BY), dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
+    by = max(alt, mail_by(PREMIUM, plan_year, as_of))
+    note = (f"The alternative ANOC (Chapter 3, Exhibit 30) for this reassigned member by {by}; the standard ANOC"
+            f" by {std} ({SEND_ANOC}, owed to every enrollee) meets the requirement too (seed 001).")
+    return [(SEND_ALTERNATIVE_ANOC, end_of_day_eastern(by), note)]
 
 
 @dataclass(frozen=True)
@@ -516,10 +518,18 @@ def mail_by(case: str, plan_year: int, as_of: dt.datetime) -> dt.date:
 
     Blue letters: "late October" -> October 31 of Y-1; tan letters: "early
     November" -> November 10 of Y-1. A run later than that (e.g. the second
-    reassignment) mails within 14 days of its own date (Eastern).
+    reassignment) mails within 14 days of its own date (Eastern). A blue letter of
+    a run before November 7 is mailed by November 7 at the latest (issue 22): the
+    losing plan's alternative ANOC is due then, "later to avoid preempting CMS'
+    blue reassignment notice" (seed 001).
     """
+    day = as_of.astimezone(EASTERN).date()
     fixed = dt.date(plan_year - 1, 11, 10) if case == CHOOSER_TAN else dt.date(plan_year - 1, 10, 31)
-    return max(fixed, as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+    when = max(fixed, day + dt.timedelta(days=14))
+    alt = dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
+    if case in MOVING_CASES and day < alt:
+        when = min(when, alt)
+    return when
 
 
 def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
@@ -629,6 +639,8 @@ def _plan_notice(
             "address_outside_plan_region": outside_region,
             "note": note,
             "issued_at": as_of,
+            "all_enrollees": False,
+            "withdrawn_notice_id": None,
         },
     )
 
@@ -663,6 +675,8 @@ def reenrollment_obligation(
         "note": (f"The member stays in this plan for {plan_year} (re-enrolled after the reassignment): send the"
                  f" ANOC/EOC and the other annual materials by {dt.date(plan_year - 1, *ANOC_EOC_BY)} (seed 001)."),
         "issued_at": processed_at,
+        "all_enrollees": False,
+        "withdrawn_notice_id": None,
     })
 
 
@@ -690,9 +704,9 @@ def apply_reassignment(
       TC 61) and TRC 014 (losing, TC 51) on the special TRR, GAIN record,
       LOSS record (premium case only), SUBMIT_4RX (+72 h),
       SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
-      (+10 days), the losing plan's dated obligations
-      (:func:`losing_plan_obligations`: SEND_ANOC + SEND_ALTERNATIVE_ANOC, or
-      SEND_NON_RENEWAL_NOTICE), the blue letter, the second blue notice (December,
+      (+10 days), the losing plan's dated obligation
+      (:func:`losing_plan_obligations`: SEND_ALTERNATIVE_ANOC, premium case),
+      the blue letter, the second blue notice (December,
       ``REASSIGNMENT_FORMULARY_NOTICE``, reason ``NO_FORMULARY_DATA``).
 
     Applying the same decision to a state that already has Y in
@@ -815,7 +829,7 @@ def apply_reassignment(
                 due_at=as_of + due, header=None, trailer=None, as_of=as_of,
             )
         )
-    for obligation, due_at, note in losing_plan_obligations(d.case, plan_year):
+    for obligation, due_at, note in losing_plan_obligations(d.case, plan_year, as_of):
         out.append(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="OBLIGATION", file_name=None,

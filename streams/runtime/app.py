@@ -29,6 +29,7 @@ import logging
 import time
 from typing import Any
 
+from processors import plan_obligations
 from processors import plans as plan_rules
 from processors.model import Output, Rejected
 from streams import topics
@@ -182,6 +183,7 @@ class PartdApp:
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:
             async for event in stream.events():
+                await self.ready.wait()
                 async with self.agents_busy:
                     await self._plan(event)
 
@@ -222,12 +224,30 @@ class PartdApp:
             outputs.append(dead_letter(src, error.error_code, error.message))
         else:
             try:
-                plan_rules.apply_plan_update(record)
+                key, current = plan_rules.apply_plan_update(record)
             except Rejected as rej:
                 outputs.append(dead_letter(src, rej.error_code, rej.message))
+            else:
+                outputs.extend(await self._plan_year_obligations(src, key, current))
         await self._send(outputs, src.timestamp_ms)
         self.metrics.events_in.labels(topics.PLAN_YEAR_UPDATES).inc()
         self.metrics.processed("plans", time.perf_counter() - started, [(src.topic, event.message.timestamp)])
+
+    async def _plan_year_obligations(self, src: Source, key: str, current: Any) -> list[Output]:
+        """Issue 22 item 8: the plan-level duties a plan-year record issues or withdraws
+        (:func:`processors.plan_obligations.on_plan_year_record`), against the catalog value the record
+        replaces (the catalog reader's history, read up to the record: the same answer on a redelivery), and
+        an MA service area reduction without its counties reported as a dead letter (the record is applied;
+        nobody is moved or ended for the reduction until the counties come)."""
+        await self._until_read(self.plans, src)
+        outputs = plan_obligations.on_plan_year_record(self.plans.before(key, src), current)
+        if plan_obligations.reduced_counties_missing(current):
+            outputs.append(dead_letter(src, "REDUCED_COUNTIES_MISSING",
+                                       f"{key}: SERVICE_AREA_REDUCTION without reduced_counties. The record is applied,"
+                                       " but no member is reassigned or disenrolled for the reduction until the"
+                                       " counties leaving the service area are sent: publish the record again with"
+                                       " reduced_counties."))
+        return outputs
 
     async def _cycle_command(self, event: Any) -> None:
         """Dead-letter a cycle command that cannot be run (the member partitions skip it the same way)."""
@@ -260,6 +280,8 @@ class PartdApp:
         if progress["command"] == cycle.CALCULATE_BENCHMARKS:
             await self.plans.sync()
             outputs = cycle.benchmark_outputs(progress, self.plans.data)
+            outputs += cycle.premium_case_obligations(progress, self.plans.data, outputs,
+                                                      self.runtime.commands.calculation_before(command_id))
             await self._send(outputs, src.timestamp_ms)
         key, value = cycle.done_message(progress, outputs)
         await self.app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes).send(

@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from processors import benchmark, lis_counts, state_lists
+from processors import benchmark, lis_counts, plan_obligations, state_lists
 from processors.ids import stable_id
 from processors.model import Output, Rejected
 from processors.plan_index import PlanIndex
@@ -226,6 +226,16 @@ class Commands:
         found = benchmarks_as_of(self.benchmarks, year - 1, item.timestamp_ms)
         return (found, topics.LIS_BENCHMARKS) if found else (None, None)
 
+    def calculation_before(self, cid: str) -> dict[str, Decimal] | None:
+        """The benchmarks of the last ``CALCULATE_BENCHMARKS`` of the same plan year before the command ``cid``
+        (None: it is the first, or that one's results are not known): what a recalculation compares with."""
+        for src, record in self._ordered():
+            if record is not None and command_id(record) == cid:
+                previous = self._last_calculation(src, record["plan_year"])
+                done = self.done.get(command_id(previous)) if previous is not None else None
+                return {r: Decimal(v) for r, v in done["benchmarks"].items()} if done is not None else None
+        return None
+
     def _last_calculation(self, item: Source, year: int) -> dict[str, Any] | None:
         found = None
         for record in self.before(item):
@@ -343,6 +353,16 @@ def benchmark_outputs(progress: Mapping[str, Any], plans: Mapping[str, Any]) -> 
         plans, counts, progress["plan_year"], dt.date.fromisoformat(progress["reference_month"]),
         dt.datetime.fromisoformat(progress["as_of"]),
     )
+
+
+def premium_case_obligations(progress: Mapping[str, Any], plans: Mapping[str, Any], outputs: Iterable[Output],
+                             previous: Mapping[str, Decimal] | None) -> list[Output]:
+    """Issue 22 item 8: the plan-level ``SEND_ANOC`` of each premium-case PDP, issued with the benchmark
+    calculation (before September 30; :func:`processors.plan_obligations.premium_case_obligations`).
+    ``previous``: the benchmarks of the calculation of the same year before this one (``Commands.calculation_before``)."""
+    benchmarks = {o.value["region"]: o.value["benchmark_premium"] for o in outputs if o.topic == topics.LIS_BENCHMARKS}
+    return plan_obligations.premium_case_obligations(plans, benchmarks, previous, progress["plan_year"],
+                                                     dt.datetime.fromisoformat(progress["as_of"]))
 
 
 def done_message(progress: Mapping[str, Any], outputs: Iterable[Output]) -> tuple[bytes, bytes]:

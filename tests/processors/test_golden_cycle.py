@@ -26,6 +26,7 @@ from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.lis_counts import count_lis_enrollment, merge_counts
 from processors.model import Output, new_member
 from processors.plan_index import PlanIndex
+from processors.plan_obligations import on_plan_year_record, premium_case_obligations
 from processors.reassignment import evaluate, run_member
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "annual_cycle"
@@ -175,6 +176,7 @@ def run_scenario(handlers: Builders, *, indexed: bool = False) -> tuple[list[Out
         if topic == "plan-year-updates":
             pk, state = handlers["plan"](ev)
             assert pk == key
+            outputs.extend(on_plan_year_record(plans.get(pk), state))  # issue 22: the plan-level duties
             plans[pk] = state
         elif topic == "beneficiary-updates":
             members[key] = handlers["profile"](members.get(key) or new_member(key), ev)
@@ -188,6 +190,7 @@ def run_scenario(handlers: Builders, *, indexed: bool = False) -> tuple[list[Out
             out = calculate_benchmarks(plans, merge_counts(*partials), ev["plan_year"], ev["reference_month"], ev["as_of"])
             benchmarks[ev["plan_year"]] = benchmark_state(out)
             outputs.extend(out)
+            outputs.extend(premium_case_obligations(plans, benchmarks[ev["plan_year"]], None, ev["plan_year"], ev["as_of"]))
         elif topic == "cycle-commands" and ev["command"] == "REASSIGNMENT_RUN":
             year = ev["plan_year"]
             catalog = PlanIndex(plans) if indexed else plans

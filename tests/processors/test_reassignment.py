@@ -611,7 +611,6 @@ def test_apply_outputs_premium_case():
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SUBMIT_4RX"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ENROLLMENT_CONFIRMATION"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
-        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ANOC"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ALTERNATIVE_ANOC"),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_FORMULARY_NOTICE", None),
@@ -743,8 +742,9 @@ def test_obligations_also_for_non_renewal():
     plans = standard_plans(losing=plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"))
     res = run_member(member(contract_id="S3003", source="B"), plans, BENCHMARKS, Y, SEED, AS_OF)
     obligations = sorted(o.value["obligation"] for o in res.outputs if o.value.get("notice_type") == "OBLIGATION")
-    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION",
-                           "SEND_NON_RENEWAL_NOTICE", "SUBMIT_4RX"]
+    # the non-renewal notice (due October 3) is the plan's duty to every enrollee, issued with the plan-year
+    # record (processors/plan_obligations.py, issue 22), not per member by the October run
+    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION", "SUBMIT_4RX"]
     assert [o.value["transaction_reply_code"] for o in by_topic(res.outputs, TRR_REPLIES)] == ["212", "014"]
 
 
@@ -757,18 +757,19 @@ def _obligations(res):
 
 def test_losing_plan_anoc_deadlines_premium_case():
     # Issue 13 item 5, seed 001: "losing PDPs have two options ...: The standard ANOC by September 30, 2019;
-    # or The alternative ANOC (Exhibit 30 ...) by November 7, 2019." Both, to the losing plan, due at the
-    # end of that day in the Eastern time zone; each note says the other one satisfies it too.
+    # or The alternative ANOC (Exhibit 30 ...) by November 7, 2019." Issue 22: the standard ANOC is owed to
+    # every enrollee and is due before the run, so it is a plan-level obligation of the benchmark calculation
+    # (processors/plan_obligations.py); the run gives the losing plan the alternative ANOC for this member,
+    # due at the end of November 7 in the Eastern time zone, its note naming the standard one too.
     _, _, res = _premium_run()
     ob = _obligations(res)
-    anoc, alt = ob["SEND_ANOC"], ob["SEND_ALTERNATIVE_ANOC"]
-    for o in (anoc, alt):
-        assert (o.topic, o.key, o.value["contract_id"], o.value["pbp_id"]) == (PLAN_NOTICES, "S1001", "S1001", "001")
-        assert o.value["mbi"] == MBI and o.value["plan_year"] == Y and o.value["issued_at"] == AS_OF
-    assert anoc.value["due_at"] == dt.datetime(2025, 10, 1, 3, 59, 59, tzinfo=UTC)   # Sep 30 23:59:59 EDT
+    assert "SEND_ANOC" not in ob
+    alt = ob["SEND_ALTERNATIVE_ANOC"]
+    assert (alt.topic, alt.key, alt.value["contract_id"], alt.value["pbp_id"]) == (PLAN_NOTICES, "S1001", "S1001", "001")
+    assert alt.value["mbi"] == MBI and alt.value["plan_year"] == Y and alt.value["issued_at"] == AS_OF
     assert alt.value["due_at"] == dt.datetime(2025, 11, 8, 4, 59, 59, tzinfo=UTC)    # Nov 7 23:59:59 EST
-    assert "SEND_ALTERNATIVE_ANOC" in anoc.value["note"] and "2025-11-07" in anoc.value["note"]
-    assert "SEND_ANOC" in alt.value["note"] and "2025-09-30" in alt.value["note"]
+    assert "SEND_ANOC" in alt.value["note"] and "2025-09-30" in alt.value["note"] and "2025-11-07" in alt.value["note"]
+    assert alt.value["all_enrollees"] is False
     assert "SEND_NON_RENEWAL_NOTICE" not in ob
 
 
@@ -778,14 +779,13 @@ def test_losing_plan_anoc_deadlines_premium_case():
     plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="SERVICE_AREA_REDUCTION", counties=["24510"]),
 ], ids=["pdp", "ma", "ma-sar"])
 def test_non_renewing_plan_notice_deadline(losing):
-    # Seed 001: "beneficiaries must receive this non-renewal notice from plans no later than October 03".
+    # Seed 001: "beneficiaries must receive this non-renewal notice from plans no later than October 03". Issue 22:
+    # owed to every enrollee and due before the October run: issued with the plan-year record
+    # (tests/processors/test_plan_obligations.py), not per reassigned member.
     plans = standard_plans(losing=losing)
     m = member(contract_id=losing["contract_id"], source="B")
     ob = _obligations(run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF))
-    notice = ob["SEND_NON_RENEWAL_NOTICE"].value
-    assert (notice["contract_id"], notice["pbp_id"]) == (losing["contract_id"], "001")
-    assert notice["due_at"] == dt.datetime(2025, 10, 4, 3, 59, 59, tzinfo=UTC)        # Oct 3 23:59:59 EDT
-    assert "SEND_ANOC" not in ob and "SEND_ALTERNATIVE_ANOC" not in ob
+    assert set(ob) == {"SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION"}
 
 
 def test_blue_letter_fields():
