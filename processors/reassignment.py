@@ -64,6 +64,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from processors import issued
 from processors.benchmark import money, round_cents
 from processors.dates import EASTERN, end_of_day_eastern, file_stamp, iso
 from processors.ids import draw_fraction, stable_id
@@ -534,8 +535,9 @@ def mail_by(case: str, plan_year: int, as_of: dt.datetime) -> dt.date:
 
 def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
     """The second blue notice: "Mid-December ... begins mailing" (seed 001) -> December 20 of Y-1 (the end
-    of mid-December; as late October -> Oct 31), or 14 days after a run later than December 6 (Eastern)."""
-    return max(dt.date(plan_year - 1, 12, 20), as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+    of mid-December; as late October -> Oct 31); issued after that day, mailed the day it is issued (Eastern):
+    it is about the plan the member joins on January 1 (issue 22)."""
+    return max(dt.date(plan_year - 1, 12, 20), as_of.astimezone(EASTERN).date())
 
 
 def gain_file_name(contract_id: str, at: dt.datetime) -> str:
@@ -557,16 +559,21 @@ def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decima
     return round_cents(min(premium, benchmark) * Decimal(int(level)) / 100)
 
 
+def _round_parts(round_: int) -> tuple[int, ...]:
+    """Id parts after the year's reassignment was undone ``round_`` times (none the first time: ids unchanged)."""
+    return (round_,) if round_ else ()
+
+
 def _beneficiary_notice(
     d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
     mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
-    reason: str | None = None, options: Sequence[str] | None = None,
+    reason: str | None = None, options: Sequence[str] | None = None, round_: int = 0,
 ) -> Output:
     return Output(
         BENEFICIARY_NOTICES,
         d.mbi,
         {
-            "notice_id": stable_id("N", ID_STEP, d.plan_year, d.mbi, notice_type),
+            "notice_id": stable_id("N", ID_STEP, d.plan_year, d.mbi, notice_type, *_round_parts(round_)),
             "mbi": d.mbi,
             "notice_type": notice_type,
             "publication": publication,
@@ -582,6 +589,7 @@ def _beneficiary_notice(
             "zero_premium_options": list(d.zero_premium_options if options is None else options),
             "reason": d.reason if reason is None else reason,
             "issued_at": as_of,
+            "withdrawn_notice_id": None,
         },
     )
 
@@ -614,14 +622,15 @@ def _plan_notice(
     d: Decision, *, contract_id: str, pbp_id: str, notice_type: str, file_name: str | None,
     obligation: str | None, due_at: dt.datetime | None, header: str | None, trailer: str | None,
     as_of: dt.datetime, address: Mapping[str, Any] | None = None, note: str | None = None,
-    outside_region: bool = False,
+    outside_region: bool = False, round_: int = 0,
 ) -> Output:
     lis = d.lis_next_year or {}
     return Output(
         PLAN_NOTICES,
         contract_id,
         {
-            "notice_id": stable_id("P", ID_STEP, d.plan_year, d.mbi, contract_id, pbp_id, notice_type, obligation),
+            "notice_id": stable_id("P", ID_STEP, d.plan_year, d.mbi, contract_id, pbp_id, notice_type, obligation,
+                                   *_round_parts(round_)),
             "contract_id": contract_id,
             "pbp_id": pbp_id,
             "notice_type": notice_type,
@@ -680,6 +689,45 @@ def reenrollment_obligation(
     })
 
 
+#: The notices of a decision that says "no" (one per member and plan year; a later run does not repeat them).
+ANSWER_NOTICES = frozenset({NOTICE_TYPES[CHOOSER_TAN], NOT_POSSIBLE_NOTICE, LIS_ENDING_NOTICE})
+#: The notices of a reassignment (withdrawn when the member changes their mind before January 1).
+REASSIGNMENT_NOTICES = frozenset({NOTICE_TYPES[PREMIUM], NOTICE_TYPES[NON_RENEWAL_PDP], NOTICE_TYPES[NON_RENEWAL_MA],
+                                  SECOND_NOTICE})
+
+
+def _reconcile(state: MemberState, d: Decision, as_of: dt.datetime) -> tuple[MemberState | None, list[Output]]:
+    """Withdraw the "no" notices of ``d.plan_year`` this decision contradicts (issue 22, a later run):
+    ``REASSIGNMENT_NOT_POSSIBLE`` once the member is moved after all; ``LIS_ENDS_NEXT_YEAR`` once an LIS period
+    covers January 1 of Y after all. Returns (new state or None, withdrawal records)."""
+    from processors import withdrawal  # late: it builds on this module
+
+    stale = []
+    if d.moves and issued.has_notice(state, d.plan_year, NOT_POSSIBLE_NOTICE):
+        stale.append((issued.notice(state, d.plan_year, NOT_POSSIBLE_NOTICE), "REASSIGNED"))
+    if d.lis_next_year is not None and issued.has_notice(state, d.plan_year, LIS_ENDING_NOTICE):
+        stale.append((issued.notice(state, d.plan_year, LIS_ENDING_NOTICE), "LIS_CONTINUES_NEXT_YEAR"))
+    if not stale:
+        return None, []
+    new = clone(state)
+    out = [withdrawal.withdrawn_notice(new, d.plan_year, record, reason=why, issued_at=as_of,
+                                       losing=(d.losing_contract_id, d.losing_pbp_id),
+                                       gaining=(d.gaining_contract_id, d.gaining_pbp_id))
+           for record, why in stale]
+    issued.forget(new, d.plan_year, notices=[r for r, _ in stale])
+    return new, out
+
+
+def _answer(state: MemberState, d: Decision, notice: Output) -> StepResult:
+    """Issue a "no" notice once per member and plan year (recorded in ``issued``), after any withdrawal."""
+    new, out = _reconcile(state, d, notice.value["issued_at"])
+    if issued.has_notice(state, d.plan_year, notice.value["notice_type"]):
+        return StepResult(new, out)
+    new = new if new is not None else clone(state)
+    issued.note_notice(new, d.plan_year, notice.value)
+    return StepResult(new, [*out, notice])
+
+
 def apply_reassignment(
     state: MemberState,
     decision: Decision,
@@ -690,13 +738,13 @@ def apply_reassignment(
     """The new state and the records of one decision, processed at ``as_of``.
 
     * NONE: nothing (state None, no output), except ``NOT_LIS_NEXT_YEAR`` for a
-      CMS-placed member (source A, C, H): state unchanged; the ``LIS_ENDS_NEXT_YEAR``
-      notice (seed 001: they "will receive information about their options from
-      CMS"), mailed with the tan letters.
-    * CHOOSER_TAN: state unchanged; the tan letter (Pub. 11267) listing the
-      region's zero-premium options.
-    * moving case without a target: state unchanged; a
-      ``REASSIGNMENT_NOT_POSSIBLE`` beneficiary notice with the reason.
+      CMS-placed member (source A, C, H): the ``LIS_ENDS_NEXT_YEAR`` notice (seed
+      001: they "will receive information about their options from CMS"), mailed
+      with the tan letters.
+    * CHOOSER_TAN: the tan letter (Pub. 11267) listing the region's zero-premium
+      options.
+    * moving case without a target: a ``REASSIGNMENT_NOT_POSSIBLE`` beneficiary
+      notice with the reason.
     * moving case with a target (see docs/annual-cycle.md): the losing
       enrollment ends Dec 31 Y-1 (reason 13), a new enrollment starts Jan 1 Y
       (source H, election type Y, application date June 1 / Sept 30 of Y-1),
@@ -706,49 +754,55 @@ def apply_reassignment(
       SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
       (+10 days), the losing plan's dated obligation
       (:func:`losing_plan_obligations`: SEND_ALTERNATIVE_ANOC, premium case),
-      the blue letter, the second blue notice (December,
-      ``REASSIGNMENT_FORMULARY_NOTICE``, reason ``NO_FORMULARY_DATA``).
+      the blue letter. The December second blue notice is issued in December by
+      :func:`formulary_notice` (issue 22).
 
-    Applying the same decision to a state that already has Y in
-    ``reassigned_years`` does nothing (idempotent).
+    Issue 22: every letter and obligation about the member is recorded in the
+    state (:mod:`processors.issued`), so a "no" notice is issued once per plan
+    year whatever the runs (a repeat gives nothing), a later decision withdraws
+    the "no" notices it contradicts (:func:`_reconcile`), and a change of mind
+    before January 1 withdraws what the reassignment issued
+    (:mod:`processors.withdrawal`). Applying the same decision to a state that
+    already has Y in ``reassigned_years`` does nothing (idempotent).
     """
     d = decision
+    round_ = issued.rounds(state, plan_year)
     if d.case == NONE and d.reason == NOT_LIS_NEXT_YEAR and d.losing_enrollment_source in CMS_PLACED_SOURCES:
-        notice = _beneficiary_notice(
+        return _answer(state, d, _beneficiary_notice(
             d, notice_type=LIS_ENDING_NOTICE, publication=None, paper_color=None,
             mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of, current_premium=d.losing_premium,
-        )
-        return StepResult(None, [notice])
+            round_=round_,
+        ))
     if d.case == NONE:
-        return StepResult(None, [])
+        new, out = _reconcile(state, d, as_of)
+        return StepResult(new, out)
     if d.case == CHOOSER_TAN:
-        notice = _beneficiary_notice(
+        return _answer(state, d, _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[CHOOSER_TAN], publication=PUBLICATIONS[CHOOSER_TAN],
             paper_color="TAN", mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of,
-            current_premium=d.losing_premium,
-        )
-        return StepResult(None, [notice])
+            current_premium=d.losing_premium, round_=round_,
+        ))
     current_premium = d.losing_premium if d.case == PREMIUM else None
     if not d.moves:
-        notice = _beneficiary_notice(
+        return _answer(state, d, _beneficiary_notice(
             d, notice_type=NOT_POSSIBLE_NOTICE, publication=None, paper_color=None, mail=None,
-            as_of=as_of, current_premium=current_premium,
-        )
-        return StepResult(None, [notice])
+            as_of=as_of, current_premium=current_premium, round_=round_,
+        ))
     if plan_year in (state.get("reassigned_years") or []):
         return StepResult(None, [])
 
     year_end = dt.date(plan_year - 1, 12, 31)
     new_year = dt.date(plan_year, 1, 1)
     app_date = application_date(d.case, plan_year)
-    tracking_id = stable_id("R", ID_STEP, plan_year, d.mbi)
+    tracking_id = stable_id("R", ID_STEP, plan_year, d.mbi, *_round_parts(round_))
     lis = dict(d.lis_next_year or {})
     gain_c, gain_p = d.gaining_contract_id, d.gaining_pbp_id
     lose_c, lose_p = d.losing_contract_id, d.losing_pbp_id
     assert gain_c and gain_p and lose_c and lose_p
 
     # --- state
-    new = clone(state)
+    reconciled, withdrawals = _reconcile(state, d, as_of)
+    new = reconciled if reconciled is not None else clone(state)
     current = enrollment_on(new, year_end)
     if current is None or (current["contract_id"], current["pbp_id"]) != (lose_c, lose_p):
         raise ValueError(f"{d.mbi}: the decision's losing plan {lose_c}-{lose_p} is not in force on {year_end}")
@@ -777,10 +831,10 @@ def apply_reassignment(
     new["reassigned_years"] = sorted(set(new.get("reassigned_years") or []) | {plan_year})
 
     # --- outputs
-    cause = f"{ID_STEP}|{plan_year}|{d.mbi}"
+    cause = f"{ID_STEP}|{plan_year}|{d.mbi}" + (f"|R{round_}" if round_ else "")
     address = mailing_address(state)
     outside_note = address_outside_note(state, d.region)
-    out: list[Output] = [
+    out: list[Output] = list(withdrawals) + [
         trr_record(
             trc="212", mbi=d.mbi, contract_id=gain_c, transaction_code=TC_ENROLL, processed_at=as_of,
             cause_id=cause, file_name=special_trr_file_name(gain_c, as_of),
@@ -806,7 +860,7 @@ def apply_reassignment(
             d, contract_id=gain_c, pbp_id=gain_p, notice_type="GAIN_FILE_RECORD",
             file_name=gain_file_name(gain_c, as_of), obligation=None, due_at=None,
             header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of, address=address,
-            note=outside_note, outside_region=outside_note is not None,
+            note=outside_note, outside_region=outside_note is not None, round_=round_,
         ),
     ]
     if d.case == PREMIUM:
@@ -814,42 +868,84 @@ def apply_reassignment(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="LOSS_FILE_RECORD",
                 file_name=loss_file_name(lose_c, as_of), obligation=None, due_at=None,
-                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of, address=address,
+                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of, address=address, round_=round_,
             )
         )
+    obligations: list[Output] = []
     for contract_id, pbp_id, obligation, due in (
         (gain_c, gain_p, "SUBMIT_4RX", FOUR_RX_DUE),
         (gain_c, gain_p, "SEND_ENROLLMENT_CONFIRMATION", CONFIRMATION_DUE),
         (lose_c, lose_p, "SEND_DISENROLLMENT_CONFIRMATION", CONFIRMATION_DUE),
     ):
-        out.append(
+        obligations.append(
             _plan_notice(
                 d, contract_id=contract_id, pbp_id=pbp_id, notice_type="OBLIGATION",
                 file_name=special_trr_file_name(contract_id, as_of), obligation=obligation,
-                due_at=as_of + due, header=None, trailer=None, as_of=as_of,
+                due_at=as_of + due, header=None, trailer=None, as_of=as_of, round_=round_,
             )
         )
     for obligation, due_at, note in losing_plan_obligations(d.case, plan_year, as_of):
-        out.append(
+        obligations.append(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="OBLIGATION", file_name=None,
                 obligation=obligation, due_at=due_at, header=None, trailer=None, as_of=as_of, note=note,
+                round_=round_,
             )
         )
-    out.append(
-        _beneficiary_notice(
-            d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
-            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium,
-        )
+    letter = _beneficiary_notice(
+        d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
+        mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium, round_=round_,
     )
-    out.append(
-        _beneficiary_notice(
-            d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
-            mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None,
-            reason=NO_FORMULARY_DATA, options=(),
-        )
-    )
+    for o in obligations:
+        issued.note_obligation(new, plan_year, o.value)
+    issued.note_notice(new, plan_year, letter.value)
+    out.extend(obligations)
+    out.append(letter)
     return StepResult(new, out)
+
+
+def reassignment_enrollment(state: MemberState, plan_year: int) -> dict[str, Any] | None:
+    """The active enrollment the reassignment of ``plan_year`` created (starting January 1 of Y), if any."""
+    for e in reversed(state.get("enrollments") or []):
+        if e["status"] == "ACTIVE" and (e.get("reassignment") or {}).get("plan_year") == plan_year:
+            return e
+    return None
+
+
+def formulary_notice(state: MemberState, plans: Mapping[str, PlanState], plan_year: int,
+                     as_of: dt.datetime) -> StepResult:
+    """``REASSIGNMENT_FORMULARY_NOTICES``: the second blue notice, in December, to a member still reassigned.
+
+    Seed 001: "CMS will mail the second blue notice to these beneficiaries in December. This second notice
+    will identify which drugs in their current drug regimen are on the formulary of the [Y] plan to which
+    they are being reassigned, and how to request an exception or appeal, or file a grievance" (timeline:
+    "Mid-December"). Issued by a command at its place in time (issue 22), to members with Y in
+    ``reassigned_years`` and the reassignment enrollment still to start: ``REASSIGNMENT_FORMULARY_NOTICE``,
+    BLUE, no publication number (the seed names none), the losing and gaining plans, the gaining plan's Y
+    premium, ``mail_by`` :func:`second_notice_mail_by`, reason ``NO_FORMULARY_DATA`` (no drug or formulary
+    data here: the mail house fills them in). Once per member and plan year (recorded); a member who changes
+    their mind afterwards gets it withdrawn (:mod:`processors.withdrawal`).
+    """
+    mbi = state["mbi"]
+    moved = reassignment_enrollment(state, plan_year)
+    if plan_year not in (state.get("reassigned_years") or []) or moved is None \
+            or issued.has_notice(state, plan_year, SECOND_NOTICE):
+        return StepResult(None, [])
+    gaining = plans.get(_year_key(moved["contract_id"], moved["pbp_id"], plan_year)) or {}
+    d = Decision(
+        mbi=mbi, plan_year=plan_year, case=NONE, reason=NO_FORMULARY_DATA,
+        losing_contract_id=moved.get("prior_contract_id"), losing_pbp_id=moved.get("prior_pbp_id"),
+        gaining_contract_id=moved["contract_id"], gaining_pbp_id=moved["pbp_id"],
+        gaining_premium=money(gaining["basic_premium"]) if gaining.get("basic_premium") is not None else None,
+    )
+    notice = _beneficiary_notice(
+        d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
+        mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None, options=(),
+        round_=issued.rounds(state, plan_year),
+    )
+    new = clone(state)
+    issued.note_notice(new, plan_year, notice.value)
+    return StepResult(new, [notice])
 
 
 def run_member(

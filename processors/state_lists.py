@@ -13,6 +13,7 @@ Cycle command -> function:
 ``FINAL_REASSIGNMENT_LIST``         :func:`final_list` with ``FINAL``
 ``SECOND_REASSIGNMENT_RUN``         :func:`second_run`
 ``UPDATED_FINAL_REASSIGNMENT_LIST`` :func:`final_list` with ``UPDATED_FINAL``
+``REASSIGNMENT_FORMULARY_NOTICES``  ``reassignment.formulary_notice`` (issue 22: the December notice)
 =================================== =====================================================
 
 :func:`run_cycle_member` dispatches the five member commands with one signature
@@ -27,7 +28,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from processors import cycle_dates, passive, reassignment
+from processors import cycle_dates, issued, passive, reassignment
 from processors.codes import STATE_CODES
 from processors.dates import EASTERN, from_iso
 from processors.member import region_state_code
@@ -37,6 +38,8 @@ PRELIMINARY = "PRELIMINARY"
 FINAL = "FINAL"
 UPDATED_FINAL = "UPDATED_FINAL"
 LIST_TYPES = (PRELIMINARY, FINAL, UPDATED_FINAL)
+#: A person's entry on a final list that no longer holds (issue 22, processors/withdrawal.py).
+WITHDRAWN_LIST_TYPES = (f"{FINAL}_WITHDRAWN", f"{UPDATED_FINAL}_WITHDRAWN")
 #: The state code of the national final lists (1-800-MEDICARE): not a USPS code, so never a state's list.
 NATIONAL_LIST = "US"
 
@@ -51,9 +54,11 @@ REASSIGNMENT_RUN = "REASSIGNMENT_RUN"
 FINAL_REASSIGNMENT_LIST = "FINAL_REASSIGNMENT_LIST"
 SECOND_REASSIGNMENT_RUN = "SECOND_REASSIGNMENT_RUN"
 UPDATED_FINAL_REASSIGNMENT_LIST = "UPDATED_FINAL_REASSIGNMENT_LIST"
+#: Issue 22: the December second blue notice, at its place in time (processors/reassignment.formulary_notice).
+REASSIGNMENT_FORMULARY_NOTICES = "REASSIGNMENT_FORMULARY_NOTICES"
 MEMBER_COMMANDS = frozenset({
     PRELIMINARY_REASSIGNMENT_LIST, REASSIGNMENT_RUN, FINAL_REASSIGNMENT_LIST,
-    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST,
+    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST, REASSIGNMENT_FORMULARY_NOTICES,
 })
 
 
@@ -101,14 +106,16 @@ def opted_in_states(table: Mapping[str, Iterable[str]] | None, plan_year: int) -
 
 # --------------------------------------------------------------------------- lists
 
-def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: str | None = None) -> Output:
+def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: str | None = None,
+               reason: str | None = None) -> Output:
     """One ``StateListEntry`` (topic ``state-reassignment-lists``, key = its ``state_code``).
 
     ``state_code``: the list it belongs to; by default the member's state (the
     state file's, else the address's: :func:`processors.member.region_state_code`).
+    ``list_type`` may be one of :data:`WITHDRAWN_LIST_TYPES` (with a ``reason``): the entry no longer holds.
     """
-    if list_type not in LIST_TYPES:
-        raise ValueError(f"list_type {list_type!r} is not one of {LIST_TYPES}")
+    if list_type not in LIST_TYPES + WITHDRAWN_LIST_TYPES:
+        raise ValueError(f"list_type {list_type!r} is not one of {LIST_TYPES + WITHDRAWN_LIST_TYPES}")
     p = state.get("profile") or {}
     code = state_code or region_state_code(state)
     return Output(STATE_LISTS, code, {
@@ -122,6 +129,7 @@ def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: s
         "middle_initial": p.get("middle_initial"),
         "birth_date": from_iso(p.get("birth_date")),
         "sex": p.get("sex"),
+        "reason": reason,
     })
 
 
@@ -179,16 +187,21 @@ def final_list(
     individuals who received the blue reassignment letter"), and one on the
     national list, state code ``NATIONAL_LIST`` ("US", for 1-800-MEDICARE,
     seed 001). The updated final list is the whole list again (first and
-    second run). State never changes. ``opted_in_states`` is not used (kept
-    for a uniform signature: only the preliminary list depends on the opt-in).
+    second run). ``opted_in_states`` is not used (kept for a uniform signature:
+    only the preliminary list depends on the opt-in). Issue 22: the entries are
+    recorded in the member's ``issued`` record (the state changes the first time),
+    so that a change of mind before January 1 withdraws them where they went
+    (processors/withdrawal.py); a re-run re-sends the same entries.
     """
     del as_of, opted_in_states
     if list_type not in (FINAL, UPDATED_FINAL):
         raise ValueError(f"list_type {list_type!r} is not FINAL or UPDATED_FINAL")
     if plan_year not in _years(state, "reassigned_years") or not region_state_code(state):
         return StepResult(None, [])
-    return StepResult(None, [list_entry(state, plan_year, list_type),
-                             list_entry(state, plan_year, list_type, NATIONAL_LIST)])
+    entries = [list_entry(state, plan_year, list_type), list_entry(state, plan_year, list_type, NATIONAL_LIST)]
+    new = clone(state)
+    fresh = [issued.note_list(new, plan_year, list_type, e.key) for e in entries]
+    return StepResult(new if any(fresh) else None, entries)
 
 
 # --------------------------------------------------------------------------- runs
@@ -283,6 +296,8 @@ MEMBER_STEPS: dict[str, MemberStep] = {
         lambda st, plans, bms, year, seed, at, opted, prev: second_run(st, plans, bms, year, seed, at, prev),
     UPDATED_FINAL_REASSIGNMENT_LIST:
         lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, UPDATED_FINAL, opted),
+    REASSIGNMENT_FORMULARY_NOTICES:
+        lambda st, plans, bms, year, seed, at, opted, prev: reassignment.formulary_notice(st, plans, year, at),
 }
 assert frozenset(MEMBER_STEPS) == MEMBER_COMMANDS
 

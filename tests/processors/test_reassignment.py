@@ -166,7 +166,10 @@ def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR)
     assert not d.moves
     res = apply_reassignment(m, d, plans, Y, AS_OF)
-    assert res.state is None
+    # not moved; the letter is recorded (issue 22: once per plan year, a repeat issues nothing)
+    assert res.state["enrollments"] == m["enrollments"] and res.state["reassigned_years"] == []
+    assert res.state["issued"][str(Y)]["notices"][0]["notice_type"] == "CHOOSER"
+    assert apply_reassignment(res.state, d, plans, Y, AS_OF) == (None, [])
     assert len(res.outputs) == 1
     letter = res.outputs[0]
     assert letter.topic == BENEFICIARY_NOTICES and letter.key == MBI
@@ -428,7 +431,7 @@ def test_not_lis_eligible_next_year_never():
 def test_cms_placed_member_losing_lis_next_year_is_told_and_not_moved(source):
     m = member(source=source, lis_periods=[lis("100", end="2025-12-31")])
     res = run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
-    assert res.state is None  # not reassigned
+    assert res.state["reassigned_years"] == [] and res.state["enrollments"] == m["enrollments"]  # not reassigned
     [notice] = [o for o in res.outputs]
     v = notice.value
     assert (notice.topic, notice.key) == (BENEFICIARY_NOTICES, MBI)
@@ -557,10 +560,11 @@ def test_no_eligible_target_gives_not_possible_notice():
     d = decide(m, plans)
     assert (d.case, d.reason) == (ra.PREMIUM, ra.NO_ELIGIBLE_TARGET)
     res = apply_reassignment(m, d, plans, Y, AS_OF)
-    assert res.state is None
+    assert res.state["enrollments"] == m["enrollments"] and res.state["reassigned_years"] == []
     assert [o.topic for o in res.outputs] == [BENEFICIARY_NOTICES]
     v = res.outputs[0].value
     assert v["notice_type"] == "REASSIGNMENT_NOT_POSSIBLE" and v["reason"] == ra.NO_ELIGIBLE_TARGET
+    assert apply_reassignment(res.state, d, plans, Y, AS_OF) == (None, [])  # once per plan year (issue 22)
     assert v["publication"] is None and v["paper_color"] is None
     assert (v["losing_contract_id"], v["losing_pbp_id"]) == ("S1001", "001")
 
@@ -613,8 +617,7 @@ def test_apply_outputs_premium_case():
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ALTERNATIVE_ANOC"),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
-        (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_FORMULARY_NOTICE", None),
-    ]
+    ]  # the December notice: REASSIGNMENT_FORMULARY_NOTICES in December (issue 22)
 
 
 def test_trr_212_and_014():
@@ -810,31 +813,31 @@ def test_second_blue_notice_in_december_for_every_reassigned_member(losing, case
     # This second notice will identify which drugs in their current drug regimen are on the formulary of
     # the [Y] plan to which they are being reassigned, and how to request an exception or appeal, or file
     # a grievance" (timeline: "Mid-December ... begins mailing"). No drug or formulary data here: the record
-    # says so (reason NO_FORMULARY_DATA).
+    # says so (reason NO_FORMULARY_DATA). Issue 22: issued in December by its own command, to those still
+    # reassigned then (tests/processors/test_withdrawal.py), not by the October run.
     m = member(contract_id=losing["contract_id"], pbp_id=losing["pbp_id"])
-    res = run_member(m, standard_plans(losing=losing), BENCHMARKS, Y, SEED, AS_OF)
-    letters = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)]
-    assert [v["notice_type"] for v in letters] == [case, "REASSIGNMENT_FORMULARY_NOTICE"]
-    second = letters[1]
+    plans = standard_plans(losing=losing)
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert [v["notice_type"] for v in (o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES))] == [case]
+    december = dt.datetime(2025, 12, 12, 15, tzinfo=dt.timezone.utc)
+    [second] = [o.value for o in ra.formulary_notice(res.state, plans, Y, december).outputs]
     assert (second["paper_color"], second["publication"], second["mail_by"]) == ("BLUE", None, dt.date(2025, 12, 20))
-    assert second["reason"] == "NO_FORMULARY_DATA"
+    assert second["reason"] == "NO_FORMULARY_DATA" and second["notice_type"] == "REASSIGNMENT_FORMULARY_NOTICE"
     gain = res.outputs[0].value  # the 212
     assert (second["gaining_contract_id"], second["gaining_pbp_id"]) == (gain["contract_id"], gain["pbp_id"])
     assert (second["losing_contract_id"], second["losing_pbp_id"]) == (losing["contract_id"], losing["pbp_id"])
     assert second["gaining_plan_premium"] == gain["part_d_premium"] and second["plan_year"] == Y
-    assert second["notice_id"] != letters[0]["notice_id"] and second["issued_at"] == AS_OF
+    assert second["issued_at"] == december
 
 
-def test_second_blue_notice_of_a_late_run_and_none_for_those_not_moved():
-    late = dt.datetime(2025, 12, 10, 15, tzinfo=dt.timezone.utc)  # a second run in December: 14 days later
-    res = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, late)
-    second = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)][-1]
-    assert (second["notice_type"], second["mail_by"]) == ("REASSIGNMENT_FORMULARY_NOTICE", dt.date(2025, 12, 24))
+def test_second_blue_notice_none_for_those_not_moved():
     # a chooser (tan letter) and a member with no target get no second notice
     chooser = run_member(member(source="B"), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
     assert [o.value["notice_type"] for o in chooser.outputs] == ["CHOOSER"]
+    assert ra.formulary_notice(chooser.state, standard_plans(), Y, AS_OF) == (None, [])
     stuck = run_member(member(), catalog(plan("S1001", "001", "38.00")), BENCHMARKS, Y, SEED, AS_OF)
     assert [o.value["notice_type"] for o in stuck.outputs] == ["REASSIGNMENT_NOT_POSSIBLE"]
+    assert ra.formulary_notice(stuck.state, standard_plans(), Y, AS_OF) == (None, [])
 
 
 def test_mail_by_late_run():

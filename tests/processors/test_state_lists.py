@@ -119,6 +119,7 @@ def test_preliminary_lists_a_mover_in_an_opted_in_state():
     assert out.value == {
         "list_type": "PRELIMINARY", "plan_year": Y, "state_code": "MD", "mbi": MBI, "ssn": "900000001",
         "first_name": "ANA", "last_name": "DOE", "middle_initial": "Q", "birth_date": D(1950, 3, 2), "sex": "F",
+        "reason": None,
     }
 
 
@@ -185,7 +186,9 @@ def test_final_list_every_reassigned_member_to_their_state_and_the_national_list
     # (state code "US") for the call centre.
     moved = sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
     res = sl.final_list(moved, Y, RUN_AT, "FINAL", MD)
-    assert res.state is None
+    # issue 22: the entries are recorded (a change of mind withdraws them); a re-run re-sends them, state unchanged
+    assert res.state["issued"][str(Y)]["lists"] == [["FINAL", "MD"], ["FINAL", "US"]]
+    assert sl.final_list(res.state, Y, RUN_AT, "FINAL", MD) == (None, res.outputs)
     assert _lists(res) == [("MD", "MD", "FINAL", MBI), ("US", "US", "FINAL", MBI)]
     assert _lists(sl.final_list(moved, Y, RUN_AT, "UPDATED_FINAL", MD)) == [
         ("MD", "MD", "UPDATED_FINAL", MBI), ("US", "US", "UPDATED_FINAL", MBI)]
@@ -283,7 +286,8 @@ def test_run_cycle_member_dispatch():
     with pytest.raises(ValueError):
         sl.run_cycle_member("CALCULATE_BENCHMARKS", m, as_of=RUN_AT, **kw)
     assert sl.MEMBER_COMMANDS == {"PRELIMINARY_REASSIGNMENT_LIST", "REASSIGNMENT_RUN", "FINAL_REASSIGNMENT_LIST",
-                                  "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST"}
+                                  "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST",
+                                  "REASSIGNMENT_FORMULARY_NOTICES", "YEAR_END"}  # issue 22
 
 
 def test_everything_is_deterministic():
