@@ -230,17 +230,17 @@ def _cancelled_passive_for(state: MemberState, plan_year: int) -> bool:
 
 
 def _second_run_considers(state: MemberState, plan_year: int, as_of: dt.datetime) -> bool:
-    """``SECOND_REASSIGNMENT_RUN``: reassign, for January 1 of Y, those the first run could not.
+    """``SECOND_REASSIGNMENT_RUN``: "any remaining LIS beneficiaries" (seed 000's process summary; issue 22).
 
-    Considered: members on Y's preliminary list, and members whose January 1
-    Y passive enrollment was cancelled (TC 82/83). For them ``run_member``
-    with the same target rules, replies (212/014 on the special TRR of this
-    run), files, obligations and letters; ``evaluate`` skips whoever was
-    already reassigned (ALREADY_REASSIGNED) or still has a passive enrollment
-    (ENROLLMENT_ENDS / ALREADY_PASSIVE). Everyone else: nothing.
+    Everyone: ``reassignment.evaluate`` leaves whoever was already reassigned (ALREADY_REASSIGNED), still has a
+    passive enrollment (ENROLLMENT_ENDS / ALREADY_PASSIVE) or chose a plan for January 1 (ENROLLMENT_ENDS),
+    and moves the members on Y's preliminary list, those whose January 1 Y passive enrollment was cancelled
+    (TC 82/83), and those the first run could not move then: no benchmark, no eligible target, next year's
+    LIS confirmed since. A notice the first run sent is not sent again (``processors.issued``); one the new
+    decision contradicts (REASSIGNMENT_NOT_POSSIBLE, LIS_ENDS_NEXT_YEAR) is withdrawn.
     """
-    del as_of
-    return plan_year in _years(state, "preliminary_years") or _cancelled_passive_for(state, plan_year)
+    del state, plan_year, as_of
+    return True
 
 
 #: Run command -> who it considers (state, plan_year, as_of) -> bool; everyone else gets nothing.

@@ -245,11 +245,58 @@ def test_second_run_leaves_the_still_passive_and_the_already_moved():
     assert sl.second_run(moved, PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
 
 
-def test_second_run_ignores_members_never_listed_and_never_passive():
-    # would move, but was not on the list (e.g. not in an opted-in state): the first run handled them
-    assert sl.second_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
-    chooser = mover(source="B", preliminary_years=[Y])
-    assert sl.second_run(chooser, PLANS, BENCHMARKS, Y, SEED, SECOND_AT).state is None
+# Issue 22 item 9. Seed 000's process summary: "November - CMS processes a second reassignment of any
+# remaining LIS beneficiaries into a new PDP with a January 1 enrollment effective date". Not only listed
+# members and cancelled passive enrollments: anyone the first run could not move then.
+
+def test_second_run_moves_a_member_whose_first_run_found_no_target():
+    no_target = {k: v for k, v in PLANS.items() if not k.startswith(("S1001-002", "S2002-001"))}
+    first = sl.first_run(mover(state_code="DE"), no_target, BENCHMARKS, Y, SEED, RUN_AT)
+    [stuck] = first.outputs
+    assert (stuck.value["notice_type"], stuck.value["reason"]) == ("REASSIGNMENT_NOT_POSSIBLE", "NO_ELIGIBLE_TARGET")
+    # a plan at or below the benchmark is filed in November: the second run moves the member
+    res = sl.second_run(first.state, PLANS, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+    notices = [(o.value["notice_type"], o.value["withdrawn_notice_id"]) for o in res.outputs
+               if o.topic == "beneficiary-notices"]
+    assert notices == [("REASSIGNMENT_NOT_POSSIBLE_WITHDRAWN", stuck.value["notice_id"]), ("REASSIGNMENT_PREMIUM", None)]
+    assert res.state["reassigned_years"] == [Y]
+    # still no target: the second run says nothing again
+    assert sl.second_run(first.state, no_target, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+
+
+def test_second_run_moves_a_member_whose_first_run_found_no_benchmark():
+    # a non-renewal with no benchmark for the member's region at the first run (none calculated yet):
+    # the second run uses the benchmarks calculated since
+    ending = dict(PLANS, **{"S1001-001-2026": plan("S1001", "001", "38.00", status="NON_RENEWING")})
+    first = sl.first_run(mover(), ending, {}, Y, SEED, RUN_AT)
+    assert [(o.value["notice_type"], o.value["reason"]) for o in first.outputs] == [
+        ("REASSIGNMENT_NOT_POSSIBLE", "NO_BENCHMARK")]
+    res = sl.second_run(first.state, ending, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+
+
+def test_second_run_moves_a_member_whose_next_year_lis_was_confirmed_after_the_first_run():
+    from tests.processors.cycle_builders import lis
+
+    ending = mover(lis_periods=[lis("100", end="2025-12-31")])
+    first = sl.first_run(ending, PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    [told] = first.outputs
+    assert told.value["notice_type"] == "LIS_ENDS_NEXT_YEAR"
+    confirmed = dict(first.state, lis=first.state["lis"] + [lis("100", start="2026-01-01")])
+    res = sl.second_run(confirmed, PLANS, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+    withdrawn = [o.value for o in res.outputs if o.value.get("notice_type") == "LIS_ENDS_NEXT_YEAR_WITHDRAWN"]
+    assert [(w["withdrawn_notice_id"], w["reason"]) for w in withdrawn] == [
+        (told.value["notice_id"], "LIS_CONTINUES_NEXT_YEAR")]
+
+
+def test_second_run_repeats_nothing_for_those_already_told():
+    chooser = sl.first_run(mover(source="B"), PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    assert [o.value["notice_type"] for o in chooser.outputs] == ["CHOOSER"]
+    assert sl.second_run(chooser.state, PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+    # a member the first run never saw (e.g. enrolled since) who would move: moved now
+    assert trcs(sl.second_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, SECOND_AT).outputs) == ["212", "014"]
 
 
 def test_second_run_catches_a_cancelled_passive_member_who_was_not_listed():
