@@ -14,6 +14,7 @@ Cycle command -> function:
 ``SECOND_REASSIGNMENT_RUN``         :func:`second_run`
 ``UPDATED_FINAL_REASSIGNMENT_LIST`` :func:`final_list` with ``UPDATED_FINAL``
 ``REASSIGNMENT_FORMULARY_NOTICES``  ``reassignment.formulary_notice`` (issue 22: the December notice)
+``YEAR_END``                        ``year_end.year_end_member`` (issue 22: the plan year's end)
 =================================== =====================================================
 
 :func:`run_cycle_member` dispatches the five member commands with one signature
@@ -28,7 +29,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from processors import cycle_dates, issued, passive, reassignment
+from processors import cycle_dates, issued, passive, reassignment, year_end
 from processors.codes import STATE_CODES
 from processors.dates import EASTERN, from_iso
 from processors.member import region_state_code
@@ -56,9 +57,11 @@ SECOND_REASSIGNMENT_RUN = "SECOND_REASSIGNMENT_RUN"
 UPDATED_FINAL_REASSIGNMENT_LIST = "UPDATED_FINAL_REASSIGNMENT_LIST"
 #: Issue 22: the December second blue notice, at its place in time (processors/reassignment.formulary_notice).
 REASSIGNMENT_FORMULARY_NOTICES = "REASSIGNMENT_FORMULARY_NOTICES"
+#: Issue 22: the end of the plan year (processors/year_end.py).
+YEAR_END = "YEAR_END"
 MEMBER_COMMANDS = frozenset({
     PRELIMINARY_REASSIGNMENT_LIST, REASSIGNMENT_RUN, FINAL_REASSIGNMENT_LIST,
-    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST, REASSIGNMENT_FORMULARY_NOTICES,
+    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST, REASSIGNMENT_FORMULARY_NOTICES, YEAR_END,
 })
 
 
@@ -298,6 +301,8 @@ MEMBER_STEPS: dict[str, MemberStep] = {
         lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, UPDATED_FINAL, opted),
     REASSIGNMENT_FORMULARY_NOTICES:
         lambda st, plans, bms, year, seed, at, opted, prev: reassignment.formulary_notice(st, plans, year, at),
+    YEAR_END:
+        lambda st, plans, bms, year, seed, at, opted, prev: year_end.year_end_member(st, plans, bms, year, at),
 }
 assert frozenset(MEMBER_STEPS) == MEMBER_COMMANDS
 

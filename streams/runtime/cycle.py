@@ -25,7 +25,9 @@ decides the same way (:func:`plan`):
   ``SECOND_REASSIGNMENT_RUN`` use the benchmarks of the last
   ``CALCULATE_BENCHMARKS`` of their plan year before them: the partition waits
   until that calculation is done on every partition; with no such
-  calculation the command is refused (``NO_BENCHMARK``). They also get the
+  calculation the command is refused (``NO_BENCHMARK``). ``YEAR_END`` uses
+  them the same way when there is a calculation, and runs without one
+  otherwise (its terminations do not need one). The runs also get the
   benchmarks of the year before (the choosers' tan letter compares this
   year's premium liability with next year's, seed 001):
   :meth:`Commands._previous_benchmarks`.
@@ -65,6 +67,9 @@ SCANNED = frozenset({CALCULATE_BENCHMARKS} | set(state_lists.MEMBER_COMMANDS))
 NEEDS_BENCHMARKS = frozenset({
     state_lists.PRELIMINARY_REASSIGNMENT_LIST, state_lists.REASSIGNMENT_RUN, state_lists.SECOND_REASSIGNMENT_RUN,
 })
+#: Commands that use the plan year's benchmarks when one was calculated before them, and run without them
+#: otherwise (issue 22: YEAR_END ends enrollments whatever; its auto-enrollment needs a benchmark).
+USES_BENCHMARKS = frozenset({state_lists.YEAR_END})
 #: Members scanned between two yields to the event loop (heartbeats, the web server).
 SCAN_CHUNK = 2000
 #: Rank of the commands among a partition's inputs: after the member topics (same timestamp: data first).
@@ -178,6 +183,12 @@ class Commands:
                 previous = self._previous_benchmarks(item, year)
                 if isinstance(previous, Wait):
                     return previous
+            elif command in USES_BENCHMARKS:
+                calc = self._last_calculation(item, year)
+                done = self.done.get(command_id(calc)) if calc is not None else {"benchmarks": {}}
+                if done is None:
+                    return Wait(f"benchmarks of {year} not calculated on every partition yet")
+                bms = done["benchmarks"]
             opted = self._opted_in(item, year)
         except CommandError as exc:
             return Skip(exc)

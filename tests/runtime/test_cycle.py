@@ -161,3 +161,18 @@ def test_the_same_scan_answers_the_same_on_a_second_worker(prev, letters):
         payloads.append(w.commands.plan(run))
         assert len(_letters(payloads[-1], run)) == letters
     assert payloads[0] == payloads[1]
+
+
+def test_year_end_uses_the_plan_years_benchmarks_and_runs_without_them():
+    # Issue 22 item 2: YEAR_END ends enrollments whatever; the auto-enrollment that follows uses the
+    # benchmarks of the plan year's last calculation before it, waiting for it like a run
+    at = dt.datetime(2026, 12, 29, 15, tzinfo=UTC)
+    w = World()
+    alone = w.publish_command(_command("YEAR_END", at), T0 + 500)
+    payload = w.commands.plan(alone)
+    assert payload["command"] == "YEAR_END" and payload["benchmarks_d"] == {}
+    calc = w.calculate(Y, T0 + 1000, {"05": "27.00"})
+    end = w.publish_command(_command("YEAR_END", at), T0 + 2000)
+    assert w.commands.plan(end)["benchmarks_d"] == {"05": Decimal("27.00")}
+    del w.done[cycle.command_id(SERDE.decode(topics.CYCLE_COMMANDS, calc.value))]
+    assert isinstance(w.commands.plan(end), cycle.Wait)
