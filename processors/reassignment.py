@@ -689,8 +689,6 @@ def reenrollment_obligation(
     })
 
 
-#: The notices of a decision that says "no" (one per member and plan year; a later run does not repeat them).
-ANSWER_NOTICES = frozenset({NOTICE_TYPES[CHOOSER_TAN], NOT_POSSIBLE_NOTICE, LIS_ENDING_NOTICE})
 #: The notices of a reassignment (withdrawn when the member changes their mind before January 1).
 REASSIGNMENT_NOTICES = frozenset({NOTICE_TYPES[PREMIUM], NOTICE_TYPES[NON_RENEWAL_PDP], NOTICE_TYPES[NON_RENEWAL_MA],
                                   SECOND_NOTICE})
