@@ -76,6 +76,8 @@ PLAN_NOTICES = "plan-notices"
 STATE_LISTS = "state-reassignment-lists"
 LIS_BENCHMARKS = "lis-benchmarks"
 DEAD_LETTERS = "dead-letters"
+#: Issue 23: the replies to the transactions a state submitted, keyed by the state's code.
+STATE_RESPONSES = "state-responses"
 
 # Input topics.
 ENROLLMENT_REQUESTS = "enrollment-requests"

@@ -15,8 +15,9 @@ command, ends them all and makes sure each is told and, when they can be, covere
    counties were not sent, ends nobody: nothing is ended on a guess (the plan-year record of the latter is
    dead-lettered when it comes, REDUCED_COUNTIES_MISSING).
 2. The plan gets **TRC 013** (transaction code 51, reason 10, effective January 1 of Y: the first day
-   without coverage), on its daily TRR of the command's ``as_of``, ``update_source_contract_id`` ``CMS``: the
-   public list gives no closer code for a disenrollment CMS makes because the plan ends.
+   without coverage), on its daily TRR of the command's ``as_of``, ``update_source_contract_id`` ``CMS``,
+   ``reason`` ``PLAN_YEAR_ENDS``, the Y-1 premium with the subsidy amount and premium liability of December 31
+   (issue 23): the public list gives no closer code for a disenrollment CMS makes because the plan ends.
 3. A full-benefit dual or LIS member who has no plan from January 1 is auto- or facilitated-enrolled for
    January 1 (:func:`processors.auto_enrollment.auto_or_facilitate` judged on January 1: 117 / 118; an
    opt-out: 166), with the benchmarks of Y.
@@ -38,6 +39,7 @@ from decimal import Decimal
 from typing import Any
 
 from processors import auto_enrollment, issued
+from processors import premium as premium_amounts
 from processors import reassignment as ra
 from processors.benchmark import money
 from processors.codes import TC_DISENROLL
@@ -48,6 +50,8 @@ from processors.model import BENEFICIARY_NOTICES, TRR_REPLIES, MemberState, Outp
 from processors.trr import beneficiary_fields, lis_fields, trr_record
 
 PLAN_TERMINATED = "PLAN_TERMINATED"
+#: ``TrrRecord.reason`` of the year end's 013 (issue 23's reason field): the plan-year does not continue.
+PLAN_YEAR_ENDS = "PLAN_YEAR_ENDS"
 #: seed 002 Table 30: "10 CONTR TERMD PLAN - Termination of contract/Plan Benefit Package (PBP)/Segment"
 PLAN_TERMINATION_REASON = "10"
 TRC_DISENROLLED = "013"
@@ -121,8 +125,11 @@ def _enroll(state: MemberState, plans: Mapping[str, PlanState], benchmarks: Mapp
 
 
 def year_end_member(state: MemberState, plans: Mapping[str, PlanState], benchmarks: Mapping[str, Decimal],
-                    plan_year: int, as_of: dt.datetime) -> StepResult:
-    """``YEAR_END`` of ``plan_year`` for one member (module doc). ``benchmarks``: region -> benchmark of Y."""
+                    plan_year: int, as_of: dt.datetime,
+                    previous_benchmarks: Mapping[str, Decimal] | None = None) -> StepResult:
+    """``YEAR_END`` of ``plan_year`` for one member (module doc). ``benchmarks``: region -> benchmark of Y;
+    ``previous_benchmarks``: of Y-1, for the 013's subsidy amount and premium liability of December 31 (issue 23's
+    amounts on every reply with a premium; unknown: the amounts of a member with LIS are empty)."""
     year_end = dt.date(plan_year - 1, 12, 31)
     new_year = dt.date(plan_year, 1, 1)
     current = enrollment_on(state, year_end)
@@ -142,12 +149,15 @@ def year_end_member(state: MemberState, plans: Mapping[str, PlanState], benchmar
     ended["end"] = iso(year_end)
     ended["disenrollment_reason"] = PLAN_TERMINATION_REASON
     last = plans.get(f"{ended['contract_id']}-{ended['pbp_id']}-{plan_year - 1}")
+    premium = money(last["basic_premium"]) if last and last.get("basic_premium") is not None else None
     outputs: list[Output] = [trr_record(
         trc=TRC_DISENROLLED, mbi=new["mbi"], contract_id=ended["contract_id"], transaction_code=TC_DISENROLL,
         processed_at=as_of, cause_id=f"{ID_STEP}|{plan_year}|{new['mbi']}",
         pbp_id=ended["pbp_id"], effective_date=new_year, disenrollment_reason=PLAN_TERMINATION_REASON,
         enrollment_source=ended.get("enrollment_source"), update_source_contract_id="CMS",
-        part_d_premium=money(last["basic_premium"]) if last and last.get("basic_premium") is not None else None,
+        part_d_premium=premium, reason=PLAN_YEAR_ENDS,
+        **(premium_amounts.member_amounts(new, plans, {plan_year - 1: previous_benchmarks or {}},
+                                          ended["contract_id"], ended["pbp_id"], year_end) if premium is not None else {}),
         **lis_fields(lis_on(new, year_end)), **beneficiary_fields(new),
     )]
     enrolled, more = _enroll(new, plans, benchmarks, plan_year, as_of)

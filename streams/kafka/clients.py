@@ -104,6 +104,13 @@ def connection(bootstrap: str, security: KafkaSecurity | None = None) -> dict[st
     return {"bootstrap_servers": bootstrap, **_security_kwargs(security)}
 
 
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java client, aiokafka: murmur2) gives ``key``."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def consumer(bootstrap: str, *topics: str, group_id: str | None = None, security: KafkaSecurity | None = None,
              **options: Any) -> AIOKafkaConsumer:
     """An aiokafka consumer (not started). ``group_id=None``: a plain reader without a group."""

@@ -281,6 +281,11 @@ async def sample_forever(bootstrap: str, groups: list[str], collector: LagCollec
 
 
 # --------------------------------------------------------------------- CLI
+def group_topics(group: str, app_id: str) -> tuple[str, ...]:
+    """Topics shown for ``group`` even before its first commit: the worker group's inputs, none for another."""
+    return topics.GROUP_INPUTS if group == app_id else ()
+
+
 def format_table(rows: list[LagRow]) -> str:
     head = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATER", "LAG", "LAG-SECONDS")
     body = [
@@ -324,11 +329,10 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
 
     bootstrap = require_broker(settings)
     groups = args.group or [settings.app_id]
-    app_topics = topics.GROUP_INPUTS  # shown for the app's group even before its first commit
     logging.basicConfig(level=logging.WARNING)
 
     def app_topics_for(group: str) -> tuple[str, ...]:
-        return app_topics if group == settings.app_id else ()
+        return group_topics(group, settings.app_id)
 
     if args.serve is not None:
         _serve(bootstrap, groups, args, app_topics_for)

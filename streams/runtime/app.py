@@ -39,11 +39,12 @@ from streams.kafka.internals import faust_private as fp
 from streams.kafka.internals.store import MIB, Budget
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.observability import web
+from streams.observability import access, web
 from streams.observability.metrics import Metrics
 from streams.runtime import cycle
 from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
+from streams.runtime.query import MemberQuery
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader, benchmark_table
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
@@ -119,6 +120,8 @@ class PartdApp:
             web_host=settings.web_host,
             web_bind=settings.web_host,
             web_port=settings.web_port,
+            canonical_url=settings.web_url_advertised,  # how other workers and the console reach this one
+            web_ssl_context=access.server_ssl_context(settings),
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             stream_buffer_maxsize=max(4096, settings.batch_size * 4),
@@ -126,9 +129,12 @@ class PartdApp:
             **fp.APP_SETTINGS,
         )
         self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
+        # lis-benchmarks read whole: the previous plan year's benchmarks a run compares the choosers' liability
+        # with when the log holds no calculation of that year (issue 22, cycle.Commands._previous_benchmarks).
         self.benchmarks = benchmark_table(bootstrap, self.serde)
         self.command_log = CommandLog(topics.CYCLE_COMMANDS, bootstrap, self.serde)
         self.results = CycleResults(bootstrap, self.serde)
+        # The benchmarks the member rules see are each partition's own (cycle.BENCHMARKS_KEY), not a reader's.
         self.readers: tuple[TopicReader, ...] = (self.plans, self.benchmarks, self.command_log, self.results)
         self.sender = Sender(bootstrap)
         self.offsets = GroupOffsets(bootstrap, settings.app_id)
@@ -142,6 +148,10 @@ class PartdApp:
         self.app.before_stop = self.runtime.before_stop
         self._define()
         web.install(self)
+        self.query = MemberQuery(self.members, self.app.router, settings.web_url_advertised,
+                                 lambda p: self.ready.is_set() and p in self.runtime.groups,
+                                 self.runtime._partition_count)
+        web.install_member_query(self.app, self.query, settings.console_token, access.lookup_refusal(settings))
 
     # ---------------------------------------------------------------- agents
     def _define(self) -> None:
@@ -282,6 +292,9 @@ class PartdApp:
             outputs = cycle.benchmark_outputs(progress, self.plans.data)
             outputs += cycle.premium_case_obligations(progress, self.plans.data, outputs,
                                                       self.runtime.commands.calculation_before(command_id))
+            await self._send(outputs, src.timestamp_ms)
+        elif progress["command"] == cycle.PREVIEW:  # issue 23: the July preview's counts
+            outputs = cycle.preview_outputs(progress)
             await self._send(outputs, src.timestamp_ms)
         key, value = cycle.done_message(progress, outputs)
         await self.app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes).send(

@@ -52,7 +52,7 @@ SCRATCH_TOPIC = "partd-bench-passthrough"
 FAUST_SCRATCH_TOPIC = "partd-bench-faust-passthrough"
 APP_PREFIX = "partd-bench"
 BENCH_OUTPUTS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
-                 "lis-benchmarks", "dead-letters")
+                 "lis-benchmarks", "dead-letters", "state-responses")
 UTC = dt.timezone.utc
 
 

@@ -129,9 +129,11 @@ async def read_all(bootstrap: str, serde: Serde, topic: str, *, expect: int | No
 
 async def read_to_end(
     bootstrap: str, topic: str, *, key: bytes | None = None, idle_timeout: float = 30.0,
+    key_partition_only: bool = False,
 ) -> AsyncIterator[list[Any]]:
     """Batches of ``topic``'s raw records (aiokafka ``ConsumerRecord``), from the beginning up to the
-    end offsets taken at the start; with ``key``, only the records with that key.
+    end offsets taken at the start; with ``key``, only the records with that key (and with
+    ``key_partition_only``, read only the partition the default partitioner gives the key).
 
     Stops by offsets, not by idling, so it reads exactly what was there when it started. Raises
     ``TimeoutError`` when nothing arrives for ``idle_timeout`` s while records are still due.
@@ -143,6 +145,8 @@ async def read_to_end(
         if not parts:
             raise LookupError(f"topic {topic!r} does not exist on {bootstrap}")
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if key is not None and key_partition_only:
+            tps = [TopicPartition(topic, clients.key_partition(key, len(tps)))]
         ends = await consumer.end_offsets(tps)
         todo = [tp for tp in tps if ends[tp] > 0]
         if not todo:

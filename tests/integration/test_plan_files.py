@@ -68,7 +68,7 @@ def test_a_batch_in_and_the_trr_files_out(cluster, tmp_path: Path) -> None:
         done = _partd(cluster.bootstrap, "trr-file", "--contract", "S7101", "--out", str(out), "--date", "2026-11-02")
         assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out1.iterdir())
-    assert names == sorted({r["file_name"] for r in mine}) == ["P.RS7101.DAILYTRR.D261102.T1400000"]
+    assert names == sorted({r["file_name"] for r in mine}) == ["P.RS7101.DAILYTRR.D261102.T1400000.01"]
     for name in names:  # written again: the same bytes
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
     data = (out1 / names[0]).read_bytes()

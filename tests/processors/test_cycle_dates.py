@@ -46,10 +46,11 @@ def test_a_years_own_window_moves_the_passive_window(memo_2027):
         ev = enroll_event(contract_id="H9001", enrollment_source="J", submitter_id="OH", election_type="Y",
                           effective_date=D(2027, 1, 1), application_date=day,
                           submitted_at=dt.datetime(day.year, day.month, day.day, hour, tzinfo=UTC))
-        return passive.apply_passive_enrollment(member, ev, plans).outputs[0].value["trc_short_name"]
+        reply = passive.apply_passive_enrollment(member, ev, plans).outputs[0].value
+        return reply["transaction_reply_code"], reply["reason"]
 
-    assert passive_on(D(2026, 10, 2), 14) == "ENROLLMENT ACCEPTED"                 # before Oct 4: inside 2027's window
-    assert passive_on(D(2026, 10, 26), 14).endswith("OUTSIDE_WINDOW")              # after Oct 23 17:00 EDT
+    assert passive_on(D(2026, 10, 2), 14) == ("011", None)                  # before Oct 4: inside 2027's window
+    assert passive_on(D(2026, 10, 26), 14) == ("108", "OUTSIDE_WINDOW")     # after Oct 23 17:00 EDT
 
 
 def test_a_years_own_opt_in_deadline(memo_2027):

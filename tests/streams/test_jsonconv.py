@@ -50,6 +50,15 @@ SAMPLES: dict[str, dict] = {
         "part_d_premium": 0.5, "cms_processing_timestamp": "2026-11-01T06:00:00Z",
         "file_name": "P.RS1234.SPCLTRD.D261101.T0600000", "cms_tracking_id": "T-abc",
     },
+    # issue 23: a state's answers, the same TrrRecord (here a passive enrollment refused, with its reason)
+    "state-responses": {
+        "mbi": "1EG4TE5MK73", "contract_id": "H9001", "pbp_id": "001", "transaction_code": 61,
+        "transaction_reply_code": "108", "trc_type": "REJECTED", "trc_short_name": "ELECTION LIMITS EXCEEDED",
+        "transaction_date": "2026-10-10", "cms_processing_timestamp": "2026-10-10T14:00:00Z",
+        "file_name": "P.RH9001.DAILYTRR.D261010.T1400000.01", "cms_tracking_id": "T-def",
+        "update_source_contract_id": "MD", "reason": "OUTSIDE_WINDOW", "cleanup_id": "CLN-7",
+        "member_premium_liability": "3.00",
+    },
     "beneficiary-notices": {
         "notice_id": "N-1", "mbi": "1EG4TE5MK73", "notice_type": "REASSIGNMENT_PREMIUM", "publication": "11209",
         "paper_color": "BLUE", "plan_year": 2027, "losing_contract_id": "S1234", "losing_pbp_id": "001",
