@@ -5,7 +5,7 @@ choose a plan are enrolled in a PDP where they pay no premium, chosen at
 random), 002 (Table 23 election type ``Z`` "Auto-enrollment", Table 24
 sources ``A`` auto / ``C`` facilitated, Table 15 subsidy source ``D`` deemed)
 and 000 (new duals auto-enrolled this year regain passive eligibility), and
-DOMAIN.md (TRC 117 / 118 / 166). ``docs/medicaid.md`` explains every choice.
+docs/codes.md (TRC 117 / 118 / 166). ``docs/medicaid.md`` explains every choice.
 
 One pure step, :func:`auto_or_facilitate`, which the shell calls for a member
 after any change that can make them a candidate (a beneficiary update, an LIS
@@ -80,7 +80,7 @@ FACILITATED = "FACILITATED"
 
 #: seed 002 Table 24
 SOURCES = {AUTO: "A", FACILITATED: "C"}
-#: DOMAIN.md TRCs
+#: TRCs (docs/codes.md)
 ACCEPT_TRC = {AUTO: "117", FACILITATED: "118"}
 OPT_OUT_TRC = "166"
 LIS_CHANGED_TRC = "121"

@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from processors.codes import (
+    COPAY_LEVELS,
+    PREMIUM_SUBSIDY_LEVELS,
+    SUBSIDY_SOURCES,
     TC_INFORMATIONAL,
     is_copay_level,
     is_premium_subsidy_level,
@@ -119,12 +122,13 @@ def apply_lis_change(state: MemberState | None, event: Record, plans: Mapping[st
     level = event.get("premium_subsidy_level")
     copay = event.get("copay_level")
     source = _enum(event.get("subsidy_source"))
-    if not is_premium_subsidy_level(level):
-        raise Rejected("INVALID_CODE", f"premium_subsidy_level {level!r} is not in seed 002 Table 14")
-    if not is_copay_level(copay):
-        raise Rejected("INVALID_CODE", f"copay_level {copay!r} is not in seed 002 Table 13")
-    if not is_subsidy_source(source):
-        raise Rejected("INVALID_CODE", f"subsidy_source {source!r} is not in seed 002 Table 15")
+    bad = [f"{name} {code!r} is not one of {', '.join(table)} (seed 002 Table {n})"
+           for name, code, valid, table, n in (
+               ("premium_subsidy_level", level, is_premium_subsidy_level(level), PREMIUM_SUBSIDY_LEVELS, 14),
+               ("copay_level", copay, is_copay_level(copay), COPAY_LEVELS, 13),
+               ("subsidy_source", source, is_subsidy_source(source), SUBSIDY_SOURCES, 15)) if not valid]
+    if bad:  # every bad code of the record, so that one correction fixes it
+        raise Rejected("INVALID_CODE", "; ".join(bad) + ": the code tables are in docs/codes.md")
     if start is None:
         raise Rejected("INVALID_PERIOD", "LIS period has no start_date")
     end = iso(event.get("end_date"))

@@ -69,7 +69,7 @@ Record = dict[str, Any]
 MemberState = dict[str, Any]
 PlanState = dict[str, Any]
 
-# Output topics (the external contract, DOMAIN.md).
+# Output topics (the external contract, docs/record-shapes.md).
 TRR_REPLIES = "trr-replies"
 BENEFICIARY_NOTICES = "beneficiary-notices"
 PLAN_NOTICES = "plan-notices"

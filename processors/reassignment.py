@@ -1,4 +1,4 @@
-"""The annual LIS reassignment, one member at a time (seeds 001 and 000, DOMAIN.md).
+"""The annual LIS reassignment, one member at a time (seeds 001 and 000, docs/annual-cycle.md).
 
 Two pure steps:
 

@@ -29,10 +29,10 @@ from processors.model import (
 #: (keyed by command id).
 CYCLE_RESULTS = "partd-cycle-results"
 
-#: Contract inputs (DOMAIN.md "Inputs").
+#: Contract inputs (docs/record-shapes.md).
 INPUTS = (ENROLLMENT_REQUESTS, LIS_STATUS_CHANGES, PLAN_YEAR_UPDATES, BENEFICIARY_UPDATES, CYCLE_COMMANDS,
           MAGI_APPLICATIONS)
-#: Contract outputs (DOMAIN.md "Outputs").
+#: Contract outputs (docs/record-shapes.md).
 OUTPUTS = (TRR_REPLIES, BENEFICIARY_NOTICES, PLAN_NOTICES, STATE_LISTS, LIS_BENCHMARKS, DEAD_LETTERS,
            MEDICAID_DETERMINATIONS, STATE_RESPONSES)
 INTERNAL = (CYCLE_RESULTS,)
@@ -49,7 +49,7 @@ MEMBER_INPUTS = (BENEFICIARY_UPDATES, LIS_STATUS_CHANGES, MAGI_APPLICATIONS, ENR
 #: Topics a worker's consumer group reads (lag is reported for these).
 GROUP_INPUTS = INPUTS + INTERNAL
 
-#: The contract's key of a record on each topic (DOMAIN.md).
+#: The contract's key of a record on each topic (docs/record-shapes.md).
 KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
     ENROLLMENT_REQUESTS: lambda v: v["mbi"],
     LIS_STATUS_CHANGES: lambda v: v["mbi"],

@@ -407,3 +407,14 @@ def _unreachable(exc: BaseException, bootstrap: str) -> str | None:
     if isinstance(exc, (KafkaConnectionError, NodeNotReadyError, ConnectionRefusedError, socket.gaierror)):
         return f"cannot connect to {where}: {fix}"
     return None
+
+
+async def cluster_id(bootstrap: str, *, timeout_ms: int = 10000) -> str | None:
+    """The cluster's id from its metadata (Kafka's ``cluster.id``; None if the broker does not say).
+
+    A worker records it in its data directory (``streams/runtime/startup.py``) to tell a data
+    directory written against another cluster from its own.
+    """
+    async with started(admin(bootstrap, request_timeout_ms=timeout_ms)) as client:
+        found = (await client.describe_cluster()).get("cluster_id")
+    return str(found) if found else None

@@ -41,21 +41,22 @@ from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
 from streams.observability import access, web
 from streams.observability.metrics import Metrics
-from streams.runtime import cycle
+from streams.runtime import cycle, startup
 from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
 from streams.runtime.query import MemberQuery
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader, benchmark_table
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
 #: Faust settings of every partd worker. ``broker_session_timeout`` bounds how long a
 #: worker that died without a LeaveGroup (kill -9) keeps its partitions (and, on Tansu,
-#: how long the first JoinGroup waits: INFRA.md quirk 3); the heartbeat stays well
+#: how long the first JoinGroup waits: docs/tansu.md, quirk 3); the heartbeat stays well
 #: below it; ``broker_request_timeout`` must be >= the session timeout (Faust checks).
-#: At-least-once with deterministic outputs (exactly-once fails on Tansu, INFRA.md quirk 4).
+#: At-least-once with deterministic outputs (exactly-once fails on Tansu, docs/tansu.md, quirk 4).
 FAUST_SETTINGS: dict[str, Any] = {
     "broker_session_timeout": 10.0,
     "broker_heartbeat_interval": 1.0,
@@ -144,6 +145,7 @@ class PartdApp:
                                                      settings.rocksdb_write_buffer_mb * MIB))
         self.runtime = MemberRuntime(self)
         self.agents_busy = asyncio.Lock()  # held by the small agents while they handle a record
+        self._rebalanced = False  # the first rebalance completed (the "ready" line)
         self.app.before_revoke = self.runtime.before_revoke
         self.app.before_stop = self.runtime.before_stop
         self._define()
@@ -167,8 +169,8 @@ class PartdApp:
             for reader in self.readers:
                 await reader.start()
             self.ready.set()
-            log.info("reference data loaded: %d plan-years, %d cycle commands", len(self.plans.data),
-                     len(self.command_log.items))
+            log.info("reference data loaded: %s, %s", plural(len(self.plans.data), "plan-year"),
+                     plural(len(self.command_log.items), "cycle command"))
 
         async def stop_readers(sender: Any, **kwargs: Any) -> None:
             # Our own aiokafka clients, closed before Faust closes the loop.
@@ -182,13 +184,23 @@ class PartdApp:
             # The member table's changelog first (Faust left it to partd: streams/kafka/internals/restore.py).
             await self.runtime.restore()
             await self.runtime.on_rebalance_complete()
+            partitions = app.consumer.topic_partitions(topics.ENROLLMENT_REQUESTS) or self.settings.partitions
+            log.info(startup.holding_line(sorted(self.runtime.groups), partitions, first=not self._rebalanced))
+            self._rebalanced = True
 
         app.on_before_shutdown.connect(stop_readers)
         app.on_rebalance_complete.connect(rebalance_complete)
 
         @app.agent(member_topic, name="partd-members")
         async def members_agent(stream: Any) -> None:
-            await self.runtime.run(stream)
+            try:
+                await self.runtime.run(stream)
+            except StopAsyncIteration:
+                # Faust stops an agent by throwing StopAsyncIteration into its channel (Actor.cancel), which
+                # its own streams take as the end of iteration; the runtime reads the channel directly, so
+                # it arrives here: while the worker stops, a clean stop (before_stop has committed), not a crash.
+                if not app.should_stop:
+                    raise
 
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:

@@ -42,6 +42,7 @@ from streams.runtime.deadletters import Source
 from streams.runtime.decode import decode_batch
 from streams.runtime.order import LAGGING, CommandInput, Group, PartitionInput
 from streams.runtime.rules import MissRecorder, Reference, apply_batch
+from streams.text import plural
 
 if TYPE_CHECKING:
     from streams.runtime.app import PartdApp
@@ -230,8 +231,8 @@ class MemberRuntime:
         self._cursor_durable[partition] = dict(cursor)
         self._cursor_written[partition] = dict(cursor)
         self.groups[partition] = group
-        log.info("partition %d: applying from offsets %s, %d cycle commands applied before",
-                 partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
+        log.debug("partition %d: applying from offsets %s, %d cycle commands applied before",
+                  partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
         return group
 
     async def on_rebalance_complete(self) -> None:
@@ -264,7 +265,7 @@ class MemberRuntime:
             self.stopped = True
             await self.commit()
             await self.partd.commit_other_agents()
-        log.info("member runtime stopped: %d commits", self.checkpoint.commits)
+        log.info("member runtime stopped after %s", plural(self.checkpoint.commits, "commit"))
 
     async def _skipped(self, group: Group, src: Source, expected: int) -> None:
         """Records before ``src`` never reached the agent: fetch them again (Faust's seek)."""

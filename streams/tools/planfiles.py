@@ -69,7 +69,7 @@ LINE_ERRORS = (WRONG_LENGTH, NOT_ASCII, BAD_DATE, UNKNOWN_TC, MISSING_FIELD, BAD
 
 
 # ---------------------------------------------------------------- layouts
-#: The TRR detail record (PCUG layout 3-23, ../shared/TRR-FILE.md): the fields partd writes, by
+#: The TRR detail record (PCUG layout 3-23; docs/plan-files.md): the fields partd writes, by
 #: ``TrrRecord`` field name. Every other position is blank.
 TRR_LAYOUT: tuple[Field, ...] = (
     Field("mbi", 1, 12, "text"),

@@ -63,6 +63,7 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     external = require_broker(settings) if settings.bootstrap_servers else None  # unreachable: one line, nothing made
     base = settings.data_dir
+    made = [d for d in (base, *base.parents) if not d.exists()]  # removed again at the end if left empty
     base.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="up-", dir=base))
     broker = None
@@ -123,6 +124,11 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
             _say(f"kept the run's data and logs in {run_dir}{log}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+            for d in made:  # innermost first; a directory something else wrote into stays
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
 
 
 def _start_console(console: ConsoleProcess, settings: Settings) -> bool:

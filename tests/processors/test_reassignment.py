@@ -1,4 +1,4 @@
-"""The annual LIS reassignment (seed 001 attachment table, DOMAIN.md exceptions)."""
+"""The annual LIS reassignment (seed 001 attachment table and its exceptions, docs/annual-cycle.md)."""
 from __future__ import annotations
 
 import copy

@@ -28,7 +28,7 @@ def _compatibility(reader: dict, writer: dict) -> SchemaCompatibilityType:
 
 
 def test_there_is_a_previous_version_for_every_record():
-    assert len(RECORDS) == 13  # the 11 of DOMAIN.md + MagiApplication, MedicaidDetermination
+    assert len(RECORDS) == 13  # the contract's 11 + MagiApplication, MedicaidDetermination
     for name in RECORDS:
         assert (schemas.PREVIOUS_DIR / f"{name}.avsc").is_file()
 

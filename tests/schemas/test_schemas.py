@@ -19,7 +19,7 @@ TRR_CONTRACT = [
     "update_source_contract_id",
 ]
 
-# The external contract, copied from DOMAIN.md (topic -> record -> required field names).
+# The external contract (docs/record-shapes.md): topic -> record -> required field names.
 CONTRACT: dict[str, tuple[str, list[str]]] = {
     "enrollment-requests": ("EnrollmentTransaction", [
         "tracking_id", "correlation_id", "transaction_code", "mbi", "contract_id", "pbp_id",
@@ -69,7 +69,7 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
         "source_topic", "partition", "offset", "error_code", "error_message", "raw_key", "raw_value",
         "received_at",
     ]),
-    # The Medicaid side (docs/medicaid.md): not in DOMAIN.md's table; these names are ours.
+    # The Medicaid side (docs/medicaid.md): not in the original contract's table; these names are ours.
     "magi-applications": ("MagiApplication", [
         "application_id", "mbi", "state_code", "application_date", "birth_date", "household_size",
         "monthly_household_income", "pregnant", "receives_ssi", "blind_or_disabled", "needs_long_term_care",
@@ -125,7 +125,7 @@ DATE = {"type": "int", "logicalType": "date"}
 INSTANT = {"type": "long", "logicalType": "timestamp-millis"}
 MONEY = {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}
 
-# Contract types (DOMAIN.md + record-shapes.md): field -> logical type, per record.
+# Contract types (docs/record-shapes.md): field -> logical type, per record.
 LOGICAL: dict[str, dict[str, dict]] = {
     "EnrollmentTransaction": {"application_date": DATE, "effective_date": DATE, "submitted_at": INSTANT, "birth_date": DATE},
     "LisStatusChange": {"start_date": DATE, "end_date": DATE, "event_time": INSTANT},

@@ -142,10 +142,16 @@ def test_defaults_for_missing_fields():
     assert n1["zero_premium_options"] == [] and n1["zero_premium_options"] is not n2["zero_premium_options"]
 
 
-def test_instants_naive_means_utc_and_epoch_millis_work():
+def test_instants_without_a_zone_are_refused_and_epoch_millis_work():
     base = dict(SAMPLES["lis-status-changes"])
-    naive = record_from_json("lis-status-changes", base | {"event_time": "2026-01-01T05:06:07.891"})
-    assert naive["event_time"] == dt.datetime(2026, 1, 1, 5, 6, 7, 891000, tzinfo=UTC)
+    for text, what in (("2026-01-01T05:06:07.891", "an instant without a zone"), ("2026-11-02 14:00", "an instant "
+                       "without a zone"), ("2026-10-01", "a date")):
+        with pytest.raises(JsonConversionError) as err:
+            record_from_json("lis-status-changes", base | {"event_time": text})
+        assert str(err.value) == (f"LisStatusChange.event_time: {what} {text!r} where an ISO instant with a zone, e.g. "
+                                  '"2026-11-02T14:00:00Z" or "2026-11-02T09:00:00-05:00" is expected (add Z for UTC)')
+    eastern = record_from_json("lis-status-changes", base | {"event_time": "2026-01-01T05:06:07.891-05:00"})
+    assert eastern["event_time"] == dt.datetime(2026, 1, 1, 10, 6, 7, 891000, tzinfo=UTC)
     millis = record_from_json("lis-status-changes", base | {"event_time": 1767225600000})
     assert millis["event_time"] == dt.datetime(2026, 1, 1, tzinfo=UTC)
 
