@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from processors import enrollment, passive
+from processors import enrollment, passive, withdrawal
 from processors.codes import TC_ENROLL, TC_MMP_CANCEL, TC_MMP_OPT_OUT, is_valid_mbi
 from processors.dates import is_valid_effective_date
 from processors.model import TRR_REPLIES, MemberState, PlanState, Record, Rejected, StepResult
@@ -92,4 +92,5 @@ def judge(state: MemberState | None, event: Record, plans: Mapping[str, PlanStat
         # Before Part D began (2006-01-01) or in the last calendar year (no day/month/year after it
         # to compute): a bad effective date, for every transaction code (issue 16).
         return enrollment.reject("037", event, state, plans)
-    return handler(state, event, plans)
+    # Issue 22: an election that cancels a not-yet-started CMS reassignment undoes it (processors/withdrawal.py).
+    return withdrawal.after_enrollment(state, handler(state, event, plans), event)

@@ -96,6 +96,9 @@ class RuntimeContext:
     offsets: Any  # streams.runtime.consume.GroupOffsets: .starting(tps)
     plans: Any  # reference.LatestTable: .data, .sync()
     command_log: Any  # reference.CommandLog: .items, .version, .commands(), .caught_up(), .errors
+    #: lis-benchmarks read whole (reference.LatestTable): only the previous plan year's benchmarks a run compares
+    #: the choosers' liability with when the log holds no calculation of that year (issue 22, cycle.Commands)
+    benchmarks: Any
     cycle_done: Mapping[str, Any]  # command id -> the results agent's "done" record
     ready: asyncio.Event  # set once the reference data is loaded
     #: Wait for the small agents' record in hand, then let Faust commit their progress.

@@ -55,7 +55,7 @@ class MemberRuntime:
         self.ctx = ctx
         self.settings = ctx.settings
         self.metrics = ctx.metrics
-        self.commands = cycle.Commands(ctx.command_log, ctx.cycle_done, ctx.partition_count)
+        self.commands = cycle.Commands(ctx.command_log, ctx.cycle_done, ctx.partition_count, ctx.benchmarks)
         self.intake = Intake(ctx.consumer.generation)
         self.checkpoint = Checkpoint(ctx.sender, ctx.consumer.commit, self.settings.commit_interval_s)
         self.tasks: dict[int, PartitionTask] = {}

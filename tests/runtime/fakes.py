@@ -232,7 +232,7 @@ class Fakes:
         self.ctx = RuntimeContext(
             settings=settings or Settings(partitions=PARTITIONS), serde=SERDE, metrics=Metrics(), sender=self.sender,
             consumer=self.consumer, table=self.table, offsets=FakeOffsets(self.consumer), plans=self.plans,
-            command_log=self.log, cycle_done=self.done, ready=ready,
+            command_log=self.log, benchmarks=None, cycle_done=self.done, ready=ready,
             commit_other_agents=commit_other_agents,
         )
         self.runtime = MemberRuntime(self.ctx)
