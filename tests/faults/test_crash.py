@@ -168,8 +168,11 @@ def _cycle(cluster: Cluster, members: int, kill_at: int | None) -> dict[str, obj
     encoded = {t: encode(cluster.serde, t, recs) for t, recs in pop.by_topic().items()}
     w1 = cluster.worker("w1")
     # Stage by stage (Kafka has no order across topics; one stage per topic keeps both runs alike).
-    for stage in (("plan-year-updates",), ("beneficiary-updates",), ("enrollment-requests",), ("lis-status-changes",)):
-        asyncio.run(produce_fast(cluster.bootstrap, {t: encoded[t] for t in stage}))
+    # Each stage with its own fixed timestamp: both runs read the same log, down to the timestamps a dead letter
+    # carries as received_at (issue 22's REDUCED_COUNTIES_MISSING for the population's MA reductions).
+    for n, stage in enumerate((("plan-year-updates",), ("beneficiary-updates",), ("enrollment-requests",),
+                               ("lis-status-changes",))):
+        asyncio.run(produce_fast(cluster.bootstrap, {t: encoded[t] for t in stage}, timestamp_ms=TS + 1000 * n))
         cluster.wait(set(stage), timeout=240)
     bootstrap, group = cluster.bootstrap, cluster.group
 
