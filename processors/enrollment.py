@@ -1,15 +1,16 @@
-"""Enrollment transactions (the enrollment-requests topic): TC 61, 51, 72, 80, 81 (82, 83 and
-state passive TC 61 are routed to ``processors.passive``).
+"""Enrollment transactions (the enrollment-requests topic): TC 61, 51, 72, 80, 81.
 
-Pure: ``apply_enrollment(state, event, plans)`` returns the new member state
-(None when unchanged) and the TRR replies. The processing time of every reply
+Pure: each handler of :data:`HANDLERS` takes ``(state, event, plans)`` and returns the new member
+state (None when unchanged) and the TRR replies. ``processors.transactions.apply_enrollment``
+dispatches a transaction to its handler here or in ``processors.passive`` (82, 83 and state
+passive TC 61), after the checks every transaction code shares. The processing time of every reply
 is the transaction's ``submitted_at``. See ``docs/conventions.md`` for every
 TRC choice the public TRC list leaves open.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from processors.codes import (
@@ -19,21 +20,17 @@ from processors.codes import (
     TC_CANCEL_ENROLLMENT,
     TC_DISENROLL,
     TC_ENROLL,
-    TC_MMP_CANCEL,
-    TC_MMP_OPT_OUT,
     is_election_type,
-    is_valid_mbi,
     normalize_disenrollment_reason,
     normalize_enrollment_source,
     sep_reason_for_disenrollment,
     sep_reason_for_enrollment,
 )
-from processors.dates import day_before, from_iso, is_month_end, is_valid_effective_date, iso
+from processors.dates import day_before, from_iso, is_month_end, iso
 from processors.member import enrollment_on, lis_on
-from processors.model import TRR_REPLIES, MemberState, Output, PlanState, Record, Rejected, StepResult, clone
+from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key, plan_premium
-from processors.premium import with_amounts
-from processors.trr import beneficiary_fields, lis_fields, state_responses, trr_record
+from processors.trr import beneficiary_fields, lis_fields, trr_record
 
 TRC_ALREADY_ENROLLED = "039"
 TRC_DUPLICATE_PBP = "109"
@@ -105,9 +102,10 @@ def _reply(
     )
 
 
-def _reject(trc: str, event: Record, state: MemberState | None, plans: Mapping[str, PlanState],
-            **fields: Any) -> StepResult:
-    """A rejection: exactly one reply, state unchanged."""
+def reject(trc: str, event: Record, state: MemberState | None, plans: Mapping[str, PlanState],
+           **fields: Any) -> StepResult:
+    """A rejection: exactly one reply, state unchanged (also the checks every transaction code shares:
+    ``processors.transactions``)."""
     if event.get("transaction_code") == TC_DISENROLL:
         fields.setdefault("disenrollment_reason", event.get("disenrollment_reason"))
     return StepResult(None, [_reply(trc, event, state, plans, **fields)])
@@ -179,29 +177,29 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
 
     dod = from_iso(profile.get("date_of_death"))
     if dod is not None and dod < eff:
-        return _reject("036", event, state, plans)
+        return reject("036", event, state, plans)
     if not is_election_type(election_type):
-        return _reject("104", event, state, plans)
+        return reject("104", event, state, plans)
     if eff.day != 1:
-        return _reject("037", event, state, plans)
+        return reject("037", event, state, plans)
     eligible = part_d_eligibility(profile)
     if eligible is None or eff < eligible.replace(day=1):
-        return _reject("037", event, state, plans)
+        return reject("037", event, state, plans)
     if plan_key(contract, pbp, eff.year) not in plans:
-        return _reject("107", event, state, plans)
+        return reject("107", event, state, plans)
     sep = event.get("sep_reason")
     if sep not in (None, "") and not sep_reason_for_enrollment(sep):
-        return _reject("104", event, state, plans)
+        return reject("104", event, state, plans)
 
     if _later_election(state, eff, app, event["tracking_id"]):
-        return _reject("106", event, state, plans)
+        return reject("106", event, state, plans)
     current = enrollment_on(state, eff)
     if current is not None and _same_plan(current, contract, pbp):
         # Seed 001: a re-enrollment into the plan the member is still in "will be rejected as
         # 'beneficiary already enrolled'" (039), whatever its election type; 109 (duplicate PBP) is
         # the same election again: an enrollment in that PBP starting on that very date.
         trc = TRC_DUPLICATE_PBP if current["start"] == iso(eff) else TRC_ALREADY_ENROLLED
-        return _reject(trc, event, state, plans,
+        return reject(trc, event, state, plans,
                        prior_contract_id=current["prior_contract_id"], prior_pbp_id=current["prior_pbp_id"])
 
     new = clone(state)
@@ -301,11 +299,11 @@ def _disenroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]
     reason = normalize_disenrollment_reason(event.get("disenrollment_reason"))
     last_day = _disenrollment_end(eff)
     if last_day is None:
-        return _reject("037", event, state, plans, disenrollment_reason=reason)
+        return reject("037", event, state, plans, disenrollment_reason=reason)
     out_day = last_day + dt.timedelta(days=1)          # CMS disenrollment effective date
     sep = event.get("sep_reason")
     if sep not in (None, "") and not sep_reason_for_disenrollment(sep):
-        return _reject("104", event, state, plans, disenrollment_reason=reason)
+        return reject("104", event, state, plans, disenrollment_reason=reason)
 
     end = iso(last_day)
     mine = [e for e in _active(state) if _same_plan(e, contract, pbp)]
@@ -314,10 +312,10 @@ def _disenroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]
     if target is None:
         if any(e["start"] > end for e in mine):
             # Disenrolling on/before the enrollment start is a cancellation: use TC 80.
-            return _reject("292", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
-        return _reject("209", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
+            return reject("292", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
+        return reject("209", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
     if _later_election(state, out_day, event["application_date"], event["tracking_id"]):
-        return _reject("106", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
+        return reject("106", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
 
     new = clone(state)
     idx = state["enrollments"].index(target)
@@ -341,7 +339,7 @@ def _update_4rx(state: MemberState, event: Record, plans: Mapping[str, PlanState
     target = next((e for e in reversed(_active(state)) if _same_plan(e, contract, pbp)
                    and e["start"] <= day and (e["end"] is None or day <= e["end"])), None)
     if target is None:
-        return _reject("209", event, state, plans)
+        return reject("209", event, state, plans)
     new = clone(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["rx"] = {k: event.get(k) for k in RX_FIELDS}
@@ -357,7 +355,7 @@ def _cancel_enrollment(state: MemberState, event: Record, plans: Mapping[str, Pl
     target = next((e for e in reversed(_active(state))
                    if _same_plan(e, contract, pbp) and e["start"] == start), None)
     if target is None:
-        return _reject("209", event, state, plans)
+        return reject("209", event, state, plans)
 
     new = clone(state)
     e = new["enrollments"][state["enrollments"].index(target)]
@@ -394,13 +392,13 @@ def _cancel_disenrollment(state: MemberState, event: Record, plans: Mapping[str,
     contract, pbp = event["contract_id"], event["pbp_id"]
     last_day = _disenrollment_end(eff)
     if last_day is None:
-        return _reject("037", event, state, plans)
+        return reject("037", event, state, plans)
     end = iso(last_day)
     target = next((e for e in reversed(_active(state))
                    if _same_plan(e, contract, pbp) and e["end"] == end
                    and e["disenrollment_reason"] != DISENROLLMENT_REASON_OTHER_PLAN), None)
     if target is None or any(o["start"] > end for o in _active(state) if o is not target):
-        return _reject("292", event, state, plans)
+        return reject("292", event, state, plans)
     new = clone(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["end"] = None
@@ -416,77 +414,13 @@ def _cancel_disenrollment(state: MemberState, event: Record, plans: Mapping[str,
 
 # --------------------------------------------------------------------------- entry point
 
-_HANDLERS = {
+Handler = Callable[[MemberState, Record, Mapping[str, PlanState]], StepResult]
+
+#: This module's transaction codes (``processors.transactions.HANDLERS`` is the whole dispatch table).
+HANDLERS: dict[int, Handler] = {
     TC_ENROLL: _enroll,
     TC_DISENROLL: _disenroll,
     TC_4RX: _update_4rx,
     TC_CANCEL_ENROLLMENT: _cancel_enrollment,
     TC_CANCEL_DISENROLLMENT: _cancel_disenrollment,
 }
-
-
-def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[str, PlanState],
-                     benchmarks: Mapping[int, Mapping[str, Any]] | None = None) -> StepResult:
-    """Apply one ``EnrollmentTransaction`` to the member: :func:`judge`, then what every reply carries (issue 23).
-
-    Every TRR reply echoes the transaction's ``cleanup_id`` (seed 002 Table 1, null unless set); a reply with a
-    ``part_d_premium`` gets the member's LIS premium subsidy amount and premium liability
-    (:func:`processors.premium.with_amounts`; ``benchmarks``: plan year -> region -> benchmark known to this
-    member's partition, none: both empty); and when the transaction was submitted by a state (``submitter_id`` a
-    two-letter state code), each reply goes once more to ``state-responses``, keyed by that state
-    (:func:`processors.trr.state_responses`). Raises and routes as :func:`judge`.
-    """
-    res = judge(state, event, plans)
-    cleanup = event.get("cleanup_id")
-    for out in res.outputs:
-        if out.topic == TRR_REPLIES:
-            out.value["cleanup_id"] = cleanup
-    with_amounts(res.outputs, res.state if res.state is not None else state, plans, benchmarks)
-    answers = state_responses(res.outputs, event.get("submitter_id"))
-    return StepResult(res.state, [*res.outputs, *answers]) if answers else res
-
-
-def judge(state: MemberState | None, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
-    """Judge one ``EnrollmentTransaction``: the new member state and the TRR replies.
-
-    ``plans`` is the plan catalog keyed ``{contract_id}-{pbp_id}-{plan_year}``.
-    Returns the new state (None: unchanged) and the TRR replies: exactly one
-    per transaction, except an accepted enrollment that ends or replaces
-    other enrollments (011 + one 014 per losing enrollment) and an accepted
-    enrollment cancellation that reinstates the prior plan (013 + 291).
-
-    MMP passive enrollment (seed 000, ``processors.passive``, after the 007
-    and 008 checks): a TC 61 with enrollment source ``J`` or submitted by a
-    two-letter state code goes to ``passive.apply_passive_enrollment``; TC 82
-    (MMP enrollment cancellation) to ``passive.apply_mmp_cancellation``; TC 83
-    (MMP opt-out) to ``passive.apply_mmp_opt_out`` (docs/mmp-passive.md).
-
-    After 007 and 008, every transaction code: an effective date outside
-    2006-01-01 .. 9998-12-31 (``dates.is_valid_effective_date``) is **037**.
-
-    Raises ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for an unknown
-    transaction code. Never mutates ``state``.
-    """
-    from processors import passive, withdrawal  # late: both build on this module
-
-    tc = event.get("transaction_code")
-    handler = _HANDLERS.get(tc)
-    if tc == TC_MMP_CANCEL:
-        handler = passive.apply_mmp_cancellation
-    elif tc == TC_MMP_OPT_OUT:
-        handler = passive.apply_mmp_opt_out
-    elif tc == TC_ENROLL and passive.is_passive_submission(event):
-        handler = passive.apply_passive_enrollment
-    if handler is None:
-        raise Rejected("INVALID_TRANSACTION_CODE", f"transaction code {tc!r} is not 51, 61, 72, 80, 81, 82 or 83")
-    if not is_valid_mbi(event.get("mbi")):
-        return _reject("007", event, None, plans)
-    if state is None or state.get("profile") is None:
-        return _reject("008", event, state, plans)
-    eff = event.get("effective_date")
-    if not isinstance(eff, dt.date) or not is_valid_effective_date(eff):
-        # Before Part D began (2006-01-01) or in the last calendar year (no day/month/year after it
-        # to compute): a bad effective date, for every transaction code (issue 16).
-        return _reject("037", event, state, plans)
-    # Issue 22: an election that cancels a not-yet-started CMS reassignment undoes it (processors/withdrawal.py).
-    return withdrawal.after_enrollment(state, handler(state, event, plans), event)

@@ -2,7 +2,7 @@
 
 Pure: each function takes the member state, the ``EnrollmentTransaction`` and
 the plan catalog and returns a :class:`StepResult` (new state or None, TRR
-replies). ``processors.enrollment.apply_enrollment`` routes here after its
+replies). ``processors.transactions.apply_enrollment`` routes here after its
 007/008 checks:
 
 * TC 61 with ``enrollment_source`` ``J``, or submitted by a two-letter state

@@ -88,6 +88,6 @@ def test_the_test_tools_are_not_main_dependencies() -> None:
     project = _project()
     main = {_name(r) for r in project["dependencies"]}
     test = {_name(r) for r in project["optional-dependencies"]["test"]}
-    assert {"pytest", "hypothesis", "avro", "pyyaml"} <= test
+    assert {"pytest", "hypothesis", "avro", "pyyaml", "kafka-python", "testcontainers"} <= test
     assert not main & test
     assert not {"pytest", "hypothesis", "avro", "pyyaml"} & _closure(main)

@@ -9,45 +9,58 @@
 * ``/ready``: 200 once the plan catalog is loaded and no rebalance is going on,
   503 otherwise (readiness).
 
-:func:`install` is called by ``PartdApp.__init__`` after the agents are defined.
-Batches are timed where they are applied (the member runtime and the agents call
-:class:`streams.observability.metrics.Metrics` themselves).
+:func:`install` is called by ``PartdApp.__init__`` after the agents are defined, with a
+:class:`WebContext`: the Faust app (its web server, tasks and signals) and what the pages read,
+not the whole ``PartdApp``. Batches are timed where they are applied (the member runtime and the
+agents call :class:`streams.observability.metrics.Metrics` themselves).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import Counter, Gauge, disable_created_metrics
 
 from streams import topics
-from streams.kafka.internals import faust_private as fp
+from streams.config import Settings
 from streams.observability import faust_metrics
-from streams.observability.metrics import RocksDBCollector
 from streams.observability.lag import LagCollector, sample_forever
-
-if TYPE_CHECKING:
-    from streams.runtime.app import PartdApp
+from streams.observability.metrics import Metrics, RocksDBCollector
 
 log = logging.getLogger(__name__)
 
 
-def install(partd: "PartdApp") -> None:
+@dataclass
+class WebContext:
+    """What the worker's web server serves from."""
+
+    app: Any  # the Faust app: pages, app tasks, signals
+    settings: Settings
+    bootstrap: str
+    metrics: Metrics
+    ready: asyncio.Event  # set once the reference data is loaded
+    table_memory: Callable[[], Mapping[str, int]]  # the member table's RocksDB memory (partd_rocksdb_*)
+    lag_collector: LagCollector | None = field(default=None, init=False)
+
+
+def install(ctx: WebContext) -> WebContext:
     """Serve Faust's own sensors and the product metrics from one registry at ``/metrics``, and more (module doc)."""
-    app = partd.app
-    registry = partd.metrics.registry
+    app = ctx.app
+    registry = ctx.metrics.registry
     disable_created_metrics()  # no *_created series: half the series, nothing lost
     faust_metrics.install(app, registry)  # Faust's sensors, counted per record, turned into series per scrape
-    registry.register(RocksDBCollector(lambda: fp.table_memory(partd.members)))
-    _install_rebalance_metrics(partd)
-    _install_health(partd)
+    registry.register(RocksDBCollector(ctx.table_memory))
+    _install_rebalance_metrics(ctx)
+    _install_health(ctx)
 
-    interval = partd.settings.lag_interval_s
+    interval = ctx.settings.lag_interval_s
     if interval > 0:
         collector = LagCollector()
         registry.register(collector)
-        partd.lag_collector = collector  # type: ignore[attr-defined]
+        ctx.lag_collector = collector
 
         stop = asyncio.Event()
         done = asyncio.Event()
@@ -55,7 +68,7 @@ def install(partd: "PartdApp") -> None:
         @app.task
         async def partd_lag_sampler() -> None:
             try:
-                await sample_forever(partd.bootstrap, [partd.settings.app_id], collector, interval,
+                await sample_forever(ctx.bootstrap, [ctx.settings.app_id], collector, interval,
                                      app_topics=topics.GROUP_INPUTS, stop=stop)
             finally:
                 done.set()
@@ -68,11 +81,12 @@ def install(partd: "PartdApp") -> None:
                 log.warning("lag sampler did not stop in 5 s")
 
         app.on_before_shutdown.connect(stop_sampler)
+    return ctx
 
 
-def _install_rebalance_metrics(partd: "PartdApp") -> None:
-    app = partd.app
-    registry = partd.metrics.registry
+def _install_rebalance_metrics(ctx: WebContext) -> None:
+    app = ctx.app
+    registry = ctx.metrics.registry
     rebalances = Counter("partd_rebalances_total", "Rebalances this worker took part in (partition assignments)",
                          registry=registry)
     assigned = Gauge("partd_assigned_partitions", "Partitions assigned to this worker, by topic", ["topic"],
@@ -92,10 +106,10 @@ def _install_rebalance_metrics(partd: "PartdApp") -> None:
     app.on_partitions_assigned.connect(on_assigned)
 
 
-def _install_health(partd: "PartdApp") -> None:
+def _install_health(ctx: WebContext) -> None:
     from faust import web
 
-    app = partd.app
+    app = ctx.app
 
     @app.page("/healthz")
     async def healthz(self: web.View, request: web.Request) -> web.Response:
@@ -103,7 +117,7 @@ def _install_health(partd: "PartdApp") -> None:
 
     @app.page("/ready")
     async def ready(self: web.View, request: web.Request) -> web.Response:
-        loaded = partd.ready.is_set()
+        loaded = ctx.ready.is_set()
         rebalancing = bool(getattr(app, "rebalancing", False))
         ok = loaded and not rebalancing
         return self.json({"ready": ok, "catalog_loaded": loaded, "rebalancing": rebalancing},

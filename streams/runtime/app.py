@@ -25,6 +25,7 @@ and commits first, then asks Faust to commit the small agents' progress
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -42,7 +43,8 @@ from streams.kafka.serde import Serde
 from streams.observability import access, web
 from streams.observability.metrics import Metrics
 from streams.runtime import cycle, startup
-from streams.runtime.consume import GroupOffsets, source_of
+from streams.runtime.consume import FaustConsumer, GroupOffsets, source_of
+from streams.runtime.context import MemberTable, RuntimeContext
 from streams.runtime.deadletters import Source, dead_letter
 from streams.runtime.query import MemberQuery
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader, benchmark_table
@@ -143,16 +145,26 @@ class PartdApp:
         self.members = fp.member_table(self.app, topics.MEMBER_TABLE, partitions=settings.partitions,
                                        budget=Budget(settings.rocksdb_cache_mb * MIB,
                                                      settings.rocksdb_write_buffer_mb * MIB))
-        self.runtime = MemberRuntime(self)
         self.agents_busy = asyncio.Lock()  # held by the small agents while they handle a record
         self._rebalanced = False  # the first rebalance completed (the "ready" line)
+        consumer = FaustConsumer(self.app)
+        self.context = RuntimeContext(
+            settings=settings, serde=self.serde, metrics=self.metrics, sender=self.sender, consumer=consumer,
+            table=MemberTable(self.app, self.members, functools.partial(clients.consumer, bootstrap),
+                              lambda: self.context.partition_count()),
+            offsets=self.offsets, plans=self.plans, command_log=self.command_log, benchmarks=self.benchmarks,
+            cycle_done=self.results.done, ready=self.ready, commit_other_agents=self.commit_other_agents,
+        )
+        self.runtime = MemberRuntime(self.context)
         self.app.before_revoke = self.runtime.before_revoke
         self.app.before_stop = self.runtime.before_stop
         self._define()
-        web.install(self)
+        self.web = web.install(web.WebContext(app=self.app, settings=settings, bootstrap=bootstrap,
+                                              metrics=self.metrics, ready=self.ready,
+                                              table_memory=self.context.table.memory))
         self.query = MemberQuery(self.members, self.app.router, settings.web_url_advertised,
-                                 lambda p: self.ready.is_set() and p in self.runtime.groups,
-                                 self.runtime._partition_count)
+                                 lambda p: self.ready.is_set() and p in self.runtime.tasks,
+                                 self.context.partition_count)
         web.install_member_query(self.app, self.query, settings.console_token, access.lookup_refusal(settings))
 
     # ---------------------------------------------------------------- agents
@@ -185,7 +197,7 @@ class PartdApp:
             await self.runtime.restore()
             await self.runtime.on_rebalance_complete()
             partitions = app.consumer.topic_partitions(topics.ENROLLMENT_REQUESTS) or self.settings.partitions
-            log.info(startup.holding_line(sorted(self.runtime.groups), partitions, first=not self._rebalanced))
+            log.info(startup.holding_line(sorted(self.runtime.tasks), partitions, first=not self._rebalanced))
             self._rebalanced = True
 
         app.on_before_shutdown.connect(stop_readers)

@@ -8,22 +8,24 @@ records, instead of iterating Faust's stream event by event (which costs an
 ack, a sensor round and a current-event switch per record and would not let
 the runtime reorder records anyway).
 
-Back-pressure, as Kafka Streams' ``buffered.records.per.partition``: when more
-than ``PARTD_BUFFERED_RECORDS`` records of one partition wait in the runtime
-(for a sibling partition that is behind, :mod:`streams.runtime.order`), Faust
-stops fetching that partition (``Consumer.on_buffer_full``, the hook its own
-stream buffers use) until it drains to half.
+:class:`FaustConsumer` is the one place the member runtime talks to Faust's
+consumer: the assignment, high-water marks and fetch positions it reads, the
+commit of explicit offsets, and the :class:`~streams.runtime.order.Actions` the
+ordering layer returns (pause a partition whose records pile up, resume it,
+seek one back) applied through Faust's flow-control hooks and its consumer thread.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from faust.types import TP
 
+from streams.kafka.internals import faust_private as fp
 from streams.runtime.deadletters import Source
+from streams.runtime.order import Actions
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,10 @@ def source_of(event: Any) -> Source:
 
 
 class Intake:
-    """Takes records from a Faust channel in bulk, and pauses partitions whose records pile up."""
+    """Takes records from a Faust channel in bulk (those of the group's current generation)."""
 
-    def __init__(self, consumer: Callable[[], Any], generation: Callable[[], int], max_buffered: int) -> None:
-        self._consumer = consumer
+    def __init__(self, generation: Callable[[], int]) -> None:
         self._generation = generation
-        self.max_buffered = max_buffered
-        self.paused: set[tuple[str, int]] = set()
         self.stale = 0  # events dropped: fetched before the group's current generation
 
     async def take(self, channel: Any, timeout: float, limit: int) -> list[Source]:
@@ -71,27 +70,41 @@ class Intake:
                         stale[0].offset)
         return kept
 
-    def pressure(self, tp: tuple[str, int], buffered: int) -> None:
-        """Pause ``tp`` when ``buffered`` exceeds the limit; resume it when it is down to half."""
-        if buffered > self.max_buffered and tp not in self.paused:
-            self.paused.add(tp)
-            self._consumer().on_buffer_full(TP(*tp))
-        elif tp in self.paused and buffered <= self.max_buffered // 2:
-            self.paused.discard(tp)
-            self._consumer().on_buffer_drop(TP(*tp))
 
-    def drained(self, buffered: Callable[[tuple[str, int]], int]) -> None:
-        """After records were applied: resume the paused partitions whose buffers are down to half.
+class FaustConsumer:
+    """The member runtime's one door to Faust's consumer (module doc)."""
 
-        A paused partition sends nothing more, so its own records can never
-        trigger the resume: it must be checked as its buffer is applied.
-        """
-        for tp in list(self.paused):
-            self.pressure(tp, buffered(tp))
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
-    def forget(self) -> None:
-        """After a rebalance Faust's fetching starts afresh."""
-        self.paused.clear()
+    def assignment(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+
+    def generation(self) -> int:
+        return self.app.consumer_generation_id
+
+    def partitions(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has, as the consumer knows it (None: not known)."""
+        return self.app.consumer.topic_partitions(topic)
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        return fp.highwater(self.app, topic, partition)
+
+    def position(self, topic: str, partition: int) -> int | None:
+        return fp.fetch_position(self.app, topic, partition)
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        return await fp.commit_offsets(self.app, offsets)
+
+    async def apply(self, actions: Actions) -> None:
+        """Pause (``Consumer.on_buffer_full``, the hook Faust's own stream buffers use), resume, seek."""
+        consumer = self.app.consumer
+        for tp in actions.pause:
+            consumer.on_buffer_full(TP(*tp))
+        for tp in actions.resume:
+            consumer.on_buffer_drop(TP(*tp))
+        for (topic, partition), offset in actions.seek:
+            await fp.seek(self.app, topic, partition, offset)
 
 
 class GroupOffsets:

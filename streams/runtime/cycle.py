@@ -328,10 +328,9 @@ def scan_partition(
     index = plan_index(plans)
     opted = frozenset(payload["opted_in_states"])
     for key, stored in members:
-        items = stored.entry(source, offset)
-        if items is not None:
-            sends, _ = st.unpack(items)
-            yield key, stored, [], sends
+        first = st.again(stored, source, offset)
+        if first is not None:
+            yield key, stored, [], first[0]
             continue
         try:
             step = state_lists.run_cycle_member(
@@ -348,7 +347,7 @@ def scan_partition(
             continue
         new = st.Stored(step.state if step.state is not None else stored.member, dict(stored.applied),
                         list(stored.outbox))
-        st.record(new, [[source, offset, st.pack(encoded)]])
+        st.remember(new, source, offset, encoded)
         yield key, new, step.outputs, [(o.topic, o.key, v) for o, v in encoded]
 
 
@@ -428,9 +427,9 @@ def scan_calculation(
     index = plan_index(plans)
     bms = after.get(year) or {}
     for key, stored in members:
-        items = stored.entry(source, offset)
+        first = st.again(stored, source, offset)
         try:
-            if items is not None:
+            if first is not None:
                 keys, encoded, outputs = preview.tally(stored.member, index, bms, year, payload["seed"]), [], []
             else:
                 step, keys = preview.at_calculation(stored.member, index, before, after, year, payload["seed"],
@@ -442,13 +441,13 @@ def scan_calculation(
                       type(exc).__name__)
             continue
         tallies.update(keys)
-        if items is not None:
-            yield key, stored, [], st.unpack(items)[0]
+        if first is not None:
+            yield key, stored, [], first[0]
             continue
         if not encoded:
             continue
         new = st.Stored(stored.member, dict(stored.applied), list(stored.outbox))
-        st.record(new, [[source, offset, st.pack(encoded)]])
+        st.remember(new, source, offset, encoded)
         yield key, new, outputs, [(o.topic, o.key, v) for o, v in encoded]
 
 
@@ -507,6 +506,17 @@ def summary_of(progress: Mapping[str, Any]) -> dict[str, int]:
     for part in progress["parts"].values():
         total.update(part.get("summary") or {})
     return dict(total)
+
+
+def decoded(serde: Serde, records: Iterable[tuple[str, str, bytes]]) -> list[Output]:
+    """Outputs sent again from an outbox, decoded (so a re-run reports the same summary)."""
+    out = []
+    for topic, key, value in records:
+        try:
+            out.append(Output(topic, key, serde.decode(topic, value)))
+        except Exception:  # noqa: BLE001 - our own bytes; never stop a scan for a summary
+            continue
+    return out
 
 
 def summarize(outputs: Iterable[Output]) -> Counter[str]:

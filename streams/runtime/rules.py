@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from processors import auto_enrollment, beneficiary, enrollment, lis, magi
+from processors import auto_enrollment, beneficiary, lis, magi, transactions
 from processors.model import MemberState, Output, Rejected, StepResult
 from streams import topics
 from streams.kafka.serde import EncodeError, Serde
@@ -67,7 +67,7 @@ def _then_auto_enrollment(state: MemberState | None, step: StepResult, ref: Refe
 
 
 def _enrollment(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
-    return enrollment.apply_enrollment(state, event, ref.plans, ref.benchmarks)
+    return transactions.apply_enrollment(state, event, ref.plans, ref.benchmarks)
 
 
 def _lis(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
@@ -137,9 +137,9 @@ def apply_batch(
         stored = working[key] if key in working else load(key)
         if stored is not None and stored.seen(s.topic, s.offset):
             result.replayed += 1
-            items = stored.entry(s.topic, s.offset)
-            if items is not None:
-                _again(result, serde, s, items)
+            first = st.again(stored, s.topic, s.offset)
+            if first is not None:
+                _again(result, serde, s, *first)
                 result.writes[key] = stored  # write it again: its changelog record may be the one lost
             working[key] = stored
             continue
@@ -164,14 +164,14 @@ def _apply(result: Result, serde: Serde, s: Source, record: dict[str, Any], stor
     new = st.Stored(member, dict(stored.applied), list(stored.outbox)) if stored is not None else st.Stored()
     if failure is not None:
         _dead(result, serde, s, *failure)
-        st.record(new, [[s.topic, s.offset, st.pack((), [failure])]])
+        st.remember(new, s.topic, s.offset, dead=[failure])
         return new
     result.applied += 1
     if step.state is not None:
         new.member = step.state
     result.outputs.extend(step.outputs)
     result.sends.extend((o.topic, o.key, v, s.timestamp_ms) for o, v in encoded)
-    st.record(new, [[s.topic, s.offset, st.pack(encoded)]])
+    st.remember(new, s.topic, s.offset, encoded)
     return new
 
 
@@ -181,8 +181,8 @@ def _dead(result: Result, serde: Serde, s: Source, code: str, message: str) -> N
     result.sends.append((letter.topic, letter.key, serde.encode(letter.topic, letter.value), s.timestamp_ms))
 
 
-def _again(result: Result, serde: Serde, s: Source, items: list[st.Item]) -> None:
-    sends, dead = st.unpack(items)
+def _again(result: Result, serde: Serde, s: Source, sends: list[tuple[str, str, bytes]],
+           dead: list[tuple[str, str]]) -> None:
     result.sends.extend((topic, key, value, s.timestamp_ms) for topic, key, value in sends)
     result.resent += len(sends)
     result.resent_dead += len(dead)

@@ -56,6 +56,8 @@ class Sender:
         self._pending: list[asyncio.Future[Any]] = []
         #: (topic, partition) -> [open batch, records in it, on_batch]: records :meth:`hold` keeps until a flush
         self._held: dict[tuple[str, int], list[Any]] = {}
+        #: the same for the outputs :meth:`append` keeps until :meth:`submit` (the end of a step) or a flush
+        self._open: dict[tuple[str, int], list[Any]] = {}
         self.records_sent = 0
         self.batches_sent = 0
 
@@ -80,13 +82,35 @@ class Sender:
 
     async def send(self, records: Iterable[Record]) -> None:
         """Hand records to the producer, each to the partition of its key."""
+        for (topic, partition), kvs in (await self._by_partition(records)).items():
+            await self.send_partition(topic, partition, kvs)
+
+    async def _by_partition(self, records: Iterable[Record]) -> dict[tuple[str, int], list[tuple[bytes | None, bytes, int | None]]]:
+        """Records grouped by the partition of their key (in order within each)."""
         per: dict[tuple[str, int], list[tuple[bytes | None, bytes, int | None]]] = {}
         for topic, key, value, ts in records:
             parts = self._partitions.get(topic) or await self.partitions(topic)
             partition = self._partitioner(key, parts, parts)
             per.setdefault((topic, partition), []).append((key, value, ts))
-        for (topic, partition), kvs in per.items():
-            await self.send_partition(topic, partition, kvs)
+        return per
+
+    async def append(self, records: Iterable[Record]) -> None:
+        """Like :meth:`send`, but each partition's last batch stays open for the next records of the same
+        step: the member runtime's tasks append their outputs one after another, and :meth:`submit` (at the
+        end of the step) or :meth:`flush` hands the open batches to the producer, so a step's outputs for
+        one partition travel as one batch whichever tasks made them."""
+        for (topic, partition), kvs in (await self._by_partition(records)).items():
+            open_ = self._open.get((topic, partition))
+            if open_ is None:
+                open_ = self._open[(topic, partition)] = [self.producer.create_batch(), 0, None]
+            await self._append(open_, topic, partition, kvs)
+
+    async def submit(self) -> None:
+        """Hand the batches :meth:`append` left open to the producer (not waiting for the broker)."""
+        opened, self._open = self._open, {}
+        for (topic, partition), (batch, count, on_batch) in opened.items():
+            if count:
+                await self._submit(batch, topic, partition, count, on_batch)
 
     async def send_partition(self, topic: str, partition: int, kvs: Iterable[tuple[bytes | None, bytes, int | None]],
                              on_batch: Callable[[asyncio.Future[Any], int], None] | None = None) -> None:
@@ -138,6 +162,7 @@ class Sender:
     async def flush(self) -> None:
         """Wait until every record handed over so far (held ones too) is acknowledged; :class:`DeliveryFailed`
         if one was not."""
+        await self.submit()
         await self._submit_held()
         pending, self._pending = self._pending, []
         if not pending:

@@ -180,6 +180,27 @@ def record(stored: Stored, entries: Iterable[Entry]) -> None:
             stored.applied[source] = offset
 
 
+# ---------------------------------------------------------------- the outbox: one helper for every input
+def remember(stored: Stored, source: str, offset: int, values: Iterable[tuple[Output, bytes]] = (),
+             dead: Iterable[tuple[str, str]] = ()) -> None:
+    """Keep what the record at ``offset`` of input ``source`` caused (its encoded outputs, its dead letters'
+    reasons) in the key's outbox, and mark the offset applied: a redelivery is answered with :func:`again`.
+
+    The member runtime's rules (:mod:`streams.runtime.rules`) and the cycle commands
+    (:mod:`streams.runtime.cycle`) both record here; entries are bounded by :func:`trim`
+    (:data:`MAX_ENTRIES`, and only until their input offset is committed)."""
+    record(stored, [[source, offset, pack(values, dead)]])
+
+
+def again(stored: Stored | None, source: str, offset: int) -> tuple[list[tuple[str, str, bytes]],
+                                                                  list[tuple[str, str]]] | None:
+    """What the record at ``offset`` of input ``source`` caused the first time, from the key's outbox:
+    ``([(topic, key, value bytes)], [(error_code, message)])``, the very bytes sent then; None if the
+    outbox has no entry for it (never applied to this key, or the entry was trimmed)."""
+    items = stored.entry(source, offset) if stored is not None else None
+    return unpack(items) if items is not None else None
+
+
 def pack(values: Iterable[tuple[Output, bytes]], dead: Iterable[tuple[str, str]] = ()) -> list[Item]:
     """Outbox items for encoded outputs ``(output, value bytes)`` and dead letters ``(code, message)``."""
     items: list[Item] = [["o", o.topic, o.key, base64.b64encode(v).decode("ascii")] for o, v in values]

@@ -263,7 +263,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> None:
 
 # Modules that add their own subcommand: each has ``add_parser(subparsers)``
 # which sets ``func(args, settings)`` as the default.
-COMMAND_MODULES: tuple[str, ...] = ("streams.observability.lag", "streams.tools.generate", "streams.tools.bench",
+COMMAND_MODULES: tuple[str, ...] = ("streams.tools.lag", "streams.tools.generate", "streams.tools.bench",
                                     "streams.tools.planfile_cli", "streams.tools.console")
 
 

@@ -314,13 +314,15 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes]]],
-                       *, batch_bytes: int = 512 * 1024) -> int:
+                       *, batch_bytes: int = 512 * 1024, timestamp_ms: int | None = None) -> int:
     """Publish pre-encoded ``(key, value)`` lists per topic; returns the number of records.
 
     Topics are published one after the other, in the order given (so record
     timestamps follow that order, as a publisher's would: partd applies the
     member topics in timestamp order); the partitions of one topic in parallel,
-    in whole record batches (:class:`streams.runtime.send.Sender`).
+    in whole record batches (:class:`streams.runtime.send.Sender`). ``timestamp_ms``:
+    every record gets that timestamp instead of the time it is sent (two runs of
+    the same log, e.g. a test's, then carry the same timestamps).
     """
     from streams.runtime.send import Sender
 
@@ -332,9 +334,9 @@ async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes
             if not items:
                 continue
             parts = await sender.partitions(topic)
-            per: dict[int, list[tuple[bytes, bytes, None]]] = {p: [] for p in parts}
+            per: dict[int, list[tuple[bytes, bytes, int | None]]] = {p: [] for p in parts}
             for k, v in items:
-                per[parts[partition_of(k, len(parts))]].append((k, v, None))
+                per[parts[partition_of(k, len(parts))]].append((k, v, timestamp_ms))
             await asyncio.gather(*(sender.send_partition(topic, p, kvs) for p, kvs in per.items() if kvs))
             await sender.flush()
             n += len(items)

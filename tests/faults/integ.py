@@ -9,40 +9,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from streams.kafka.internals import tansu as tansu_workarounds
 from streams.kafka.serde import Serde
 from streams.runtime import state as st
-from streams.runtime.deadletters import Source
 from streams.tools.io import end_offsets
+from tests import kafka_read
 
 CHANGELOG = "partd-members-changelog"
 RESULTS = Path(os.environ.get("PARTD_FAULT_RESULTS", "/tmp/partd-fault-results.jsonl"))
 
 
-def read_sources(bootstrap: str, topics: Iterable[str]) -> list[Source]:
-    """Every record of ``topics`` with partition, offset and timestamp, in partition order."""
-    tansu_workarounds.apply()
-
-    async def run() -> list[Source]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=8 * 1024 * 1024)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-            ends = await consumer.end_offsets(tps)
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            out: dict[TopicPartition, list[Source]] = {tp: [] for tp in tps}
-            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-                for tp, msgs in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
-                    out[tp].extend(Source(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp) for m in msgs)
-            return [s for tp in tps for s in out[tp]]
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+def read_sources(bootstrap: str, topics: Iterable[str]) -> list[Any]:
+    """Every record of ``topics`` with partition, offset and timestamp, in partition order (read with kafka-python,
+    an independent client: tests/kafka_read.py)."""
+    return kafka_read.read(bootstrap, topics)
 
 
 def count(bootstrap: str, topic: str) -> int:
@@ -78,13 +57,9 @@ def changelog_applied(bootstrap: str) -> dict[bytes, dict[str, int]]:
     return out
 
 
-def decoded(serde: Serde, sources: list[Source]) -> list[tuple[Source, dict[str, Any]]]:
-    out = []
-    for s in sources:
-        rec, err = serde.decode_many(s.topic, [s.value])[0]
-        assert err is None, err
-        out.append((s, rec))
-    return out
+def decoded(serde: Serde, sources: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """Each record with its value decoded by its own schema id (fastavro, not the product's serde)."""
+    return [(s, kafka_read.decode(s.value)) for s in sources]
 
 
 def stable_id(topic: str, value: dict[str, Any]) -> Any:
@@ -100,7 +75,7 @@ def stable_id(topic: str, value: dict[str, Any]) -> Any:
     return value["notice_id"]
 
 
-def dedupe_topic(serde: Serde, sources: list[Source]) -> tuple[Counter, int]:
+def dedupe_topic(serde: Serde, sources: list[Any]) -> tuple[Counter, int]:
     """(multiset of (key, value bytes) kept, duplicates dropped) as a consumer dropping by id sees it."""
     seen: set[Any] = set()
     kept: Counter = Counter()

@@ -47,7 +47,15 @@ def _setup(cluster: Cluster, members: int) -> None:
     cluster.wait({"lis-status-changes"}, timeout=120)
 
 
-def _check_enrollments(cluster: Cluster, name: str, n_txns: int, **extra: object) -> None:
+def _committed_at_kill(cluster: Cluster) -> dict[tuple[str, int], int]:
+    """The group's committed offsets right after the kill, before anyone else commits (kafka-python)."""
+    from tests import kafka_read
+
+    return kafka_read.committed(cluster.bootstrap, cluster.group, MEMBER_INPUTS)
+
+
+def _check_enrollments(cluster: Cluster, name: str, n_txns: int,
+                       committed_at_kill: dict[tuple[str, int], int] | None = None, **extra: object) -> None:
     bootstrap, serde = cluster.bootstrap, cluster.serde
     reference = Reference(serde, SAMPLE_CATALOG)
     for topic in MEMBER_INPUTS:  # stage by stage, as published (each stage waited for)
@@ -69,6 +77,18 @@ def _check_enrollments(cluster: Cluster, name: str, n_txns: int, **extra: object
         f"{n_txns - len(per_txn)} transactions without a reply, {sum(1 for v in per_txn.values() if v > 1)} with two"
     assert kept == want_trr, f"replies differ from an uninterrupted run: {len(kept - want_trr)} extra, {len(want_trr - kept)} missing"
     assert kept_dead == want_dead
+    if committed_at_kill is not None:
+        # Duplicates are bounded by what was applied since the last commit: a reply sent twice answers a
+        # transaction at or after its partition's committed offset at the kill, and there are at most two
+        # replies (011 + 014) per such transaction.
+        txns = integ.read_sources(bootstrap, ["enrollment-requests"])
+        uncommitted = {r["tracking_id"] for s, r in integ.decoded(serde, txns)
+                       if s.offset >= committed_at_kill.get((s.topic, s.partition), 0)}
+        seen: Counter = Counter(r["cms_tracking_id"] for r in replies)
+        twice = [r for r in {r["cms_tracking_id"]: r for r in replies}.values() if seen[r["cms_tracking_id"]] > 1]
+        early = [r["plan_tracking_id"] for r in twice if r["plan_tracking_id"] and r["plan_tracking_id"] not in uncommitted]
+        assert not early, f"{len(early)} replies to committed transactions sent twice, e.g. {early[:3]}"
+        assert dups <= 2 * len(uncommitted), (dups, len(uncommitted))
     table = integ.changelog_table(bootstrap)
     want_table = reference.members()
     assert table.keys() == want_table.keys()
@@ -96,10 +116,11 @@ def test_sigkill_mid_enrollment_stream(cluster: Cluster) -> None:
         return at >= n * 0.3
 
     assert integ.kill_when(w1, mid), w1.log_tail()
+    at_kill = _committed_at_kill(cluster)
     t0 = time.monotonic()
     cluster.worker("w2")  # a fresh disk: the table comes back from the changelog
     cluster.wait({"enrollment-requests"}, timeout=240)
-    _check_enrollments(cluster, "crash-enrollment", n, replies_at_kill=at, members=members,
+    _check_enrollments(cluster, "crash-enrollment", n, at_kill, replies_at_kill=at, members=members,
                        recovery_s=round(time.monotonic() - t0, 1))
 
 
@@ -118,10 +139,11 @@ def test_rebalance_survivor_takes_over(cluster: Cluster) -> None:
         return at >= n * 0.3
 
     assert integ.kill_when(w1, mid), w1.log_tail()
+    at_kill = _committed_at_kill(cluster)  # w1's partitions: nobody commits them until w2 takes over
     t0 = time.monotonic()
     cluster.wait({"enrollment-requests"}, timeout=240)  # w2 alone, after the 10 s session timeout
     assert w2.alive()
-    _check_enrollments(cluster, "rebalance-enrollment", n, replies_at_kill=at, members=members,
+    _check_enrollments(cluster, "rebalance-enrollment", n, at_kill, replies_at_kill=at, members=members,
                        takeover_s=round(time.monotonic() - t0, 1))
 
 
@@ -146,8 +168,11 @@ def _cycle(cluster: Cluster, members: int, kill_at: int | None) -> dict[str, obj
     encoded = {t: encode(cluster.serde, t, recs) for t, recs in pop.by_topic().items()}
     w1 = cluster.worker("w1")
     # Stage by stage (Kafka has no order across topics; one stage per topic keeps both runs alike).
-    for stage in (("plan-year-updates",), ("beneficiary-updates",), ("enrollment-requests",), ("lis-status-changes",)):
-        asyncio.run(produce_fast(cluster.bootstrap, {t: encoded[t] for t in stage}))
+    # Each stage with its own fixed timestamp: both runs read the same log, down to the timestamps a dead letter
+    # carries as received_at (issue 22's REDUCED_COUNTIES_MISSING for the population's MA reductions).
+    for n, stage in enumerate((("plan-year-updates",), ("beneficiary-updates",), ("enrollment-requests",),
+                               ("lis-status-changes",))):
+        asyncio.run(produce_fast(cluster.bootstrap, {t: encoded[t] for t in stage}, timestamp_ms=TS + 1000 * n))
         cluster.wait(set(stage), timeout=240)
     bootstrap, group = cluster.bootstrap, cluster.group
 

@@ -154,8 +154,15 @@ def test_no_identifiers_in_logs_or_metrics(cluster: Cluster, level: str) -> None
         metrics = resp.read().decode()
     assert "partd_dead_letters_total" in metrics
     assert "partd_trr_replies_total" in metrics
+    dead_total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                     if line.startswith("partd_dead_letters_total"))
+    assert dead_total == len(dead)  # the page shows this run, not just the metric's name
     cluster.stop_all()  # everything the worker will ever log about this run is in the file now
     log = worker.log_path.read_text(errors="replace")
+    # the log shows the run (an empty log would pass every check below): the worker held every partition
+    # (one worker, 4 partitions: streams/runtime/startup.holding_line) and stopped cleanly
+    assert "ready: holding member partitions 0-3 of 4" in log, log[-2000:]
+    assert "member runtime stopped after" in log
     assert ("[DEBUG]" in log) == (level == "debug")
     for secret in _secrets():
         for where, text in (("/metrics", metrics), ("worker log", log)):

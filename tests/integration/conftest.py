@@ -1,12 +1,15 @@
 """Integration fixtures: a real Kafka-protocol broker and real worker processes.
 
-Each test gets its own embedded Tansu broker (it starts in milliseconds), so
-the fixed topic names of the contract never collide between tests. Nothing
-here mocks Kafka.
+Each test gets its own broker (``tests/brokers.py``: the embedded Tansu broker, which starts in
+milliseconds, or Apache Kafka in Docker with ``PARTD_TEST_BROKER=testcontainers``), so the fixed
+topic names of the contract never collide between tests. What partd produced is read back with an
+independent client (kafka-python, ``tests/kafka_read.py``), not with the product's own reading code.
+Nothing here mocks Kafka.
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,18 +20,19 @@ from streams import topics
 from streams.kafka.admin import ensure_topics
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.tools.broker import EmbeddedBroker
-from streams.tools.io import produce, read_all, wait_consumed
+from streams.tools.io import produce, wait_consumed
 from streams.tools.jsonconv import record_from_json
 from streams.tools.runner import WorkerProcess
+from tests import kafka_read
+from tests.brokers import make_broker
 
 PARTITIONS = 4
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[str]:
-    b = EmbeddedBroker(log_dir=tmp_path)
-    bootstrap = b.start(None)
+    b = make_broker(tmp_path)
+    bootstrap = b.start()
     try:
         ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)
         yield bootstrap
@@ -52,6 +56,10 @@ class Cluster:
         self.group = "partd"
 
     def worker(self, name: str = "w1", **kw: Any) -> WorkerProcess:
+        from tests.brokers import broker_kind
+
+        if broker_kind() == "testcontainers":  # Apache Kafka: the Tansu work-arounds stay off
+            kw["extra_env"] = {"PARTD_TANSU_WORKAROUNDS": "off", **(kw.get("extra_env") or {})}
         w = WorkerProcess(self.bootstrap, self.tmp / name, partitions=PARTITIONS, app_id=self.group, **kw).start()
         self.workers.append(w)
         return w
@@ -94,43 +102,28 @@ class Cluster:
             self.wait({topic}, timeout=timeout)
 
     def read(self, topic: str, expect: int | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
-        return asyncio.run(read_all(self.bootstrap, self.serde, topic, expect=expect, timeout=timeout))
+        """Every record of ``topic``, decoded (kafka-python and fastavro: tests/kafka_read.py); with ``expect``,
+        wait up to ``timeout`` s until that many are there."""
+        return [r for _, r in self.read_keyed(topic, expect=expect, timeout=timeout)]
 
     def read_raw(self, topic: str) -> list[tuple[bytes | None, bytes]]:
         """Every record of ``topic`` as raw (key, value) bytes."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        return [(r.key, r.value) for r in kafka_read.read(self.bootstrap, [topic])]
 
-        async def run() -> list[tuple[bytes | None, bytes]]:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest")
-            await consumer.start()
-            try:
-                tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-                from streams.kafka.internals import tansu as tansu_workarounds
-
-                tansu_workarounds.apply()
-                ends = await consumer.end_offsets(tps)
-                consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
-                out: list[tuple[bytes | None, bytes]] = []
-                async def behind() -> bool:
-                    return any([await consumer.position(tp) < ends[tp] for tp in tps])
-
-                while await behind():
-                    for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                        out.extend((m.key, m.value) for m in msgs)
+    def read_keyed(self, topic: str, expect: int | None = None,
+                   timeout: float = 30.0) -> list[tuple[str | None, dict[str, Any]]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            out = [(r.key.decode() if r.key is not None else None, kafka_read.decode(r.value))
+                   for r in kafka_read.read(self.bootstrap, [topic]) if r.value]
+            if expect is None or len(out) >= expect or time.monotonic() > deadline:
                 return out
-            finally:
-                await consumer.stop()
+            time.sleep(0.3)
 
-        return asyncio.run(run())
-
-    def read_keyed(self, topic: str) -> list[tuple[str | None, dict[str, Any]]]:
-        from streams.tools.io import consume
-
-        async def run() -> list[tuple[str | None, dict[str, Any]]]:
-            return [(k, r) async for _, _, k, r, e in consume(self.bootstrap, self.serde, topic, timeout=1.0) if r is not None]
-
-        return asyncio.run(run())
+    def committed_all(self, inputs: set[str]) -> None:
+        """Every record of ``inputs`` is committed by the group: checked with kafka-python (OffsetFetch)."""
+        behind = kafka_read.all_committed(self.bootstrap, self.group, inputs)
+        assert not behind, f"not committed: {behind}"
 
     def stop_all(self) -> None:
         for w in self.workers:
@@ -143,8 +136,9 @@ def fresh_cluster(tmp: Path, serde: Serde) -> Iterator[Cluster]:
 
     For tests that compare two runs of the same log (each on its own broker).
     """
-    b = EmbeddedBroker(log_dir=tmp)
-    bootstrap = b.start(None)
+    tmp.mkdir(parents=True, exist_ok=True)
+    b = make_broker(tmp)
+    bootstrap = b.start()
     c = Cluster(bootstrap, tmp, serde)
     try:
         ensure_topics(bootstrap, list(topics.ALL), PARTITIONS)

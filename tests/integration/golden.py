@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from streams import topics
 from streams.tools import scenario
 from streams.tools.jsonconv import record_to_json
 from tests.integration.conftest import Cluster
@@ -43,8 +44,9 @@ def settle_all(cluster: Cluster, inputs: list[dict[str, Any]], timeout: float = 
 
 
 def compare(cluster: Cluster, expected: list[dict[str, Any]], *, keep: dict[str, Any]) -> None:
-    """Every expected record is there (on its key, on the fields the line gives), nothing more."""
-    by_topic: dict[str, list[dict[str, Any]]] = {}
+    """Every expected record is there (on its key, on the fields the line gives), nothing more, on every
+    output topic: a topic the expected file does not name must hold nothing (after ``keep``)."""
+    by_topic: dict[str, list[dict[str, Any]]] = {topic: [] for topic in topics.OUTPUTS}
     for line in expected:
         by_topic.setdefault(line["topic"], []).append(line)
     for topic, lines in by_topic.items():

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -68,7 +67,6 @@ def test_partd_broker_prints_a_usable_address(tmp_path: Path) -> None:
 def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "PARTD_WEB_PORT",
                                                              "PARTD_DATA_DIR")}
-    started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "up", "--once"], capture_output=True, text=True,
                           env=env, timeout=400, cwd=tmp_path)  # PARTD_DATA_DIR: ./data, as for a user
     assert done.returncode == 0, done.stdout + done.stderr
@@ -90,7 +88,6 @@ def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
     for step in ("up` (without --once)", "generate --members 1000 --wait-group partd",
                  "consume trr-replies --key S7101", "partd lag", "/metrics"):
         assert step in tail, step
-    assert time.monotonic() - started < 400
 
 
 def test_partd_up_keep_data_keeps_the_log_it_prints_and_sigterm_stops_everything(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ read it to the true high-water mark or some members are silently missing.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from streams.tools import sample
@@ -46,6 +48,9 @@ def test_tables_complete_after_restart(cluster: Cluster, fresh_disk: bool) -> No
     ])
     cluster.wait({"enrollment-requests"})
     replies = cluster.read("trr-replies", expect=2 * N)
+    # one reply per transaction (a doubled reply must show: counted, not folded into a dict)
+    per_txn = Counter(r["plan_tracking_id"] for r in replies)
+    assert per_txn == Counter({f"R{n}-{i:04d}": 1 for n in (1, 2) for i in range(N)})
     second = {r["mbi"]: r["transaction_reply_code"] for r in replies if r["plan_tracking_id"].startswith("R2-")}
     assert len(second) == N
     wrong = {m: trc for m, trc in second.items() if trc != "109"}

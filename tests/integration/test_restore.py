@@ -2,7 +2,7 @@
 in partd's own batches (streams/kafka/internals/restore.py), and no outbox kept for members at rest."""
 from __future__ import annotations
 
-import asyncio
+from collections import Counter
 
 import pytest
 
@@ -11,7 +11,7 @@ from streams.kafka.internals.store import read_stopped
 from streams.runtime import state as st
 from streams.tools import sample
 from streams.tools.bench import scrape
-from streams.tools.io import end_offsets, read_to_end
+from tests import kafka_read
 from tests.integration.conftest import Cluster
 from tests.integration.test_restart import _mbi
 
@@ -21,25 +21,25 @@ N = 200
 
 
 def _changelog_end(cluster: Cluster) -> int:
-    return sum(asyncio.run(end_offsets(cluster.bootstrap, [topics.member_changelog(cluster.group)])).values())
+    """Records in the member table's changelog (read with kafka-python: tests/kafka_read.py)."""
+    return sum(kafka_read.ends(cluster.bootstrap, [topics.member_changelog(cluster.group)]).values())
 
 
 def _changelog_outboxes(cluster: Cluster) -> int:
-    async def run() -> int:
-        n = 0
-        async for msgs in read_to_end(cluster.bootstrap, topics.member_changelog(cluster.group)):
-            n += sum(1 for m in msgs if st.outbox_bytes(m.value))
-        return n
-    return asyncio.run(run())
+    return sum(1 for r in kafka_read.read(cluster.bootstrap, [topics.member_changelog(cluster.group)])
+               if st.outbox_bytes(r.value))
 
 
 def _enroll(cluster: Cluster, mbis: list[str], tag: str) -> dict[str, str]:
-    """A TC 61 into S7101-001 for every member; their TRCs (011 the first time, 109 once enrolled)."""
+    """A TC 61 into S7101-001 for every member; their TRCs (011 the first time, 109 once enrolled).
+
+    Exactly one reply per transaction (counted: a reply sent twice fails here, it cannot hide in a dict)."""
     cluster.publish([("enrollment-requests", sample._txn(f"{tag}-{i:04d}", m, 61, "S7101", "001", "2027-01-01"))
                      for i, m in enumerate(mbis)])
     cluster.wait({"enrollment-requests"})
-    return {r["mbi"]: r["transaction_reply_code"] for r in cluster.read("trr-replies")
-            if r["plan_tracking_id"].startswith(tag + "-")}
+    mine = [r for r in cluster.read("trr-replies") if r["plan_tracking_id"].startswith(tag + "-")]
+    assert Counter(r["plan_tracking_id"] for r in mine) == Counter({f"{tag}-{i:04d}": 1 for i in range(len(mbis))})
+    return {r["mbi"]: r["transaction_reply_code"] for r in mine}
 
 
 def _at_rest(data_dir: object) -> tuple[int, int]:

@@ -22,6 +22,7 @@ import trustme
 
 from streams import topics
 from streams.kafka.admin import ensure_topics
+from streams.text import plural
 from streams.tools import sample
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.runner import WorkerProcess
@@ -86,7 +87,7 @@ def test_the_whole_flow_over_tls(tls_broker: EmbeddedBroker, tmp_path: Path) -> 
     for topic, rows in (("plan-year-updates", plans), ("beneficiary-updates", people)):
         done = _partd("produce", topic, _jsonl(tmp_path / f"{topic}.jsonl", rows), env=env)
         assert done.returncode == 0, done.stderr
-        assert f"produced {len(rows)} records" in done.stdout
+        assert f"produced {plural(len(rows), 'record')}" in done.stdout
     worker = WorkerProcess(tls_broker.bootstrap, tmp_path / "worker", partitions=PARTITIONS,
                            extra_env={k: env[k] for k in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CAFILE")}).start()
     try:
@@ -215,7 +216,7 @@ def test_a_worker_over_tls_with_an_https_registry_logs_and_serves_no_secret(tls_
     it was given, while they show it worked (a reply sent, schemas from the registry)."""
     import urllib.request
 
-    from tests.streams.test_registry import REGISTRY_PASSWORD, FakeConfluent, _serving
+    from tests.kafka.test_registry import REGISTRY_PASSWORD, FakeConfluent, _serving
 
     state = FakeConfluent()
     state.user_info = "svc-partd:" + REGISTRY_PASSWORD

@@ -101,6 +101,11 @@ def test_every_dashboard_panel_has_series(stack: Stack) -> None:
     assert float(trc[0]["value"][1]) >= 5
     dead = prom.query('sum(partd_dead_letters_total{error_code="WRONG_MAGIC_BYTE"})')
     assert float(dead[0]["value"][1]) == 3
+    # the alert rule is evaluated once per interval after the scrape that brought the series: wait for that
+    # evaluation (observable), not for nothing; under load it can come a few intervals later
+    deadline = time.monotonic() + 45
+    while not prom.alert_states("PartdDeadLetters") & {"pending", "firing"} and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert prom.alert_states("PartdDeadLetters") & {"pending", "firing"}
 
 

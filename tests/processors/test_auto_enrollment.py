@@ -114,6 +114,20 @@ def test_deemed_in_second_half_runs_through_next_year():
     assert (new["lis"][0]["start"], new["lis"][0]["end"]) == ("2026-02-01", "2027-12-31")
 
 
+@pytest.mark.parametrize(("as_of", "end"), [
+    (at(2026, 2, 2), "2026-12-31"),
+    (at(2026, 4, 1), "2026-12-31"),
+    (at(2026, 6, 30, 23, 59, 59), "2026-12-31"),  # the last instant of June (UTC): still this year
+    (at(2026, 7, 1, 0, 0, 0), "2027-12-31"),  # the first of July: through next year
+    (at(2026, 12, 31), "2027-12-31"),
+])
+def test_the_deeming_boundary_is_july_first(as_of, end):
+    """docs/medicaid.md: the deemed period ends "December 31 of this year, or of next year when identified in
+    July-December (the CMS deeming rule)": the boundary is July 1, not June, not April."""
+    new = run(fbde(), as_of=as_of).state
+    assert new["lis"][0]["end"] == end
+
+
 def test_deemed_period_never_overlaps():
     state = fbde()
     state["lis"] = [make_lis(start="2025-06-01", end="2026-02-28", change_id="OLD", level="100"),

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.model import TRR_REPLIES, Rejected
 from tests.processors.builders import (
     MBI,
@@ -119,6 +119,24 @@ def test_106_earlier_recorded_election_is_overridden_and_recorded():
     r = apply_enrollment(m, enroll_event(application_date=D(2025, 11, 15)), PLANS)
     assert trcs(r.outputs) == ["011", "014"]
     assert r.state["elections"]["2026-01-01"] == {"application_date": "2025-11-15", "tracking_id": "TRK-1"}
+
+
+def test_106_an_equal_application_date_does_not_reject_the_later_arrival_wins():
+    """docs/conventions.md: 106 only for a strictly LATER application date; "an equal date does not reject; the
+    later arrival wins" (DOMAIN.md: "106 rejected, another transaction with a later application date for the
+    same effective date")."""
+    m = make_member(enrollments=[make_enrollment("S5678", "002", "2026-01-01", application_date="2025-11-15")],
+                    elections={"2026-01-01": {"application_date": "2025-11-15", "tracking_id": "X"}})
+    r = apply_enrollment(m, enroll_event(application_date=D(2025, 11, 15)), PLANS)
+    assert trcs(r.outputs) == ["011", "014"]
+    assert r.state["elections"]["2026-01-01"] == {"application_date": "2025-11-15", "tracking_id": "TRK-1"}
+    # the same for a disenrollment (TC 51), keyed by its first-of-month effective date
+    d = make_member(enrollments=[make_enrollment()],
+                    elections={"2026-07-01": {"application_date": "2026-01-20", "tracking_id": "X"}})
+    out = apply_enrollment(d, disenroll_event(application_date=D(2026, 1, 20)), PLANS)
+    assert trcs(out.outputs) == ["013"]
+    later = apply_enrollment(d, disenroll_event(application_date=D(2026, 1, 19)), PLANS)
+    assert trcs(later.outputs) == ["106"]
 
 
 def test_107_no_plan_for_that_year():

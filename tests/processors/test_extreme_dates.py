@@ -27,7 +27,7 @@ from processors.dates import (
     LAST_EFFECTIVE_DATE,
     eastern_date,
 )
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.lis import apply_lis_change
 from processors.model import Rejected
 from tests.processors.builders import (

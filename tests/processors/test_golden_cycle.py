@@ -8,7 +8,7 @@ and :mod:`processors.reassignment`; every output must match exactly one
 expected line on the fields that line gives, and no output may be left over.
 
 A second test builds the states with the real event processors
-(``processors.plans/beneficiary/enrollment/lis``) when they are importable,
+(``processors.plans/beneficiary/transactions/lis``; an error in one fails the test)
 and checks they accept every golden input and lead to the same cycle output.
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
 
 from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.lis_counts import count_lis_enrollment, merge_counts
@@ -296,10 +295,8 @@ def test_golden_expected_file_is_well_formed():
 
 # --------------------------------------------------------------------------- with the real processors
 def _real_handlers() -> Builders:
-    plans_mod = pytest.importorskip("processors.plans")
-    beneficiary = pytest.importorskip("processors.beneficiary")
-    enrollment = pytest.importorskip("processors.enrollment")
-    lis = pytest.importorskip("processors.lis")
+    from processors import beneficiary, lis, transactions
+    from processors import plans as plans_mod
 
     def plan(ev):
         return plans_mod.apply_plan_update(ev)
@@ -309,7 +306,7 @@ def _real_handlers() -> Builders:
         return res.state if res.state is not None else state
 
     def enroll(state, ev, plans):
-        res = enrollment.apply_enrollment(state, ev, plans)
+        res = transactions.apply_enrollment(state, ev, plans)
         rejected = [o.value["transaction_reply_code"] for o in res.outputs if o.value.get("trc_type") == "REJECTED"]
         assert not rejected, f"{ev['tracking_id']} rejected with {rejected}"
         return res.state if res.state is not None else state
@@ -323,9 +320,6 @@ def _real_handlers() -> Builders:
 
 def test_golden_cycle_with_real_event_processors():
     handlers = _real_handlers()
-    try:
-        outputs, decisions, _ = run_scenario(handlers)
-    except (TypeError, AttributeError) as exc:  # pragma: no cover - a sibling module mid-change
-        pytest.skip(f"event processors not usable yet: {exc}")
+    outputs, decisions, _ = run_scenario(handlers)  # a bug in a processor fails here: never a skip
     assert {m: (d.case, d.reason) for m, d in decisions.items()} == EXPECTED_DECISIONS
     check_against_expected(outputs)

@@ -11,7 +11,7 @@ import pytest
 
 from processors import passive
 from processors.dates import EASTERN
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.trr import TRC_TABLE
 from tests.processors.builders import (
     MBI,

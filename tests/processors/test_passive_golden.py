@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from processors import beneficiary, enrollment, lis, state_lists
+from processors import beneficiary, lis, state_lists, transactions
 from processors import plans as plans_mod
 from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.codes import STATE_CODES
@@ -63,7 +63,7 @@ def run_scenario(*, indexed: bool = False) -> tuple[list[Output], dict[str, dict
             res = lis.apply_lis_change(members[key], ev, catalog, benchmarks)
             members[key] = res.state or members[key]
         elif topic == "enrollment-requests":
-            res = enrollment.apply_enrollment(members.get(key), ev, catalog, benchmarks)
+            res = transactions.apply_enrollment(members.get(key), ev, catalog, benchmarks)
             members[key] = res.state or members[key]
             outputs.extend(res.outputs)
         elif topic == "cycle-commands":

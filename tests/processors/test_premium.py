@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 
 from processors import premium
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.lis import apply_lis_change
 from tests.processors.builders import (
     D,

@@ -8,7 +8,7 @@ import pytest
 
 from processors import state_lists as sl
 from processors.dates import EASTERN
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.model import Rejected
 from processors.reassignment import run_member
 from tests.processors.cycle_builders import (

@@ -17,7 +17,7 @@ import pytest
 from processors import reassignment as ra
 from processors import state_lists as sl
 from processors.dates import EASTERN
-from processors.enrollment import apply_enrollment
+from processors.transactions import apply_enrollment
 from processors.model import BENEFICIARY_NOTICES, PLAN_NOTICES, STATE_LISTS, TRR_REPLIES
 from tests.processors.cycle_builders import BENCHMARKS, MBI, SEED, Y, member, plan, standard_plans
 

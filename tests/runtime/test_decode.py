@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.runtime.deadletters import MAX_RAW_VALUE, Source, dead_letter
+from streams.runtime.deadletters import Source
 from streams.runtime.decode import MAX_INPUT_BYTES, MAX_TEXT, decode_batch
 from streams.tools import sample
 from streams.tools.jsonconv import record_from_json
@@ -30,16 +30,3 @@ def test_limits_and_keys() -> None:
     assert out[0][0]["mbi"] == M and out[0][1] is None
     assert [p[0] for _, p in out[1:]] == ["FIELD_TOO_LONG", "RECORD_TOO_LARGE", "MISSING_KEY", "KEY_MISMATCH",
                                          "EMPTY_VALUE"]
-
-
-def test_a_dead_letter_keeps_a_bounded_prefix_size_and_hash() -> None:
-    import hashlib
-
-    big = bytes(range(256)) * 1000
-    letter = dead_letter(_src(big), "RECORD_TOO_LARGE", "x" * 5000)
-    v = letter.value
-    assert v["raw_value"] == big[:MAX_RAW_VALUE] and v["truncated"] and v["raw_value_size"] == len(big)
-    assert v["raw_value_sha256"] == hashlib.sha256(big).hexdigest() and len(v["error_message"]) == 2000
-    SERDE.encode(letter.topic, v)  # fits the schema
-    small = dead_letter(_src(b"abc"), "X", "y").value
-    assert small["raw_value"] == b"abc" and not small["truncated"]

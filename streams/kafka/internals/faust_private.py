@@ -222,10 +222,11 @@ def restore_pending(app: faust.App, table: Any) -> list[int]:
     return sorted(tp.partition for tp in getattr(app.tables.recovery, "pending", {}) if tp.topic == name)
 
 
-async def restore(app: faust.App, table: Any, bootstrap: str,
+async def restore(app: faust.App, table: Any, make_consumer: Callable[..., Any],
                   transform: _restore.Transform | None = None) -> _restore.Restored:
-    """Restore what the table's recovery left to partd (:func:`.restore.restore`)."""
-    return await _restore.restore(app, table, bootstrap, transform)
+    """Restore what the table's recovery left to partd (:func:`.restore.restore`); ``make_consumer(**options)``
+    makes the group-less consumer that reads the changelog."""
+    return await _restore.restore(app, table, make_consumer, transform)
 
 
 def table_memory(table: Any) -> dict[str, int]:

@@ -17,7 +17,7 @@ partition's range (from Faust's persisted offset in the partition database
 partition is up to date, so Faust reads none of it and goes on to "recovery
 complete". The worker then calls :func:`restore` from its
 ``on_rebalance_complete`` handler, before it applies any member record:
-one group-less aiokafka consumer (``streams.kafka.clients``) reads every
+one group-less aiokafka consumer (the worker's, made by the caller) reads every
 pending range, ``getmany`` batches of up to 10,000 records, each written
 into its partition database as one RocksDB ``WriteBatch`` together with the
 offset it reaches (Faust's persisted offset), so a restore cut short by a new
@@ -165,11 +165,13 @@ class TableManager(FaustTableManager):
         return self._recovery  # type: ignore[return-value]
 
 
-async def restore(app: Any, table: Any, bootstrap: str, transform: Transform | None = None) -> Restored:
-    """Read the changelog ranges :class:`Recovery` left pending into ``table``'s partition databases."""
-    from aiokafka import TopicPartition
+async def restore(app: Any, table: Any, make_consumer: Callable[..., Any], transform: Transform | None = None) -> Restored:
+    """Read the changelog ranges :class:`Recovery` left pending into ``table``'s partition databases.
 
-    from streams.kafka import clients
+    ``make_consumer(**options)`` makes a group-less aiokafka consumer with the worker's
+    connection settings (``streams.kafka.clients.consumer`` bound to the bootstrap
+    address: this package does not build clients itself)."""
+    from aiokafka import TopicPartition
 
     recovery = app.tables.recovery
     store = table.data
@@ -179,8 +181,8 @@ async def restore(app: Any, table: Any, bootstrap: str, transform: Transform | N
     if not pending:
         return done
     started = time.monotonic()
-    consumer = clients.consumer(bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=FETCH_PARTITION_BYTES, fetch_max_bytes=FETCH_BYTES)
+    consumer = make_consumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                             max_partition_fetch_bytes=FETCH_PARTITION_BYTES, fetch_max_bytes=FETCH_BYTES)
     await consumer.start()
     try:
         tps = {TopicPartition(tp.topic, tp.partition): tp for tp in pending}

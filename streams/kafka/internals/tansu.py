@@ -61,8 +61,8 @@ start-up before the Faust app creates its consumers):
   the embedded broker (:mod:`streams.tools.broker`) puts Debian's ``stunnel``
   in front of it, with :func:`tls_terminator_config`; Tansu listens in
   plaintext on a loopback port and advertises the TLS port.  Delete both
-  when a Tansu that serves TLS is packaged (``tests/streams/
-  test_tansu_workarounds.py`` says so).
+  when a Tansu that serves TLS is packaged (``tests/kafka/internals/
+  test_tansu.py`` says so).
 
 * **SASL (``--authentication``) admits nobody with memory storage.**  It
   offers only SCRAM (a PLAIN handshake is dropped: ``NoSharedMechanism``),
@@ -358,7 +358,7 @@ def _patch_departed_leader() -> None:
     leader (it *is* the leader id), sends it the member list and takes its
     assignment: the next generation forms. Measured: the group consumes again
     ~27 s after the leader left (without: never).
-    ``tests/streams/test_tansu_workarounds.py::test_departed_leader_is_taken_over``
+    ``tests/kafka/internals/test_tansu.py::test_departed_leader_is_taken_over``
     reproduces it with raw protocol requests and fails without the patch.
 
     On Apache Kafka a failed SyncGroup is followed by a JoinGroup that forms
