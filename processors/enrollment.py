@@ -30,6 +30,7 @@ from processors.dates import day_before, from_iso, is_month_end, iso
 from processors.member import enrollment_on, lis_on
 from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key, plan_premium
+from processors.reassignment import reenrollment_obligation
 from processors.trr import beneficiary_fields, lis_fields, trr_record
 
 TRC_ALREADY_ENROLLED = "039"
@@ -265,8 +266,6 @@ def _stays_after_reassignment(event: Record, losers: list[tuple[dict[str, Any], 
     Seed 001: a reassigned member who re-enrolls in the losing plan stays there, and that plan "must send
     its ANOC/Evidence of Coverage (EOC) and other required annual materials by December 31".
     """
-    from processors.reassignment import reenrollment_obligation  # late: reassignment is a heavier import
-
     contract, pbp = event["contract_id"], event["pbp_id"]
     out: list[Output] = []
     for e, _ in losers:

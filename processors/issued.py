@@ -21,10 +21,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import datetime as dt
+from collections.abc import Mapping
+
 from processors.dates import instant_iso, iso
-from processors.model import MemberState
+from processors.ids import stable_id
+from processors.model import BENEFICIARY_NOTICES, MemberState, Output
 
 KEY = "issued"
+#: The suffix of a record that withdraws another (``REASSIGNMENT_PREMIUM_WITHDRAWN``, ``FINAL_WITHDRAWN``, ...).
+WITHDRAWN = "_WITHDRAWN"
 
 
 def for_year(state: MemberState | None, plan_year: int) -> dict[str, Any]:
@@ -92,3 +98,28 @@ def forget(new: MemberState, plan_year: int, *, notices: list[dict[str, Any]] = 
 
 def note_withdrawal(new: MemberState, plan_year: int, at: Any, reason: str, cause: str) -> None:
     _year(new, plan_year)["withdrawn"].append({"at": instant_iso(at), "reason": reason, "cause": cause})
+
+
+def withdrawn_notice(new: MemberState, plan_year: int, record: Mapping[str, Any], *, reason: str,
+                     issued_at: dt.datetime, losing: tuple[str | None, str | None],
+                     gaining: tuple[str | None, str | None]) -> Output:
+    """``<type>_WITHDRAWN`` for the recorded notice ``record`` ({notice_id, notice_type}) of ``plan_year``."""
+    return Output(BENEFICIARY_NOTICES, new["mbi"], {
+        "notice_id": stable_id("N", "WITHDRAWN", record["notice_id"]),
+        "mbi": new["mbi"],
+        "notice_type": f"{record['notice_type']}{WITHDRAWN}",
+        "publication": None,
+        "paper_color": None,
+        "plan_year": int(plan_year),
+        "losing_contract_id": losing[0],
+        "losing_pbp_id": losing[1],
+        "gaining_contract_id": gaining[0],
+        "gaining_pbp_id": gaining[1],
+        "current_plan_premium": None,
+        "mail_by": None,
+        "gaining_plan_premium": None,
+        "zero_premium_options": [],
+        "reason": reason,
+        "issued_at": issued_at,
+        "withdrawn_notice_id": record["notice_id"],
+    })

@@ -35,6 +35,7 @@ from typing import Any
 
 from processors import cycle_dates
 from processors import enrollment as _enr
+from processors import passive_eligibility as pe
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
 from processors.dates import EASTERN, LAST_EFFECTIVE_DATE, UTC, eastern_date, from_iso, instant_iso, iso, month_end
 from processors.member import region_state_code
@@ -104,12 +105,6 @@ def is_passive_submission(event: Mapping[str, Any]) -> bool:
     return event.get("enrollment_source") == PASSIVE_SOURCE or by_state
 
 
-def opted_out(state: MemberState) -> bool:
-    """OPTOM: the profile's ``opt_out_passive_enrollment`` or an MMP opt-out (TC 83) on record."""
-    profile = state.get("profile") or {}
-    return bool(profile.get("opt_out_passive_enrollment")) or bool(state.get("mmp_opt_out"))
-
-
 def submission_key(contract_id: str, pbp_id: str, effective_date: dt.date) -> str:
     return f"{contract_id}-{pbp_id}-{iso(effective_date)}"
 
@@ -163,8 +158,6 @@ def newly_or_again_eligible(state: MemberState, effective: dt.date, plans: Mappi
     (:func:`processors.passive_eligibility.regains_passive_eligibility`). A voluntary exit two or more
     calendar years back is not held against the member (the seed speaks of "the current calendar year").
     """
-    from processors import passive_eligibility as pe  # late: it builds on this module
-
     year = effective.year
     if pe.voluntary_mmp_exit(state, dt.date(year, 1, 1), effective, plans) is not None:
         return False
@@ -273,7 +266,7 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
     failed = demonstration_criteria_failure(base, event.get("submitter_id"), submission_date(submitted), eff)
     if failed is not None:
         return reject("108", failed, base, changed)
-    if opted_out(base):
+    if pe.opted_out(base):
         return reject("166", OPTED_OUT, base, changed)
     if not newly_or_again_eligible(base, eff, plans):
         return reject("108", LEFT_MMP_VOLUNTARILY, base, changed)

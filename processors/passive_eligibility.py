@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from processors.model import MemberState, PlanState
-from processors.passive import opted_out
 
 # Reasons (the second element of the answer).
 INVOLUNTARY_MMP_DISENROLLMENT = "INVOLUNTARY_MMP_DISENROLLMENT"
@@ -32,6 +31,13 @@ NEW_DUAL_AUTO_ENROLLED = "NEW_DUAL_AUTO_ENROLLED"
 OPTED_OUT = "OPTED_OUT"
 DECEASED = "DECEASED"
 NOT_REGAINED = "NOT_REGAINED"
+
+
+def opted_out(state: MemberState) -> bool:
+    """OPTOM: the profile's ``opt_out_passive_enrollment`` or an MMP opt-out (TC 83) on record."""
+    profile = state.get("profile") or {}
+    return bool(profile.get("opt_out_passive_enrollment")) or bool(state.get("mmp_opt_out"))
+
 
 # Seed 002 Table 30 reasons that end an enrollment without the member asking
 # (loss of eligibility, plan/contract termination, CMS action). Voluntary ones

@@ -740,8 +740,6 @@ def _reconcile(state: MemberState, d: Decision, as_of: dt.datetime) -> tuple[Mem
     """Withdraw the "no" notices of ``d.plan_year`` this decision contradicts (issue 22, a later run):
     ``REASSIGNMENT_NOT_POSSIBLE`` once the member is moved after all; ``LIS_ENDS_NEXT_YEAR`` once an LIS period
     covers January 1 of Y after all. Returns (new state or None, withdrawal records)."""
-    from processors import withdrawal  # late: it builds on this module
-
     stale = []
     if d.moves and issued.has_notice(state, d.plan_year, NOT_POSSIBLE_NOTICE):
         stale.append((issued.notice(state, d.plan_year, NOT_POSSIBLE_NOTICE), "REASSIGNED"))
@@ -750,7 +748,7 @@ def _reconcile(state: MemberState, d: Decision, as_of: dt.datetime) -> tuple[Mem
     if not stale:
         return None, []
     new = clone(state)
-    out = [withdrawal.withdrawn_notice(new, d.plan_year, record, reason=why, issued_at=as_of,
+    out = [issued.withdrawn_notice(new, d.plan_year, record, reason=why, issued_at=as_of,
                                        losing=(d.losing_contract_id, d.losing_pbp_id),
                                        gaining=(d.gaining_contract_id, d.gaining_pbp_id))
            for record, why in stale]

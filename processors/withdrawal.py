@@ -27,41 +27,15 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from processors import issued
+from processors import issued, plan_obligations, reassignment, state_lists
+from processors.issued import WITHDRAWN, withdrawn_notice
 from processors.dates import instant_from_iso
-from processors.ids import stable_id
-from processors.model import BENEFICIARY_NOTICES, MemberState, Output, Record, StepResult, clone
+from processors.model import MemberState, Output, Record, StepResult, clone
 
 MEMBER_ELECTED_LOSING_PLAN = "MEMBER_ELECTED_LOSING_PLAN"
 MEMBER_ELECTED_OTHER_PLAN = "MEMBER_ELECTED_OTHER_PLAN"
 REASSIGNMENT_CANCELLED = "REASSIGNMENT_CANCELLED"
-WITHDRAWN = "_WITHDRAWN"
 TC_ENROLL = 61
-
-
-def withdrawn_notice(new: MemberState, plan_year: int, record: Mapping[str, Any], *, reason: str,
-                     issued_at: dt.datetime, losing: tuple[str | None, str | None],
-                     gaining: tuple[str | None, str | None]) -> Output:
-    """``<type>_WITHDRAWN`` for the recorded notice ``record`` ({notice_id, notice_type}) of ``plan_year``."""
-    return Output(BENEFICIARY_NOTICES, new["mbi"], {
-        "notice_id": stable_id("N", "WITHDRAWN", record["notice_id"]),
-        "mbi": new["mbi"],
-        "notice_type": f"{record['notice_type']}{WITHDRAWN}",
-        "publication": None,
-        "paper_color": None,
-        "plan_year": int(plan_year),
-        "losing_contract_id": losing[0],
-        "losing_pbp_id": losing[1],
-        "gaining_contract_id": gaining[0],
-        "gaining_pbp_id": gaining[1],
-        "current_plan_premium": None,
-        "mail_by": None,
-        "gaining_plan_premium": None,
-        "zero_premium_options": [],
-        "reason": reason,
-        "issued_at": issued_at,
-        "withdrawn_notice_id": record["notice_id"],
-    })
 
 
 def _why(event: Record, moved: Mapping[str, Any]) -> str:
@@ -75,17 +49,13 @@ def _why(event: Record, moved: Mapping[str, Any]) -> str:
 def undo_reassignment(new: MemberState, moved: Mapping[str, Any], event: Record) -> list[Output]:
     """Take the marks of the reassignment ``moved`` (now CANCELLED) off ``new`` (a copy) and withdraw what it
     issued; the records, in order: letters, list entries, obligations."""
-    from processors import plan_obligations, state_lists  # late: both build on the reassignment
-
     year = int(moved["reassignment"]["plan_year"])
     at: dt.datetime = event["submitted_at"]
     reason = _why(event, moved)
     record = issued.for_year(new, year)
     losing = (moved.get("prior_contract_id"), moved.get("prior_pbp_id"))
     gaining = (moved["contract_id"], moved["pbp_id"])
-    from processors.reassignment import REASSIGNMENT_NOTICES
-
-    notices = [n for n in record["notices"] if n["notice_type"] in REASSIGNMENT_NOTICES]
+    notices = [n for n in record["notices"] if n["notice_type"] in reassignment.REASSIGNMENT_NOTICES]
     out = [withdrawn_notice(new, year, n, reason=reason, issued_at=at, losing=losing, gaining=gaining)
            for n in notices]
     for list_type, code in record["lists"]:

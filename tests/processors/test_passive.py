@@ -540,7 +540,7 @@ def test_tc83_before_the_start_cancels_and_records_the_opt_out():
     st = res.state
     assert st["mmp_opt_out"] == {"date": "2025-11-05", "tracking_id": "OPT-1"}
     assert st["passive_years"] == [] and st["enrollments"][-1]["status"] == "CANCELLED"
-    assert passive.opted_out(st)
+    assert passive.pe.opted_out(st)
     only(apply_enrollment(st, passive_event(effective_date=D(Y, 3, 1), tracking_id="PAS-9",
                                             submitted_at=eastern(2026, 1, 10)), PLANS), "166")
 
