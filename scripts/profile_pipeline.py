@@ -224,21 +224,19 @@ def main() -> None:
     print("\ncProfile (cumulative seconds of each group, share of the profiled total; rows overlap):")
     for label, topic, sources in phases:
         gc.collect()
-        total, grp, stats = profiled(real, serde, ref, table, sources)
-        print(f"\n== {label}: {len(sources):,} events, {total:.2f} s profiled = {total * 1e6 / len(sources):.0f} us/event")
-        for g, cum in grp:
-            if cum:
-                print(f"   {100 * cum / total:5.1f}%  {cum * 1e6 / len(sources):7.1f} us/event  {g}")
-        stats.sort_stats("tottime").print_stats(args.top)
+        show(label, len(sources), "event", *profiled(real, serde, ref, table, sources), args.top)
     gc.collect()
-    n = len(table)
     payload = scan_payload(catalog, table, args.year)
-    total, grp, stats = profiled(scan, serde, catalog, table, payload)
-    print(f"\n== cycle scan: {n:,} members, {total:.2f} s profiled = {total * 1e6 / n:.0f} us/member")
-    for g, cum in grp:
+    show("cycle scan", len(table), "member", *profiled(scan, serde, catalog, table, payload), args.top)
+
+
+def show(label: str, n: int, unit: str, total: float, groups: list[tuple[str, float]], stats: pstats.Stats,
+         top: int) -> None:
+    print(f"\n== {label}: {n:,} {unit}s, {total:.2f} s profiled = {total * 1e6 / n:.0f} us/{unit}")
+    for g, cum in groups:
         if cum:
-            print(f"   {100 * cum / total:5.1f}%  {cum * 1e6 / n:7.1f} us/member  {g}")
-    stats.sort_stats("tottime").print_stats(args.top)
+            print(f"   {100 * cum / total:5.1f}%  {cum * 1e6 / n:7.1f} us/{unit}  {g}")
+    stats.sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":

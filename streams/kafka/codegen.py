@@ -36,10 +36,14 @@ from itertools import count
 from typing import Any
 
 import fastavro
-from fastavro._logical_readers import LOGICAL_READERS
-from fastavro._logical_writers import LOGICAL_WRITERS
-from fastavro._schema import extract_logical_type, extract_record_type
-from fastavro._write import write_data as _fastavro_write_data
+
+from streams.kafka.internals.fastavro_private import (
+    LOGICAL_READERS,
+    LOGICAL_WRITERS,
+    extract_logical_type,
+    extract_record_type,
+)
+from streams.kafka.internals.fastavro_private import write_data as _fastavro_write_data
 
 ParsedSchema = Any
 Writer = Callable[[Mapping[str, Any]], bytes]
@@ -168,12 +172,28 @@ class _Gen:
         return fn
 
 
-def _null_union(schema: list[Any]) -> tuple[int, int] | None:
+def _null_union(schema: list[Any]) -> tuple[int | None, int | None] | None:
     """``(null index, other index)`` of a two-branch union with null, else None."""
     if len(schema) == 2 and "null" in schema and schema.count("null") == 1:
         null = schema.index("null")
         return null, 1 - null
     return None
+
+
+def _enter(g: _Gen, schema: Any, ind: int) -> tuple[Any, tuple[int | None, int | None] | None] | None:
+    """``(schema with a named reference resolved, union)``: for a union ``(index of null or None, index of
+    the other branch of a [null, X] union or None)``, else None. Returns None after emitting the
+    ``raise Slow`` of a recursive reference (left to fastavro)."""
+    if isinstance(schema, str) and schema not in PRIMITIVES and schema in g.stack:
+        g.emit(ind, "raise Slow('recursive type')")
+        return None
+    schema = g.resolve(schema)
+    if not isinstance(schema, list):
+        return schema, None
+    nu = _null_union(schema)
+    if nu is not None:
+        return schema, nu
+    return schema, (schema.index("null") if "null" in schema else None, None)
 
 
 # -- writer
@@ -190,18 +210,21 @@ def _lengths(g: _Gen, tag: bytes) -> str:
 def _w(g: _Gen, schema: Any, v: str, ind: int, in_union: bool, tag: bytes = b"") -> None:
     """Lines appending ``tag`` (a union branch index, or nothing) and the encoding of the value in local ``v``
     as ``schema`` to ``out`` (via ``a``); the tag is folded into the value's bytes where they are precomputed."""
-    ref = schema if isinstance(schema, str) and schema not in PRIMITIVES else None
-    if ref is not None and ref in g.stack:
-        g.emit(ind, "raise Slow('recursive type')")
+    entered = _enter(g, schema, ind)
+    if entered is None:
         return
-    schema = g.resolve(schema)
-    if isinstance(schema, list):
+    schema, nu = entered
+    if nu is not None:
         assert not tag  # a union is never directly in a union (Avro forbids it)
-        nu = _null_union(schema)
-        if nu is None:
+        null, other = nu
+        if other is None:  # another kind of union: only its null is on the fast path (None validates nothing else)
+            if null is not None:
+                g.emit(ind, f"if {v} is None:")
+                g.emit(ind + 1, f"a({_BYTE[2 * null]!r})")
+                g.emit(ind, "else:")
+                ind += 1
             g.emit(ind, "raise Slow('union')")
             return
-        null, other = nu
         other_schema = g.resolve(schema[other])
         g.emit(ind, f"if {v} is None:")
         g.emit(ind + 1, f"a({_BYTE[2 * null]!r})")
@@ -263,23 +286,13 @@ def _w(g: _Gen, schema: Any, v: str, ind: int, in_union: bool, tag: bytes = b"")
         g.emit(ind, f"a({v})")
     elif rtype == "array":
         item = g.var("i")
-        g.emit(ind, f"if type({v}) is not _list:")
-        g.emit(ind + 1, "raise Slow")
-        if tag:
-            g.emit(ind, f"a({tag!r})")
-        g.emit(ind, f"if {v}:")
-        g.emit(ind + 1, f"a(_count(len({v})))")
+        _w_blocks(g, v, "_list", tag, ind)
         g.emit(ind + 1, f"for {item} in {v}:")
         _w(g, schema["items"], item, ind + 2, False)
         g.emit(ind, "a(b'\\x00')")
     elif rtype == "map":
         key, val = g.var("k"), g.var("m")
-        g.emit(ind, f"if type({v}) is not _dict:")
-        g.emit(ind + 1, "raise Slow")
-        if tag:
-            g.emit(ind, f"a({tag!r})")
-        g.emit(ind, f"if {v}:")
-        g.emit(ind + 1, f"a(_count(len({v})))")
+        _w_blocks(g, v, "_dict", tag, ind)
         g.emit(ind + 1, f"for {key}, {val} in {v}.items():")
         _w(g, "string", key, ind + 2, False)
         _w(g, schema["values"], val, ind + 2, False)
@@ -292,6 +305,17 @@ def _w(g: _Gen, schema: Any, v: str, ind: int, in_union: bool, tag: bytes = b"")
         _w_record(g, schema, v, ind)
     else:
         g.emit(ind, f"raise Slow({rtype!r})")
+
+
+def _w_blocks(g: _Gen, v: str, pytype: str, tag: bytes, ind: int) -> None:
+    """The start of an array or a map as fastavro writes it: one block (its count) when not empty, then the
+    caller's loop over the items (at ``ind + 1``) and the 0 that ends it."""
+    g.emit(ind, f"if type({v}) is not {pytype}:")
+    g.emit(ind + 1, "raise Slow")
+    if tag:
+        g.emit(ind, f"a({tag!r})")
+    g.emit(ind, f"if {v}:")
+    g.emit(ind + 1, f"a(_count(len({v})))")
 
 
 def _w_record(g: _Gen, schema: dict[str, Any], r: str, ind: int) -> None:
@@ -308,7 +332,8 @@ def _w_record(g: _Gen, schema: dict[str, Any], r: str, ind: int) -> None:
                 dbytes: bytes | None = _fastavro_bytes(field.get("default"), ftype, g.named, name)
             except Exception:  # noqa: BLE001 - fastavro cannot write this default: leave the record to it
                 dbytes = None
-            if isinstance(ftype, list) and nullable and dbytes is not None and dbytes == _none_bytes(ftype, g.named, name):
+            if (isinstance(ftype, list) and _null_union(ftype) is not None and dbytes is not None
+                    and dbytes == _none_bytes(ftype, g.named, name)):
                 # the default is written as None is (the usual ``"default": null``): missing == None
                 g.emit(ind, f"{v} = {r}.get({name!r})")
                 _w(g, ftype, v, ind, False)
@@ -332,42 +357,40 @@ def _none_bytes(schema: Any, named: dict[str, Any], name: str) -> bytes | None:
         return None
 
 
+def _w_cached_long(g: _Gen, v: str, ind: int, guard: str, compute: list[str], x: str, lo: int, hi: int,
+                   tag: bytes, stem: str) -> None:
+    """A logical type over a long (date, instant): the value's bytes from a bounded cache keyed by the value,
+    ``compute`` (lines setting ``x``) on a miss; a plain int in range is written as it is (fastavro too)."""
+    cache = g.const({}, stem)
+    g.emit(ind, f"if {guard}:")
+    g.emit(ind + 1, f"{x} = {cache}.get({v})")
+    g.emit(ind + 1, f"if {x} is None:")
+    for line in compute:
+        g.emit(ind + 2, line)
+    g.emit(ind + 2, f"if not {lo} <= {x} <= {hi}:")
+    g.emit(ind + 3, "raise Slow")
+    g.emit(ind + 2, f"if len({cache}) >= CACHE_LIMIT:")
+    g.emit(ind + 3, f"{cache}.clear()")
+    g.emit(ind + 2, f"{x} = {cache}[{v}] = {tag!r} + _long({x})")
+    g.emit(ind + 1, f"a({x})")
+    g.emit(ind, f"elif type({v}) is _int and {lo} <= {v} <= {hi}:")
+    g.emit(ind + 1, f"a({tag!r} + _long({v}))")
+    g.emit(ind, "else:")
+    g.emit(ind + 1, "raise Slow")
+
+
 def _w_logical(g: _Gen, schema: dict[str, Any], rtype: str, logical: str, v: str, ind: int, in_union: bool,
                tag: bytes) -> None:
     lo, hi = (INT_MIN, INT_MAX) if (in_union and rtype == "int") else (LONG_MIN, LONG_MAX)
     if logical == "int-date":
-        cache, x = g.const({}, "DATES"), g.var("x")
-        g.emit(ind, f"if type({v}) is _date:")
-        g.emit(ind + 1, f"{x} = {cache}.get({v})")
-        g.emit(ind + 1, f"if {x} is None:")
-        g.emit(ind + 2, f"{x} = {v}.toordinal() - {DAYS_SHIFT}")
-        g.emit(ind + 2, f"if not {lo} <= {x} <= {hi}:")
-        g.emit(ind + 3, "raise Slow")
-        g.emit(ind + 2, f"if len({cache}) >= CACHE_LIMIT:")
-        g.emit(ind + 3, f"{cache}.clear()")
-        g.emit(ind + 2, f"{x} = {cache}[{v}] = {tag!r} + _long({x})")
-        g.emit(ind + 1, f"a({x})")
-        g.emit(ind, f"elif type({v}) is _int and {lo} <= {v} <= {hi}:")
-        g.emit(ind + 1, f"a({tag!r} + _long({v}))")
-        g.emit(ind, "else:")
-        g.emit(ind + 1, "raise Slow")
+        x = g.var("x")
+        _w_cached_long(g, v, ind, f"type({v}) is _date", [f"{x} = {v}.toordinal() - {DAYS_SHIFT}"], x, lo, hi, tag,
+                       "DATES")
     elif logical == "long-timestamp-millis":
-        cache, x, d = g.const({}, "INSTANTS"), g.var("x"), g.var("d")
-        g.emit(ind, f"if type({v}) is _datetime and {v}.tzinfo is not None:")
-        g.emit(ind + 1, f"{x} = {cache}.get({v})")
-        g.emit(ind + 1, f"if {x} is None:")
-        g.emit(ind + 2, f"{d} = {v} - _EPOCH")
-        g.emit(ind + 2, f"{x} = ({d}.days * 86400 + {d}.seconds) * 1000 + {d}.microseconds // 1000")
-        g.emit(ind + 2, f"if not {lo} <= {x} <= {hi}:")
-        g.emit(ind + 3, "raise Slow")
-        g.emit(ind + 2, f"if len({cache}) >= CACHE_LIMIT:")
-        g.emit(ind + 3, f"{cache}.clear()")
-        g.emit(ind + 2, f"{x} = {cache}[{v}] = {tag!r} + _long({x})")
-        g.emit(ind + 1, f"a({x})")
-        g.emit(ind, f"elif type({v}) is _int and {lo} <= {v} <= {hi}:")
-        g.emit(ind + 1, f"a({tag!r} + _long({v}))")
-        g.emit(ind, "else:")
-        g.emit(ind + 1, "raise Slow")
+        x, d = g.var("x"), g.var("d")
+        _w_cached_long(g, v, ind, f"type({v}) is _datetime and {v}.tzinfo is not None",
+                       [f"{d} = {v} - _EPOCH", f"{x} = ({d}.days * 86400 + {d}.seconds) * 1000 + {d}.microseconds // 1000"],
+                       x, lo, hi, tag, "INSTANTS")
     elif logical == "bytes-decimal":
         prep, sch, b = g.const(LOGICAL_WRITERS[logical], "PREP"), g.const(schema, "S"), g.var("b")
         g.emit(ind, f"if type({v}) is _Decimal:")
@@ -424,24 +447,20 @@ def _r_len(g: _Gen, ind: int) -> str:
 
 def _r(g: _Gen, schema: Any, into: str, ind: int) -> None:
     """Lines reading a value of ``schema`` at ``p`` into local ``into`` (as fastavro returns it)."""
-    ref = schema if isinstance(schema, str) and schema not in PRIMITIVES else None
-    if ref is not None and ref in g.stack:
-        g.emit(ind, "raise Slow('recursive type')")
+    entered = _enter(g, schema, ind)
+    if entered is None:
         return
-    schema = g.resolve(schema)
-    if isinstance(schema, list):
-        nu = _null_union(schema)
-        if nu is None:
-            g.emit(ind, "raise Slow('union')")
-            return
+    schema, nu = entered
+    if nu is not None:
         null, other = nu
         b = g.var("u")
         g.emit(ind, f"{b} = d[p]")
         g.emit(ind, "p += 1")
-        g.emit(ind, f"if {b} == {2 * null}:")
+        g.emit(ind, f"if {b} == {2 * null if null is not None else -1}:")
         g.emit(ind + 1, f"{into} = None")
-        g.emit(ind, f"elif {b} == {2 * other}:")
-        _r(g, schema[other], into, ind + 1)
+        if other is not None:
+            g.emit(ind, f"elif {b} == {2 * other}:")
+            _r(g, schema[other], into, ind + 1)
         g.emit(ind, "else:")
         g.emit(ind + 1, "raise Slow('union index')")
         return
@@ -524,22 +543,17 @@ def _r_plain(g: _Gen, schema: Any, rtype: str, into: str, ind: int) -> None:
 
 def _r_logical(g: _Gen, schema: dict[str, Any], rtype: str, logical: str, into: str, ind: int) -> None:
     raw = g.var("w")
-    if logical == "int-date":
-        cache = g.const({}, "DATES")
+    conversions = {"int-date": ("DATES", f"_fromordinal({raw} + {DAYS_SHIFT})"),
+                   "long-timestamp-millis": ("INSTANTS", f"_EPOCH + _timedelta(microseconds={raw} * 1000)")}
+    if logical in conversions:  # as fastavro's read_date / read_timestamp_millis, from a bounded cache
+        stem, expr = conversions[logical]
+        cache = g.const({}, stem)
         _r_long(g, raw, ind)
         g.emit(ind, f"{into} = {cache}.get({raw})")
         g.emit(ind, f"if {into} is None:")
         g.emit(ind + 1, f"if len({cache}) >= CACHE_LIMIT:")
         g.emit(ind + 2, f"{cache}.clear()")
-        g.emit(ind + 1, f"{into} = {cache}[{raw}] = _fromordinal({raw} + {DAYS_SHIFT})")
-    elif logical == "long-timestamp-millis":
-        cache = g.const({}, "INSTANTS")
-        _r_long(g, raw, ind)
-        g.emit(ind, f"{into} = {cache}.get({raw})")
-        g.emit(ind, f"if {into} is None:")
-        g.emit(ind + 1, f"if len({cache}) >= CACHE_LIMIT:")
-        g.emit(ind + 2, f"{cache}.clear()")
-        g.emit(ind + 1, f"{into} = {cache}[{raw}] = _EPOCH + _timedelta(microseconds={raw} * 1000)")
+        g.emit(ind + 1, f"{into} = {cache}[{raw}] = {expr}")
     else:  # fastavro's own conversion of the plain value (decimal, uuid, time-*, ...)
         fn, sch = g.const(LOGICAL_READERS[logical], "READ"), g.const(schema, "S")
         _r_plain(g, schema, rtype, raw, ind)

@@ -319,10 +319,16 @@ def faust_passthrough(bootstrap: str, act_topics: tuple[str, ...], expect: int, 
             await asyncio.sleep(2 * clock.interval)
         return _scratch_rate(clock, expect, expect, "faust_passthrough")
 
-    log = open(run_dir / "faust-passthrough.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.faust_passthrough", bootstrap,
-                             f"{APP_PREFIX}-faust-passthrough", str(run_dir / "faust-passthrough"),
-                             FAUST_SCRATCH_TOPIC, *act_topics], stdout=log, stderr=subprocess.STDOUT,
+    return _beside(run_dir / "faust-passthrough.log", measure,
+                   ["streams.tools.faust_passthrough", bootstrap, f"{APP_PREFIX}-faust-passthrough",
+                    str(run_dir / "faust-passthrough"), FAUST_SCRATCH_TOPIC, *act_topics])
+
+
+def _beside(log_path: Path, measure: Any, module_args: list[str]) -> dict[str, Any]:
+    """Run ``python -m module_args`` beside the bench (its output to ``log_path``), ``measure(proc)`` it,
+    then stop it (SIGTERM, then SIGKILL after 30 s)."""
+    log = open(log_path, "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", *module_args], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
         return asyncio.run(measure(proc))
@@ -373,21 +379,9 @@ def quix_same_rules(bootstrap: str, pop: Any, args: argparse.Namespace, expect: 
                                f"log {run_dir / 'quix-same-rules.log'}")
         return {**_scratch_rate(clock, expect, events, "quix_same_rules"), "quix_same_rules_outputs": clock.final()}
 
-    log = open(run_dir / "quix-same-rules.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.quix_same_rules", bootstrap,
-                             f"{APP_PREFIX}-quix-same-rules", str(run_dir / "quix-state"), QUIX_SCRATCH_TOPIC,
-                             str(args.members), str(args.year), str(args.seed)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        return asyncio.run(measure(proc))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+    return _beside(run_dir / "quix-same-rules.log", measure,
+                   ["streams.tools.quix_same_rules", bootstrap, f"{APP_PREFIX}-quix-same-rules",
+                    str(run_dir / "quix-state"), QUIX_SCRATCH_TOPIC, str(args.members), str(args.year), str(args.seed)])
 
 
 def latency_transactions(pop: Any, count: int) -> list[tuple[bytes, dict[str, Any]]]:
