@@ -5,7 +5,7 @@ choose a plan are enrolled in a PDP where they pay no premium, chosen at
 random), 002 (Table 23 election type ``Z`` "Auto-enrollment", Table 24
 sources ``A`` auto / ``C`` facilitated, Table 15 subsidy source ``D`` deemed)
 and 000 (new duals auto-enrolled this year regain passive eligibility), and
-DOMAIN.md (TRC 117 / 118 / 166). ``docs/medicaid.md`` explains every choice.
+docs/codes.md (TRC 117 / 118 / 166). ``docs/medicaid.md`` explains every choice.
 
 One pure step, :func:`auto_or_facilitate`, which the shell calls for a member
 after any change that can make them a candidate (a beneficiary update, an LIS
@@ -71,7 +71,8 @@ from processors.ids import stable_id
 from processors.member import enrollment_on, open_enrollment
 from processors.model import MemberState, Output, PlanState, StepResult, clone
 from processors.plans import plan_premium
-from processors.reassignment import draw_target, eligible_targets, member_region, subsidy_amount
+from processors.premium import amounts, lis_reply_money
+from processors.reassignment import draw_target, eligible_targets, member_region
 from processors.trr import beneficiary_fields, lis_fields, trr_record
 
 AUTO = "AUTO"
@@ -79,7 +80,7 @@ FACILITATED = "FACILITATED"
 
 #: seed 002 Table 24
 SOURCES = {AUTO: "A", FACILITATED: "C"}
-#: DOMAIN.md TRCs
+#: TRCs (docs/codes.md)
 ACCEPT_TRC = {AUTO: "117", FACILITATED: "118"}
 OPT_OUT_TRC = "166"
 LIS_CHANGED_TRC = "121"
@@ -221,8 +222,10 @@ def deemed_period(state: MemberState, today: dt.date) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- replies
 
 
-def _lis_changed_reply(state: MemberState, period: Mapping[str, Any], as_of: dt.datetime) -> list[Output]:
-    """TRC 121 to the plan in force on the period start, else the open one (as processors/lis.py)."""
+def _lis_changed_reply(state: MemberState, period: Mapping[str, Any], as_of: dt.datetime,
+                       plans: Mapping[str, PlanState], benchmarks: Mapping[int, Mapping[str, Decimal]]) -> list[Output]:
+    """TRC 121 to the plan in force on the period start, else the open one (as processors/lis.py), with the
+    plan's premium and what the member owes it (issue 23, :func:`processors.premium.lis_reply_money`)."""
     enrollment = enrollment_on(state, from_iso(period["start"])) or open_enrollment(state)
     if enrollment is None:
         return []
@@ -231,6 +234,7 @@ def _lis_changed_reply(state: MemberState, period: Mapping[str, Any], as_of: dt.
         transaction_code=TC_INFORMATIONAL, processed_at=as_of,
         cause_id=f"LIS|{period['change_id']}|{instant_iso(as_of)}",
         pbp_id=enrollment["pbp_id"], effective_date=from_iso(period["start"]), **lis_fields(period),
+        **lis_reply_money(state, plans, benchmarks, enrollment, period["start"]),
         **beneficiary_fields(state),
     )]
 
@@ -275,7 +279,7 @@ def auto_or_facilitate(
         new = clone(state)
         new["lis"] = sorted([*new.get("lis", []), deemed], key=lambda p: p["start"])
         if has_current_or_future_plan(new, today):
-            outputs.extend(_lis_changed_reply(new, deemed, as_of))
+            outputs.extend(_lis_changed_reply(new, deemed, as_of, plans, benchmarks))
     base = new if new is not None else state
 
     def done() -> StepResult:
@@ -369,8 +373,10 @@ def auto_or_facilitate(
         pbp_id=pbp_id, effective_date=eff, application_date=today,
         election_type=ELECTION_TYPE, enrollment_source=source,
         prior_contract_id=enrollment["prior_contract_id"], prior_pbp_id=enrollment["prior_pbp_id"],
-        lis_premium_subsidy_amount=subsidy_amount(lis["premium_subsidy_level"], premium, benchmark) if lis else None,
         part_d_premium=premium,
+        # issue 23: the subsidy and the member's premium liability (processors/premium.py; the target is in the
+        # member's region, so the plan's region benchmark is ``benchmark``)
+        **amounts(plan, lis["premium_subsidy_level"] if lis else None, benchmarks, year),
         **lis_fields(lis),
         **beneficiary_fields(new),
     ))

@@ -61,11 +61,12 @@ def apply_beneficiary_update(state: MemberState | None, event: Record) -> StepRe
     mbi = event.get("mbi")
     if not is_valid_mbi(mbi):
         raise Rejected("INVALID_MBI", f"MBI {mbi!r} does not have the CMS MBI format")
-    if not is_state_code(event.get("state_code")):
-        raise Rejected("INVALID_CODE", f"state_code {event.get('state_code')!r} is not a US state or territory")
     medicaid_state = (event.get("medicaid_state_code") or "").strip()
-    if medicaid_state and not is_state_code(medicaid_state):
-        raise Rejected("INVALID_CODE", f"medicaid_state_code {medicaid_state!r} is not a US state or territory")
+    bad = [f"{name} {code!r} is not a US state or territory" for name, code, valid in (
+        ("state_code", event.get("state_code"), is_state_code(event.get("state_code"))),
+        ("medicaid_state_code", medicaid_state, not medicaid_state or is_state_code(medicaid_state))) if not valid]
+    if bad:  # every bad code of the record
+        raise Rejected("INVALID_CODE", "; ".join(bad) + " (two-letter USPS codes: docs/codes.md)")
     old = (state or {}).get("profile")
     if old and old.get("event_time") and event.get("event_time") is not None:
         if instant_from_iso(old["event_time"]) > event["event_time"]:

@@ -26,7 +26,7 @@ TRANSACTION_CODES: dict[int, str] = {int(k): v for k, v in _DATA["transaction_co
 STATE_CODES: frozenset[str] = frozenset(_DATA["state_codes"])             # 50 states + DC
 TERRITORY_CODES: frozenset[str] = frozenset(_DATA["territory_codes"])     # PR VI GU AS MP
 
-# Transaction codes (DOMAIN.md).
+# Transaction codes (docs/codes.md).
 TC_DISENROLL = 51
 TC_ENROLL = 61
 TC_4RX = 72

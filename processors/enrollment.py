@@ -30,9 +30,10 @@ from processors.codes import (
 )
 from processors.dates import day_before, from_iso, is_month_end, is_valid_effective_date, iso
 from processors.member import enrollment_on, lis_on
-from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, clone
+from processors.model import TRR_REPLIES, MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 from processors.plans import plan_key, plan_premium
-from processors.trr import beneficiary_fields, lis_fields, trr_record
+from processors.premium import with_amounts
+from processors.trr import beneficiary_fields, lis_fields, state_responses, trr_record
 
 TRC_ALREADY_ENROLLED = "039"
 TRC_DUPLICATE_PBP = "109"
@@ -424,8 +425,29 @@ _HANDLERS = {
 }
 
 
-def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
-    """Apply one ``EnrollmentTransaction`` to the member.
+def apply_enrollment(state: MemberState | None, event: Record, plans: Mapping[str, PlanState],
+                     benchmarks: Mapping[int, Mapping[str, Any]] | None = None) -> StepResult:
+    """Apply one ``EnrollmentTransaction`` to the member: :func:`judge`, then what every reply carries (issue 23).
+
+    Every TRR reply echoes the transaction's ``cleanup_id`` (seed 002 Table 1, null unless set); a reply with a
+    ``part_d_premium`` gets the member's LIS premium subsidy amount and premium liability
+    (:func:`processors.premium.with_amounts`; ``benchmarks``: plan year -> region -> benchmark known to this
+    member's partition, none: both empty); and when the transaction was submitted by a state (``submitter_id`` a
+    two-letter state code), each reply goes once more to ``state-responses``, keyed by that state
+    (:func:`processors.trr.state_responses`). Raises and routes as :func:`judge`.
+    """
+    res = judge(state, event, plans)
+    cleanup = event.get("cleanup_id")
+    for out in res.outputs:
+        if out.topic == TRR_REPLIES:
+            out.value["cleanup_id"] = cleanup
+    with_amounts(res.outputs, res.state if res.state is not None else state, plans, benchmarks)
+    answers = state_responses(res.outputs, event.get("submitter_id"))
+    return StepResult(res.state, [*res.outputs, *answers]) if answers else res
+
+
+def judge(state: MemberState | None, event: Record, plans: Mapping[str, PlanState]) -> StepResult:
+    """Judge one ``EnrollmentTransaction``: the new member state and the TRR replies.
 
     ``plans`` is the plan catalog keyed ``{contract_id}-{pbp_id}-{plan_year}``.
     Returns the new state (None: unchanged) and the TRR replies: exactly one

@@ -5,9 +5,14 @@ Seed 002 constraint: the LIS periods of one member never overlap.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from processors.codes import (
+    COPAY_LEVELS,
+    PREMIUM_SUBSIDY_LEVELS,
+    SUBSIDY_SOURCES,
     TC_INFORMATIONAL,
     is_copay_level,
     is_premium_subsidy_level,
@@ -16,7 +21,8 @@ from processors.codes import (
 )
 from processors.dates import from_iso, instant_iso, iso
 from processors.member import enrollment_on, open_enrollment
-from processors.model import MemberState, Output, Record, Rejected, StepResult, new_member, clone
+from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, new_member, clone
+from processors.premium import lis_reply_money
 from processors.trr import beneficiary_fields, trr_record
 
 TRC_LIS_CHANGED = "121"
@@ -42,11 +48,15 @@ def plan_for_period(state: MemberState, period: dict[str, Any]) -> dict[str, Any
     return enrollment_on(state, from_iso(period["start"])) or open_enrollment(state)
 
 
-def _reply(state: MemberState, period: dict[str, Any], trc: str, event: Record) -> list[Output]:
+def _reply(state: MemberState, period: dict[str, Any], trc: str, event: Record,
+           plans: Mapping[str, PlanState] | None, benchmarks: Mapping[int, Mapping[str, Decimal]] | None,
+           ) -> list[Output]:
     enrollment = plan_for_period(state, period)
     if enrollment is None:
         return []
     at = event["event_time"]
+    # issue 23: the plan's premium and what the member owes it after the change
+    money = lis_reply_money(state, plans, benchmarks, enrollment, period["start"])
     return [
         trr_record(
             trc=trc,
@@ -62,12 +72,14 @@ def _reply(state: MemberState, period: dict[str, Any], trc: str, event: Record) 
             lis_subsidy_source=period["subsidy_source"],
             lis_period_start=from_iso(period["start"]),
             lis_period_end=from_iso(period["end"]),
+            **money,
             **beneficiary_fields(state),
         )
     ]
 
 
-def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
+def apply_lis_change(state: MemberState | None, event: Record, plans: Mapping[str, PlanState] | None = None,
+                     benchmarks: Mapping[int, Mapping[str, Decimal]] | None = None) -> StepResult:
     """Apply one ``LisStatusChange`` (action ``UPSERT`` or ``REMOVE``).
 
     UPSERT: the new period replaces any period with the same ``change_id`` and
@@ -77,7 +89,11 @@ def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
 
     Replies: TRC 121 (UPSERT) / 223 (REMOVE), transaction code 01, to the plan
     the member is in on the period start (else the open enrollment); with no
-    plan there is no reply but the state is still updated.
+    plan there is no reply but the state is still updated. With the plan catalog (``plans``) the reply also
+    carries the plan's ``part_d_premium`` and what the member owes it after the change
+    (:mod:`processors.premium`, issue 23: "When a later LIS change ... changes what a member owes, the plan
+    gets a reply with the new amounts"), for the period's first day in the plan: a 223 leaves no subsidy, so
+    the liability is the whole premium.
 
     Raises ``Rejected`` with ``INVALID_MBI``, ``INVALID_CODE`` (premium
     subsidy level, copay level, subsidy source or action), ``INVALID_PERIOD``
@@ -99,19 +115,20 @@ def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
             return StepResult(None, [])
         new = clone(current)
         new["lis"] = [p for p in new["lis"] if p != target]
-        return StepResult(new, _reply(new, target, TRC_LIS_REMOVED, event))
+        return StepResult(new, _reply(new, target, TRC_LIS_REMOVED, event, plans, benchmarks))
 
     if action != "UPSERT":
         raise Rejected("INVALID_CODE", f"LIS action {action!r} is not UPSERT or REMOVE")
     level = event.get("premium_subsidy_level")
     copay = event.get("copay_level")
     source = _enum(event.get("subsidy_source"))
-    if not is_premium_subsidy_level(level):
-        raise Rejected("INVALID_CODE", f"premium_subsidy_level {level!r} is not in seed 002 Table 14")
-    if not is_copay_level(copay):
-        raise Rejected("INVALID_CODE", f"copay_level {copay!r} is not in seed 002 Table 13")
-    if not is_subsidy_source(source):
-        raise Rejected("INVALID_CODE", f"subsidy_source {source!r} is not in seed 002 Table 15")
+    bad = [f"{name} {code!r} is not one of {', '.join(table)} (seed 002 Table {n})"
+           for name, code, valid, table, n in (
+               ("premium_subsidy_level", level, is_premium_subsidy_level(level), PREMIUM_SUBSIDY_LEVELS, 14),
+               ("copay_level", copay, is_copay_level(copay), COPAY_LEVELS, 13),
+               ("subsidy_source", source, is_subsidy_source(source), SUBSIDY_SOURCES, 15)) if not valid]
+    if bad:  # every bad code of the record, so that one correction fixes it
+        raise Rejected("INVALID_CODE", "; ".join(bad) + ": the code tables are in docs/codes.md")
     if start is None:
         raise Rejected("INVALID_PERIOD", "LIS period has no start_date")
     end = iso(event.get("end_date"))
@@ -139,4 +156,4 @@ def apply_lis_change(state: MemberState | None, event: Record) -> StepResult:
         )
     new = clone(current)
     new["lis"] = sorted([*copy.deepcopy(others), period], key=lambda p: p["start"])
-    return StepResult(new, _reply(new, period, TRC_LIS_CHANGED, event))
+    return StepResult(new, _reply(new, period, TRC_LIS_CHANGED, event, plans, benchmarks))

@@ -69,13 +69,15 @@ Record = dict[str, Any]
 MemberState = dict[str, Any]
 PlanState = dict[str, Any]
 
-# Output topics (the external contract, DOMAIN.md).
+# Output topics (the external contract, docs/record-shapes.md).
 TRR_REPLIES = "trr-replies"
 BENEFICIARY_NOTICES = "beneficiary-notices"
 PLAN_NOTICES = "plan-notices"
 STATE_LISTS = "state-reassignment-lists"
 LIS_BENCHMARKS = "lis-benchmarks"
 DEAD_LETTERS = "dead-letters"
+#: Issue 23: the replies to the transactions a state submitted, keyed by the state's code.
+STATE_RESPONSES = "state-responses"
 
 # Input topics.
 ENROLLMENT_REQUESTS = "enrollment-requests"

@@ -10,7 +10,7 @@ replies). ``processors.enrollment.apply_enrollment`` routes here after its
 * TC 82 (MMP enrollment cancellation) -> :func:`apply_mmp_cancellation`;
 * TC 83 (MMP opt-out) -> :func:`apply_mmp_opt_out`.
 
-Every rule, its TRC and the reason written into ``trc_short_name`` are in
+Every rule, its TRC and the reason it gives (``TrrRecord.reason``) are in
 ``docs/mmp-passive.md`` (and the conventions in ``docs/conventions.md``).
 
 Member-state keys added by this module (all optional; read with ``.get``):
@@ -43,7 +43,7 @@ from processors.plans import plan_key
 PASSIVE_SOURCE = "J"  # seed 002 Table 24: state-submitted passive enrollment
 MMP = "MMP"
 
-# Reasons written after the TRC short name ("ELECTION LIMITS EXCEEDED: OUTSIDE_WINDOW").
+# Reasons given in the reply's ``reason`` field (108 "ELECTION LIMITS EXCEEDED", reason OUTSIDE_WINDOW).
 OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
 APPLICATION_DATE_NOT_SUBMISSION_DATE = "APPLICATION_DATE_NOT_SUBMISSION_DATE"
 CORRECTION_CHANGES_APPLICATION_DATE = "CORRECTION_CHANGES_APPLICATION_DATE"
@@ -161,8 +161,10 @@ def demonstration_criteria_failure(state: MemberState, submitter: str | None, su
 # --------------------------------------------------------------------------- replies
 
 def _with_reason(out: Output, reason: str | None) -> Output:
+    """The one place a rule's reason reaches a reply: ``TrrRecord.reason`` (issue 23); ``trc_short_name``
+    stays the code table's short name (the DTRR field is 15 characters)."""
     if reason:
-        out.value["trc_short_name"] = f"{out.value['trc_short_name']}: {reason}"
+        out.value["reason"] = reason
     return out
 
 

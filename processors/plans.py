@@ -10,6 +10,8 @@ from processors.model import PlanState, Record, Rejected
 PDP_REGIONS: frozenset[str] = frozenset(f"{n:02d}" for n in range(1, 35))
 
 _CENTS = Decimal("0.01")
+#: PlanYearUpdate's HPMS fields (issue 23, seed 001): the notices' plan name and phone numbers.
+CONTACT_FIELDS = ("organization_marketing_name", "customer_service_number", "auto_enrollment_customer_service_number")
 
 
 def plan_key(contract_id: str, pbp_id: str, plan_year: int) -> str:
@@ -59,6 +61,11 @@ def apply_plan_update(event: Record) -> tuple[str, PlanState]:
         "reduced_counties": _counties(event.get("reduced_counties")),
         "event_time": instant_iso(event.get("event_time")),
     }
+    # issue 23: the HPMS data seed 001 prints on the beneficiary notices (only when sent: an older producer's
+    # plan keeps the shape it had)
+    for name in CONTACT_FIELDS:
+        if event.get(name) is not None:
+            state[name] = event[name]
     return key, state
 
 

@@ -1,4 +1,4 @@
-"""The annual LIS reassignment, one member at a time (seeds 001 and 000, DOMAIN.md).
+"""The annual LIS reassignment, one member at a time (seeds 001 and 000, docs/annual-cycle.md).
 
 Two pure steps:
 
@@ -63,7 +63,7 @@ from importlib import resources
 from typing import Any
 
 from processors.benchmark import money, round_cents
-from processors.dates import EASTERN, end_of_day_eastern, file_stamp, iso
+from processors.dates import EASTERN, end_of_day_eastern, iso
 from processors.ids import draw_fraction, stable_id
 from processors.lis_counts import plan_key
 from processors.member import address_state_code, enrollment_on, region_state_code, submission_state_code
@@ -78,7 +78,7 @@ from processors.model import (
 )
 from processors.plan_index import RegionPdp, region_pdps
 from processors.regions import is_territory, region_of_state
-from processors.trr import beneficiary_fields, special_trr_file_name, trr_record
+from processors.trr import beneficiary_fields, cms_file_name, special_trr_file_name, trr_record
 
 # --- cases -----------------------------------------------------------------
 PREMIUM = "PREMIUM"
@@ -509,13 +509,13 @@ def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
 
 
 def gain_file_name(contract_id: str, at: dt.datetime) -> str:
-    """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
-    return f"P.R{contract_id}.APDP5.GAIN.{file_stamp(at)}"
+    """``P.R{contract}.APDP5.GAIN.D{yymmdd}.T{hhmmsst}.01`` (seed 001, with its process number)."""
+    return cms_file_name(contract_id, "APDP5.GAIN", at)
 
 
 def loss_file_name(contract_id: str, at: dt.datetime) -> str:
-    """``P.R{contract}.APDP5.LOSS.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
-    return f"P.R{contract_id}.APDP5.LOSS.{file_stamp(at)}"
+    """``P.R{contract}.APDP5.LOSS.D{yymmdd}.T{hhmmsst}.01`` (seed 001, with its process number)."""
+    return cms_file_name(contract_id, "APDP5.LOSS", at)
 
 
 def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decimal | None) -> Decimal | None:
@@ -527,11 +527,49 @@ def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decima
     return round_cents(min(premium, benchmark) * Decimal(int(level)) / 100)
 
 
+def gaining_liability(d: Decision, plans: Mapping[str, PlanState]) -> Decimal | None:
+    """The member's monthly premium liability in the gaining plan (issue 23; what the 212 tells the plan to bill):
+    its Y premium minus the subsidy, 0.00 for a 100% member when the plan waives a premium within de minimis."""
+    level = (d.lis_next_year or {}).get("premium_subsidy_level")
+    if d.gaining_premium is None or d.benchmark is None or level is None:
+        return None
+    gaining = plans.get(_year_key(d.gaining_contract_id or "", d.gaining_pbp_id or "", d.plan_year)) or {}
+    return premium_liability(d.gaining_premium, d.benchmark, level, bool(gaining.get("waives_de_minimis")),
+                             de_minimis_amount(d.plan_year))
+
+
+def customer_service_number(plan: Mapping[str, Any] | None) -> str | None:
+    """Seed 001: "We will use the 'Auto-Enrollment Customer Service Number' if that field is populated in HPMS. If
+    not, we will use the 'Customer Service for Prospective Members - Part D' information." (issue 23)"""
+    plan = plan or {}
+    auto = (plan.get("auto_enrollment_customer_service_number") or "").strip()
+    return auto or (plan.get("customer_service_number") or "").strip() or None
+
+
+def plan_contact(plans: Mapping[str, PlanState], key: str | None, plan_year: int) -> dict[str, Any]:
+    """``{plan, marketing_name, customer_service_number}`` of plan ``{contract}-{pbp}`` from its ``plan_year``
+    PlanYearUpdate (seed 001's HPMS "Organization Marketing Name" and customer service number; issue 23)."""
+    plan = _plan(plans, key, plan_year) if key else None
+    name = ((plan or {}).get("organization_marketing_name") or "").strip() or None
+    return {"plan": key, "marketing_name": name, "customer_service_number": customer_service_number(plan)}
+
+
+def notice_plan_key(d: Decision) -> str | None:
+    """The plan a notice names (issue 23): the plan the member is in on January 1 of Y if they do nothing -- the
+    gaining plan of a reassignment, else the member's current plan (tan letter, reassignment not possible)."""
+    if d.gaining_contract_id is not None:
+        return plan_key(d.gaining_contract_id, d.gaining_pbp_id or "")
+    return d.losing_key
+
+
 def _beneficiary_notice(
     d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
     mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
     reason: str | None = None, options: Sequence[str] | None = None,
+    plans: Mapping[str, PlanState] | None = None,
 ) -> Output:
+    listed = list(d.zero_premium_options if options is None else options)
+    named = plan_contact(plans or {}, notice_plan_key(d), d.plan_year)
     return Output(
         BENEFICIARY_NOTICES,
         d.mbi,
@@ -549,9 +587,13 @@ def _beneficiary_notice(
             "current_plan_premium": current_premium,
             "mail_by": mail,
             "gaining_plan_premium": d.gaining_premium,
-            "zero_premium_options": list(d.zero_premium_options if options is None else options),
+            "zero_premium_options": listed,
             "reason": d.reason if reason is None else reason,
             "issued_at": as_of,
+            # issue 23: the name and phone number seed 001 prints, for the plan named and every option listed
+            "plan_marketing_name": named["marketing_name"],
+            "plan_customer_service_number": named["customer_service_number"],
+            "zero_premium_option_plans": [plan_contact(plans or {}, key, d.plan_year) for key in listed],
         },
     )
 
@@ -682,14 +724,14 @@ def apply_reassignment(
         notice = _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[CHOOSER_TAN], publication=PUBLICATIONS[CHOOSER_TAN],
             paper_color="TAN", mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of,
-            current_premium=d.losing_premium,
+            current_premium=d.losing_premium, plans=plans,
         )
         return StepResult(None, [notice])
     current_premium = d.losing_premium if d.case == PREMIUM else None
     if not d.moves:
         notice = _beneficiary_notice(
             d, notice_type=NOT_POSSIBLE_NOTICE, publication=None, paper_color=None, mail=None,
-            as_of=as_of, current_premium=current_premium,
+            as_of=as_of, current_premium=current_premium, plans=plans,
         )
         return StepResult(None, [notice])
     if plan_year in (state.get("reassigned_years") or []):
@@ -750,6 +792,7 @@ def apply_reassignment(
             lis_period_end=dt.date.fromisoformat(lis["end"]) if lis.get("end") else None,
             lis_premium_subsidy_amount=subsidy_amount(lis.get("premium_subsidy_level"), d.gaining_premium, d.benchmark),
             part_d_premium=d.gaining_premium,
+            member_premium_liability=gaining_liability(d, plans),
             **beneficiary_fields(new),
         ),
         trr_record(
@@ -796,14 +839,14 @@ def apply_reassignment(
     out.append(
         _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
-            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium,
+            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium, plans=plans,
         )
     )
     out.append(
         _beneficiary_notice(
             d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
             mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None,
-            reason=NO_FORMULARY_DATA, options=(),
+            reason=NO_FORMULARY_DATA, options=(), plans=plans,
         )
     )
     return StepResult(new, out)

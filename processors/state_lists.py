@@ -30,7 +30,7 @@ from typing import Any
 from processors import passive, reassignment
 from processors.codes import STATE_CODES
 from processors.dates import EASTERN, from_iso
-from processors.member import region_state_code
+from processors.member import lis_on, region_state_code
 from processors.model import STATE_LISTS, MemberState, Output, PlanState, Record, Rejected, StepResult, clone
 
 PRELIMINARY = "PRELIMINARY"
@@ -123,7 +123,34 @@ def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: s
         "middle_initial": p.get("middle_initial"),
         "birth_date": from_iso(p.get("birth_date")),
         "sex": p.get("sex"),
+        **(reassignment_details(state, plan_year) if list_type in (FINAL, UPDATED_FINAL) else {}),
     })
+
+
+def reassignment_details(state: MemberState, plan_year: int) -> dict[str, Any]:
+    """What a final list says about a reassigned member beyond identity (issue 23 item 4).
+
+    Seed 000: states see the reassigned through the PDP Notification File (the GAIN/LOSS layout); seed 001: CMS
+    provides the lists "to States, 1-800-MEDICARE" to answer inquiries. So: the plan the member was reassigned out
+    of and into (the reassignment enrollment for January 1 of ``plan_year``, kept even if the member later
+    re-enrolled in the losing plan and it was cancelled), its effective date, the LIS levels on that day (as the
+    GAIN record has them) and the mailing address as ``BeneficiaryUpdate`` names it (null when not sent).
+    """
+    moved = [e for e in state.get("enrollments") or []
+             if int((e.get("reassignment") or {}).get("plan_year") or 0) == int(plan_year)]
+    e = next((x for x in reversed(moved) if x["status"] == "ACTIVE"), moved[-1] if moved else None)
+    start = from_iso(e["start"]) if e else None
+    lis = lis_on(state, start) if start else None
+    return {
+        "losing_contract_id": e.get("prior_contract_id") if e else None,
+        "losing_pbp_id": e.get("prior_pbp_id") if e else None,
+        "gaining_contract_id": e["contract_id"] if e else None,
+        "gaining_pbp_id": e["pbp_id"] if e else None,
+        "effective_date": start,
+        "lis_premium_subsidy_level": lis["premium_subsidy_level"] if lis else None,
+        "lis_copay_level": lis["copay_level"] if lis else None,
+        **reassignment.mailing_address(state),
+    }
 
 
 def _in_states(state: MemberState, states: Iterable[str]) -> bool:

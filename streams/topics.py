@@ -21,6 +21,7 @@ from processors.model import (
     PLAN_NOTICES,
     PLAN_YEAR_UPDATES,
     STATE_LISTS,
+    STATE_RESPONSES,
     TRR_REPLIES,
 )
 
@@ -28,12 +29,12 @@ from processors.model import (
 #: (keyed by command id).
 CYCLE_RESULTS = "partd-cycle-results"
 
-#: Contract inputs (DOMAIN.md "Inputs").
+#: Contract inputs (docs/record-shapes.md).
 INPUTS = (ENROLLMENT_REQUESTS, LIS_STATUS_CHANGES, PLAN_YEAR_UPDATES, BENEFICIARY_UPDATES, CYCLE_COMMANDS,
           MAGI_APPLICATIONS)
-#: Contract outputs (DOMAIN.md "Outputs").
+#: Contract outputs (docs/record-shapes.md).
 OUTPUTS = (TRR_REPLIES, BENEFICIARY_NOTICES, PLAN_NOTICES, STATE_LISTS, LIS_BENCHMARKS, DEAD_LETTERS,
-           MEDICAID_DETERMINATIONS)
+           MEDICAID_DETERMINATIONS, STATE_RESPONSES)
 INTERNAL = (CYCLE_RESULTS,)
 #: The member table: one value per MBI (streams/runtime/state.py), RocksDB per partition plus its
 #: changelog topic, which Faust creates and names after the app id (:func:`member_changelog`).
@@ -48,7 +49,7 @@ MEMBER_INPUTS = (BENEFICIARY_UPDATES, LIS_STATUS_CHANGES, MAGI_APPLICATIONS, ENR
 #: Topics a worker's consumer group reads (lag is reported for these).
 GROUP_INPUTS = INPUTS + INTERNAL
 
-#: The contract's key of a record on each topic (DOMAIN.md).
+#: The contract's key of a record on each topic (docs/record-shapes.md).
 KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
     ENROLLMENT_REQUESTS: lambda v: v["mbi"],
     LIS_STATUS_CHANGES: lambda v: v["mbi"],
@@ -58,6 +59,9 @@ KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
     MAGI_APPLICATIONS: lambda v: v["mbi"],
     MEDICAID_DETERMINATIONS: lambda v: v["mbi"],
     TRR_REPLIES: lambda v: v["contract_id"],
+    # issue 23: a state's own answers, keyed by the submitting state (a TrrRecord's update_source_contract_id
+    # is the transaction's submitter_id)
+    STATE_RESPONSES: lambda v: v["update_source_contract_id"],
     BENEFICIARY_NOTICES: lambda v: v["mbi"],
     PLAN_NOTICES: lambda v: v["contract_id"],
     STATE_LISTS: lambda v: v["state_code"],
@@ -97,5 +101,5 @@ __all__ = [
     "ALL", "BENEFICIARY_NOTICES", "BENEFICIARY_UPDATES", "CYCLE_COMMANDS", "CYCLE_RESULTS", "DEAD_LETTERS",
     "ENROLLMENT_REQUESTS", "GROUP_INPUTS", "INPUTS", "INTERNAL", "KEYS", "LIS_BENCHMARKS", "LIS_STATUS_CHANGES",
     "MAGI_APPLICATIONS", "MEDICAID_DETERMINATIONS", "MEMBER_INPUTS", "OUTPUTS", "PLAN_NOTICES",
-    "PLAN_YEAR_UPDATES", "STATE_LISTS", "TRR_REPLIES", "UnknownTopic", "check", "key_for",
+    "PLAN_YEAR_UPDATES", "STATE_LISTS", "STATE_RESPONSES", "TRR_REPLIES", "UnknownTopic", "check", "key_for",
 ]

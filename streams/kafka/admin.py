@@ -3,7 +3,7 @@
 Uses aiokafka's ``AIOKafkaAdminClient`` (CreateTopics / Metadata work on both
 Apache Kafka and Tansu).  Synchronous wrappers so the CLI and tests can call
 them outside an event loop; ``*_async`` variants for code that already runs
-in one.  Note (INFRA.md quirk 5): Tansu does not support CreatePartitions,
+in one.  Note (docs/tansu.md, quirk 5): Tansu does not support CreatePartitions,
 so an existing topic with too few partitions is reported, never grown.
 """
 

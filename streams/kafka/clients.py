@@ -104,6 +104,13 @@ def connection(bootstrap: str, security: KafkaSecurity | None = None) -> dict[st
     return {"bootstrap_servers": bootstrap, **_security_kwargs(security)}
 
 
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java client, aiokafka: murmur2) gives ``key``."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def consumer(bootstrap: str, *topics: str, group_id: str | None = None, security: KafkaSecurity | None = None,
              **options: Any) -> AIOKafkaConsumer:
     """An aiokafka consumer (not started). ``group_id=None``: a plain reader without a group."""
@@ -400,3 +407,14 @@ def _unreachable(exc: BaseException, bootstrap: str) -> str | None:
     if isinstance(exc, (KafkaConnectionError, NodeNotReadyError, ConnectionRefusedError, socket.gaierror)):
         return f"cannot connect to {where}: {fix}"
     return None
+
+
+async def cluster_id(bootstrap: str, *, timeout_ms: int = 10000) -> str | None:
+    """The cluster's id from its metadata (Kafka's ``cluster.id``; None if the broker does not say).
+
+    A worker records it in its data directory (``streams/runtime/startup.py``) to tell a data
+    directory written against another cluster from its own.
+    """
+    async with started(admin(bootstrap, request_timeout_ms=timeout_ms)) as client:
+        found = (await client.describe_cluster()).get("cluster_id")
+    return str(found) if found else None

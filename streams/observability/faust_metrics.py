@@ -22,6 +22,8 @@ straight to the client (``PartdApp._send``) and are counted by
 """
 from __future__ import annotations
 
+import logging
+
 from typing import Any, Iterable, Iterator
 
 from faust.sensors.monitor import Monitor
@@ -41,6 +43,8 @@ REPLACED = (
 
 class LeanPrometheusMonitor(PrometheusMonitor):
     """Faust's Prometheus sensor with the per-record hooks left to the in-memory ``Monitor``."""
+
+    logger = logging.getLogger("faust.partd.monitor")  # Faust's own lines stay with Faust's (PARTD_LOG_LEVEL)
 
     on_message_in = Monitor.on_message_in  # type: ignore[assignment]
     on_stream_event_in = Monitor.on_stream_event_in  # type: ignore[assignment]

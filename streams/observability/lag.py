@@ -4,7 +4,7 @@ Lag of a group on a partition = high-water mark - committed offset, where
 
 * the **high-water mark** comes from aiokafka's ``end_offsets`` *after*
   :func:`streams.kafka.internals.tansu.apply` (on Tansu, ListOffsets(LATEST) is
-  "last batch base + 1", INFRA.md quirk 1; the work-around corrects it from a
+  "last batch base + 1", docs/tansu.md, quirk 1; the work-around corrects it from a
   Fetch's high-water mark, and is a no-op on Apache Kafka);
 * the **committed offset** comes from OffsetFetch for the group (Tansu never
   writes ``__consumer_offsets``, so nothing here reads that topic; kafka-python's
@@ -43,6 +43,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from streams import topics
 from streams.config import Settings
 from streams.kafka import clients, internals
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,34 @@ class LagCollector:
         yield from (ts, dur, err)
 
 
+class _Stopped(Exception):
+    """``stop`` was set while a sample was in hand."""
+
+
+async def _unless_stopped(work: Any, stop: asyncio.Event | None) -> Any:
+    """Await ``work``, or cancel it and raise :class:`_Stopped` as soon as ``stop`` is set (a worker stopping
+    does not wait for a sample: a reader's start or the lag-seconds reads can take seconds)."""
+    if stop is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()  # the sampler itself was cancelled
+        raise
+    finally:
+        stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except BaseException:  # noqa: BLE001 - cancelled (or failed while cancelled): stopping anyway
+        pass
+    raise _Stopped
+
+
 async def sample_forever(bootstrap: str, groups: list[str], collector: LagCollector, interval: float,
                          topics: Iterable[str] | None = None, *, app_topics: Iterable[str] = topics.GROUP_INPUTS,
                          stop: asyncio.Event | None = None) -> None:
@@ -256,9 +285,12 @@ async def sample_forever(bootstrap: str, groups: list[str], collector: LagCollec
                 try:
                     reader = readers.get(group)
                     if reader is None:
-                        reader = readers[group] = await LagReader(bootstrap, group, topics, app_topics=app_topics).start()
-                    rows = await reader.sample()
-                except asyncio.CancelledError:
+                        reader = readers[group] = await _unless_stopped(
+                            LagReader(bootstrap, group, topics, app_topics=app_topics).start(), stop)
+                    rows = await _unless_stopped(reader.sample(), stop)
+                except (asyncio.CancelledError, _Stopped):
+                    if stop is not None and stop.is_set():
+                        return  # a clean stop: the sample in hand is dropped, the readers closed below
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep sampling; the error is counted
                     log.warning("lag sample of group %s failed: %r", group, exc)
@@ -281,6 +313,11 @@ async def sample_forever(bootstrap: str, groups: list[str], collector: LagCollec
 
 
 # --------------------------------------------------------------------- CLI
+def group_topics(group: str, app_id: str) -> tuple[str, ...]:
+    """Topics shown for ``group`` even before its first commit: the worker group's inputs, none for another."""
+    return topics.GROUP_INPUTS if group == app_id else ()
+
+
 def format_table(rows: list[LagRow]) -> str:
     head = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATER", "LAG", "LAG-SECONDS")
     body = [
@@ -293,7 +330,8 @@ def format_table(rows: list[LagRow]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *body)] if body else [len(h) for h in head]
     fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*head)] + [fmt.format(*b) for b in body]
-    lines.append(f"total lag: {total} records over {len(rows)} partitions; oldest unprocessed record: {oldest:.1f} s")
+    lines.append(f"total lag: {plural(total, 'record')} over {plural(len(rows), 'partition')}; "
+                 f"oldest unprocessed record: {oldest:.1f} s")
     return "\n".join(lines)
 
 
@@ -324,11 +362,10 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> None:
 
     bootstrap = require_broker(settings)
     groups = args.group or [settings.app_id]
-    app_topics = topics.GROUP_INPUTS  # shown for the app's group even before its first commit
     logging.basicConfig(level=logging.WARNING)
 
     def app_topics_for(group: str) -> tuple[str, ...]:
-        return app_topics if group == settings.app_id else ()
+        return group_topics(group, settings.app_id)
 
     if args.serve is not None:
         _serve(bootstrap, groups, args, app_topics_for)

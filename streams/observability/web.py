@@ -108,3 +108,49 @@ def _install_health(partd: "PartdApp") -> None:
         ok = loaded and not rebalancing
         return self.json({"ready": ok, "catalog_loaded": loaded, "rebalancing": rebalancing},
                          status=200 if ok else 503)
+
+
+def install_member_query(app: Any, query: Any, token: Any, refusal: str | None) -> None:
+    """Serve one member's record from this worker's member table (an interactive query, docs/operations.md).
+
+    * ``GET /partd/workers``: which worker (web address) holds which member-table
+      partition, as Faust's assignor told this worker (no PHI, like ``/metrics``);
+    * ``POST /partd/member`` ``{"mbi": ...}`` with ``Authorization: Bearer <PARTD_CONSOLE_TOKEN>``:
+      the member as this worker holds it (``query.member``: 200, or 421 and the
+      holder's address when the partition is elsewhere). 404 while ``refusal``
+      says the lookup is off, 401 without the token. The MBI travels in the body,
+      never in a URL, and the log names it by :func:`streams.observability.access.mbi_hash`.
+
+    ``query`` is a :class:`streams.runtime.query.MemberQuery`; ``token`` the
+    ``PARTD_CONSOLE_TOKEN`` secret (or None).
+    """
+    from faust import web as fweb
+
+    from streams.observability import access
+
+    if refusal is not None:
+        log.info("%s", refusal)
+
+    @app.page("/partd/workers")
+    async def workers(self: fweb.View, request: fweb.Request) -> fweb.Response:
+        return self.json(query.routing())
+
+    @app.page("/partd/member")
+    class Member(fweb.View):
+        async def post(self, request: fweb.Request) -> fweb.Response:
+            if refusal is not None:
+                return self.json({"error": "LOOKUP_OFF", "message": refusal}, status=404)
+            if not access.bearer_ok(request.headers.get("Authorization"), token):
+                return self.json({"error": "UNAUTHORIZED", "message": "a member lookup needs "
+                                  "Authorization: Bearer <PARTD_CONSOLE_TOKEN>"}, status=401)
+            try:
+                mbi = str((await request.json())["mbi"]).strip().upper()
+            except Exception:  # noqa: BLE001 - any malformed body
+                mbi = ""
+            if not mbi.isalnum() or len(mbi) > 20:
+                return self.json({"error": "BAD_REQUEST", "message": 'send {"mbi": "<11 letters and digits>"}'},
+                                 status=400)
+            status, body = query.member(mbi)
+            log.info("member query %s: partition %s, %s", access.mbi_hash(mbi, token), body.get("partition"),
+                     "found" if body.get("found") else body.get("error", "not found"))
+            return self.json(body, status=status)

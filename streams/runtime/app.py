@@ -38,22 +38,24 @@ from streams.kafka.internals import faust_private as fp
 from streams.kafka.internals.store import MIB, Budget
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.serde import Serde
-from streams.observability import web
+from streams.observability import access, web
 from streams.observability.metrics import Metrics
-from streams.runtime import cycle
+from streams.runtime import cycle, startup
 from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
+from streams.runtime.query import MemberQuery
 from streams.runtime.reference import CommandLog, LatestTable, TopicReader
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
 #: Faust settings of every partd worker. ``broker_session_timeout`` bounds how long a
 #: worker that died without a LeaveGroup (kill -9) keeps its partitions (and, on Tansu,
-#: how long the first JoinGroup waits: INFRA.md quirk 3); the heartbeat stays well
+#: how long the first JoinGroup waits: docs/tansu.md, quirk 3); the heartbeat stays well
 #: below it; ``broker_request_timeout`` must be >= the session timeout (Faust checks).
-#: At-least-once with deterministic outputs (exactly-once fails on Tansu, INFRA.md quirk 4).
+#: At-least-once with deterministic outputs (exactly-once fails on Tansu, docs/tansu.md, quirk 4).
 FAUST_SETTINGS: dict[str, Any] = {
     "broker_session_timeout": 10.0,
     "broker_heartbeat_interval": 1.0,
@@ -118,6 +120,8 @@ class PartdApp:
             web_host=settings.web_host,
             web_bind=settings.web_host,
             web_port=settings.web_port,
+            canonical_url=settings.web_url_advertised,  # how other workers and the console reach this one
+            web_ssl_context=access.server_ssl_context(settings),
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             stream_buffer_maxsize=max(4096, settings.batch_size * 4),
@@ -125,11 +129,10 @@ class PartdApp:
             **fp.APP_SETTINGS,
         )
         self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
-        self.benchmarks = LatestTable(topics.LIS_BENCHMARKS, bootstrap, self.serde,
-                                      lambda r: (f"{r['region']}-{r['plan_year']}", r))
         self.command_log = CommandLog(topics.CYCLE_COMMANDS, bootstrap, self.serde)
         self.results = CycleResults(bootstrap, self.serde)
-        self.readers: tuple[TopicReader, ...] = (self.plans, self.benchmarks, self.command_log, self.results)
+        # The benchmarks the member rules see are each partition's own (cycle.BENCHMARKS_KEY), not a reader's.
+        self.readers: tuple[TopicReader, ...] = (self.plans, self.command_log, self.results)
         self.sender = Sender(bootstrap)
         self.offsets = GroupOffsets(bootstrap, settings.app_id)
         self.ready = asyncio.Event()
@@ -138,10 +141,15 @@ class PartdApp:
                                                      settings.rocksdb_write_buffer_mb * MIB))
         self.runtime = MemberRuntime(self)
         self.agents_busy = asyncio.Lock()  # held by the small agents while they handle a record
+        self._rebalanced = False  # the first rebalance completed (the "ready" line)
         self.app.before_revoke = self.runtime.before_revoke
         self.app.before_stop = self.runtime.before_stop
         self._define()
         web.install(self)
+        self.query = MemberQuery(self.members, self.app.router, settings.web_url_advertised,
+                                 lambda p: self.ready.is_set() and p in self.runtime.groups,
+                                 self.runtime._partition_count)
+        web.install_member_query(self.app, self.query, settings.console_token, access.lookup_refusal(settings))
 
     # ---------------------------------------------------------------- agents
     def _define(self) -> None:
@@ -157,8 +165,8 @@ class PartdApp:
             for reader in self.readers:
                 await reader.start()
             self.ready.set()
-            log.info("reference data loaded: %d plan-years, %d cycle commands", len(self.plans.data),
-                     len(self.command_log.items))
+            log.info("reference data loaded: %s, %s", plural(len(self.plans.data), "plan-year"),
+                     plural(len(self.command_log.items), "cycle command"))
 
         async def stop_readers(sender: Any, **kwargs: Any) -> None:
             # Our own aiokafka clients, closed before Faust closes the loop.
@@ -172,13 +180,23 @@ class PartdApp:
             # The member table's changelog first (Faust left it to partd: streams/kafka/internals/restore.py).
             await self.runtime.restore()
             await self.runtime.on_rebalance_complete()
+            partitions = app.consumer.topic_partitions(topics.ENROLLMENT_REQUESTS) or self.settings.partitions
+            log.info(startup.holding_line(sorted(self.runtime.groups), partitions, first=not self._rebalanced))
+            self._rebalanced = True
 
         app.on_before_shutdown.connect(stop_readers)
         app.on_rebalance_complete.connect(rebalance_complete)
 
         @app.agent(member_topic, name="partd-members")
         async def members_agent(stream: Any) -> None:
-            await self.runtime.run(stream)
+            try:
+                await self.runtime.run(stream)
+            except StopAsyncIteration:
+                # Faust stops an agent by throwing StopAsyncIteration into its channel (Actor.cancel), which
+                # its own streams take as the end of iteration; the runtime reads the channel directly, so
+                # it arrives here: while the worker stops, a clean stop (before_stop has committed), not a crash.
+                if not app.should_stop:
+                    raise
 
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:
@@ -261,6 +279,9 @@ class PartdApp:
         if progress["command"] == cycle.CALCULATE_BENCHMARKS:
             await self.plans.sync()
             outputs = cycle.benchmark_outputs(progress, self.plans.data)
+            await self._send(outputs, src.timestamp_ms)
+        elif progress["command"] == cycle.PREVIEW:  # issue 23: the July preview's counts
+            outputs = cycle.preview_outputs(progress)
             await self._send(outputs, src.timestamp_ms)
         key, value = cycle.done_message(progress, outputs)
         await self.app.topic(topics.CYCLE_RESULTS, key_type=bytes, value_type=bytes).send(

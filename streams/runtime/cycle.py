@@ -43,7 +43,7 @@ from typing import Any
 
 import orjson
 
-from processors import benchmark, lis_counts, state_lists
+from processors import benchmark, lis_counts, preview, state_lists
 from processors.ids import stable_id
 from processors.model import Output, Rejected
 from processors.plan_index import PlanIndex
@@ -198,6 +198,19 @@ class Commands:
                 found = record
         return found
 
+    def applied_benchmarks(self, cursor: Mapping[int, int]) -> dict[int, dict[str, Decimal]]:
+        """The benchmarks of the calculations before ``cursor`` (a partition's applied commands), from their done
+        records: how a partition that applied them before issue 23 (no :data:`BENCHMARKS_KEY`) learns them."""
+        found: dict[int, dict[str, Decimal]] = {}
+        for src, record in self._ordered():
+            if record is None or src.offset >= cursor.get(src.partition, 0):
+                continue
+            if _enum(record["command"]) == CALCULATE_BENCHMARKS and record.get("reference_month") is not None:
+                done = self.done.get(command_id(record))
+                if done is not None:
+                    found[int(record["plan_year"])] = {r: Decimal(v) for r, v in done["benchmarks"].items()}
+        return found
+
     def _opted_in(self, item: Source, year: int) -> frozenset[str]:
         states: list[str] = []
         for record in self.before(item):
@@ -210,6 +223,16 @@ class Commands:
 
 
 # --------------------------------------------------------------------------- one partition's scan
+def plan_index(plans: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The catalog indexed once per command, not per member (the region's target plans become a lookup); a
+    malformed catalog entry: the catalog itself, scanned per member."""
+    try:
+        return PlanIndex.of(plans)
+    except Exception as exc:  # noqa: BLE001 - never stop a scan for the index
+        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
+        return plans
+
+
 def scan_partition(
     payload: Mapping[str, Any],
     members: Iterable[tuple[bytes, st.Stored]],
@@ -229,11 +252,7 @@ def scan_partition(
     ``(key, new value or None, new outputs, records to send)``.
     """
     year = payload["plan_year"]
-    try:  # once per command, not per member: the region's target plans become a lookup
-        index: Mapping[str, Any] = PlanIndex.of(plans)
-    except Exception as exc:  # noqa: BLE001 - a malformed catalog entry: scan per member
-        log.error("plan index not built (%s): scanning the catalog per member", type(exc).__name__)
-        index = plans
+    index = plan_index(plans)
     opted = frozenset(payload["opted_in_states"])
     for key, stored in members:
         items = stored.entry(source, offset)
@@ -269,6 +288,100 @@ def result_message(payload: Mapping[str, Any], partition: int, body: Mapping[str
         "as_of": payload["as_of"], "reference_month": payload["reference_month"],
         "partitions": payload["partitions"], "partition": partition, **body,
     })
+
+
+# --------------------------------------------------------------------------- issue 23: after a calculation
+#
+# ``CALCULATE_BENCHMARKS`` has two steps in each partition. First its members are counted and the report sent (the
+# benchmark needs every partition); the partition then waits for the command's done record, which carries the
+# benchmarks. Second (:func:`scan_calculation`) its members are scanned with them: the 121 to a plan whose member
+# now owes something else, the July preview's PROJECTED_LOSS records (processors/preview.py), and a second report
+# (:func:`preview_payload`) whose tallies the results agent sums into the preview's count records. Only then is
+# the command applied: a member record after it in the partition's order sees its benchmarks, one before it does
+# not, whatever the fetch or batch sizes; the partition keeps them under :data:`BENCHMARKS_KEY` (the member rules'
+# ``Reference.benchmarks``), so a restart or a new owner reads the same ones.
+
+#: The per-partition key of the benchmarks the partition has applied (plan year -> region -> benchmark).
+BENCHMARKS_KEY = b"\x00partd:benchmarks"
+#: The internal name of a calculation's second step on ``partd-cycle-results`` (its reports and done record).
+PREVIEW = "PREVIEW"
+
+
+def encode_benchmarks(bms: Mapping[int, Mapping[str, Decimal]]) -> bytes:
+    return orjson.dumps({str(y): {r: str(v) for r, v in sorted(by.items())} for y, by in sorted(bms.items())})
+
+
+def decode_benchmarks(raw: bytes | None) -> dict[int, dict[str, Decimal]] | None:
+    """The stored benchmarks, or None when the partition never stored any (applied before issue 23, or none)."""
+    if not raw:
+        return None
+    return {int(y): {r: Decimal(v) for r, v in by.items()} for y, by in orjson.loads(raw).items()}
+
+
+def with_calculation(before: Mapping[int, Mapping[str, Decimal]], plan_year: int,
+                     done_benchmarks: Mapping[str, Any]) -> dict[int, dict[str, Decimal]]:
+    """``before`` with plan year ``plan_year`` replaced by the calculation's benchmarks (its done record's)."""
+    after = {y: dict(by) for y, by in before.items()}
+    after[int(plan_year)] = {r: Decimal(v) for r, v in done_benchmarks.items()}
+    return after
+
+
+def preview_id(calculation_id: str) -> str:
+    """The id of a calculation's second step (its reports, its done record)."""
+    return f"{calculation_id}-{PREVIEW}"
+
+
+def preview_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The calculation's payload, renamed for its second step's report (:func:`result_message`)."""
+    return {**payload, "command_id": preview_id(payload["command_id"]), "command": PREVIEW}
+
+
+def scan_calculation(
+    payload: Mapping[str, Any],
+    members: Iterable[tuple[bytes, st.Stored]],
+    plans: Mapping[str, Any],
+    serde: Serde,
+    source: str,
+    offset: int,
+    before: Mapping[int, Mapping[str, Decimal]],
+    after: Mapping[int, Mapping[str, Decimal]],
+    tallies: Counter[str],
+) -> Iterator[tuple[bytes, st.Stored | None, list[Output], list[tuple[str, str, bytes]]]]:
+    """A calculation's second step on one partition (:func:`scan_partition`'s contract; no member state changes):
+    :func:`processors.preview.at_calculation` per member, its tally keys added to ``tallies``. A member answered
+    from its outbox (a re-run) is tallied again from its state."""
+    year = payload["plan_year"]
+    index = plan_index(plans)
+    bms = after.get(year) or {}
+    for key, stored in members:
+        items = stored.entry(source, offset)
+        try:
+            if items is not None:
+                keys, encoded, outputs = preview.tally(stored.member, index, bms, year, payload["seed"]), [], []
+            else:
+                step, keys = preview.at_calculation(stored.member, index, before, after, year, payload["seed"],
+                                                    payload["as_of_dt"])
+                outputs = step.outputs
+                encoded = [(o, serde.encode(o.topic, o.value)) for o in outputs]
+        except Exception as exc:  # noqa: BLE001 - one member must not stop the step
+            log.error("calculation step failed for one member (%s, %s@%d): %s", year, source, offset,
+                      type(exc).__name__)
+            continue
+        tallies.update(keys)
+        if items is not None:
+            yield key, stored, [], st.unpack(items)[0]
+            continue
+        if not encoded:
+            continue
+        new = st.Stored(stored.member, dict(stored.applied), list(stored.outbox))
+        st.record(new, [[source, offset, st.pack(encoded)]])
+        yield key, new, outputs, [(o.topic, o.key, v) for o, v in encoded]
+
+
+def preview_outputs(progress: Mapping[str, Any]) -> list[Output]:
+    """The preview's count records once every partition has reported its tallies."""
+    counts = preview.merge(p.get("counts", {}) for p in progress["parts"].values())
+    return preview.count_outputs(counts, progress["plan_year"], dt.datetime.fromisoformat(progress["as_of"]))
 
 
 # --------------------------------------------------------------------------- the results agent

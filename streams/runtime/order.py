@@ -1,7 +1,7 @@
 """2. Order: the records of one partition number, applied in record-timestamp order.
 
 Kafka Streams' rule for a task with several co-partitioned inputs
-(``../shared/RUNTIME-SEMANTICS.md``; KIP-353, KIP-695), kept here for partd's
+(KIP-353, KIP-695; docs/architecture.md, "order"), kept here for partd's
 member inputs. A :class:`Group` holds, for one partition number *p*, a FIFO
 buffer per input (``beneficiary-updates[p]``, ``lis-status-changes[p]``,
 ``magi-applications[p]``, ``enrollment-requests[p]`` and the cycle commands,

@@ -35,10 +35,23 @@ log = logging.getLogger(__name__)
 
 
 class Reference(NamedTuple):
-    """What every worker holds whole and the rules may read: the plan catalog and the benchmarks."""
+    """What the rules may read besides the member: the plan catalog (every worker holds it whole) and the
+    benchmarks (plan year -> region -> benchmark).
+
+    ``partition_benchmarks`` (the shell's): per member partition, the benchmarks that partition has applied
+    (the ``CALCULATE_BENCHMARKS`` commands before its place in the command order, streams/runtime/cycle.py), so
+    which benchmark a reply sees is a function of the input log; a record of partition *p* is judged with
+    ``at(p).benchmarks``.
+    """
 
     plans: Mapping[str, Any]
     benchmarks: Mapping[int, Mapping[str, Decimal]] = {}
+    partition_benchmarks: Mapping[int, Mapping[int, Mapping[str, Decimal]]] | None = None
+
+    def at(self, partition: int) -> "Reference":
+        if self.partition_benchmarks is None:
+            return self
+        return self._replace(benchmarks=self.partition_benchmarks.get(partition) or {})
 
 
 Processor = Callable[[MemberState | None, dict[str, Any], Reference], StepResult]
@@ -54,11 +67,12 @@ def _then_auto_enrollment(state: MemberState | None, step: StepResult, ref: Refe
 
 
 def _enrollment(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
-    return enrollment.apply_enrollment(state, event, ref.plans)
+    return enrollment.apply_enrollment(state, event, ref.plans, ref.benchmarks)
 
 
 def _lis(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
-    return _then_auto_enrollment(state, lis.apply_lis_change(state, event), ref, event["event_time"])
+    return _then_auto_enrollment(state, lis.apply_lis_change(state, event, ref.plans, ref.benchmarks), ref,
+                                 event["event_time"])
 
 
 def _beneficiary(state: MemberState | None, event: dict[str, Any], ref: Reference) -> StepResult:
@@ -129,7 +143,7 @@ def apply_batch(
                 result.writes[key] = stored  # write it again: its changelog record may be the one lost
             working[key] = stored
             continue
-        working[key] = stored = _apply(result, serde, s, record, stored, ref)
+        working[key] = stored = _apply(result, serde, s, record, stored, ref.at(s.partition))
         result.writes[key] = stored
     return result
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ from streams.runtime.deadletters import Source
 from streams.runtime.decode import decode_batch
 from streams.runtime.order import LAGGING, CommandInput, Group, PartitionInput
 from streams.runtime.rules import MissRecorder, Reference, apply_batch
+from streams.text import plural
 
 if TYPE_CHECKING:
     from streams.runtime.app import PartdApp
@@ -88,7 +90,9 @@ class MemberRuntime:
         self._seeks: dict[tuple[str, int, int], int] = {}
         self._resync: dict[tuple[str, int], tuple[int, float]] = {}  # tp -> (offset sought, when)
         self._ahead_since: dict[tuple[str, int], float] = {}  # fetch position past next_offset since
-        self._bms_cache: tuple[object, dict[int, dict[str, Decimal]]] | None = None
+        #: partition -> the benchmarks it has applied (cycle.BENCHMARKS_KEY): what its member rules see
+        self._bms: dict[int, dict[int, dict[str, Decimal]]] = {}
+        self._counted: set[tuple[int, str]] = set()  # (partition, calculation id) whose counts were reported
         self._last_batch = 0  # records applied by the latest step
         self._partitions: int | None = None
         self._enforced = 0
@@ -227,8 +231,8 @@ class MemberRuntime:
         self._cursor_durable[partition] = dict(cursor)
         self._cursor_written[partition] = dict(cursor)
         self.groups[partition] = group
-        log.info("partition %d: applying from offsets %s, %d cycle commands applied before",
-                 partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
+        log.debug("partition %d: applying from offsets %s, %d cycle commands applied before",
+                  partition, {t: o for (t, _), o in starts.items()}, sum(cursor.values()))
         return group
 
     async def on_rebalance_complete(self) -> None:
@@ -248,6 +252,8 @@ class MemberRuntime:
             gone = {tp.partition for tp in revoked if tp.topic in topics.MEMBER_INPUTS}
             for p in gone:
                 self.groups.pop(p, None)
+                self._bms.pop(p, None)
+                self._counted = {m for m in self._counted if m[0] != p}
                 self._unknown.pop(p, None)
                 self._outboxed.pop(p, None)
             self.checkpoint.forget([(tp.topic, tp.partition) for tp in revoked])
@@ -259,7 +265,7 @@ class MemberRuntime:
             self.stopped = True
             await self.commit()
             await self.partd.commit_other_agents()
-        log.info("member runtime stopped: %d commits", self.checkpoint.commits)
+        log.info("member runtime stopped after %s", plural(self.checkpoint.commits, "commit"))
 
     async def _skipped(self, group: Group, src: Source, expected: int) -> None:
         """Records before ``src`` never reached the agent: fetch them again (Faust's seek)."""
@@ -287,13 +293,14 @@ class MemberRuntime:
             return st.decode(fp.table_get(self.table, partition_of[key], key))
 
         plans = MissRecorder(self.partd.plans.data)
-        result = apply_batch(batch, decoded, self.serde, load, Reference(plans, self._benchmarks_by_year()))
+        bms = {p: self._benchmarks(p) for p in {s.partition for s in batch}}
+        result = apply_batch(batch, decoded, self.serde, load, Reference(plans, partition_benchmarks=bms))
         if plans.missed:
             # A transaction named a plan-year the catalog has not seen: it may have been published a
             # moment ago. Catch the catalog up and run the batch again (nothing was written yet).
             await self.partd.plans.sync()
             result = apply_batch(batch, decoded, self.serde, load,
-                                 Reference(self.partd.plans.data, self._benchmarks_by_year()))
+                                 Reference(self.partd.plans.data, partition_benchmarks=bms))
         await self._write(((partition_of[k], k, v) for k, v in result.writes.items()), batch[-1].timestamp_ms)
         await self.sender.send((t, k.encode("utf-8"), v, ts) for t, k, v, ts in result.sends)
         for s in batch:
@@ -336,15 +343,18 @@ class MemberRuntime:
             return self._cursor_durable.get(partition, {}).get(q)
         return self.checkpoint.committed_offset(source, partition)
 
-    def _benchmarks_by_year(self) -> dict[int, dict[str, Decimal]]:
-        """Plan year -> region -> benchmark, from the lis-benchmarks table (rebuilt when it changes)."""
-        bms = self.partd.benchmarks
-        if self._bms_cache is None or self._bms_cache[0] is not bms.version:
-            by_year: dict[int, dict[str, Decimal]] = {}
-            for r in bms.data.values():
-                by_year.setdefault(r["plan_year"], {})[r["region"]] = Decimal(r["benchmark_premium"])
-            self._bms_cache = (bms.version, by_year)
-        return self._bms_cache[1]
+    def _benchmarks(self, partition: int) -> dict[int, dict[str, Decimal]]:
+        """Plan year -> region -> benchmark as ``partition`` has applied them (the calculations before its place in
+        the command order, cycle.py): kept in its database, else (applied before issue 23) from their done records."""
+        bms = self._bms.get(partition)
+        if bms is None:
+            bms = cycle.decode_benchmarks(fp.table_get(self.table, partition, cycle.BENCHMARKS_KEY))
+            if bms is None:
+                group = self.groups.get(partition)
+                cursor = group.inputs[topics.CYCLE_COMMANDS].cursor if group is not None else {}
+                bms = self.commands.applied_benchmarks(cursor)
+            self._bms[partition] = bms
+        return bms
 
     # ------------------------------------------------------------------ cycle commands
     async def _command(self, group: Group, item: Source) -> bool:
@@ -353,7 +363,10 @@ class MemberRuntime:
         if isinstance(plan, cycle.Wait):
             return False
         partition = group.partition
-        if isinstance(plan, dict):
+        if isinstance(plan, dict) and plan["command"] == cycle.CALCULATE_BENCHMARKS:
+            if not await self._calculate(plan, partition, item):
+                return False  # waits for the calculation to be done on every partition
+        elif isinstance(plan, dict):
             started = time.perf_counter()
             await self.partd.plans.sync()
             body = await self._scan(plan, partition, item)
@@ -367,17 +380,56 @@ class MemberRuntime:
         await self._put(partition, [(st.GROUP_KEY, st.encode_group(cursor))], item.timestamp_ms)
         return True
 
+    async def _calculate(self, plan: Mapping[str, Any], partition: int, item: Source) -> bool:
+        """``CALCULATE_BENCHMARKS`` on one partition (cycle.py, "issue 23"): count and report once, then, when the
+        calculation is done on every partition, scan with its benchmarks and keep them. False: still waiting."""
+        mark = (partition, plan["command_id"])
+        if mark not in self._counted:
+            started = time.perf_counter()
+            await self.partd.plans.sync()
+            body = await self._scan(plan, partition, item)
+            key, value = cycle.result_message(plan, partition, body)
+            await self.sender.send([(topics.CYCLE_RESULTS, key, value, item.timestamp_ms)])
+            self._counted.add(mark)
+            self.metrics.cycle_step(plan["command"], time.perf_counter() - started)
+        done = self.commands.done.get(plan["command_id"])
+        if done is None:
+            return False
+        started = time.perf_counter()
+        before = self._benchmarks(partition)
+        after = cycle.with_calculation(before, plan["plan_year"], done["benchmarks"])
+        await self.partd.plans.sync()
+        tallies: Counter[str] = Counter()
+        scan = cycle.scan_calculation(plan, self._members(partition), self.partd.plans.data, self.serde,
+                                      cycle.source_name(item), item.offset, before, after, tallies)
+        body = await self._send_scan(scan, partition, item)
+        key, value = cycle.result_message(cycle.preview_payload(plan), partition, {**body, "counts": dict(tallies)})
+        await self.sender.send([(topics.CYCLE_RESULTS, key, value, item.timestamp_ms)])
+        self._bms[partition] = after
+        await self._put(partition, [(cycle.BENCHMARKS_KEY, cycle.encode_benchmarks(after))], item.timestamp_ms)
+        self._counted.discard(mark)
+        self.metrics.cycle_step(plan["command"], time.perf_counter() - started)
+        log.info("partition %d: %s %s applied (benchmarks of %d regions)", partition, plan["command"],
+                 plan["plan_year"], len(done["benchmarks"]))
+        return True
+
+    def _members(self, partition: int) -> Any:
+        return st.members(fp.iter_partition(self.table, partition, self._partition_count()))
+
     async def _scan(self, plan: Mapping[str, Any], partition: int, item: Source) -> dict[str, Any]:
-        members = st.members(fp.iter_partition(self.table, partition, self._partition_count()))
+        members = self._members(partition)
         if plan["command"] == cycle.CALCULATE_BENCHMARKS:
             return {"counts": cycle.partition_counts(plan, members)}
-        source = cycle.source_name(item)
+        return await self._send_scan(cycle.scan_partition(plan, members, self.partd.plans.data, self.serde,
+                                                          cycle.source_name(item), item.offset), partition, item)
+
+    async def _send_scan(self, scan: Iterable[Any], partition: int, item: Source) -> dict[str, Any]:
+        """Write and send what a member scan yields, in chunks (heartbeats between them); the summary."""
         totals: dict[str, int] = {}
         writes: list[tuple[int, bytes, st.Stored | None]] = []
         sends: list[tuple[str, bytes, bytes, int | None]] = []
         n = 0
-        for key, new, outputs, records in cycle.scan_partition(plan, members, self.partd.plans.data, self.serde,
-                                                                source, item.offset):
+        for key, new, outputs, records in scan:
             if new is not None:
                 writes.append((partition, key, new))
             sends.extend((t, k.encode("utf-8"), v, item.timestamp_ms) for t, k, v in records)

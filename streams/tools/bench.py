@@ -69,7 +69,7 @@ APP_PREFIX = "partd-bench"
 #: returns when they were set at creation (INFRA.md, 2026-12-07). On Apache Kafka these are the defaults.
 TOPIC_CONFIGS = {"retention.ms": "604800000", "retention.bytes": "-1"}
 BENCH_OUTPUTS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
-                 "lis-benchmarks", "dead-letters")
+                 "lis-benchmarks", "dead-letters", "state-responses")
 UTC = dt.timezone.utc
 LATENCY_SECONDS = 60.0
 

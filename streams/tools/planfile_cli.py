@@ -19,13 +19,24 @@ from typing import Any
 
 from streams import topics
 from streams.tools import planfiles
+from streams.text import plural
 from streams.tools.cli import _serde
 from streams.tools.errors import PartdError, require_broker
 
-#: ``source_topic`` of a dead letter for a line of a submitted file: ``file:`` + the file's name.
+#: ``source_topic`` of a dead letter for a line of a submitted file: ``file:{name}@sha256:{the file's SHA-256}``
+#: (:func:`file_source`). The hash is the submission's identity: the dedupe rule of docs/delivery.md,
+#: (source_topic, partition, offset), tells two submissions of same-named files apart, and takes the same
+#: bytes submitted twice as one submission.
 FILE_SOURCE_PREFIX = "file:"
 #: ``partition`` of such a dead letter (a file has none); its ``offset`` is the line number (1-based).
 FILE_PARTITION = -1
+
+
+def file_source(file_name: str, data: bytes) -> str:
+    """The ``source_topic`` of the dead letters of a submitted file (its name and its content's SHA-256)."""
+    import hashlib
+
+    return f"{FILE_SOURCE_PREFIX}{file_name}@sha256:{hashlib.sha256(data).hexdigest()}"
 
 
 def _warn(msg: str) -> None:
@@ -75,10 +86,19 @@ def _safe_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_file(out_dir: Path, name: str, lines: list[str]) -> None:
-    """Write the TRR ``lines`` to ``out_dir/name`` atomically (a loader never sees half a file)."""
+    """Write the TRR ``lines`` to ``out_dir/name`` atomically (a loader never sees half a file), with the mode
+    any new file gets here (0666 less the umask: a loader running as another user can read it), not the
+    0600 of a temporary file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             for chunk in planfiles.file_chunks(lines):
                 fh.write(chunk)
@@ -110,7 +130,7 @@ def cmd_trr_file(args: argparse.Namespace, settings: Any) -> None:
     except errors as exc:
         raise PartdError(f"cannot read {topics.TRR_REPLIES} from {bootstrap}: {exc} (is the broker running?)")
     if undecodable:
-        _warn(f"{undecodable} records of {args.contract} on {topics.TRR_REPLIES} could not be decoded and are not in "
+        _warn(f"{plural(undecodable, 'record')} of {args.contract} on {topics.TRR_REPLIES} could not be decoded and are not in "
               "any file (see `partd consume trr-replies`)")
     chosen = [r for r in records if day is None or planfiles.file_date(r["file_name"]) == day]
     unsafe = sorted({r["file_name"] for r in chosen if not _safe_name(r["file_name"])})
@@ -121,15 +141,16 @@ def cmd_trr_file(args: argparse.Namespace, settings: Any) -> None:
     try:
         for name, lines in files.items():
             write_file(out_dir, name, lines)
-            print(f"{out_dir / name}: {len(lines)} records", flush=True)
+            print(f"{out_dir / name}: {plural(len(lines), 'record')}", flush=True)
     except OSError as exc:
         raise PartdError(f"cannot write to {out_dir}: {exc.strerror or exc}")
     if notes:
         _warn(f"values longer than their field were cut, or numbers too wide were left blank: {_noted(notes)} "
               "(docs/plan-files.md)")
     when = "all days" if day is None else day.isoformat()
-    print(f"trr-file: {args.contract}, {when}: {sum(len(v) for v in files.values())} records in {len(files)} files "
-          f"({len(chosen) - sum(len(v) for v in files.values())} repeats dropped)", flush=True)
+    written = sum(len(v) for v in files.values())
+    print(f"trr-file: {args.contract}, {when}: {plural(written, 'record')} in {plural(len(files), 'file')} "
+          f"({plural(len(chosen) - written, 'repeat')} dropped)", flush=True)
 
 
 # ------------------------------------------------------------------ trr-read
@@ -163,11 +184,12 @@ def submission(data: bytes, file_name: str, *, submitted_at: dt.datetime, submit
     ms = int(submitted_at.timestamp() * 1000)
     records: list[tuple[str, str | None, dict[str, Any]]] = []
     bad: list[tuple[int, str]] = []
+    source_name = file_source(file_name, data)
     for n, line in planfiles.lines_of(data):
         try:
             fields, _extra = planfiles.parse_tc61_line(line)
         except planfiles.LineError as exc:
-            source = Source(f"{FILE_SOURCE_PREFIX}{file_name}", FILE_PARTITION, n, None, bytes(line), ms)
+            source = Source(source_name, FILE_PARTITION, n, None, bytes(line), ms)
             out = dead_letter(source, exc.code, f"{file_name} line {n}: {exc.message}")
             records.append((out.topic, out.key, out.value))
             bad.append((n, str(exc)))
@@ -205,7 +227,8 @@ def cmd_submit(args: argparse.Namespace, settings: Any) -> None:
         raise PartdError(f"cannot publish to {bootstrap}: {exc} (is the broker running?)")
     published = len(records) - len(bad)
     print(f"submit: {args.file}: published {published} to {topics.ENROLLMENT_REQUESTS}, "
-          f"dead-lettered {len(bad)} to {topics.DEAD_LETTERS}", flush=True)
+          f"dead-lettered {len(bad)} to {topics.DEAD_LETTERS}"
+          + (f" (source_topic {file_source(Path(args.file).name, data)})" if bad else ""), flush=True)
     if bad:
         raise SystemExit(1)
 

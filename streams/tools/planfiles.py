@@ -33,7 +33,8 @@ TRR_RECORD_TYPE = "T"
 #: partd's ``cms_tracking_id`` is ``T`` + 20 hex digits; the 20-byte field carries the digits.
 _CMS_ID = re.compile(r"T[0-9A-F]{20}")
 _CMS_ID_DIGITS = re.compile(r"[0-9A-F]{20}")
-_TRR_NAME_STAMP = re.compile(r"\.D(\d{6})\.T\d{7}$")
+#: ``.Dyymmdd.Thhmmsst`` at the end of a name, or before seed 001's process number (``.01``, issue 23).
+_TRR_NAME_STAMP = re.compile(r"\.D(\d{6})\.T\d{7}(?:\.\d{2})?$")
 _UTC = dt.timezone.utc
 _MAX_CENTS = 10**8  # 8 digits
 
@@ -68,7 +69,7 @@ LINE_ERRORS = (WRONG_LENGTH, NOT_ASCII, BAD_DATE, UNKNOWN_TC, MISSING_FIELD, BAD
 
 
 # ---------------------------------------------------------------- layouts
-#: The TRR detail record (PCUG layout 3-23, ../shared/TRR-FILE.md): the fields partd writes, by
+#: The TRR detail record (PCUG layout 3-23; docs/plan-files.md): the fields partd writes, by
 #: ``TrrRecord`` field name. Every other position is blank.
 TRR_LAYOUT: tuple[Field, ...] = (
     Field("mbi", 1, 12, "text"),

@@ -44,7 +44,8 @@ async def wait_cycle(bootstrap: str, serde: Serde, group: str, record: dict[str,
                      timeout: float = 180.0) -> str:
     """Wait until a published cycle command is applied by every member partition.
 
-    Returns ``"done"`` (the results agent's done record is on ``partd-cycle-results``),
+    Returns ``"done"`` (the results agent's done record is on ``partd-cycle-results``; for a benchmark
+    calculation, the done record of its second step, the amounts and the preview: streams/runtime/cycle.py),
     ``"recorded"`` for a state opt-in (nothing to scan), or the error code of the
     dead letter the cycle agent wrote for a command that cannot be run.
     """
@@ -54,6 +55,8 @@ async def wait_cycle(bootstrap: str, serde: Serde, group: str, record: dict[str,
     command = getattr(record["command"], "value", record["command"])
     value = serde.encode(topics.CYCLE_COMMANDS, record)
     command_id = cycle.command_id(record)
+    if command == cycle.CALCULATE_BENCHMARKS:  # applied once its second step is done everywhere (cycle.py)
+        command_id = cycle.preview_id(command_id)
     deadline = time.monotonic() + timeout
     while True:
         for _, raw in await read_raw(bootstrap, topics.CYCLE_RESULTS):

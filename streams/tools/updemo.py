@@ -19,7 +19,7 @@ from streams.kafka.serde import Serde
 from streams.tools import sample, scenario
 from streams.tools.io import produce, read_all, wait_consumed
 from streams.tools.jsonconv import record_from_json
-from streams.tools.runner import WorkerProcess
+from streams.tools.runner import ConsoleProcess, WorkerProcess
 
 _T = TypeVar("_T")
 
@@ -63,10 +63,12 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     external = require_broker(settings) if settings.bootstrap_servers else None  # unreachable: one line, nothing made
     base = settings.data_dir
+    made = [d for d in (base, *base.parents) if not d.exists()]  # removed again at the end if left empty
     base.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="up-", dir=base))
     broker = None
     worker = None
+    console: ConsoleProcess | None = None
     code = 1  # until the run says otherwise: a failed run keeps its directory (the worker's log)
     t0 = time.monotonic()
     try:
@@ -88,6 +90,10 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
                                web_port=settings.web_port if "PARTD_WEB_PORT" in settings.given else None).start()
         where = f"log {worker.log_path}" if keep_data else "--keep-data keeps its log"
         _say(f"[3/6] worker started (pid {worker.pid}, {where})")
+        port = settings.console_port if "PARTD_CONSOLE_PORT" in settings.given else None
+        console = ConsoleProcess(bootstrap, run_dir, workers=[f"http://127.0.0.1:{worker.web_port}"], port=port)
+        if not _start_console(console, settings):
+            console = None
         code, plan = asyncio.run(_publish_and_report(bootstrap, settings, worker))
         _say(f"done in {time.monotonic() - t0:.1f}s")
         if code != 0:
@@ -95,7 +101,7 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
         if once:
             _next_steps(None, None, settings.app_id, plan)
             return code
-        _next_steps(bootstrap, worker.web_port, settings.app_id, plan)
+        _next_steps(bootstrap, worker.web_port, settings.app_id, plan, console.url if console else None)
         _say("running until Ctrl-C.")
         try:
             while worker.alive():
@@ -107,6 +113,8 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
             _say("stopping")
             return 0
     finally:
+        if console is not None:
+            console.stop()
         if worker is not None:
             worker.stop()
         if broker is not None:
@@ -116,6 +124,25 @@ def run_up(settings: Settings, *, once: bool, keep_data: bool) -> int:
             _say(f"kept the run's data and logs in {run_dir}{log}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+            for d in made:  # innermost first; a directory something else wrote into stays
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+
+
+def _start_console(console: ConsoleProcess, settings: Settings) -> bool:
+    """Start ``partd console`` on this run's cluster and worker and print its URL (or why it did not start)."""
+    try:
+        console.start()
+    except (RuntimeError, TimeoutError) as exc:
+        console.stop()
+        _say(f"      (console not started: {str(exc).splitlines()[-1]})")
+        return False
+    lookup = "on" if settings.console_token is not None else "off: set PARTD_CONSOLE_TOKEN to look members up"
+    _say(f"      console: {console.url}  (open it to watch the run: lag, the annual cycle, dead letters; "
+         f"member lookup {lookup})")
+    return True
 
 
 def _partd_command() -> str:
@@ -131,7 +158,8 @@ def _partd_command() -> str:
         return str(script)
 
 
-def _next_steps(bootstrap: str | None, web_port: int | None, group: str, plan: str) -> None:
+def _next_steps(bootstrap: str | None, web_port: int | None, group: str, plan: str,
+                console: str | None = None) -> None:
     """What to try next: publish more, read a plan's replies, see the lag, open /metrics.
 
     With ``bootstrap`` (the run goes on) the commands name this run's cluster
@@ -152,6 +180,8 @@ def _next_steps(bootstrap: str | None, web_port: int | None, group: str, plan: s
         (f"{partd} lag", f"the worker group's ({group}) lag per topic and partition"),
         (f"curl -s {metrics}", "the worker's Prometheus metrics"),
     ]
+    if console is not None:
+        steps.append((f"open {console}", "the console: lag, the annual cycle, dead letters, one member"))
     width = max(len(cmd) for cmd, _ in steps)
     for cmd, what in steps:
         _say(f"  {cmd:<{width}}   # {what}")

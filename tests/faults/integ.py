@@ -89,7 +89,7 @@ def decoded(serde: Serde, sources: list[Source]) -> list[tuple[Source, dict[str,
 
 def stable_id(topic: str, value: dict[str, Any]) -> Any:
     """The id a consumer drops duplicates by (docs/delivery.md)."""
-    if topic == "trr-replies":
+    if topic in ("trr-replies", "state-responses"):
         return value["cms_tracking_id"]
     if topic == "dead-letters":
         return (value["source_topic"], value["partition"], value["offset"])

@@ -108,7 +108,7 @@ def test_workers_joining_and_leaving_send_nothing_twice(cluster: Cluster) -> Non
         if n == 3:
             # w2 is in the group first: a LeaveGroup while a JoinGroup is pending leaves Tansu's group without
             # a leader (the joiner rejoins every session timeout, forever), a broker bug this test is not about
-            assert w2 is not None and w2.wait_log("[^Worker]: Ready", 120), w2.log_tail()
+            assert w2 is not None and w2.wait_log("] ready: holding", 120), w2.log_tail()
             assert w1.stop() == 0, w1.log_tail()  # leaves cleanly: another rebalance
     _answered(cluster, {f"R{n}-{i:04d}" for n in range(6) for i in range(members)})
     assert w2 is not None

@@ -2,8 +2,8 @@
 
 The previous versions of the input schemas (schemas/previous/, ids 101...) are
 genuinely older: EnrollmentTransaction without ``correlation_id`` and
-``rx_member_id``, PlanYearUpdate without ``employer_group`` (and issue 13's
-``reduced_counties``), BeneficiaryUpdate without the two opt-outs (and issue
+``rx_member_id`` (and issue 23's ``cleanup_id``), PlanYearUpdate without ``employer_group`` (and issue 13's
+``reduced_counties``, issue 23's HPMS name and numbers), BeneficiaryUpdate without the two opt-outs (and issue
 13's ``medicaid_state_code`` and mailing address), CycleCommand without ``seed``, MagiApplication
 without ``medically_needy``, LisStatusChange with enums that had no UNKNOWN
 symbol. The annual-cycle scenario (tests/golden/annual_cycle) plus a few MAGI
@@ -108,14 +108,17 @@ def _run(tmp: Path, serde: Serde, encoder: Encoder) -> tuple[dict[str, Counter],
 
 
 def test_previous_and_current_schema_ids_give_the_same_outputs(tmp_path: Path, serde: Serde) -> None:
-    assert LACKS["enrollment-requests"].keys() == {"correlation_id", "rx_member_id"}
+    assert LACKS["enrollment-requests"].keys() == {"correlation_id", "rx_member_id", "cleanup_id"}  # issue 23
     assert LACKS["beneficiary-updates"].keys() == {
         "opt_out_auto_enrollment", "opt_out_passive_enrollment",
         # issue 13 (optional, null by default)
         "medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
         "mailing_state_code", "mailing_zip_code",
     }
-    assert LACKS["plan-year-updates"].keys() == {"employer_group", "reduced_counties"}
+    assert LACKS["plan-year-updates"].keys() == {"employer_group", "reduced_counties",
+                                                 # issue 23: the HPMS data the letters print
+                                                 "organization_marketing_name", "customer_service_number",
+                                                 "auto_enrollment_customer_service_number"}
     assert LACKS["cycle-commands"].keys() == {"seed"}
     assert LACKS["magi-applications"].keys() == {"medically_needy"}
 

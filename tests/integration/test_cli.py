@@ -66,11 +66,11 @@ def test_partd_broker_prints_a_usable_address(tmp_path: Path) -> None:
 
 
 def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "PARTD_WEB_PORT")}
-    env["PARTD_DATA_DIR"] = str(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "PARTD_WEB_PORT",
+                                                             "PARTD_DATA_DIR")}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "up", "--once"], capture_output=True, text=True,
-                          env=env, timeout=400)
+                          env=env, timeout=400, cwd=tmp_path)  # PARTD_DATA_DIR: ./data, as for a user
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "17 TRR replies, 3 dead letters" in out
@@ -79,7 +79,7 @@ def test_partd_up_once_runs_the_main_job(tmp_path: Path) -> None:
     assert "region 05: $35.00" in out
     assert "reassigned: 7 members" in out
     assert "Pub. 11209  BLUE" in out and "Pub. 11267  TAN" in out
-    assert list(tmp_path.iterdir()) == [], "partd up --once must clean up its run directory"
+    assert list(tmp_path.iterdir()) == [], "partd up --once must clean up its run directory (and ./data it made)"
     assert str(tmp_path) not in out, "a path printed by partd up must exist after it exits"
     assert "--keep-data keeps its log" in out
     # the annual cycle (the longest step) reports each of its stages

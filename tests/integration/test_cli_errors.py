@@ -194,7 +194,7 @@ def test_a_second_worker_on_the_same_web_port_is_one_line(broker: str, tmp_path:
                                      "PARTD_DATA_DIR": str(tmp_path / "data"), "PARTD_PARTITIONS": str(PARTITIONS)})
     assert _one_error_line(done) == (
         f"partd: error: the worker's web port 127.0.0.1:{port} is in use (another worker?): "
-        "give each worker on this machine its own PARTD_WEB_PORT")
+        "give each worker on this machine its own PARTD_WEB_PORT and PARTD_DATA_DIR")
 
 
 @pytest.mark.integration

@@ -3,6 +3,7 @@ the fixed-width TRR out (``partd trr-file``), read back (``partd trr-read``)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import subprocess
@@ -55,7 +56,8 @@ def test_a_batch_in_and_the_trr_files_out(cluster, tmp_path: Path) -> None:
     assert f"{batch}:3: WRONG_LENGTH" in done.stderr and f"{batch}:6: UNKNOWN_TC" in done.stderr
 
     cluster.wait({topics.ENROLLMENT_REQUESTS})
-    letters = [d for d in cluster.read(topics.DEAD_LETTERS, expect=2) if d["source_topic"] == f"file:{batch.name}"]
+    source = f"file:{batch.name}@sha256:{hashlib.sha256(batch.read_bytes()).hexdigest()}"
+    letters = [d for d in cluster.read(topics.DEAD_LETTERS, expect=2) if d["source_topic"] == source]
     assert sorted((d["offset"], d["error_code"], d["raw_value"]) for d in letters) == [
         (3, pf.WRONG_LENGTH, short.encode()), (6, pf.UNKNOWN_TC, tc51.encode())]
     replies = cluster.read(topics.TRR_REPLIES, expect=5)
@@ -68,7 +70,7 @@ def test_a_batch_in_and_the_trr_files_out(cluster, tmp_path: Path) -> None:
         done = _partd(cluster.bootstrap, "trr-file", "--contract", "S7101", "--out", str(out), "--date", "2026-11-02")
         assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out1.iterdir())
-    assert names == sorted({r["file_name"] for r in mine}) == ["P.RS7101.DAILYTRR.D261102.T1400000"]
+    assert names == sorted({r["file_name"] for r in mine}) == ["P.RS7101.DAILYTRR.D261102.T1400000.01"]
     for name in names:  # written again: the same bytes
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
     data = (out1 / names[0]).read_bytes()

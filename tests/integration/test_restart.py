@@ -1,6 +1,6 @@
 """State survives a worker restart, including recovery from the changelog on a fresh disk.
 
-This is the test that catches Tansu's end-offset bug (INFRA.md #1): the
+This is the test that catches Tansu's end-offset bug (docs/tansu.md, quirk 1): the
 changelog is written in multi-record batches; a worker restoring from it must
 read it to the true high-water mark or some members are silently missing.
 """

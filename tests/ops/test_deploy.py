@@ -203,6 +203,10 @@ def test_kubernetes_manifests() -> None:
     port_names = {p["name"]: p["containerPort"] for p in container["ports"]}
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PARTD_WEB_HOST"] == "0.0.0.0" and int(env["PARTD_WEB_PORT"]) == port_names["web"]
+    # each pod advertises its own name through the headless service (the console's member lookup)
+    assert env["PARTD_WEB_URL"] == f"http://$(POD_NAME).{spec['serviceName']}:{env['PARTD_WEB_PORT']}"
+    assert next(e for e in container["env"] if e["name"] == "POD_NAME")["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.name"}}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "web"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "web"}
     # persistent RocksDB: a claim per pod, mounted at PARTD_DATA_DIR
@@ -219,7 +223,8 @@ def test_kubernetes_manifests() -> None:
     exporter = next(d for d in by_kind["Deployment"] if "lag" in d["metadata"]["name"])
     for pod in (spec["template"]["spec"], exporter["spec"]["template"]["spec"]):
         c = pod["containers"][0]
-        secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"] if "valueFrom" in e}
+        secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]
+                      if "secretKeyRef" in e.get("valueFrom", {})}
         assert {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"} <= set(secret_env)
         assert not any("PASSWORD" in e["name"] or "USER_INFO" in e["name"] for e in c["env"] if "value" in e)
         fake = {name: "x:y" for name in secret_env}

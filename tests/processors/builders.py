@@ -169,4 +169,5 @@ def plan_event(**kw: Any) -> dict[str, Any]:
 
 
 def trcs(outputs: list[Any]) -> list[str]:
-    return [o.value["transaction_reply_code"] for o in outputs]
+    """The TRCs of the replies on ``trr-replies`` (a state's copies on ``state-responses`` are not counted)."""
+    return [o.value["transaction_reply_code"] for o in outputs if o.topic == "trr-replies"]

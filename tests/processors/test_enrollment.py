@@ -392,3 +392,19 @@ def test_every_reply_carries_the_member_and_mbi():
     r = apply_enrollment(make_member(enrollments=[make_enrollment("S5678", "002", "2025-01-01")]),
                          enroll_event(effective_date=D(2026, 3, 1)), PLANS)
     assert all(o.value["mbi"] == MBI for o in r.outputs)
+
+
+# --------------------------------------------------------------------------- issue 23: the Cleanup ID
+
+def test_every_reply_echoes_the_transactions_cleanup_id():
+    # Seed 002 Table 1 (the TRR): "Cleanup ID -- Unique cleanup identifier assigned by CMS". Issue 23 item 6: the
+    # TRR carries it, empty unless a transaction sets it (EnrollmentTransaction.cleanup_id).
+    m = make_member(enrollments=[make_enrollment(start="2025-01-01")])
+    ev = enroll_event(contract_id="S5678", pbp_id="002", effective_date=D(2026, 2, 1), cleanup_id="CLN-2026-0007")
+    res = apply_enrollment(m, ev, PLANS)
+    assert [(o.value["transaction_reply_code"], o.value["cleanup_id"]) for o in res.outputs] == [
+        ("011", "CLN-2026-0007"), ("014", "CLN-2026-0007")]
+    rejected = apply_enrollment(m, enroll_event(contract_id="S0000", cleanup_id="CLN-9"), PLANS)
+    assert [(o.value["transaction_reply_code"], o.value["cleanup_id"]) for o in rejected.outputs] == [("107", "CLN-9")]
+    plain = apply_enrollment(m, enroll_event(contract_id="S5678", pbp_id="002", effective_date=D(2026, 2, 1)), PLANS)
+    assert {o.value["cleanup_id"] for o in plain.outputs} == {None}

@@ -132,7 +132,7 @@ def test_an_extreme_submission_instant_is_judged_not_raised(tc, when):
 def test_an_extreme_passive_submission_instant_is_outside_the_window(when):
     res = apply_enrollment(enrolled(), passive(submitted_at=when, application_date=when.date()), PLANS)
     assert trcs(res.outputs) == ["108"]
-    assert res.outputs[0].value["trc_short_name"].endswith(": OUTSIDE_WINDOW")
+    assert res.outputs[0].value["reason"] == "OUTSIDE_WINDOW"
 
 
 days = st.dates(min_value=dt.date.min, max_value=dt.date.max)
@@ -151,7 +151,7 @@ def test_any_dates_give_replies_never_exceptions(tc, effective, application, sub
     else:
         ev = transaction(tc, effective_date=effective, application_date=application, submitted_at=submitted)
     res = apply_enrollment(state, ev, PLANS)
-    assert res.outputs and all(o.topic == "trr-replies" for o in res.outputs)
+    assert res.outputs and all(o.topic in ("trr-replies", "state-responses") for o in res.outputs)
     if not FIRST_EFFECTIVE_DATE <= effective <= LAST_EFFECTIVE_DATE:
         assert res.state is None and trcs(res.outputs) == ["037"]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections import Counter
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.lis_counts import count_lis_enrollment, merge_counts
 from processors.model import Output, new_member
 from processors.plan_index import PlanIndex
+from processors.preview import at_calculation, count_outputs
 from processors.reassignment import evaluate, run_member
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "annual_cycle"
@@ -186,8 +188,18 @@ def run_scenario(handlers: Builders, *, indexed: bool = False) -> tuple[list[Out
             states = [members[m] for m in sorted(members)]
             partials = [count_lis_enrollment(states[i::3], ev["reference_month"]) for i in range(3)]
             out = calculate_benchmarks(plans, merge_counts(*partials), ev["plan_year"], ev["reference_month"], ev["as_of"])
+            before = {y: dict(b) for y, b in benchmarks.items()}
             benchmarks[ev["plan_year"]] = benchmark_state(out)
             outputs.extend(out)
+            # issue 23: the calculation's second step (streams/runtime/cycle.py): the 121s with the year's amounts
+            # and the July preview (a seed-less command draws with seed 0, as the shell does; no state changes)
+            tallies: Counter[str] = Counter()
+            for mbi in sorted(members):
+                step, keys = at_calculation(members[mbi], plans, before, benchmarks, ev["plan_year"], 0, ev["as_of"])
+                assert step.state is None
+                outputs.extend(step.outputs)
+                tallies.update(keys)
+            outputs.extend(count_outputs(tallies, ev["plan_year"], ev["as_of"]))
         elif topic == "cycle-commands" and ev["command"] == "REASSIGNMENT_RUN":
             year = ev["plan_year"]
             catalog = PlanIndex(plans) if indexed else plans

@@ -12,6 +12,7 @@ import pytest
 from processors import passive
 from processors.dates import EASTERN
 from processors.enrollment import apply_enrollment
+from processors.trr import TRC_TABLE
 from tests.processors.builders import (
     MBI,
     catalog,
@@ -77,7 +78,10 @@ def only(res, trc):
 
 
 def reason(res):
-    return res.outputs[0].value["trc_short_name"].split(": ", 1)[1]
+    """The reason of the first reply: ``TrrRecord.reason`` (issue 23), with the code table's short name."""
+    v = res.outputs[0].value
+    assert v["trc_short_name"] == TRC_TABLE[v["transaction_reply_code"]]["short_name"]
+    return v["reason"]
 
 
 # ------------------------------------------------------------------ routing and acceptance
@@ -94,7 +98,7 @@ def test_routing():
 def test_accepted_passive_enrollment_011_source_j_and_014_to_the_pdp():
     res = apply_enrollment(member(), passive_event(), PLANS)
     assert trcs(res.outputs) == ["011", "014"]
-    acc, loss = (o.value for o in res.outputs)
+    acc, loss = (o.value for o in res.outputs if o.topic == "trr-replies")
     assert (acc["contract_id"], acc["pbp_id"], acc["enrollment_source"], acc["effective_date"]) == (
         "H9001", "001", "J", D(Y, 1, 1))
     assert acc["application_date"] == D(2025, 10, 6) and acc["trc_short_name"] == "ENROLLMENT ACCEPTED"
@@ -180,13 +184,59 @@ def test_application_date_before_submission_is_rejected():
     only(res, "108")
 
 
+# ------------------------------------------------------------------ the reason apart from the short name (issue 23)
+
+def test_the_reason_has_its_own_field_and_the_short_name_is_the_code_tables():
+    # DOMAIN.md: "use 011 with source J, and 108 or 037 with the reason in the record". Issue 23 item 7: the
+    # reason used to be appended to trc_short_name ("ELECTION LIMITS EXCEEDED: NOT_FULL_BENEFIT_DUAL", 57
+    # characters, where the DTRR field is 15); it is TrrRecord.reason now, and the short name the code table's.
+    for event, state, want in (
+            (passive_event(submitted_at=eastern(2025, 10, 4, 5, 59, 59)), member(), passive.OUTSIDE_WINDOW),
+            (passive_event(), member(profile={"medicaid_status": "NONE"}), passive.NOT_FULL_BENEFIT_DUAL),
+            (passive_event(enrollment_source="B"), member(), passive.SOURCE_NOT_J)):
+        v = only(apply_enrollment(state, event, PLANS), "108")
+        assert (v["trc_short_name"], v["reason"]) == ("ELECTION LIMITS EXCEEDED", want)
+    accepted = [o for o in apply_enrollment(member(), passive_event(), PLANS).outputs if o.topic == "trr-replies"]
+    assert [(o.value["trc_short_name"], o.value["reason"]) for o in accepted] == [
+        ("ENROLLMENT ACCEPTED", None), (TRC_TABLE["014"]["short_name"], None)]
+
+
+# ------------------------------------------------------------------ the state's own feed (issue 23)
+
+def test_every_reply_to_a_state_submitted_transaction_goes_to_that_states_responses_too():
+    # Seed 000: "CMS processes state files as received and provides responses ... States review CMS' responses to
+    # submitted transactions and resubmit corrections as needed." Issue 23 item 3: the answers were only on
+    # trr-replies, keyed by the MMP's contract; each one now also goes to state-responses, keyed by the state.
+    for state, event, want in (
+            (member(), passive_event(), ["011", "014"]),                                    # accepted, and the PDP left
+            (member(), passive_event(enrollment_source="B"), ["108"]),                     # refused, with its reason
+            (None, passive_event(), ["008"]),                                               # unknown person
+            (member(), passive_event(submitter_id="PR"), ["108"])):                        # a territory's submission
+        res = apply_enrollment(state, event, PLANS)
+        replies = [o for o in res.outputs if o.topic == "trr-replies"]
+        answers = [o for o in res.outputs if o.topic == "state-responses"]
+        assert [o.value["transaction_reply_code"] for o in replies] == want
+        assert [(o.key, o.value) for o in answers] == [(event["submitter_id"], o.value) for o in replies]
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    res = apply_enrollment(enrolled, cancel_event(), PLANS)                                 # TC 82: 013 + 291
+    assert [(o.key, o.value["transaction_reply_code"]) for o in res.outputs if o.topic == "state-responses"] == [
+        ("MD", "013"), ("MD", "291")]
+
+
+def test_a_plans_own_transactions_give_the_states_nothing():
+    for submitter in ("S1234", "CMS"):
+        res = apply_enrollment(member(), enroll_event(contract_id="S5678", pbp_id="002", submitter_id=submitter,
+                                                       effective_date=D(Y, 2, 1)), PLANS)
+        assert res.outputs and all(o.topic == "trr-replies" for o in res.outputs)
+
+
 # ------------------------------------------------------------------ source, submitter, plan
 
 def test_state_submitted_with_another_source_is_rejected():
     res = apply_enrollment(member(), passive_event(enrollment_source="B"), PLANS)
     only(res, "108")
     assert reason(res) == passive.SOURCE_NOT_J
-    assert res.outputs[0].value["trc_short_name"] == "ELECTION LIMITS EXCEEDED: SOURCE_NOT_J"
+    assert res.outputs[0].value["trc_short_name"] == "ELECTION LIMITS EXCEEDED"
 
 
 @pytest.mark.parametrize("submitter", ["S1234", "CMS", "PR"])
@@ -231,7 +281,7 @@ def test_passive_enrollment_needs_a_full_benefit_dual_on_the_submission_date(pro
     res = apply_enrollment(member(profile=profile), passive_event(), PLANS)
     v = only(res, "108")
     assert reason(res) == passive.NOT_FULL_BENEFIT_DUAL
-    assert v["trc_short_name"] == "ELECTION LIMITS EXCEEDED: NOT_FULL_BENEFIT_DUAL"
+    assert v["trc_short_name"] == "ELECTION LIMITS EXCEEDED" and v["reason"] == "NOT_FULL_BENEFIT_DUAL"
     assert res.state is None or not res.state.get("passive_years")
 
 
@@ -381,7 +431,7 @@ def test_tc82_cancels_the_passive_enrollment_and_reinstates_the_pdp():
     enrolled = apply_enrollment(member(), passive_event(), PLANS).state
     res = apply_enrollment(enrolled, cancel_event(), PLANS)
     assert trcs(res.outputs) == ["013", "291"]
-    c, r = (o.value for o in res.outputs)
+    c, r = (o.value for o in res.outputs if o.topic == "trr-replies")
     assert (c["contract_id"], c["transaction_code"], c["effective_date"]) == ("H9001", 82, D(Y, 1, 1))
     assert (r["contract_id"], r["pbp_id"], r["transaction_code"]) == ("S1234", "001", 82)
     st = res.state

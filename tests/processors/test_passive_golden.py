@@ -13,6 +13,8 @@ the set-up enrollments' daily replies are not part of the scenario.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +27,7 @@ from processors.codes import STATE_CODES
 from processors.lis_counts import count_lis_enrollment, merge_counts
 from processors.model import DEAD_LETTERS, Output, Rejected, new_member
 from processors.plan_index import PlanIndex
+from processors.preview import at_calculation, count_outputs
 from tests.processors.test_golden_cycle import _matches, record, to_json
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mmp_passive"
@@ -57,10 +60,10 @@ def run_scenario(*, indexed: bool = False) -> tuple[list[Output], dict[str, dict
             res = beneficiary.apply_beneficiary_update(members.get(key) or new_member(key), ev)
             members[key] = res.state or members[key]
         elif topic == "lis-status-changes":
-            res = lis.apply_lis_change(members[key], ev)
+            res = lis.apply_lis_change(members[key], ev, catalog, benchmarks)
             members[key] = res.state or members[key]
         elif topic == "enrollment-requests":
-            res = enrollment.apply_enrollment(members.get(key), ev, catalog)
+            res = enrollment.apply_enrollment(members.get(key), ev, catalog, benchmarks)
             members[key] = res.state or members[key]
             outputs.extend(res.outputs)
         elif topic == "cycle-commands":
@@ -68,8 +71,16 @@ def run_scenario(*, indexed: bool = False) -> tuple[list[Output], dict[str, dict
             if command == "CALCULATE_BENCHMARKS":
                 counts = merge_counts(count_lis_enrollment([members[m] for m in sorted(members)], ev["reference_month"]))
                 out = calculate_benchmarks(catalog, counts, year, ev["reference_month"], ev["as_of"])
+                before = {y: {r: b for r, b in by.items()} for y, by in benchmarks.items()}
                 benchmarks[year] = benchmark_state(out)
                 outputs.extend(out)
+                # issue 23: the calculation's second step (121s with the year's amounts, the July preview)
+                tallies: Counter[str] = Counter()
+                for mbi in sorted(members):
+                    step, keys = at_calculation(members[mbi], catalog, before, benchmarks, year, 0, ev["as_of"])
+                    outputs.extend(step.outputs)
+                    tallies.update(keys)
+                outputs.extend(count_outputs(tallies, year, ev["as_of"]))
             elif command == "STATE_PASSIVE_OPT_IN":
                 try:
                     k, states = state_lists.apply_opt_in(opt_ins.get(state_lists.opt_in_key(year)), ev)

@@ -52,3 +52,15 @@ def test_is_stale():
     assert is_stale(state, plan_event(event_time=at(2025, 8, 1)))
     assert not is_stale(state, plan_event(event_time=at(2025, 8, 2)))
     assert not is_stale(None, plan_event())
+
+
+def test_the_hpms_name_and_numbers_are_kept_for_the_notices():
+    # Issue 23 item 2, seed 001: CMS populates the notices with the HPMS "Organization Marketing Name" and the
+    # "Auto-Enrollment Customer Service Number" (else the one for prospective members).
+    _, state = apply_plan_update(plan_event(organization_marketing_name="Harbor Rx Value",
+                                            customer_service_number="1-800-555-0103",
+                                            auto_enrollment_customer_service_number="1-800-555-0102"))
+    assert (state["organization_marketing_name"], state["customer_service_number"],
+            state["auto_enrollment_customer_service_number"]) == ("Harbor Rx Value", "1-800-555-0103", "1-800-555-0102")
+    _, older = apply_plan_update(plan_event())  # an older producer: the catalog entry keeps its old shape
+    assert "organization_marketing_name" not in older

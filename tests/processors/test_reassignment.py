@@ -1,4 +1,4 @@
-"""The annual LIS reassignment (seed 001 attachment table, DOMAIN.md exceptions)."""
+"""The annual LIS reassignment (seed 001 attachment table and its exceptions, docs/annual-cycle.md)."""
 from __future__ import annotations
 
 import copy
@@ -564,8 +564,9 @@ def test_trr_212_and_014():
     assert gain["application_date"] == lose["application_date"] == dt.date(2025, 6, 1)
     assert (gain["prior_contract_id"], gain["prior_pbp_id"]) == ("S1001", "001")
     assert lose["disenrollment_reason"] == "13"
-    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005"
-    assert lose["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005"
+    # seed 001: "P.Rxxxxx.SPCLTRD.Dyymmdd.Thhmsst.pn" (Gentran mailbox or TIBCO); pn, the process number: 01
+    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005.01"
+    assert lose["file_name"] == "P.RS1001.SPCLTRD.D251017.T1430005.01"
     assert gain["cms_processing_timestamp"] == AS_OF == lose["cms_processing_timestamp"]
     assert (gain["lis_premium_subsidy_level"], gain["lis_copay_level"], gain["lis_subsidy_source"]) == ("100", "2", "A")
     assert gain["lis_period_start"] == dt.date(2025, 1, 1) and gain["lis_period_end"] is None
@@ -577,10 +578,12 @@ def test_trr_212_and_014():
 def test_gain_and_loss_file_records():
     _, _, res = _premium_run()
     gain, loss = res.outputs[2].value, res.outputs[3].value
-    assert gain["file_name"] == "P.RS1001.APDP5.GAIN.D251017.T1430005"
+    # seed 001: "P.Rxxxxx.APDP5.GAIN.Dyymmdd.Thhmsst.pn" and "P.Rxxxxx.APDP5.LOSS.Dyymmdd.Thhmsst.pn" (issue 23:
+    # the product dropped ".pn"; the process number is 01, docs/conventions.md)
+    assert gain["file_name"] == "P.RS1001.APDP5.GAIN.D251017.T1430005.01"
     assert (gain["header_code"], gain["trailer_code"]) == ("MMAPDPGH", "MMAPDPGT")
     assert (gain["contract_id"], gain["pbp_id"]) == ("S1001", "002")
-    assert loss["file_name"] == "P.RS1001.APDP5.LOSS.D251017.T1430005"
+    assert loss["file_name"] == "P.RS1001.APDP5.LOSS.D251017.T1430005.01"
     assert (loss["header_code"], loss["trailer_code"]) == ("MMAPDPLH", "MMAPDPLT")
     assert (loss["contract_id"], loss["pbp_id"]) == ("S1001", "001")
     for v in (gain, loss):
@@ -842,3 +845,57 @@ def test_ids_depend_on_member_and_year():
     ids_b = {o.value.get("notice_id") or o.value.get("cms_tracking_id") for o in b.outputs}
     assert not ids_a & ids_b
     assert a.state["enrollments"][-1]["tracking_id"] != b.state["enrollments"][-1]["tracking_id"]
+
+
+# =====================================================================================
+# Issue 23 item 2: letters name the plan and its phone number (seed 001's HPMS fields)
+# =====================================================================================
+def _named(p, name, auto=None, prospective=None):
+    return dict(p, organization_marketing_name=name, auto_enrollment_customer_service_number=auto,
+                customer_service_number=prospective)
+
+
+def test_letters_name_the_plan_and_the_number_seed_001_chooses():
+    # Seed 001: "We will use the following data elements from HPMS to populate these beneficiary notices: 1)
+    # Organization Marketing Name, and 2) Customer Service Number. We will use the 'Auto-Enrollment Customer Service
+    # Number' if that field is populated in HPMS. If not, we will use the 'Customer Service for Prospective Members -
+    # Part D' information."
+    plans = standard_plans(
+        losing=_named(plan("S1001", "001", "38.00"), "Harbor Rx Classic", "1-800-555-0100", "1-800-555-0101"),
+        same_parent_target=_named(plan("S1001", "002", "30.00"), "Harbor Rx Value", "1-800-555-0102",
+                                  "1-800-555-0103"),
+        other_target=_named(plan("S2002", "001", "34.00", parent="ORG2"), "Bay Drug Basic", None, "1-877-555-0200"))
+    res = run_member(member(), plans, BENCHMARKS, Y, SEED, AS_OF)
+    blue, second = (o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES))
+    for letter in (blue, second):  # the gaining plan of the reassignment
+        assert (letter["gaining_contract_id"], letter["gaining_pbp_id"]) == ("S1001", "002")
+        assert (letter["plan_marketing_name"], letter["plan_customer_service_number"]) == (
+            "Harbor Rx Value", "1-800-555-0102")
+    assert blue["zero_premium_option_plans"] == [
+        {"plan": "S1001-002", "marketing_name": "Harbor Rx Value", "customer_service_number": "1-800-555-0102"},
+        {"plan": "S2002-001", "marketing_name": "Bay Drug Basic", "customer_service_number": "1-877-555-0200"}]
+    assert [o["plan"] for o in blue["zero_premium_option_plans"]] == blue["zero_premium_options"]
+    # the tan letter: the chooser's own plan, and each zero-premium option it lists
+    tan = run_member(member(source="B"), plans, BENCHMARKS, Y, SEED, AS_OF).outputs[0].value
+    assert (tan["paper_color"], tan["plan_marketing_name"], tan["plan_customer_service_number"]) == (
+        "TAN", "Harbor Rx Classic", "1-800-555-0100")
+    assert [(o["plan"], o["customer_service_number"]) for o in tan["zero_premium_option_plans"]] == [
+        ("S1001-002", "1-800-555-0102"), ("S2002-001", "1-877-555-0200")]
+    # a plan whose PlanYearUpdate has no HPMS data (an older producer): nothing to print, nothing invented
+    bare = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    letter = by_topic(bare.outputs, BENEFICIARY_NOTICES)[0].value
+    assert (letter["plan_marketing_name"], letter["plan_customer_service_number"]) == (None, None)
+    assert letter["zero_premium_option_plans"][0] == {
+        "plan": "S1001-002", "marketing_name": None, "customer_service_number": None}
+
+
+def test_the_212_tells_the_gaining_plan_what_the_member_owes():
+    # Issue 23 item 1 on the reassignment: a 100% member into a 30.00 plan under a 35.00 benchmark owes 0.00;
+    # a 050 member owes 30.00 - 15.00 = 15.00.
+    _, _, res = _premium_run()
+    assert res.outputs[0].value["member_premium_liability"] == Decimal("0.00")
+    plans = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    res = run_member(member(source="B", level="050"), plans, BENCHMARKS, Y, SEED, AS_OF)
+    gain = res.outputs[0].value
+    assert (gain["transaction_reply_code"], gain["lis_premium_subsidy_amount"], gain["member_premium_liability"]) == (
+        "212", Decimal("15.00"), Decimal("15.00"))

@@ -1,4 +1,4 @@
-"""The 34 PDP regions as data (DOMAIN.md); territories outside."""
+"""The 34 PDP regions as data (docs/codes.md); territories outside."""
 from __future__ import annotations
 
 import json

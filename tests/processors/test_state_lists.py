@@ -200,6 +200,33 @@ def test_final_list_every_reassigned_member_to_their_state_and_the_national_list
         sl.final_list(moved, Y, RUN_AT, "PRELIMINARY", MD)
 
 
+def test_final_lists_say_where_the_member_went_with_the_lis_levels_and_the_address():
+    # Issue 23 item 4. Seed 000: states see the reassigned "via the Auto Assignment Address Notification File (aka,
+    # PDP Notification File)" (the GAIN/LOSS layout: plans, effective date, LIS levels, address), and seed 001 sends
+    # the lists "to States, 1-800-MEDICARE" to answer inquiries. The lists used to carry identity only.
+    address = dict(mailing_address_line1="12 HARBOR ST", mailing_address_line2=None, mailing_city="BALTIMORE",
+                   mailing_state_code="MD", mailing_zip_code="21201")
+    moved = sl.first_run(mover(**address), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
+    want = {"losing_contract_id": "S1001", "losing_pbp_id": "001", "gaining_contract_id": "S1001",
+            "gaining_pbp_id": "002", "effective_date": D(Y, 1, 1), "lis_premium_subsidy_level": "100",
+            "lis_copay_level": "1", **address}
+    for list_type in ("FINAL", "UPDATED_FINAL"):
+        for entry in sl.final_list(moved, Y, RUN_AT, list_type, MD).outputs:  # the state's and the national one
+            assert {k: entry.value[k] for k in want} == want
+            assert (entry.value["mbi"], entry.value["ssn"], entry.value["first_name"]) == (MBI, "900000001", "ANA")
+    # a member who re-enrolled in the losing plan afterwards is still listed as reassigned, with the same plans
+    stays = apply_enrollment(moved, passive_event(tracking_id="RE-1", contract_id="S1001", pbp_id="001",
+                                                  enrollment_source="B", submitter_id="S1001", election_type="U",
+                                                  application_date=D(2025, 11, 2),
+                                                  submitted_at=eastern(2025, 11, 2)), PLANS).state
+    assert stays["enrollments"][-1]["contract_id"] == "S1001"
+    [entry, _] = sl.final_list(stays, Y, RUN_AT, "FINAL", MD).outputs
+    assert (entry.value["losing_pbp_id"], entry.value["gaining_pbp_id"]) == ("001", "002")
+    # the preliminary list stays what seed 000 lists: identity only
+    [pre] = prelim(mover(**address)).outputs
+    assert all(pre.value.get(k) is None for k in want)
+
+
 def test_lists_go_to_the_state_whose_file_submitted_the_member():
     # Issue 13 item 6: the member's state is the state file's (VA here, address MD), as for the region.
     va_plans = standard_plans(va=plan("S7007", "001", "20.00", region="07", parent="ORG7"))
@@ -228,7 +255,7 @@ def test_second_run_reassigns_a_listed_member_who_cancelled():
     gain, loss = (o.value for o in res.outputs if o.topic == "trr-replies")
     assert (gain["contract_id"], gain["pbp_id"], gain["effective_date"]) == ("S1001", "002", D(Y, 1, 1))
     assert (loss["contract_id"], loss["pbp_id"]) == ("S1001", "001")
-    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251120.T1400000"
+    assert gain["file_name"] == "P.RS1001.SPCLTRD.D251120.T1400000.01"
     letter = next(o.value for o in res.outputs if o.topic == "beneficiary-notices")
     assert letter["publication"] == "11209" and letter["mail_by"] == D(2025, 12, 4)
     assert res.state["reassigned_years"] == [Y]

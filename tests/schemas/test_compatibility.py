@@ -28,7 +28,7 @@ def _compatibility(reader: dict, writer: dict) -> SchemaCompatibilityType:
 
 
 def test_there_is_a_previous_version_for_every_record():
-    assert len(RECORDS) == 13  # the 11 of DOMAIN.md + MagiApplication, MedicaidDetermination
+    assert len(RECORDS) == 13  # the contract's 11 + MagiApplication, MedicaidDetermination
     for name in RECORDS:
         assert (schemas.PREVIOUS_DIR / f"{name}.avsc").is_file()
 
@@ -51,6 +51,22 @@ def test_current_reads_every_embedded_version(topic):
             assert _compatibility(reader=current, writer=older) == SchemaCompatibilityType.compatible, version
 
 
+def test_issue_23_schemas_keep_their_old_current_id():
+    """Issue 23 added optional fields (and enum symbols before UNKNOWN) to six records: each current schema has
+    a new id 400 + n, the one it replaced stays known under its id, and state-responses is a new subject."""
+    for topic, new_id, old_id, old_file in (
+            ("enrollment-requests", 401, 1, "previous/EnrollmentTransaction.v2.avsc"),
+            ("plan-year-updates", 403, 203, "previous/PlanYearUpdate.v3.avsc"),
+            ("trr-replies", 406, 206, "previous/TrrRecord.v3.avsc"),
+            ("beneficiary-notices", 407, 7, "previous/BeneficiaryNotice.v2.avsc"),
+            ("plan-notices", 408, 208, "previous/PlanNotice.v3.avsc"),
+            ("state-reassignment-lists", 409, 9, "previous/StateListEntry.v2.avsc")):
+        versions = {v.id: v for v in schemas.topic_versions(topic)}
+        assert schemas.topic_schema_id(topic) == new_id
+        assert versions[old_id].file == old_file and not versions[old_id].current
+    assert [(v.id, v.file) for v in schemas.topic_versions("state-responses")] == [(416, "TrrRecord.avsc")]
+
+
 def test_changed_schemas_keep_their_old_current_id():
     """Issue 13 added optional fields to PlanYearUpdate, BeneficiaryUpdate and PlanNotice: the schemas
     they had before stay known under their ids 3, 4, 8 (previous/*.v2.avsc) and the new ones are 203, 204, 208."""
@@ -58,7 +74,7 @@ def test_changed_schemas_keep_their_old_current_id():
                                         ("beneficiary-updates", 204, 4, "BeneficiaryUpdate"),
                                         ("plan-notices", 208, 8, "PlanNotice")):
         versions = {v.id: v for v in schemas.topic_versions(topic)}
-        assert schemas.topic_schema_id(topic) == new_id
+        assert schemas.topic_schema_id(topic) in (new_id, new_id + 200)  # issue 23 changed two of them again
         assert versions[old_id].file == f"previous/{name}.v2.avsc" and not versions[old_id].current
         assert versions[100 + old_id].file == f"previous/{name}.avsc"
 

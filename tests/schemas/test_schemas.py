@@ -9,7 +9,17 @@ import pytest
 import schemas
 from processors.trr import TRR_FIELDS
 
-# The external contract, copied from DOMAIN.md (topic -> record -> required field names).
+TRR_CONTRACT = [
+    "mbi", "contract_id", "pbp_id", "transaction_code", "transaction_reply_code", "trc_type",
+    "trc_short_name", "effective_date", "transaction_date", "application_date", "election_type",
+    "enrollment_source", "prior_contract_id", "prior_pbp_id", "disenrollment_reason",
+    "lis_premium_subsidy_level", "lis_copay_level", "lis_subsidy_source", "lis_period_start",
+    "lis_period_end", "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
+    "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
+    "update_source_contract_id",
+]
+
+# The external contract (docs/record-shapes.md): topic -> record -> required field names.
 CONTRACT: dict[str, tuple[str, list[str]]] = {
     "enrollment-requests": ("EnrollmentTransaction", [
         "tracking_id", "correlation_id", "transaction_code", "mbi", "contract_id", "pbp_id",
@@ -35,15 +45,9 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
     "cycle-commands": ("CycleCommand", [
         "command", "plan_year", "as_of", "reference_month", "state_code", "seed",
     ]),
-    "trr-replies": ("TrrRecord", [
-        "mbi", "contract_id", "pbp_id", "transaction_code", "transaction_reply_code", "trc_type",
-        "trc_short_name", "effective_date", "transaction_date", "application_date", "election_type",
-        "enrollment_source", "prior_contract_id", "prior_pbp_id", "disenrollment_reason",
-        "lis_premium_subsidy_level", "lis_copay_level", "lis_subsidy_source", "lis_period_start",
-        "lis_period_end", "lis_premium_subsidy_amount", "part_d_premium", "cms_processing_timestamp",
-        "file_name", "cms_tracking_id", "plan_tracking_id", "external_correlation_id",
-        "update_source_contract_id",
-    ]),
+    "trr-replies": ("TrrRecord", TRR_CONTRACT),
+    # issue 23: the answers to a state's own transactions, the same TrrRecord keyed by the state code
+    "state-responses": ("TrrRecord", TRR_CONTRACT),
     "beneficiary-notices": ("BeneficiaryNotice", [
         "notice_id", "mbi", "notice_type", "publication", "paper_color", "plan_year",
         "losing_contract_id", "losing_pbp_id", "gaining_contract_id", "gaining_pbp_id",
@@ -65,7 +69,7 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
         "source_topic", "partition", "offset", "error_code", "error_message", "raw_key", "raw_value",
         "received_at",
     ]),
-    # The Medicaid side (docs/medicaid.md): not in DOMAIN.md's table; these names are ours.
+    # The Medicaid side (docs/medicaid.md): not in the original contract's table; these names are ours.
     "magi-applications": ("MagiApplication", [
         "application_id", "mbi", "state_code", "application_date", "birth_date", "household_size",
         "monthly_household_income", "pregnant", "receives_ssi", "blind_or_disabled", "needs_long_term_care",
@@ -81,26 +85,41 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
 
 # The extras agreed in docs/record-shapes.md, and nothing else.
 EXTRAS: dict[str, list[str]] = {
-    "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at"],
+    "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at",
+                          # issue 23: the plan's HPMS name and phone (seed 001), and the options' too
+                          "plan_marketing_name", "plan_customer_service_number", "zero_premium_option_plans"],
     "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at",
                    # issue 13: the address on GAIN/LOSS records, the out-of-region flag, a note
                    "mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
-                   "mailing_zip_code", "address_outside_plan_region", "note"],
+                   "mailing_zip_code", "address_outside_plan_region", "note",
+                   # issue 23: the July preview's projected reason and count
+                   "reason", "projected_count"],
+    # issue 23: what states need to answer inquiries about the reassigned (seed 000/001)
+    "StateListEntry": ["losing_contract_id", "losing_pbp_id", "gaining_contract_id", "gaining_pbp_id",
+                       "effective_date", "lis_premium_subsidy_level", "lis_copay_level", "mailing_address_line1",
+                       "mailing_address_line2", "mailing_city", "mailing_state_code", "mailing_zip_code",
+                       "projected_count"],
     "RegionBenchmark": ["calculated_at"],
     # issue 16: a dead letter's bytes are bounded; the whole record's size and SHA-256
     "DeadLetter": ["raw_key_size", "raw_value_size", "raw_value_sha256", "truncated"],
     # issue 13: inputs with optional fields beyond the contract
-    "PlanYearUpdate": ["reduced_counties"],
+    "PlanYearUpdate": ["reduced_counties",
+                       # issue 23: the HPMS data seed 001 prints on the notices
+                       "organization_marketing_name", "customer_service_number",
+                       "auto_enrollment_customer_service_number"],
+    "EnrollmentTransaction": ["cleanup_id"],  # issue 23: seed 002 Table 1's Cleanup ID
     "BeneficiaryUpdate": ["medicaid_state_code", "mailing_address_line1", "mailing_address_line2", "mailing_city",
                           "mailing_state_code", "mailing_zip_code"],
-    "TrrRecord": ["last_name", "first_name", "middle_initial", "birth_date", "sex"],
+    "TrrRecord": ["last_name", "first_name", "middle_initial", "birth_date", "sex",
+                  # issue 23: the reason apart from the short name, the Cleanup ID, the member's liability
+                  "reason", "cleanup_id", "member_premium_liability"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
 INSTANT = {"type": "long", "logicalType": "timestamp-millis"}
 MONEY = {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}
 
-# Contract types (DOMAIN.md + record-shapes.md): field -> logical type, per record.
+# Contract types (docs/record-shapes.md): field -> logical type, per record.
 LOGICAL: dict[str, dict[str, dict]] = {
     "EnrollmentTransaction": {"application_date": DATE, "effective_date": DATE, "submitted_at": INSTANT, "birth_date": DATE},
     "LisStatusChange": {"start_date": DATE, "end_date": DATE, "event_time": INSTANT},
@@ -110,10 +129,10 @@ LOGICAL: dict[str, dict[str, dict]] = {
     "CycleCommand": {"as_of": INSTANT, "reference_month": DATE},
     "TrrRecord": {"effective_date": DATE, "transaction_date": DATE, "application_date": DATE, "lis_period_start": DATE,
                   "lis_period_end": DATE, "lis_premium_subsidy_amount": MONEY, "part_d_premium": MONEY,
-                  "cms_processing_timestamp": INSTANT, "birth_date": DATE},
+                  "cms_processing_timestamp": INSTANT, "birth_date": DATE, "member_premium_liability": MONEY},
     "BeneficiaryNotice": {"current_plan_premium": MONEY, "mail_by": DATE, "gaining_plan_premium": MONEY, "issued_at": INSTANT},
     "PlanNotice": {"due_at": INSTANT, "effective_date": DATE, "issued_at": INSTANT},
-    "StateListEntry": {"birth_date": DATE},
+    "StateListEntry": {"birth_date": DATE, "effective_date": DATE},
     "RegionBenchmark": {"reference_month": DATE, "benchmark_premium": MONEY, "calculated_at": INSTANT},
     "DeadLetter": {"received_at": INSTANT},
     "MagiApplication": {"application_date": DATE, "birth_date": DATE, "monthly_household_income": MONEY,
@@ -146,8 +165,10 @@ ENUMS: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("TrrRecord", "enrollment_source"): ("EnrollmentSource", "A B C D E F G H I J K L N".split()),
     ("TrrRecord", "lis_subsidy_source"): ("SubsidySource", ["A", "D"]),
     ("BeneficiaryNotice", "paper_color"): ("PaperColor", ["BLUE", "TAN"]),
-    ("PlanNotice", "notice_type"): ("PlanNoticeType", ["GAIN_FILE_RECORD", "LOSS_FILE_RECORD", "OBLIGATION"]),
-    ("StateListEntry", "list_type"): ("StateListType", ["PRELIMINARY", "FINAL", "UPDATED_FINAL"]),
+    ("PlanNotice", "notice_type"): ("PlanNoticeType", ["GAIN_FILE_RECORD", "LOSS_FILE_RECORD", "OBLIGATION",
+                                                       "PROJECTED_LOSS", "PROJECTED_LOSS_COUNT"]),  # issue 23
+    ("StateListEntry", "list_type"): ("StateListType", ["PRELIMINARY", "FINAL", "UPDATED_FINAL",
+                                                        "PROJECTED_COUNT"]),  # issue 23
     ("MedicaidDetermination", "outcome"): ("MagiOutcome", [
         "ELIGIBLE_MAGI", "INELIGIBLE_MAGI", "NON_MAGI_REFERRAL", "NOT_SCREENED"]),
     ("MedicaidDetermination", "group"): ("MagiGroup", [
@@ -322,9 +343,16 @@ def test_string_code_fields_document_their_values(record, field):
         assert value in doc, f"{record}.{field} doc does not mention {value!r}"
 
 
+#: Topics new since the first version: no record was ever written with an older schema of theirs.
+NEW_TOPICS = {"state-responses"}  # issue 23
+
+
 def test_previous_versions_are_checked_in_for_every_record():
     for topic in TOPICS:
         name = CONTRACT[topic][0]
+        if topic in NEW_TOPICS:
+            assert [v.current for v in schemas.topic_versions(topic)] == [True]
+            continue
         prev = schemas.previous_schema_json(name)
         assert prev["name"] == name
         versions = schemas.topic_versions(topic)
@@ -340,6 +368,6 @@ def test_loaders_return_fresh_copies():
     reg.clear()
     assert schemas.load_registry()
     assert json.loads(schemas.schema_text("DeadLetter.avsc"))["name"] == "DeadLetter"
-    assert schemas.topic_schema_id("enrollment-requests") == 1
+    assert schemas.topic_schema_id("enrollment-requests") == 401
     with pytest.raises(KeyError):
         schemas.topic_schema_file("no-such-topic")

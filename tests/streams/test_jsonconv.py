@@ -50,6 +50,15 @@ SAMPLES: dict[str, dict] = {
         "part_d_premium": 0.5, "cms_processing_timestamp": "2026-11-01T06:00:00Z",
         "file_name": "P.RS1234.SPCLTRD.D261101.T0600000", "cms_tracking_id": "T-abc",
     },
+    # issue 23: a state's answers, the same TrrRecord (here a passive enrollment refused, with its reason)
+    "state-responses": {
+        "mbi": "1EG4TE5MK73", "contract_id": "H9001", "pbp_id": "001", "transaction_code": 61,
+        "transaction_reply_code": "108", "trc_type": "REJECTED", "trc_short_name": "ELECTION LIMITS EXCEEDED",
+        "transaction_date": "2026-10-10", "cms_processing_timestamp": "2026-10-10T14:00:00Z",
+        "file_name": "P.RH9001.DAILYTRR.D261010.T1400000.01", "cms_tracking_id": "T-def",
+        "update_source_contract_id": "MD", "reason": "OUTSIDE_WINDOW", "cleanup_id": "CLN-7",
+        "member_premium_liability": "3.00",
+    },
     "beneficiary-notices": {
         "notice_id": "N-1", "mbi": "1EG4TE5MK73", "notice_type": "REASSIGNMENT_PREMIUM", "publication": "11209",
         "paper_color": "BLUE", "plan_year": 2027, "losing_contract_id": "S1234", "losing_pbp_id": "001",
@@ -133,10 +142,16 @@ def test_defaults_for_missing_fields():
     assert n1["zero_premium_options"] == [] and n1["zero_premium_options"] is not n2["zero_premium_options"]
 
 
-def test_instants_naive_means_utc_and_epoch_millis_work():
+def test_instants_without_a_zone_are_refused_and_epoch_millis_work():
     base = dict(SAMPLES["lis-status-changes"])
-    naive = record_from_json("lis-status-changes", base | {"event_time": "2026-01-01T05:06:07.891"})
-    assert naive["event_time"] == dt.datetime(2026, 1, 1, 5, 6, 7, 891000, tzinfo=UTC)
+    for text, what in (("2026-01-01T05:06:07.891", "an instant without a zone"), ("2026-11-02 14:00", "an instant "
+                       "without a zone"), ("2026-10-01", "a date")):
+        with pytest.raises(JsonConversionError) as err:
+            record_from_json("lis-status-changes", base | {"event_time": text})
+        assert str(err.value) == (f"LisStatusChange.event_time: {what} {text!r} where an ISO instant with a zone, e.g. "
+                                  '"2026-11-02T14:00:00Z" or "2026-11-02T09:00:00-05:00" is expected (add Z for UTC)')
+    eastern = record_from_json("lis-status-changes", base | {"event_time": "2026-01-01T05:06:07.891-05:00"})
+    assert eastern["event_time"] == dt.datetime(2026, 1, 1, 10, 6, 7, 891000, tzinfo=UTC)
     millis = record_from_json("lis-status-changes", base | {"event_time": 1767225600000})
     assert millis["event_time"] == dt.datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -91,8 +91,39 @@ def test_recovery_leaves_the_active_partitions_to_restore_from_their_persisted_o
         recovery.active_highwaters[tp] = last
         recovery.active_offsets[tp] = table.data.persisted_offset(tp)
     asyncio.run(recovery._build_offsets(Consumer(), {fresh, behind, ahead, empty}, recovery.active_offsets, "active"))
-    assert recovery.pending == {fresh: (0, 99), behind: (51, 99)}
-    assert fp.restore_pending(app, table) == [fresh.partition, behind.partition]
-    # Faust reads none of the pending ranges; a disk ahead of the changelog is left to Faust's consistency check
-    assert recovery.active_offsets[fresh] == recovery.active_offsets[behind] == 99
-    assert recovery.active_offsets[ahead] == 120
+    # A disk ahead of its changelog (120 > 99) is not a copy of it: set aside, restored from the start (issue 27)
+    assert recovery.pending == {fresh: (0, 99), behind: (51, 99), ahead: (0, 99)}
+    assert fp.restore_pending(app, table) == [fresh.partition, behind.partition, ahead.partition]
+    # Faust reads none of the pending ranges (nor Faust's consistency check: nothing is past its changelog now)
+    assert recovery.active_offsets[fresh] == recovery.active_offsets[behind] == recovery.active_offsets[ahead] == 99
+    assert table.data.persisted_offset(ahead) is None and fp.table_get(table, ahead.partition, b"B") is None
+    aside, = (tmp_path / "set-aside").iterdir()
+    assert list(read_stopped(aside)) == [(ahead.partition, b"B", b"2")]  # kept whole, as a data directory
+    assert sorted(p for p, _, _ in read_stopped(tmp_path)) == [behind.partition]
+
+
+def test_a_standby_partition_ahead_of_its_changelog_is_set_aside_too(tmp_path: Path) -> None:
+    import asyncio
+
+    class Consumer:  # Faust builds the standby high-water marks after their offsets: asked here
+        async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+            return {tp: 0 for tp in tps}
+
+        async def highwaters(self, *tps: TP) -> dict[TP, int]:
+            return {tp: 10 for tp in tps}  # the next offset: the last one is 9
+
+    app = faust.App("t-member-standby", broker="memory://", store="rocksdb://", datadir=str(tmp_path),
+                    **fp.APP_SETTINGS)
+    table = fp.member_table(app, "members", partitions=PARTITIONS, budget=Budget(4 * MIB, 4 * MIB))
+    name = table.changelog_topic.get_topic_name()
+    ahead, behind = TP(name, 0), TP(name, 1)
+    table.data.write(ahead.partition, [(b"A", b"1")], 30)
+    table.data.write(behind.partition, [(b"B", b"2")], 4)
+    recovery = app.tables.recovery
+    for tp in (ahead, behind):
+        recovery.tp_to_table[tp] = table
+        recovery.standby_offsets[tp] = table.data.persisted_offset(tp)
+    asyncio.run(recovery._build_offsets(Consumer(), {ahead, behind}, recovery.standby_offsets, "standby"))
+    assert recovery.standby_offsets[ahead] == -1 and recovery.standby_offsets[behind] == 4  # Faust reads on from there
+    assert recovery.pending == {}  # standbys stay Faust's
+    assert [p for p, _, _ in read_stopped(next((tmp_path / "set-aside").iterdir()))] == [ahead.partition]

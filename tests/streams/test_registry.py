@@ -173,7 +173,7 @@ def test_from_env_without_url_is_embedded():
     assert SchemaRegistry.from_env({"SCHEMA_REGISTRY_URL": "  "}).mode == "embedded"
     expected = {t: schemas.load_registry()[f"{t}-value"]["id"] for t in TOPICS}
     assert {t: reg.id_for_topic(t) for t in TOPICS} == expected
-    assert reg.id_for_topic("enrollment-requests") == 1
+    assert reg.id_for_topic("enrollment-requests") == 401
     assert reg.id_for_topic("dead-letters") == 211
 
 
@@ -200,7 +200,7 @@ def test_embedded_unknown_id_and_topic():
 def test_parsed_schemas_are_cached():
     reg = SchemaRegistry.embedded()
     assert reg.reader_schema("trr-replies") is reg.reader_schema("trr-replies")
-    assert reg.writer_schema(206) is reg.reader_schema("trr-replies")
+    assert reg.writer_schema(406) is reg.reader_schema("trr-replies")
     assert reg.writer_schema(106) is reg.writer_schema(106)
 
 

@@ -57,6 +57,10 @@ def _value_for(field_type, name: str, i: int):
         if field_type["type"] == "enum":
             return field_type["symbols"][i % (len(field_type["symbols"]) - 1)]
         if field_type["type"] == "array":
+            items = field_type["items"]
+            if isinstance(items, dict) and items.get("type") == "record":  # e.g. zero_premium_option_plans
+                return [{f["name"]: _value_for(f["type"], f"{name}-{j}-{f['name']}", i + j)
+                         for f in items["fields"]} for j in range(2)]
             return [f"{name}-{j}" for j in range(3)]
         field_type = field_type["type"]
     return {
@@ -94,7 +98,7 @@ ENROLLMENT = {
     "effective_date": dt.date(2027, 1, 1), "submitted_at": dt.datetime(2026, 11, 2, 15, 30, tzinfo=UTC),
     "submitter_id": "S1234", "first_name": "Ana", "last_name": "Ruiz", "middle_initial": None,
     "birth_date": dt.date(1955, 3, 9), "sex": "F", "rx_bin": None, "rx_pcn": None, "rx_group": None,
-    "rx_member_id": None,
+    "rx_member_id": None, "cleanup_id": None,
 }
 
 
@@ -111,7 +115,7 @@ def test_round_trip_every_topic(serde, registry, topic, builder):
 
 def test_known_wire_bytes_of_an_enrollment(serde):
     data = serde.encode("enrollment-requests", ENROLLMENT)
-    assert data[:5] == b"\x00\x00\x00\x00\x01"
+    assert data[:5] == b"\x00\x00\x00\x01\x91"  # id 401 (issue 23)
     # the body is plain Avro binary: fastavro alone reads it back
     body = fastavro.schemaless_reader(io.BytesIO(data[5:]), fastavro.parse_schema(schemas.schema_json("EnrollmentTransaction")))
     assert body == ENROLLMENT
@@ -119,9 +123,11 @@ def test_known_wire_bytes_of_an_enrollment(serde):
 
 
 def test_embedded_ids_are_the_checked_in_ones(registry):
-    # 1..13, except the three schemas issue 13 extended: a changed schema gets a new id (200 + n) and
-    # its former version stays readable under n (schemas/previous/*.v2.avsc).
-    assert [registry.id_for_topic(t) for t in TOPICS] == [1, 2, 203, 204, 5, 206, 7, 208, 9, 10, 211, 12, 13]
+    # 1..13, except the schemas issues 13/16 extended (200 + n) and issue 23 extended (400 + n): a changed schema
+    # gets a new id and its former version stays readable under its old id (schemas/previous/*.v2/.v3.avsc).
+    # state-responses (issue 23, a new topic) has trr-replies' schema under an id of its own.
+    assert [registry.id_for_topic(t) for t in TOPICS] == [401, 2, 403, 204, 5, 406, 407, 408, 409, 10, 211, 12, 13,
+                                                           416]
 
 
 def test_encode_rejects_a_record_that_does_not_fit(serde):
@@ -246,19 +252,36 @@ ISSUE_13_FIELDS = {
     # issue 16: a dead letter's bytes are bounded (size and SHA-256 of the whole record)
     "dead-letters": {"raw_key_size", "raw_value_size", "raw_value_sha256", "truncated"},
 }
+#: Fields issue 23 added (the topic's version before it: its old current id, previous/*.v2 or *.v3).
+ISSUE_23_FIELDS = {
+    "enrollment-requests": {"cleanup_id"},
+    "plan-year-updates": {"organization_marketing_name", "customer_service_number",
+                          "auto_enrollment_customer_service_number"},
+    "trr-replies": {"reason", "cleanup_id", "member_premium_liability"},
+    "beneficiary-notices": {"plan_marketing_name", "plan_customer_service_number", "zero_premium_option_plans"},
+    "plan-notices": {"reason", "projected_count"},
+    "state-reassignment-lists": {"losing_contract_id", "losing_pbp_id", "gaining_contract_id", "gaining_pbp_id",
+                                 "effective_date", "lis_premium_subsidy_level", "lis_copay_level",
+                                 "mailing_address_line1", "mailing_address_line2", "mailing_city",
+                                 "mailing_state_code", "mailing_zip_code", "projected_count"},
+}
 PREVIOUS_LACKS = {
-    "enrollment-requests": {"correlation_id", "rx_member_id"},
-    "plan-year-updates": {"employer_group"} | ISSUE_13_FIELDS["plan-year-updates"],
+    "enrollment-requests": {"correlation_id", "rx_member_id"} | ISSUE_23_FIELDS["enrollment-requests"],
+    "plan-year-updates": {"employer_group"} | ISSUE_13_FIELDS["plan-year-updates"] | ISSUE_23_FIELDS["plan-year-updates"],
     "beneficiary-updates": {"opt_out_auto_enrollment", "opt_out_passive_enrollment"} | ISSUE_13_FIELDS["beneficiary-updates"],
-    "plan-notices": ISSUE_13_FIELDS["plan-notices"],
+    "plan-notices": ISSUE_13_FIELDS["plan-notices"] | ISSUE_23_FIELDS["plan-notices"],
     "dead-letters": ISSUE_13_FIELDS["dead-letters"],
     "cycle-commands": {"seed"},
     "magi-applications": {"medically_needy"},
-    "trr-replies": {"last_name", "first_name", "middle_initial", "birth_date", "sex"},
+    "trr-replies": {"last_name", "first_name", "middle_initial", "birth_date", "sex"} | ISSUE_23_FIELDS["trr-replies"],
+    "beneficiary-notices": ISSUE_23_FIELDS["beneficiary-notices"],
+    "state-reassignment-lists": ISSUE_23_FIELDS["state-reassignment-lists"],
 }
+#: Topics that are new (issue 23): no record was ever written with an older schema of theirs.
+NEW_TOPICS = {"state-responses"}
 
 
-@pytest.mark.parametrize("topic", TOPICS)
+@pytest.mark.parametrize("topic", [t for t in TOPICS if t not in NEW_TOPICS])
 def test_previous_version_id_is_read_by_the_current_reader(serde, registry, topic):
     """A record written with the previous version reads as the current shape: the fields
     the previous version lacks come back as their defaults, everything else as written."""
@@ -270,8 +293,19 @@ def test_previous_version_id_is_read_by_the_current_reader(serde, registry, topi
 def test_the_version_before_issue_13_is_read_by_the_current_reader(serde, topic):
     """The schema a topic had before issue 13 (its old current id, n) still decodes."""
     v2 = next(v for v in schemas.topic_versions(topic) if v.file.endswith(".v2.avsc"))
-    assert v2.id == schemas.topic_schema_id(topic) - 200
-    _read_with_previous(serde, topic, v2, ISSUE_13_FIELDS[topic])
+    assert v2.id == schemas.topic_schema_id(topic) % 100
+    _read_with_previous(serde, topic, v2, ISSUE_13_FIELDS[topic] | ISSUE_23_FIELDS.get(topic, set()))
+
+
+@pytest.mark.parametrize("topic", sorted(ISSUE_23_FIELDS))
+def test_the_version_before_issue_23_is_read_by_the_current_reader(serde, topic):
+    """The schema a topic had before issue 23 keeps its id (n, or 200 + n after issue 13) and still decodes;
+    the new version has 400 + n."""
+    current = schemas.topic_schema_id(topic)
+    assert current // 100 == 4
+    before = [v for v in schemas.topic_versions(topic) if not v.current][-1]
+    assert before.id % 100 == current % 100 and before.id < current
+    _read_with_previous(serde, topic, before, ISSUE_23_FIELDS[topic])
 
 
 def _read_with_previous(serde, topic, prev, expected_lacks):
@@ -285,6 +319,10 @@ def _read_with_previous(serde, topic, prev, expected_lacks):
         if isinstance(source[name], bool):
             source[name] = not current_fields[name]["default"]
         assert source[name] != current_fields[name]["default"]
+    for f in schemas.schema_json(prev.file)["fields"]:  # a symbol added since (issue 23) is not the older writer's
+        t = f["type"]
+        if isinstance(t, dict) and t.get("type") == "enum" and source[f["name"]] not in t["symbols"]:
+            source[f["name"]] = t["symbols"][0]
     written = {k: v for k, v in source.items() if k in previous_fields}
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, fastavro.parse_schema(schemas.schema_json(prev.file), named_schemas={}), written)
@@ -369,7 +407,7 @@ def test_random_bytes_never_raise(serde, topic, values):
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     topic=st.sampled_from(TOPICS),
-    schema_id=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 101, 106, 0, 12, 2**31]),
+    schema_id=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 101, 106, 0, 12, 2**31, 401, 406, 416]),
     body=st.binary(max_size=200),
 )
 def test_random_bodies_behind_a_valid_header_never_raise(serde, topic, schema_id, body):

@@ -1,6 +1,6 @@
 """Integration tests for streams.kafka.internals.tansu against the real Tansu binary.
 
-Each test first documents the Tansu bug (INFRA.md quirk number in the name)
+Each test first documents the Tansu bug (docs/tansu.md quirk number in the name)
 and then shows that the work-around fixes it.  If a future Tansu fixes a bug,
 the "bug is there" assertion turns into an xfail with a message instead of
 failing: then the work-around can be deleted.
@@ -76,7 +76,7 @@ async def _raw_list_offsets_latest(consumer: AIOKafkaConsumer, tp: TopicPartitio
 
 
 # ---------------------------------------------------------------------------
-# INFRA.md quirk 1: ListOffsets(LATEST) = base offset of the last batch + 1
+# docs/tansu.md quirk 1: ListOffsets(LATEST) = base offset of the last batch + 1
 # ---------------------------------------------------------------------------
 def test_quirk1_end_offsets_corrected(broker):
     topic = "wa-end-offsets"
@@ -111,14 +111,14 @@ def test_quirk1_end_offsets_corrected(broker):
     assert begins == {tp0: 0, tp1: 0}
     if raw == TOTAL:
         pytest.xfail(
-            "Tansu now returns the right ListOffsets(LATEST): INFRA.md quirk 1 "
+            "Tansu now returns the right ListOffsets(LATEST): docs/tansu.md quirk 1 "
             "seems fixed; the end-offset work-around can be deleted"
         )
     assert raw == 1 + (TOTAL - BATCHES[-1])  # 31: base offset of last batch + 1
 
 
 # ---------------------------------------------------------------------------
-# INFRA.md quirk 1, seen from Faust: table recovery stops at the wrong offset
+# docs/tansu.md quirk 1, seen from Faust: table recovery stops at the wrong offset
 # ---------------------------------------------------------------------------
 FAUST_APP = textwrap.dedent(
     """
@@ -202,12 +202,12 @@ def test_quirk1_faust_table_recovery(broker, tmp_path):
     print(f"restored keys: unpatched={unpatched} patched={patched} in {time.monotonic() - t:.1f}s")
     assert patched == {"n": TOTAL, "sum": sum(range(TOTAL))}
     if unpatched["n"] == TOTAL:
-        pytest.xfail("unpatched Faust restored the whole table: INFRA.md quirk 1 seems fixed")
+        pytest.xfail("unpatched Faust restored the whole table: docs/tansu.md quirk 1 seems fixed")
     assert unpatched["n"] < TOTAL
 
 
 # ---------------------------------------------------------------------------
-# INFRA.md quirk 2: a stopped member (generation 0) stays in the group
+# docs/tansu.md quirk 2: a stopped member (generation 0) stays in the group
 # ---------------------------------------------------------------------------
 def test_quirk2_member_leaves_group_on_stop(broker):
     topic, group = "wa-zombie", "wa-zombie-group"
@@ -257,7 +257,7 @@ def test_quirk2_member_leaves_group_on_stop(broker):
     assert after_stop == [], "the stopped member is still in the group"
     # Without the fix the second member waits for the first one's session to
     # expire (measured: 18 s with a 10 s session); with it, only Tansu's
-    # join delay (about half the session timeout, INFRA.md quirk 3).
+    # join delay (about half the session timeout, docs/tansu.md quirk 3).
     assert took < session_ms / 1000
 
 

@@ -3,6 +3,7 @@ tests/integration/test_plan_files.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import subprocess
@@ -79,7 +80,7 @@ def test_a_batch_becomes_transactions_and_dead_letters_in_line_order():
     assert {x["submitted_at"] for x in txns} == {AT}
     letter = serde.decode(topics.DEAD_LETTERS, serde.encode(topics.DEAD_LETTERS, records[2][2]))
     third = data.split(b"\n")[2]
-    assert letter["source_topic"] == f"file:{TC61_SAMPLE.name}"
+    assert letter["source_topic"] == f"file:{TC61_SAMPLE.name}@sha256:{hashlib.sha256(data).hexdigest()}"
     assert (letter["partition"], letter["offset"]) == (FILE_PARTITION, 3)
     assert letter["error_code"] == pf.BAD_DATE and "line 3" in letter["error_message"]
     assert letter["raw_value"] == third and len(third) == 600 and letter["raw_key"] is None

@@ -145,6 +145,9 @@ def test_lines_of_takes_lf_and_crlf_and_no_empty_last_line():
 def test_file_date_reads_the_stamp_of_a_cms_file_name():
     assert pf.file_date("P.RS7101.DAILYTRR.D261103.T0915307") == D(2026, 11, 3)
     assert pf.file_date("P.RS7101.SPCLTRD.D251017.T1430005") == D(2025, 10, 17)
+    # issue 23: seed 001's names end with the process number (".pn": 01); a name written before still reads
+    assert pf.file_date("P.RS7101.SPCLTRD.D251017.T1430005.01") == D(2025, 10, 17)
+    assert pf.file_date("P.RS7101.DAILYTRR.D261103.T0915307.01") == D(2026, 11, 3)
     assert pf.file_date("something-else") is None
 
 
@@ -184,7 +187,7 @@ def trr_records(draw: st.DrawFn) -> dict:
         lis_copay_level=opt(st.sampled_from("012345")), lis_subsidy_source=opt(st.sampled_from(["A", "D"])),
         lis_period_start=opt(dates), lis_period_end=opt(dates), lis_premium_subsidy_amount=opt(cents),
         part_d_premium=opt(cents), cms_processing_timestamp=at,
-        file_name=f"P.R{contract}.DAILYTRR.D{at:%y%m%d}.T{at:%H%M%S}{at.microsecond // 100000}",
+        file_name=f"P.R{contract}.DAILYTRR.D{at:%y%m%d}.T{at:%H%M%S}{at.microsecond // 100000}.01",
         cms_tracking_id=stable_id("T", draw(st.text(max_size=8)), contract, trc), plan_tracking_id=opt(printable(15)),
         external_correlation_id=opt(st.text(max_size=20)),
         update_source_contract_id=opt(contracts | st.sampled_from(["CMS", "NY", "FL"])),

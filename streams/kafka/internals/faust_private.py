@@ -27,6 +27,7 @@
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -52,6 +53,7 @@ class HookedApp(faust.App):
 
     before_revoke: Hook | None = None
     before_stop: Callable[[], Awaitable[None]] | None = None
+    logger = logging.getLogger("faust.partd.app")  # Faust's own lines stay with Faust's (PARTD_LOG_LEVEL)
 
     async def _on_partitions_revoked(self, revoked: set[Any]) -> None:  # Faust's private handler
         if self.before_revoke is not None and not self.should_stop:

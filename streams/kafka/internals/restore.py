@@ -28,6 +28,10 @@ That handler runs inside Faust's ``on_recovery_completed``, which a new
 rebalance cancels (its ``_wait`` has no timeout, unlike the steps before it):
 the member input partitions stay paused until it returns, and ``/ready``
 answers 503 meanwhile. Standby partitions are left to Faust.
+
+A partition database ahead of its changelog (a broker that lost data) is set
+aside and restored from the changelog's start, active or standby
+(:meth:`Recovery._set_aside_ahead`), where Faust would raise ``ConsistencyError``.
 """
 from __future__ import annotations
 
@@ -41,7 +45,8 @@ from faust.tables.manager import TableManager as FaustTableManager
 from faust.tables.recovery import Recovery as FaustRecovery
 from faust.types import TP
 
-from streams.kafka.internals.store import MemberStore
+from streams.kafka.internals.store import MemberStore, set_aside_dir
+from streams.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,10 @@ class Restored:
 
 
 class Recovery(FaustRecovery):
-    """Faust's recovery; the active partitions of a :class:`MemberStore` are left to :func:`restore`."""
+    """Faust's recovery; the active partitions of a :class:`MemberStore` are left to :func:`restore`, and a
+    partition whose database is ahead of its changelog is set aside and restored (:meth:`_set_aside_ahead`)."""
+
+    logger = logging.getLogger("faust.partd.recovery")  # Faust's own lines stay with Faust's (PARTD_LOG_LEVEL)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,6 +86,7 @@ class Recovery(FaustRecovery):
         self.pending: dict[TP, tuple[int, int]] = {}
 
     async def _build_offsets(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:  # Faust private
+        await self._set_aside_ahead(consumer, tps, destination, title)
         await super()._build_offsets(consumer, tps, destination, title)
         if title != "active":
             return
@@ -90,16 +99,64 @@ class Recovery(FaustRecovery):
             if last is None or last < 0:
                 continue
             persisted = table.data.persisted_offset(tp)  # from the database itself, never Faust's cached view
-            if persisted is not None and persisted > last:
-                continue  # the disk is ahead of this changelog (not a copy of it): Faust's consistency check says so
             first = (persisted if persisted is not None else -1) + 1
             if first <= last:
                 self.pending[tp] = (first, last)
             destination[tp] = last  # Faust reads nothing of it: restore() does
 
+    async def _set_aside_ahead(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        """Set aside every partition database of a :class:`MemberStore` that is ahead of its changelog.
+
+        A database whose persisted changelog offset is past the changelog's last offset is not a copy of
+        that changelog: the broker lost data (a memory-only broker restarted, a topic deleted and made
+        again). Faust raises ``ConsistencyError`` there and the worker dies; Kafka Streams takes such a
+        store as corrupt, wipes it and restores the partition from the changelog. So does this, except
+        that the database is moved to ``{data dir}/set-aside/{time}`` instead of deleted (after a broker
+        lost data it may be the only copy), with one warning line naming both directories. Runs before
+        Faust builds the offsets to read from, so Faust reads (standby) or :func:`restore` reads (active)
+        the partition's changelog from its start.
+        """
+        stores = {tp: self.tp_to_table[tp].data for tp in tps
+                  if tp in self.tp_to_table and isinstance(self.tp_to_table[tp].data, MemberStore)}
+        if not stores:
+            return
+        if title == "active":
+            last = {tp: self.active_highwaters.get(tp) for tp in stores}
+        else:  # Faust builds the standby high-water marks only later
+            found = await consumer.highwaters(*stores)
+            last = {tp: (found[tp] - 1 if found.get(tp) is not None else -1) for tp in stores}
+        ahead = []
+        for tp, store in sorted(stores.items()):
+            persisted = store.persisted_offset(tp)
+            end = last.get(tp)
+            if persisted is not None and end is not None and persisted > end:
+                ahead.append((tp, persisted, end))
+        if not ahead:
+            return
+        store = stores[ahead[0][0]]
+        into = set_aside_dir(store.app.conf.datadir)
+        for tp, _, _ in ahead:
+            store.set_aside(tp.partition, into)
+            destination[tp] = None  # nothing persisted any more: read from the changelog's start
+        log.warning(ahead_line(ahead, store.partition_path(ahead[0][0].partition).parent, into, title))
+
+
+def ahead_line(ahead: list[tuple[TP, int, int]], tables: Any, into: Any, title: str = "active") -> str:
+    """The one warning line for partitions ``(tp, offset on disk, last offset of the changelog)`` set aside."""
+    many = len(ahead) > 1
+    where = "; ".join(f"{tp.partition}: offset {persisted} on disk, the changelog "
+                      f"{'is empty' if end < 0 else f'ends at {end}'}" for tp, persisted, end in ahead)
+    return (f"member table partition{'s' if many else ''} {', '.join(str(tp.partition) for tp, _, _ in ahead)} "
+            f"({title}) in {tables} {'are' if many else 'is'} ahead of the changelog {ahead[0][0].topic} ({where}): "
+            f"the broker lost data, or this data directory was written against another cluster; moved "
+            f"{'them' if many else 'it'} to {into} (kept, not deleted: {'they' if many else 'it'} may be the only "
+            f"copy) and restoring from the changelog")
+
 
 class TableManager(FaustTableManager):
     """Faust's table manager with :class:`Recovery`."""
+
+    logger = logging.getLogger("faust.partd.tables")
 
     @property
     def recovery(self) -> Recovery:
@@ -164,6 +221,6 @@ async def restore(app: Any, table: Any, bootstrap: str, transform: Transform | N
     finally:
         await consumer.stop()
     done.seconds = time.monotonic() - started
-    log.info("restored %d changelog records (%.1f MB) of %d partitions in %.1f s: %.0f records/s",
-             done.records, done.bytes / 1e6, done.partitions, done.seconds, done.records_per_s)
+    log.info("restored %s (%.1f MB) of %s in %.1f s: %.0f records/s", plural(done.records, "changelog record"),
+             done.bytes / 1e6, plural(done.partitions, "partition"), done.seconds, done.records_per_s)
     return done

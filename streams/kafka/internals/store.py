@@ -37,8 +37,12 @@ served as ``partd_rocksdb_*`` on ``/metrics``.
 """
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -94,15 +98,51 @@ def db_options(budget: Budget) -> rocksdict.Options:
     return opts
 
 
+#: Where a data directory keeps what a worker set aside (never deleted by partd): ``{data dir}/set-aside/{when}``.
+SET_ASIDE = "set-aside"
+
+
+def set_aside_dir(data_dir: str | os.PathLike[str]) -> Path:
+    """A new, empty directory ``{data_dir}/set-aside/{UTC time}`` for what is moved out of the way."""
+    root = Path(data_dir) / SET_ASIDE
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        path = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{root}: no free name for {stamp}")
+
+
 class MemberStore(faust_rocksdb.Store):
     """Faust's RocksDB store, each partition opened with :func:`db_options` and one shared :class:`Budget`."""
 
     budget: Budget  # set by MemberTable when it builds the store
+    logger = logging.getLogger("faust.partd.store")  # Faust's own lines stay with Faust's (PARTD_LOG_LEVEL)
 
     def _open_for_partition(self, partition: int) -> Any:  # Faust's private hook: open one partition
         path = self.partition_path(partition)
         return rocksdict.Rdict(str(path), options=db_options(self.budget),
                                access_type=rocksdict.AccessType.read_write())
+
+    def set_aside(self, partition: int, into: Path) -> Path:
+        """Close one partition's database and move its directory into ``into`` (kept, never deleted; ``into``
+        is laid out as a data directory, so ``read_stopped(into)`` reads it); the partition opens empty at the
+        next use. Returns where it went."""
+        db = self._dbs.pop(partition, None)
+        if db is not None:
+            db.close()
+        source = self.partition_path(partition)
+        try:  # the same layout as the data directory's (``v1/tables/members-0.db``): a data directory itself
+            target = into / source.relative_to(Path(self.app.conf.datadir))
+        except ValueError:
+            target = into / source.name
+        if source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.rename(target)
+        return target
 
     def databases(self) -> dict[int, Any]:
         """The open partition databases (partition -> Rdict)."""
@@ -126,6 +166,7 @@ class MemberTable(faust.Table):
     """A ``faust.Table`` whose ``rocksdb://`` store is a :class:`MemberStore` sharing ``budget``."""
 
     budget: Budget | None = None
+    logger = logging.getLogger("faust.partd.table")
 
     def _new_store_by_url(self, url: Any) -> Any:  # Faust's private hook: build the table's store
         if not str(url).startswith("rocksdb:"):
@@ -174,8 +215,6 @@ def memory(table: Any) -> dict[str, int]:
 def read_stopped(data_dir: Any, table: str = "members") -> Iterator[tuple[int, bytes, bytes]]:
     """``(partition, key, value)`` of every key in a stopped worker's data dir (read-only; Faust's offset key
     left out). Faust keeps a table's partitions in ``{data dir}/v{version}/tables/{table}-{partition}.db``."""
-    from pathlib import Path
-
     for path in sorted(Path(data_dir).glob(f"v*/tables/{table}-*.db")):
         partition = int(path.name[len(table) + 1:-len(".db")])
         db = rocksdict.Rdict(str(path), options=rocksdict.Options(raw_mode=True),

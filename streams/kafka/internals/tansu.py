@@ -1,7 +1,7 @@
 """Work-arounds for bugs of the Tansu broker (the ONE place for them).
 
 Tansu 0.6.0 is the Kafka-protocol broker we can run on these machines (see
-``/work/shared/INFRA.md``, section "Tansu quirks").  Two of its bugs break
+``docs/tansu.md``, which lists them all).  Two of its bugs break
 Faust silently; this module patches the Kafka client (aiokafka 0.14.0) so
 that they do not.  Each patch is written so that it is a no-op against
 Apache Kafka (the corrected value is exactly what Apache Kafka returns by
@@ -12,7 +12,7 @@ line in :func:`apply`.
 Patches (installed by :func:`apply`, idempotent, called by the worker at
 start-up before the Faust app creates its consumers):
 
-* **INFRA.md quirk 1: ListOffsets(LATEST) is wrong.**  Tansu answers with
+* **docs/tansu.md quirk 1: ListOffsets(LATEST) is wrong.**  Tansu answers with
   the base offset of the *last record batch* + 1, not the high-water mark
   (batches of 10, 20, 30 records: 31 instead of 60).  Faust takes the end
   offsets as the changelog high-water marks during table recovery
@@ -39,7 +39,7 @@ start-up before the Faust app creates its consumers):
   logged.  (Tansu returns an empty Fetch response when ``max_wait`` is 0,
   hence 1 ms, and a retry with 100 ms.)
 
-* **INFRA.md quirk 2: zombie group members.**  Tansu's first group
+* **docs/tansu.md quirk 2: zombie group members.**  Tansu's first group
   generation is 0; aiokafka only sends LeaveGroup when ``generation > 0``
   (``GroupCoordinator._maybe_leave_group``), so a stopped worker stays a
   member until its session times out and the next worker waits for it.
@@ -72,11 +72,11 @@ start-up before the Faust app creates its consumers):
   and a real broker is used only to show that they reach the wire.
 
 * **A leader that leaves while another member joins stays the leader**
-  (not in INFRA.md; found by partd's join/leave test): the group never forms
+  (docs/tansu.md quirk 6; found by partd's join/leave test): the group never forms
   again. Patch: :func:`_patch_departed_leader`, the remaining member takes
   over the departed leader's member id.
 
-Not patched here (documented in INFRA.md): quirk 3 (the first JoinGroup waits
+Not patched here (docs/tansu.md): quirk 3 (the first JoinGroup waits
 about half the session timeout: another reason for a small session timeout),
 quirk 4 (exactly-once fails: use at-least-once) and quirk 5 (no compaction,
 no CreatePartitions, ...).
@@ -118,8 +118,8 @@ def apply() -> None:
     built by :mod:`streams.kafka.clients` do (:func:`streams.kafka.internals.use_broker`,
     only when the broker is Tansu and ``PARTD_TANSU_WORKAROUNDS`` is not off).
     """
-    _patch_end_offsets()  # INFRA.md quirk 1
-    _patch_leave_group()  # INFRA.md quirk 2
+    _patch_end_offsets()  # docs/tansu.md quirk 1
+    _patch_leave_group()  # docs/tansu.md quirk 2
     _patch_departed_leader()  # a leader that left during a join stays leader
 
 
@@ -214,7 +214,7 @@ def _recv(sock: Any, n: int) -> bytes:
 
 
 # --------------------------------------------------------------------------
-# INFRA.md quirk 1: ListOffsets(LATEST) returns last batch base offset + 1.
+# docs/tansu.md quirk 1: ListOffsets(LATEST) returns last batch base offset + 1.
 # --------------------------------------------------------------------------
 def _patch_end_offsets() -> None:
     from aiokafka.consumer.fetcher import Fetcher
@@ -239,7 +239,7 @@ def _patch_end_offsets() -> None:
     _proc_offset_request.__wrapped__ = original  # type: ignore[attr-defined]
     _proc_offset_request.__doc__ = (
         "aiokafka's ListOffsets, with LATEST offsets corrected from a Fetch's "
-        "high-water mark (streams.kafka.internals.tansu, INFRA.md quirk 1)."
+        "high-water mark (streams.kafka.internals.tansu, docs/tansu.md quirk 1)."
     )
     Fetcher._proc_offset_request = _proc_offset_request  # type: ignore[method-assign]
 
@@ -301,7 +301,7 @@ async def _correct_latest_offsets(
 
 
 # --------------------------------------------------------------------------
-# INFRA.md quirk 2: generation 0 members never send LeaveGroup.
+# docs/tansu.md quirk 2: generation 0 members never send LeaveGroup.
 # --------------------------------------------------------------------------
 def _patch_leave_group() -> None:
     from aiokafka import errors as Errors
