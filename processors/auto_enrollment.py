@@ -252,6 +252,7 @@ def auto_or_facilitate(
     plans: Mapping[str, PlanState],
     benchmarks: Mapping[int, Mapping[str, Decimal]],
     as_of: dt.datetime,
+    on: dt.date | None = None,
 ) -> StepResult:
     """Auto-enroll (TRC 117), facilitate (TRC 118), reply 166 once, or do nothing (module docstring).
 
@@ -288,17 +289,18 @@ def auto_or_facilitate(
     region, _why = member_region(base)
     if region is None:
         return done()
-    kind = candidate_kind(base, today)
+    day = max(on, today) if on is not None else today
+    kind = candidate_kind(base, day)
     if kind is None:
         return done()
     part_d = part_d_eligibility(profile)
     if part_d is None:
         return done()
-    if has_current_or_future_plan(base, today):
+    if has_current_or_future_plan(base, day):
         return done()
-    if today > LAST_EFFECTIVE_DATE:  # the effective date would be in the last calendar year or beyond
+    if day > LAST_EFFECTIVE_DATE:  # the effective date would be in the last calendar year or beyond
         return done()
-    eff = effective_date(today, part_d)
+    eff = effective_date(today, part_d) if on is None else max(effective_date(today, part_d), on)
     if not is_valid_effective_date(eff) or (death is not None and death < eff):
         return done()
     year = eff.year

@@ -467,7 +467,7 @@ def judge(state: MemberState | None, event: Record, plans: Mapping[str, PlanStat
     Raises ``Rejected('INVALID_TRANSACTION_CODE', ...)`` for an unknown
     transaction code. Never mutates ``state``.
     """
-    from processors import passive  # late: passive builds on this module
+    from processors import passive, withdrawal  # late: both build on this module
 
     tc = event.get("transaction_code")
     handler = _HANDLERS.get(tc)
@@ -488,4 +488,5 @@ def judge(state: MemberState | None, event: Record, plans: Mapping[str, PlanStat
         # Before Part D began (2006-01-01) or in the last calendar year (no day/month/year after it
         # to compute): a bad effective date, for every transaction code (issue 16).
         return _reject("037", event, state, plans)
-    return handler(state, event, plans)
+    # Issue 22: an election that cancels a not-yet-started CMS reassignment undoes it (processors/withdrawal.py).
+    return withdrawal.after_enrollment(state, handler(state, event, plans), event)

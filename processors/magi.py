@@ -257,6 +257,8 @@ def screen(
         "medicaid_status": None,
         "effective_date": None,
         "decided_at": decided_at,
+        "notice_period_ends": None,
+        "coverage_end_date": None,
     }
 
     table = fpl_table_name(state_code)
@@ -308,11 +310,30 @@ def screen(
     if claimed:
         det.update(outcome=NON_MAGI_REFERRAL, group=f"EXEMPT_{claimed[0]}", reason=REASON_EXEMPT)
         return det
+    notice_ends, last_day = termination_dates(decided_at)
     det.update(
         outcome=INELIGIBLE_MAGI, medicaid_status=NO_MEDICAID,
         reason=REASON_INCOME if covered else REASON_NO_GROUP,
+        notice_period_ends=notice_ends, coverage_end_date=last_day,
     )
     return det
+
+
+#: Seed 003: "Current law requires the state agency to provide at least 10 days advance notice of termination
+#: actions" (and CMS contemplates "to extend Medicaid coverage until the end of the month in which the Medicaid
+#: termination notice period ends").
+TERMINATION_NOTICE = dt.timedelta(days=10)
+
+
+def termination_dates(decided_at: dt.datetime) -> tuple[dt.date, dt.date]:
+    """(last day of the notice period, last day of coverage) of a termination decided at ``decided_at``.
+
+    The notice is given on the decision's (UTC) date; the notice period ends 10 days later and coverage
+    runs to the end of that month: decided November 25 -> notice ends December 5 -> covered through
+    December 31; decided November 20 -> November 30 -> November 30.
+    """
+    notice_ends = _day(decided_at) + TERMINATION_NOTICE
+    return notice_ends, month_end(notice_ends)
 
 
 def determination_output(determination: Record) -> Output:
@@ -323,8 +344,7 @@ def determination_output(determination: Record) -> Output:
 # --------------------------------------------------------------------------- apply
 
 
-def _decided_day(determination: Mapping[str, Any]) -> dt.date:
-    at: dt.datetime = determination["decided_at"]
+def _day(at: dt.datetime) -> dt.date:
     return at.astimezone(UTC).date() if at.tzinfo else at.date()
 
 
@@ -345,8 +365,9 @@ def apply_determination(state: MemberState | None, determination: Mapping[str, A
       ``medicaid_start`` = the effective date, ``medicaid_end`` None, and the
       period is marked as opened by MAGI (``state["medicaid"]["period_from_magi"]``).
     * ``INELIGIBLE_MAGI`` when the open period was opened by a MAGI
-      determination: ``medicaid_end`` = the last day of the month of the
-      decision (coverage runs to the end of that month).
+      determination: ``medicaid_end`` = the determination's ``coverage_end_date``,
+      the end of the month in which the 10-day advance notice period ends
+      (seed 003; :func:`termination_dates`).
     * Anything else (referrals, not screened, eligible without Medicare):
       profile unchanged.
     * No profile yet (never seen on beneficiary-updates): only ``state["medicaid"]``.
@@ -382,7 +403,7 @@ def apply_determination(state: MemberState | None, determination: Mapping[str, A
             outcome == INELIGIBLE_MAGI and from_magi
             and profile.get("medicaid_status") == FULL_BENEFIT_DUAL and profile.get("medicaid_end") is None
         ):
-            end = iso(month_end(_decided_day(determination)))
+            end = iso(termination_dates(decided_at)[1])  # no earlier than 10 days' notice allows (seed 003)
             profile["medicaid_end"] = max(end, profile.get("medicaid_start") or end)
 
     new[STATE_KEY] = {

@@ -33,9 +33,10 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from processors import cycle_dates
 from processors import enrollment as _enr
 from processors.codes import STATE_CODES, TC_ENROLL, is_election_type, is_state_code
-from processors.dates import EASTERN, UTC, eastern_date, from_iso, instant_iso, iso
+from processors.dates import EASTERN, LAST_EFFECTIVE_DATE, UTC, eastern_date, from_iso, instant_iso, iso, month_end
 from processors.member import region_state_code
 from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
 from processors.plans import plan_key
@@ -51,6 +52,7 @@ NOT_MMP_PLAN = "NOT_MMP_PLAN"
 SOURCE_NOT_J = "SOURCE_NOT_J"
 SUBMITTER_NOT_STATE = "SUBMITTER_NOT_STATE"
 OPTED_OUT = "OPTED_OUT"
+LEFT_MMP_VOLUNTARILY = "LEFT_MMP_VOLUNTARILY"
 ALREADY_REASSIGNED = "ALREADY_REASSIGNED"
 ALREADY_PASSIVE = "ALREADY_PASSIVE"
 LISTED_FOR_REASSIGNMENT = "LISTED_FOR_REASSIGNMENT"
@@ -63,10 +65,9 @@ MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE = "MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE"
 NO_PART_A_AND_B = "NO_PART_A_AND_B"
 FULL_BENEFIT_DUAL = "FULL_BENEFIT_DUAL"
 
-# The October submission window for January 1 passive enrollments (seed 000),
-# US Eastern wall-clock times of year Y-1: (month, day, hour, minute).
-WINDOW_OPENS = (10, 4, 6, 0)
-WINDOW_CLOSES = (10, 27, 17, 0)
+# The October submission window for January 1 passive enrollments (seed 000) is per plan year data
+# (processors/data/cycle_dates.json, processors/cycle_dates.py); the 2023 memo's October 4 06:00 -
+# October 27 17:00 Eastern is the default.
 
 
 # --------------------------------------------------------------------------- time
@@ -74,15 +75,10 @@ WINDOW_CLOSES = (10, 27, 17, 0)
 def window(plan_year: int) -> tuple[dt.datetime, dt.datetime]:
     """(opens, closes) of the submission window for January 1 of ``plan_year``, as UTC instants.
 
-    October 4 06:00 to October 27 17:00 America/New_York of ``plan_year - 1``,
-    both ends inclusive (EDT in every year: DST ends in November).
+    The plan year's dates (``processors/data/cycle_dates.json``), by default October 4 06:00 to
+    October 27 17:00 America/New_York of ``plan_year - 1`` (seed 000), both ends inclusive.
     """
-    y = plan_year - 1
-    mo, d, h, mi = WINDOW_OPENS
-    opens = dt.datetime(y, mo, d, h, mi, tzinfo=EASTERN).astimezone(UTC)
-    mo, d, h, mi = WINDOW_CLOSES
-    closes = dt.datetime(y, mo, d, h, mi, tzinfo=EASTERN).astimezone(UTC)
-    return opens, closes
+    return cycle_dates.passive_window(plan_year)
 
 
 def in_window(submitted_at: dt.datetime, plan_year: int) -> bool:
@@ -158,6 +154,25 @@ def demonstration_criteria_failure(state: MemberState, submitter: str | None, su
     return None
 
 
+def newly_or_again_eligible(state: MemberState, effective: dt.date, plans: Mapping[str, PlanState]) -> bool:
+    """Seed 000: passive enrollment is for "individuals who are newly eligible or who have regained eligibility".
+
+    Not so (issue 22) for a member who left an MMP voluntarily (:func:`processors.passive_eligibility.
+    voluntary_mmp_exit`) in the effective year before the effective date, or in the year before unless
+    they are in one of seed 000's groups that regain eligibility for the new calendar year
+    (:func:`processors.passive_eligibility.regains_passive_eligibility`). A voluntary exit two or more
+    calendar years back is not held against the member (the seed speaks of "the current calendar year").
+    """
+    from processors import passive_eligibility as pe  # late: it builds on this module
+
+    year = effective.year
+    if pe.voluntary_mmp_exit(state, dt.date(year, 1, 1), effective, plans) is not None:
+        return False
+    if pe.voluntary_mmp_exit(state, dt.date(year - 1, 1, 1), dt.date(year, 1, 1), plans) is not None:
+        return pe.regains_passive_eligibility(state, year, plans)[0]
+    return True
+
+
 # --------------------------------------------------------------------------- replies
 
 def _with_reason(out: Output, reason: str | None) -> Output:
@@ -198,6 +213,8 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
        108 with ``NOT_IN_SUBMITTING_STATE``, ``NOT_FULL_BENEFIT_DUAL``,
        ``MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE`` or ``NO_PART_A_AND_B``.
     5. 166 ``OPTED_OUT``: OPTOM in the profile or a TC 83 opt-out on record.
+    5b. 108 ``LEFT_MMP_VOLUNTARILY``: the member left an MMP of their own accord this calendar year, or
+       the year before without regaining eligibility (seed 000; :func:`newly_or_again_eligible`).
     6. 108 ``ALREADY_REASSIGNED``: Y (effective year) in ``reassigned_years``.
     7. 108 ``ALREADY_PASSIVE``: Y in ``passive_years`` (once per calendar year).
     8. 037 ``LISTED_FOR_REASSIGNMENT``: Y in ``preliminary_years`` and the
@@ -258,6 +275,8 @@ def apply_passive_enrollment(state: MemberState, event: Record, plans: Mapping[s
         return reject("108", failed, base, changed)
     if opted_out(base):
         return reject("166", OPTED_OUT, base, changed)
+    if not newly_or_again_eligible(base, eff, plans):
+        return reject("108", LEFT_MMP_VOLUNTARILY, base, changed)
     if year in _years(base, "reassigned_years"):
         return reject("108", ALREADY_REASSIGNED, base, changed)
     if year in _years(base, "passive_years"):
@@ -346,4 +365,42 @@ def apply_mmp_opt_out(state: MemberState, event: Record, plans: Mapping[str, Pla
     target = _pending_passive(new, event["contract_id"], event["pbp_id"], None, today)
     if target is not None:
         return _cancel(new, event, plans, target)
+    current = _in_force(new, event["contract_id"], event["pbp_id"], today)
+    if current is not None:
+        return _opt_out_after_start(new, event, plans, current, today)
     return StepResult(new, [_reply("013", None, event, new, plans)])
+
+
+#: Seed 002 Table 30: "63 ENRL OPT OUT MMP - MMP (Medicare and Medicaid plan) opt-out after enrolled".
+OPT_OUT_AFTER_ENROLLED = "63"
+
+
+def _in_force(state: MemberState, contract: str, pbp: str, day: dt.date) -> dict[str, Any] | None:
+    """The active enrollment in that plan covering ``day`` whose coverage goes on past ``day``'s month
+    (never in the last calendar year, where the rules cannot compute the day after a month, issue 16)."""
+    if day > LAST_EFFECTIVE_DATE:
+        return None
+    d, last = iso(day), iso(month_end(day))
+    for e in reversed(state["enrollments"]):
+        if (e["status"] == "ACTIVE" and e["contract_id"] == contract and e["pbp_id"] == pbp
+                and e["start"] <= d and (e["end"] is None or e["end"] > last)):
+            return e
+    return None
+
+
+def _opt_out_after_start(new: MemberState, event: Record, plans: Mapping[str, PlanState],
+                         current: dict[str, Any], today: dt.date) -> StepResult:
+    """TC 83 once the MMP enrollment has begun (issue 22): carried out, not only acknowledged.
+
+    The enrollment ends on the last day of the month of the (Eastern) submission with disenrollment
+    reason 63 (seed 002 Table 30 "MMP opt-out after enrolled"), as a disenrollment submitted that day
+    would; the 013 (transaction code 83) carries the reason and the CMS disenrollment effective date (the
+    first day without coverage). The opt-out is recorded as an election for that date (rule 106)."""
+    last = month_end(today)
+    out_day = last + dt.timedelta(days=1)
+    current["end"] = iso(last)
+    current["disenrollment_reason"] = OPT_OUT_AFTER_ENROLLED
+    new["elections"][iso(out_day)] = {"application_date": iso(today), "tracking_id": event["tracking_id"]}
+    return StepResult(new, [_reply("013", None, event, new, plans, effective_date=out_day,
+                                   disenrollment_reason=OPT_OUT_AFTER_ENROLLED,
+                                   part_d_premium=_enr._premium(plans, current["contract_id"], current["pbp_id"], last))])

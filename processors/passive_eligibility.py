@@ -18,6 +18,7 @@ passive enrollment in the new calendar year:
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,12 @@ INVOLUNTARY_REASONS = frozenset({
 # passive, K CMS passive, L MMP beneficiary election).
 MMP_SOURCES = frozenset({"J", "K", "L"})
 AUTO_ENROLLED_BY_CMS = "A"  # Table 24: auto-enrolled by CMS (full-benefit duals)
+# Table 30 reasons of a disenrollment the member asked for: 11/12 voluntary (through the plan / the district
+# office), 63 MMP opt-out after enrolled, and the plan's survey codes of why a member left (21-50).
+VOLUNTARY_REASONS = frozenset({"11", "12", "63"} | {f"{n:02d}" for n in range(21, 51)})
+# Table 24 sources of an enrollment the member chose themselves (B beneficiary election, L MMP beneficiary
+# election): leaving an MMP for such a plan (reason 13, "enrollment in another plan") is voluntary too.
+MEMBER_ELECTED_SOURCES = frozenset({"B", "L"})
 
 
 def _plan_type(plans: Mapping[str, PlanState] | None, e: Mapping[str, Any], year: int) -> str | None:
@@ -61,6 +68,36 @@ def _is_mmp(plans: Mapping[str, PlanState] | None, e: Mapping[str, Any], year: i
 def _is_pdp(plans: Mapping[str, PlanState] | None, e: Mapping[str, Any], year: int) -> bool:
     kind = _plan_type(plans, e, year)
     return kind == "PDP" if kind is not None else True  # CMS auto-enrolls and reassigns into PDPs only
+
+
+def _successor(enrollments: list[Mapping[str, Any]], end: str) -> Mapping[str, Any] | None:
+    nxt = (dt.date.fromisoformat(end) + dt.timedelta(days=1)).isoformat()
+    return next((e for e in reversed(enrollments) if e["start"] == nxt), None)
+
+
+def voluntary_mmp_exit(
+    state: MemberState, since: dt.date, before: dt.date, plans: Mapping[str, PlanState] | None = None
+) -> Mapping[str, Any] | None:
+    """The MMP enrollment the member left of their own accord with its last day in ``since`` .. ``before`` - 1.
+
+    Voluntary: a Table 30 reason in :data:`VOLUNTARY_REASONS` (11, 12, 63, the survey codes), or 13
+    (enrollment in another plan) when the enrollment that followed was the member's own election
+    (source B or L). A CMS reassignment or another passive enrollment is not the member's choice.
+    """
+    lo, hi = since.isoformat(), before.isoformat()
+    enrollments = [e for e in state.get("enrollments") or [] if e.get("status") == "ACTIVE"]
+    for e in enrollments:
+        end = e.get("end")
+        if not end or not (lo <= end < hi) or not _is_mmp(plans, e, int(end[:4])):
+            continue
+        reason = e.get("disenrollment_reason")
+        if reason in VOLUNTARY_REASONS:
+            return e
+        if reason == "13":
+            nxt = _successor(enrollments, end)
+            if nxt is not None and nxt.get("enrollment_source") in MEMBER_ELECTED_SOURCES:
+                return e
+    return None
 
 
 def regains_passive_eligibility(

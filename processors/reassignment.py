@@ -43,8 +43,10 @@ gives the reason):
       :func:`de_minimis_amount`, 2.00 by default, and the plan waives);
       ``NOT_FULL_SUBSIDY`` (next-year level not 100); source not A, C or H:
       ``NO_LIABILITY_INCREASE`` when the member's premium liability does not
-      rise from Y-1 to Y (:func:`premium_liability`), else case
-      ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter 11267);
+      rise from Y-1 to Y (:func:`premium_liability`, with the Y-1 benchmarks),
+      else case ``CHOOSER_TAN`` (reason ``CHOOSER``, not moved, tan letter
+      11267; reason ``LIABILITY_NOT_COMPARED_*`` when the Y-1 benchmark or plan
+      record is unknown);
       otherwise case ``PREMIUM``.
 
 11. Target (cases PREMIUM, NON_RENEWAL_*), in the member's region, with that
@@ -62,6 +64,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from processors import issued
 from processors.benchmark import money, round_cents
 from processors.dates import EASTERN, end_of_day_eastern, iso
 from processors.ids import draw_fraction, stable_id
@@ -110,6 +113,10 @@ DE_MINIMIS_WAIVED = "DE_MINIMIS_WAIVED"
 NOT_FULL_SUBSIDY = "NOT_FULL_SUBSIDY"
 NO_LIABILITY_INCREASE = "NO_LIABILITY_INCREASE"
 CHOOSER = "CHOOSER"
+#: The tan letter's reasons when this year's liability cannot be compared (issue 22): no Y-1 benchmark for the
+#: plan's Y-1 region, or no Y-1 record of the plan. The letter goes out (next year's liability is above zero).
+LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK = "LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK"
+LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR = "LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR"
 NO_ELIGIBLE_TARGET = "NO_ELIGIBLE_TARGET"
 
 # --- constants from the seeds --------------------------------------------------
@@ -146,6 +153,9 @@ NOTICE_TYPES = {
     CHOOSER_TAN: "CHOOSER",
 }
 NOT_POSSIBLE_NOTICE = "REASSIGNMENT_NOT_POSSIBLE"
+#: Seed 001: those who "no longer qualify for LIS ... will receive information about their options from CMS"
+#: (issue 22): CMS-placed members (source A, C, H) whose LIS ends before January 1 Y; they are not moved.
+LIS_ENDING_NOTICE = "LIS_ENDS_NEXT_YEAR"
 #: Seed 001's second blue notice (December): current drugs on the new plan's formulary, exceptions/appeals/grievances.
 SECOND_NOTICE = "REASSIGNMENT_FORMULARY_NOTICE"
 #: There is no drug-regimen or formulary data in this product: the second notice says so in ``reason``.
@@ -171,21 +181,23 @@ def deadline(plan_year: int, month_day: tuple[int, int]) -> dt.datetime:
     return end_of_day_eastern(dt.date(plan_year - 1, *month_day))
 
 
-def losing_plan_obligations(case: str, plan_year: int) -> list[tuple[str, dt.datetime, str]]:
-    """(obligation, due_at, note) the reassignment puts on the losing plan (seed 001).
+def losing_plan_obligations(case: str, plan_year: int, as_of: dt.datetime) -> list[tuple[str, dt.datetime, str]]:
+    """(obligation, due_at, note) the run puts on the losing plan for one member it moves (seed 001, issue 22).
 
-    Premium case: the standard ANOC by September 30 or the alternative ANOC by November 7 (either one
-    satisfies the requirement; both are listed, each with a note naming the other). Non-renewal (PDP or
-    MA, service area reduction included): the non-renewal notice must reach the enrollee by October 3.
+    Premium case: the alternative ANOC (Chapter 3, Exhibit 30) for this member, "by November 7 ... later to
+    avoid preempting CMS' blue reassignment notice": due at the end of November 7, or of the blue notice's
+    mail-by date when a later run mails it after that (never before the member's blue notice). The standard
+    ANOC (by September 30) and the non-renewal notice (by October 3) are plan-level duties owed to every
+    enrollee, issued before they fall due by :mod:`processors.plan_obligations` (the benchmark calculation,
+    the plan-year record); the run, in October, would issue them overdue.
     """
-    if case == PREMIUM:
-        std, alt = dt.date(plan_year - 1, *STANDARD_ANOC_BY), dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
-        either = (f"Either the standard ANOC by {std} ({SEND_ANOC}) or the alternative ANOC (Chapter 3, Exhibit 30)"
-                  f" by {alt} ({SEND_ALTERNATIVE_ANOC}) meets the ANOC requirement for this member (seed 001).")
-        return [(SEND_ANOC, end_of_day_eastern(std), either), (SEND_ALTERNATIVE_ANOC, end_of_day_eastern(alt), either)]
-    by = dt.date(plan_year - 1, *NON_RENEWAL_NOTICE_BY)
-    return [(SEND_NON_RENEWAL_NOTICE, end_of_day_eastern(by),
-             f"The non-renewal (or service area reduction) notice must reach the enrollee by {by} (seed 001).")]
+    if case != PREMIUM:
+        return []
+    std, alt = dt.date(plan_year - 1, *STANDARD_ANOC_BY), dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
+    by = max(alt, mail_by(PREMIUM, plan_year, as_of))
+    note = (f"The alternative ANOC (Chapter 3, Exhibit 30) for this reassigned member by {by}; the standard ANOC"
+            f" by {std} ({SEND_ANOC}, owed to every enrollee) meets the requirement too (seed 001).")
+    return [(SEND_ALTERNATIVE_ANOC, end_of_day_eastern(by), note)]
 
 
 @dataclass(frozen=True)
@@ -210,6 +222,8 @@ class Decision:
     zero_premium_options: tuple[str, ...] = ()
     #: the LIS period covering Jan 1 Y (copied from state), or None
     lis_next_year: Mapping[str, Any] | None = field(default=None, compare=True)
+    #: the enrollment source of the member's current enrollment (who placed them: CMS for A, C, H)
+    losing_enrollment_source: str | None = None
 
     @property
     def moves(self) -> bool:
@@ -337,25 +351,29 @@ def premium_liability(
 
 def _liability_increases(
     state: MemberState, plans: Mapping[str, PlanState], current: Mapping[str, Any], plan_year: int,
-    next_liability: Decimal, benchmark: Decimal, previous_benchmarks: Mapping[str, Decimal] | None,
-) -> bool:
+    next_liability: Decimal, previous_benchmarks: Mapping[str, Decimal] | None,
+) -> str | None:
     """Seed 001's chooser test: does the member's premium liability in the plan rise from Y-1 to Y?
 
     This year's liability: the plan's Y-1 basic premium, the member's LIS level on Dec 31 Y-1, the
-    Y-1 benchmark of the plan's Y-1 region (``previous_benchmarks``; when not given, the Y benchmark
-    is taken as unchanged), the Y-1 waiver and de minimis. No Y-1 record of the plan: unknown, and
-    the letter is sent (True).
+    Y-1 benchmark of the plan's Y-1 region (``previous_benchmarks``), the Y-1 waiver and de minimis.
+    Returns the tan letter's reason: ``CHOOSER`` (compared: it rises), None (compared: it does not), or,
+    when the comparison cannot be made, ``LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR`` (no Y-1 record of the
+    plan) / ``LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK`` (no Y-1 benchmark for its region): the letter is
+    sent whenever next year's liability is above zero (issue 22).
     """
     last = plans.get(_year_key(current["contract_id"], current["pbp_id"], plan_year - 1))
     if last is None or last.get("basic_premium") is None:
-        return True
-    last_bench = (previous_benchmarks or {}).get(last.get("region") or "", benchmark)
+        return LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR if next_liability > 0 else None
+    last_bench = (previous_benchmarks or {}).get(last.get("region") or "")
+    if last_bench is None:
+        return LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK if next_liability > 0 else None
     lis_now = _lis_covering(state, dt.date(plan_year - 1, 12, 31)) or {}
     before = premium_liability(
         money(last["basic_premium"]), last_bench, lis_now.get("premium_subsidy_level"),
         bool(last.get("waives_de_minimis")), de_minimis_amount(plan_year - 1),
     )
-    return next_liability > before
+    return CHOOSER if next_liability > before else None
 
 
 def evaluate(
@@ -374,8 +392,9 @@ def evaluate(
     ``benchmarks`` region -> benchmark for ``plan_year``, ``seed`` the run's
     seed for the draw (None is a valid seed: it is drawn as the string "None"),
     ``previous_benchmarks`` (optional) region -> benchmark of ``plan_year - 1``,
-    for the chooser's this-year premium liability (when absent the Y benchmark
-    stands in for it).
+    for the chooser's this-year premium liability (when absent, or without the
+    plan's region, the comparison cannot be made: the tan letter goes out with a
+    ``LIABILITY_NOT_COMPARED_*`` reason).
     """
     mbi = state["mbi"]
     year_end = dt.date(plan_year - 1, 12, 31)
@@ -387,7 +406,8 @@ def evaluate(
     current = enrollment_on(state, year_end)
     if current is None:
         return no(NO_ENROLLMENT)
-    losing = dict(losing_contract_id=current["contract_id"], losing_pbp_id=current["pbp_id"])
+    losing = dict(losing_contract_id=current["contract_id"], losing_pbp_id=current["pbp_id"],
+                  losing_enrollment_source=current.get("enrollment_source"))
     if enrollment_on(state, new_year) is not current:
         return no(ENROLLMENT_ENDS, **losing)
     death = (state.get("profile") or {}).get("date_of_death")
@@ -416,6 +436,8 @@ def evaluate(
         return no(NOT_LIS_THIS_YEAR, region=region, **losing)
     lis_next = _lis_covering(state, new_year)
     if lis_next is None:
+        if plan.get("renewal_status") == "NON_RENEWING":
+            losing["losing_premium"] = None  # the plan has no Y premium
         return no(NOT_LIS_NEXT_YEAR, region=region, **losing)
     lis_next = dict(lis_next)
     losing["lis_next_year"] = lis_next
@@ -450,13 +472,14 @@ def evaluate(
         if lis_next.get("premium_subsidy_level") != "100":
             return no(NOT_FULL_SUBSIDY, region=region, **losing)
         if current.get("enrollment_source") not in CMS_PLACED_SOURCES:
-            if not _liability_increases(state, plans, current, plan_year, premium - plan_benchmark,
-                                        plan_benchmark, previous_benchmarks):
+            tan = _liability_increases(state, plans, current, plan_year, premium - plan_benchmark,
+                                       previous_benchmarks)
+            if tan is None:
                 return no(NO_LIABILITY_INCREASE, region=region, **losing)
             bench = benchmarks.get(region)
             options = tuple(zero_premium_options(plans, region, bench, plan_year)) if bench is not None else ()
             return Decision(
-                mbi=mbi, plan_year=plan_year, case=CHOOSER_TAN, reason=CHOOSER, region=region,
+                mbi=mbi, plan_year=plan_year, case=CHOOSER_TAN, reason=tan, region=region,
                 benchmark=bench, zero_premium_options=options, **losing,
             )
         case = PREMIUM
@@ -496,16 +519,25 @@ def mail_by(case: str, plan_year: int, as_of: dt.datetime) -> dt.date:
 
     Blue letters: "late October" -> October 31 of Y-1; tan letters: "early
     November" -> November 10 of Y-1. A run later than that (e.g. the second
-    reassignment) mails within 14 days of its own date (Eastern).
+    reassignment) mails within 14 days of its own date (Eastern). A blue letter of
+    a run before November 7 is mailed by November 7 at the latest (issue 22): the
+    losing plan's alternative ANOC is due then, "later to avoid preempting CMS'
+    blue reassignment notice" (seed 001).
     """
+    day = as_of.astimezone(EASTERN).date()
     fixed = dt.date(plan_year - 1, 11, 10) if case == CHOOSER_TAN else dt.date(plan_year - 1, 10, 31)
-    return max(fixed, as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+    when = max(fixed, day + dt.timedelta(days=14))
+    alt = dt.date(plan_year - 1, *ALTERNATIVE_ANOC_BY)
+    if case in MOVING_CASES and day < alt:
+        when = min(when, alt)
+    return when
 
 
 def second_notice_mail_by(plan_year: int, as_of: dt.datetime) -> dt.date:
     """The second blue notice: "Mid-December ... begins mailing" (seed 001) -> December 20 of Y-1 (the end
-    of mid-December; as late October -> Oct 31), or 14 days after a run later than December 6 (Eastern)."""
-    return max(dt.date(plan_year - 1, 12, 20), as_of.astimezone(EASTERN).date() + dt.timedelta(days=14))
+    of mid-December; as late October -> Oct 31); issued after that day, mailed the day it is issued (Eastern):
+    it is about the plan the member joins on January 1 (issue 22)."""
+    return max(dt.date(plan_year - 1, 12, 20), as_of.astimezone(EASTERN).date())
 
 
 def gain_file_name(contract_id: str, at: dt.datetime) -> str:
@@ -525,6 +557,11 @@ def subsidy_amount(level: str | None, premium: Decimal | None, benchmark: Decima
     if level is None or premium is None or benchmark is None:
         return None
     return round_cents(min(premium, benchmark) * Decimal(int(level)) / 100)
+
+
+def _round_parts(round_: int) -> tuple[int, ...]:
+    """Id parts after the year's reassignment was undone ``round_`` times (none the first time: ids unchanged)."""
+    return (round_,) if round_ else ()
 
 
 def gaining_liability(d: Decision, plans: Mapping[str, PlanState]) -> Decimal | None:
@@ -566,7 +603,7 @@ def _beneficiary_notice(
     d: Decision, *, notice_type: str, publication: str | None, paper_color: str | None,
     mail: dt.date | None, as_of: dt.datetime, current_premium: Decimal | None,
     reason: str | None = None, options: Sequence[str] | None = None,
-    plans: Mapping[str, PlanState] | None = None,
+    plans: Mapping[str, PlanState] | None = None, round_: int = 0,
 ) -> Output:
     listed = list(d.zero_premium_options if options is None else options)
     named = plan_contact(plans or {}, notice_plan_key(d), d.plan_year)
@@ -574,7 +611,7 @@ def _beneficiary_notice(
         BENEFICIARY_NOTICES,
         d.mbi,
         {
-            "notice_id": stable_id("N", ID_STEP, d.plan_year, d.mbi, notice_type),
+            "notice_id": stable_id("N", ID_STEP, d.plan_year, d.mbi, notice_type, *_round_parts(round_)),
             "mbi": d.mbi,
             "notice_type": notice_type,
             "publication": publication,
@@ -594,6 +631,7 @@ def _beneficiary_notice(
             "plan_marketing_name": named["marketing_name"],
             "plan_customer_service_number": named["customer_service_number"],
             "zero_premium_option_plans": [plan_contact(plans or {}, key, d.plan_year) for key in listed],
+            "withdrawn_notice_id": None,  # issue 22
         },
     )
 
@@ -626,14 +664,15 @@ def _plan_notice(
     d: Decision, *, contract_id: str, pbp_id: str, notice_type: str, file_name: str | None,
     obligation: str | None, due_at: dt.datetime | None, header: str | None, trailer: str | None,
     as_of: dt.datetime, address: Mapping[str, Any] | None = None, note: str | None = None,
-    outside_region: bool = False,
+    outside_region: bool = False, round_: int = 0,
 ) -> Output:
     lis = d.lis_next_year or {}
     return Output(
         PLAN_NOTICES,
         contract_id,
         {
-            "notice_id": stable_id("P", ID_STEP, d.plan_year, d.mbi, contract_id, pbp_id, notice_type, obligation),
+            "notice_id": stable_id("P", ID_STEP, d.plan_year, d.mbi, contract_id, pbp_id, notice_type, obligation,
+                                   *_round_parts(round_)),
             "contract_id": contract_id,
             "pbp_id": pbp_id,
             "notice_type": notice_type,
@@ -651,6 +690,8 @@ def _plan_notice(
             "address_outside_plan_region": outside_region,
             "note": note,
             "issued_at": as_of,
+            "all_enrollees": False,
+            "withdrawn_notice_id": None,
         },
     )
 
@@ -685,7 +726,46 @@ def reenrollment_obligation(
         "note": (f"The member stays in this plan for {plan_year} (re-enrolled after the reassignment): send the"
                  f" ANOC/EOC and the other annual materials by {dt.date(plan_year - 1, *ANOC_EOC_BY)} (seed 001)."),
         "issued_at": processed_at,
+        "all_enrollees": False,
+        "withdrawn_notice_id": None,
     })
+
+
+#: The notices of a reassignment (withdrawn when the member changes their mind before January 1).
+REASSIGNMENT_NOTICES = frozenset({NOTICE_TYPES[PREMIUM], NOTICE_TYPES[NON_RENEWAL_PDP], NOTICE_TYPES[NON_RENEWAL_MA],
+                                  SECOND_NOTICE})
+
+
+def _reconcile(state: MemberState, d: Decision, as_of: dt.datetime) -> tuple[MemberState | None, list[Output]]:
+    """Withdraw the "no" notices of ``d.plan_year`` this decision contradicts (issue 22, a later run):
+    ``REASSIGNMENT_NOT_POSSIBLE`` once the member is moved after all; ``LIS_ENDS_NEXT_YEAR`` once an LIS period
+    covers January 1 of Y after all. Returns (new state or None, withdrawal records)."""
+    from processors import withdrawal  # late: it builds on this module
+
+    stale = []
+    if d.moves and issued.has_notice(state, d.plan_year, NOT_POSSIBLE_NOTICE):
+        stale.append((issued.notice(state, d.plan_year, NOT_POSSIBLE_NOTICE), "REASSIGNED"))
+    if d.lis_next_year is not None and issued.has_notice(state, d.plan_year, LIS_ENDING_NOTICE):
+        stale.append((issued.notice(state, d.plan_year, LIS_ENDING_NOTICE), "LIS_CONTINUES_NEXT_YEAR"))
+    if not stale:
+        return None, []
+    new = clone(state)
+    out = [withdrawal.withdrawn_notice(new, d.plan_year, record, reason=why, issued_at=as_of,
+                                       losing=(d.losing_contract_id, d.losing_pbp_id),
+                                       gaining=(d.gaining_contract_id, d.gaining_pbp_id))
+           for record, why in stale]
+    issued.forget(new, d.plan_year, notices=[r for r, _ in stale])
+    return new, out
+
+
+def _answer(state: MemberState, d: Decision, notice: Output) -> StepResult:
+    """Issue a "no" notice once per member and plan year (recorded in ``issued``), after any withdrawal."""
+    new, out = _reconcile(state, d, notice.value["issued_at"])
+    if issued.has_notice(state, d.plan_year, notice.value["notice_type"]):
+        return StepResult(new, out)
+    new = new if new is not None else clone(state)
+    issued.note_notice(new, d.plan_year, notice.value)
+    return StepResult(new, [*out, notice])
 
 
 def apply_reassignment(
@@ -697,11 +777,14 @@ def apply_reassignment(
 ) -> StepResult:
     """The new state and the records of one decision, processed at ``as_of``.
 
-    * NONE: nothing (state None, no output).
-    * CHOOSER_TAN: state unchanged; the tan letter (Pub. 11267) listing the
-      region's zero-premium options.
-    * moving case without a target: state unchanged; a
-      ``REASSIGNMENT_NOT_POSSIBLE`` beneficiary notice with the reason.
+    * NONE: nothing (state None, no output), except ``NOT_LIS_NEXT_YEAR`` for a
+      CMS-placed member (source A, C, H): the ``LIS_ENDS_NEXT_YEAR`` notice (seed
+      001: they "will receive information about their options from CMS"), mailed
+      with the tan letters.
+    * CHOOSER_TAN: the tan letter (Pub. 11267) listing the region's zero-premium
+      options.
+    * moving case without a target: a ``REASSIGNMENT_NOT_POSSIBLE`` beneficiary
+      notice with the reason.
     * moving case with a target (see docs/annual-cycle.md): the losing
       enrollment ends Dec 31 Y-1 (reason 13), a new enrollment starts Jan 1 Y
       (source H, election type Y, application date June 1 / Sept 30 of Y-1),
@@ -709,45 +792,57 @@ def apply_reassignment(
       TC 61) and TRC 014 (losing, TC 51) on the special TRR, GAIN record,
       LOSS record (premium case only), SUBMIT_4RX (+72 h),
       SEND_ENROLLMENT_CONFIRMATION and SEND_DISENROLLMENT_CONFIRMATION
-      (+10 days), the losing plan's dated obligations
-      (:func:`losing_plan_obligations`: SEND_ANOC + SEND_ALTERNATIVE_ANOC, or
-      SEND_NON_RENEWAL_NOTICE), the blue letter, the second blue notice (December,
-      ``REASSIGNMENT_FORMULARY_NOTICE``, reason ``NO_FORMULARY_DATA``).
+      (+10 days), the losing plan's dated obligation
+      (:func:`losing_plan_obligations`: SEND_ALTERNATIVE_ANOC, premium case),
+      the blue letter. The December second blue notice is issued in December by
+      :func:`formulary_notice` (issue 22).
 
-    Applying the same decision to a state that already has Y in
-    ``reassigned_years`` does nothing (idempotent).
+    Issue 22: every letter and obligation about the member is recorded in the
+    state (:mod:`processors.issued`), so a "no" notice is issued once per plan
+    year whatever the runs (a repeat gives nothing), a later decision withdraws
+    the "no" notices it contradicts (:func:`_reconcile`), and a change of mind
+    before January 1 withdraws what the reassignment issued
+    (:mod:`processors.withdrawal`). Applying the same decision to a state that
+    already has Y in ``reassigned_years`` does nothing (idempotent).
     """
     d = decision
+    round_ = issued.rounds(state, plan_year)
+    if d.case == NONE and d.reason == NOT_LIS_NEXT_YEAR and d.losing_enrollment_source in CMS_PLACED_SOURCES:
+        return _answer(state, d, _beneficiary_notice(
+            d, notice_type=LIS_ENDING_NOTICE, publication=None, paper_color=None,
+            mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of, current_premium=d.losing_premium,
+            plans=plans, round_=round_,
+        ))
     if d.case == NONE:
-        return StepResult(None, [])
+        new, out = _reconcile(state, d, as_of)
+        return StepResult(new, out)
     if d.case == CHOOSER_TAN:
-        notice = _beneficiary_notice(
+        return _answer(state, d, _beneficiary_notice(
             d, notice_type=NOTICE_TYPES[CHOOSER_TAN], publication=PUBLICATIONS[CHOOSER_TAN],
             paper_color="TAN", mail=mail_by(CHOOSER_TAN, plan_year, as_of), as_of=as_of,
-            current_premium=d.losing_premium, plans=plans,
-        )
-        return StepResult(None, [notice])
+            current_premium=d.losing_premium, plans=plans, round_=round_,
+        ))
     current_premium = d.losing_premium if d.case == PREMIUM else None
     if not d.moves:
-        notice = _beneficiary_notice(
+        return _answer(state, d, _beneficiary_notice(
             d, notice_type=NOT_POSSIBLE_NOTICE, publication=None, paper_color=None, mail=None,
-            as_of=as_of, current_premium=current_premium, plans=plans,
-        )
-        return StepResult(None, [notice])
+            as_of=as_of, current_premium=current_premium, plans=plans, round_=round_,
+        ))
     if plan_year in (state.get("reassigned_years") or []):
         return StepResult(None, [])
 
     year_end = dt.date(plan_year - 1, 12, 31)
     new_year = dt.date(plan_year, 1, 1)
     app_date = application_date(d.case, plan_year)
-    tracking_id = stable_id("R", ID_STEP, plan_year, d.mbi)
+    tracking_id = stable_id("R", ID_STEP, plan_year, d.mbi, *_round_parts(round_))
     lis = dict(d.lis_next_year or {})
     gain_c, gain_p = d.gaining_contract_id, d.gaining_pbp_id
     lose_c, lose_p = d.losing_contract_id, d.losing_pbp_id
     assert gain_c and gain_p and lose_c and lose_p
 
     # --- state
-    new = clone(state)
+    reconciled, withdrawals = _reconcile(state, d, as_of)
+    new = reconciled if reconciled is not None else clone(state)
     current = enrollment_on(new, year_end)
     if current is None or (current["contract_id"], current["pbp_id"]) != (lose_c, lose_p):
         raise ValueError(f"{d.mbi}: the decision's losing plan {lose_c}-{lose_p} is not in force on {year_end}")
@@ -776,10 +871,10 @@ def apply_reassignment(
     new["reassigned_years"] = sorted(set(new.get("reassigned_years") or []) | {plan_year})
 
     # --- outputs
-    cause = f"{ID_STEP}|{plan_year}|{d.mbi}"
+    cause = f"{ID_STEP}|{plan_year}|{d.mbi}" + (f"|R{round_}" if round_ else "")
     address = mailing_address(state)
     outside_note = address_outside_note(state, d.region)
-    out: list[Output] = [
+    out: list[Output] = list(withdrawals) + [
         trr_record(
             trc="212", mbi=d.mbi, contract_id=gain_c, transaction_code=TC_ENROLL, processed_at=as_of,
             cause_id=cause, file_name=special_trr_file_name(gain_c, as_of),
@@ -806,7 +901,7 @@ def apply_reassignment(
             d, contract_id=gain_c, pbp_id=gain_p, notice_type="GAIN_FILE_RECORD",
             file_name=gain_file_name(gain_c, as_of), obligation=None, due_at=None,
             header=GAIN_HEADER, trailer=GAIN_TRAILER, as_of=as_of, address=address,
-            note=outside_note, outside_region=outside_note is not None,
+            note=outside_note, outside_region=outside_note is not None, round_=round_,
         ),
     ]
     if d.case == PREMIUM:
@@ -814,42 +909,85 @@ def apply_reassignment(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="LOSS_FILE_RECORD",
                 file_name=loss_file_name(lose_c, as_of), obligation=None, due_at=None,
-                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of, address=address,
+                header=LOSS_HEADER, trailer=LOSS_TRAILER, as_of=as_of, address=address, round_=round_,
             )
         )
+    obligations: list[Output] = []
     for contract_id, pbp_id, obligation, due in (
         (gain_c, gain_p, "SUBMIT_4RX", FOUR_RX_DUE),
         (gain_c, gain_p, "SEND_ENROLLMENT_CONFIRMATION", CONFIRMATION_DUE),
         (lose_c, lose_p, "SEND_DISENROLLMENT_CONFIRMATION", CONFIRMATION_DUE),
     ):
-        out.append(
+        obligations.append(
             _plan_notice(
                 d, contract_id=contract_id, pbp_id=pbp_id, notice_type="OBLIGATION",
                 file_name=special_trr_file_name(contract_id, as_of), obligation=obligation,
-                due_at=as_of + due, header=None, trailer=None, as_of=as_of,
+                due_at=as_of + due, header=None, trailer=None, as_of=as_of, round_=round_,
             )
         )
-    for obligation, due_at, note in losing_plan_obligations(d.case, plan_year):
-        out.append(
+    for obligation, due_at, note in losing_plan_obligations(d.case, plan_year, as_of):
+        obligations.append(
             _plan_notice(
                 d, contract_id=lose_c, pbp_id=lose_p, notice_type="OBLIGATION", file_name=None,
                 obligation=obligation, due_at=due_at, header=None, trailer=None, as_of=as_of, note=note,
+                round_=round_,
             )
         )
-    out.append(
-        _beneficiary_notice(
-            d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
-            mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium, plans=plans,
-        )
+    letter = _beneficiary_notice(
+        d, notice_type=NOTICE_TYPES[d.case], publication=PUBLICATIONS[d.case], paper_color="BLUE",
+        mail=mail_by(d.case, plan_year, as_of), as_of=as_of, current_premium=current_premium, plans=plans,
+        round_=round_,
     )
-    out.append(
-        _beneficiary_notice(
-            d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
-            mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None,
-            reason=NO_FORMULARY_DATA, options=(), plans=plans,
-        )
-    )
+    for o in obligations:
+        issued.note_obligation(new, plan_year, o.value)
+    issued.note_notice(new, plan_year, letter.value)
+    out.extend(obligations)
+    out.append(letter)
     return StepResult(new, out)
+
+
+def reassignment_enrollment(state: MemberState, plan_year: int) -> dict[str, Any] | None:
+    """The active enrollment the reassignment of ``plan_year`` created (starting January 1 of Y), if any."""
+    for e in reversed(state.get("enrollments") or []):
+        if e["status"] == "ACTIVE" and (e.get("reassignment") or {}).get("plan_year") == plan_year:
+            return e
+    return None
+
+
+def formulary_notice(state: MemberState, plans: Mapping[str, PlanState], plan_year: int,
+                     as_of: dt.datetime) -> StepResult:
+    """``REASSIGNMENT_FORMULARY_NOTICES``: the second blue notice, in December, to a member still reassigned.
+
+    Seed 001: "CMS will mail the second blue notice to these beneficiaries in December. This second notice
+    will identify which drugs in their current drug regimen are on the formulary of the [Y] plan to which
+    they are being reassigned, and how to request an exception or appeal, or file a grievance" (timeline:
+    "Mid-December"). Issued by a command at its place in time (issue 22), to members with Y in
+    ``reassigned_years`` and the reassignment enrollment still to start: ``REASSIGNMENT_FORMULARY_NOTICE``,
+    BLUE, no publication number (the seed names none), the losing and gaining plans, the gaining plan's Y
+    premium, ``mail_by`` :func:`second_notice_mail_by`, reason ``NO_FORMULARY_DATA`` (no drug or formulary
+    data here: the mail house fills them in). Once per member and plan year (recorded); a member who changes
+    their mind afterwards gets it withdrawn (:mod:`processors.withdrawal`).
+    """
+    mbi = state["mbi"]
+    moved = reassignment_enrollment(state, plan_year)
+    if plan_year not in (state.get("reassigned_years") or []) or moved is None \
+            or issued.has_notice(state, plan_year, SECOND_NOTICE):
+        return StepResult(None, [])
+    gaining = plans.get(_year_key(moved["contract_id"], moved["pbp_id"], plan_year)) or {}
+    d = Decision(
+        mbi=mbi, plan_year=plan_year, case=NONE, reason=NO_FORMULARY_DATA,
+        losing_contract_id=moved.get("prior_contract_id"), losing_pbp_id=moved.get("prior_pbp_id"),
+        gaining_contract_id=moved["contract_id"], gaining_pbp_id=moved["pbp_id"],
+        gaining_premium=money(gaining["basic_premium"]) if gaining.get("basic_premium") is not None else None,
+    )
+    notice = _beneficiary_notice(
+        d, notice_type=SECOND_NOTICE, publication=None, paper_color="BLUE",
+        mail=second_notice_mail_by(plan_year, as_of), as_of=as_of, current_premium=None, options=(),
+        plans=plans, round_=issued.rounds(state, plan_year),
+    )
+    new = clone(state)
+    issued.note_notice(new, plan_year, notice.value)
+    return StepResult(new, [notice])
 
 
 def run_member(

@@ -13,6 +13,8 @@ Cycle command -> function:
 ``FINAL_REASSIGNMENT_LIST``         :func:`final_list` with ``FINAL``
 ``SECOND_REASSIGNMENT_RUN``         :func:`second_run`
 ``UPDATED_FINAL_REASSIGNMENT_LIST`` :func:`final_list` with ``UPDATED_FINAL``
+``REASSIGNMENT_FORMULARY_NOTICES``  ``reassignment.formulary_notice`` (issue 22: the December notice)
+``YEAR_END``                        ``year_end.year_end_member`` (issue 22: the plan year's end)
 =================================== =====================================================
 
 :func:`run_cycle_member` dispatches the five member commands with one signature
@@ -27,7 +29,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from processors import passive, reassignment
+from processors import cycle_dates, issued, passive, reassignment, year_end
 from processors.codes import STATE_CODES
 from processors.dates import EASTERN, from_iso
 from processors.member import lis_on, region_state_code
@@ -37,13 +39,15 @@ PRELIMINARY = "PRELIMINARY"
 FINAL = "FINAL"
 UPDATED_FINAL = "UPDATED_FINAL"
 LIST_TYPES = (PRELIMINARY, FINAL, UPDATED_FINAL)
+#: A person's entry on a final list that no longer holds (issue 22, processors/withdrawal.py).
+WITHDRAWN_LIST_TYPES = (f"{FINAL}_WITHDRAWN", f"{UPDATED_FINAL}_WITHDRAWN")
 #: The state code of the national final lists (1-800-MEDICARE): not a USPS code, so never a state's list.
 NATIONAL_LIST = "US"
 
 # Seed 000: "By August 18 ... states interested in having passive enrollment
-# supersede the Medicare LIS reassignment ... should notify". (month, day) of Y-1,
-# judged on the Eastern date of the command's as_of, inclusive.
-OPT_IN_DEADLINE = (8, 18)
+# supersede the Medicare LIS reassignment ... should notify". The date is per plan year data
+# (processors/cycle_dates.py, August 18 of Y-1 by default), judged on the Eastern date of the
+# command's as_of, inclusive.
 
 STATE_PASSIVE_OPT_IN = "STATE_PASSIVE_OPT_IN"
 PRELIMINARY_REASSIGNMENT_LIST = "PRELIMINARY_REASSIGNMENT_LIST"
@@ -51,9 +55,13 @@ REASSIGNMENT_RUN = "REASSIGNMENT_RUN"
 FINAL_REASSIGNMENT_LIST = "FINAL_REASSIGNMENT_LIST"
 SECOND_REASSIGNMENT_RUN = "SECOND_REASSIGNMENT_RUN"
 UPDATED_FINAL_REASSIGNMENT_LIST = "UPDATED_FINAL_REASSIGNMENT_LIST"
+#: Issue 22: the December second blue notice, at its place in time (processors/reassignment.formulary_notice).
+REASSIGNMENT_FORMULARY_NOTICES = "REASSIGNMENT_FORMULARY_NOTICES"
+#: Issue 22: the end of the plan year (processors/year_end.py).
+YEAR_END = "YEAR_END"
 MEMBER_COMMANDS = frozenset({
     PRELIMINARY_REASSIGNMENT_LIST, REASSIGNMENT_RUN, FINAL_REASSIGNMENT_LIST,
-    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST,
+    SECOND_REASSIGNMENT_RUN, UPDATED_FINAL_REASSIGNMENT_LIST, REASSIGNMENT_FORMULARY_NOTICES, YEAR_END,
 })
 
 
@@ -80,14 +88,13 @@ def apply_opt_in(current: Iterable[str] | None, command: Record) -> tuple[str, l
     Raises ``Rejected('INVALID_STATE_CODE')`` unless the code is one of the 50
     states or DC (no MMP demonstration and no reassignment in the territories)
     and ``Rejected('OPT_IN_AFTER_DEADLINE')`` when the Eastern date of
-    ``as_of`` is after August 18 of Y-1.
+    ``as_of`` is after the plan year's opt-in deadline (August 18 of Y-1 by default).
     """
     code = command.get("state_code")
     year = int(command["plan_year"])
     if code not in STATE_CODES:
         raise Rejected("INVALID_STATE_CODE", f"STATE_PASSIVE_OPT_IN needs a state code (50 states, DC), got {code!r}")
-    month, day = OPT_IN_DEADLINE
-    deadline = dt.date(year - 1, month, day)
+    deadline = cycle_dates.opt_in_deadline(year)
     on = command["as_of"].astimezone(EASTERN).date()
     if on > deadline:
         raise Rejected("OPT_IN_AFTER_DEADLINE",
@@ -102,14 +109,16 @@ def opted_in_states(table: Mapping[str, Iterable[str]] | None, plan_year: int) -
 
 # --------------------------------------------------------------------------- lists
 
-def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: str | None = None) -> Output:
+def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: str | None = None,
+               reason: str | None = None) -> Output:
     """One ``StateListEntry`` (topic ``state-reassignment-lists``, key = its ``state_code``).
 
     ``state_code``: the list it belongs to; by default the member's state (the
     state file's, else the address's: :func:`processors.member.region_state_code`).
+    ``list_type`` may be one of :data:`WITHDRAWN_LIST_TYPES` (with a ``reason``): the entry no longer holds.
     """
-    if list_type not in LIST_TYPES:
-        raise ValueError(f"list_type {list_type!r} is not one of {LIST_TYPES}")
+    if list_type not in LIST_TYPES + WITHDRAWN_LIST_TYPES:
+        raise ValueError(f"list_type {list_type!r} is not one of {LIST_TYPES + WITHDRAWN_LIST_TYPES}")
     p = state.get("profile") or {}
     code = state_code or region_state_code(state)
     return Output(STATE_LISTS, code, {
@@ -123,7 +132,10 @@ def list_entry(state: MemberState, plan_year: int, list_type: str, state_code: s
         "middle_initial": p.get("middle_initial"),
         "birth_date": from_iso(p.get("birth_date")),
         "sex": p.get("sex"),
-        **(reassignment_details(state, plan_year) if list_type in (FINAL, UPDATED_FINAL) else {}),
+        # a withdrawn entry names the reassignment it withdraws too (issue 22)
+        **(reassignment_details(state, plan_year) if list_type in (FINAL, UPDATED_FINAL) + WITHDRAWN_LIST_TYPES
+           else {}),
+        "reason": reason,
     })
 
 
@@ -207,16 +219,21 @@ def final_list(
     individuals who received the blue reassignment letter"), and one on the
     national list, state code ``NATIONAL_LIST`` ("US", for 1-800-MEDICARE,
     seed 001). The updated final list is the whole list again (first and
-    second run). State never changes. ``opted_in_states`` is not used (kept
-    for a uniform signature: only the preliminary list depends on the opt-in).
+    second run). ``opted_in_states`` is not used (kept for a uniform signature:
+    only the preliminary list depends on the opt-in). Issue 22: the entries are
+    recorded in the member's ``issued`` record (the state changes the first time),
+    so that a change of mind before January 1 withdraws them where they went
+    (processors/withdrawal.py); a re-run re-sends the same entries.
     """
     del as_of, opted_in_states
     if list_type not in (FINAL, UPDATED_FINAL):
         raise ValueError(f"list_type {list_type!r} is not FINAL or UPDATED_FINAL")
     if plan_year not in _years(state, "reassigned_years") or not region_state_code(state):
         return StepResult(None, [])
-    return StepResult(None, [list_entry(state, plan_year, list_type),
-                             list_entry(state, plan_year, list_type, NATIONAL_LIST)])
+    entries = [list_entry(state, plan_year, list_type), list_entry(state, plan_year, list_type, NATIONAL_LIST)]
+    new = clone(state)
+    fresh = [issued.note_list(new, plan_year, list_type, e.key) for e in entries]
+    return StepResult(new if any(fresh) else None, entries)
 
 
 # --------------------------------------------------------------------------- runs
@@ -245,17 +262,17 @@ def _cancelled_passive_for(state: MemberState, plan_year: int) -> bool:
 
 
 def _second_run_considers(state: MemberState, plan_year: int, as_of: dt.datetime) -> bool:
-    """``SECOND_REASSIGNMENT_RUN``: reassign, for January 1 of Y, those the first run could not.
+    """``SECOND_REASSIGNMENT_RUN``: "any remaining LIS beneficiaries" (seed 000's process summary; issue 22).
 
-    Considered: members on Y's preliminary list, and members whose January 1
-    Y passive enrollment was cancelled (TC 82/83). For them ``run_member``
-    with the same target rules, replies (212/014 on the special TRR of this
-    run), files, obligations and letters; ``evaluate`` skips whoever was
-    already reassigned (ALREADY_REASSIGNED) or still has a passive enrollment
-    (ENROLLMENT_ENDS / ALREADY_PASSIVE). Everyone else: nothing.
+    Everyone: ``reassignment.evaluate`` leaves whoever was already reassigned (ALREADY_REASSIGNED), still has a
+    passive enrollment (ENROLLMENT_ENDS / ALREADY_PASSIVE) or chose a plan for January 1 (ENROLLMENT_ENDS),
+    and moves the members on Y's preliminary list, those whose January 1 Y passive enrollment was cancelled
+    (TC 82/83), and those the first run could not move then: no benchmark, no eligible target, next year's
+    LIS confirmed since. A notice the first run sent is not sent again (``processors.issued``); one the new
+    decision contradicts (REASSIGNMENT_NOT_POSSIBLE, LIS_ENDS_NEXT_YEAR) is withdrawn.
     """
-    del as_of
-    return plan_year in _years(state, "preliminary_years") or _cancelled_passive_for(state, plan_year)
+    del state, plan_year, as_of
+    return True
 
 
 #: Run command -> who it considers (state, plan_year, as_of) -> bool; everyone else gets nothing.
@@ -311,6 +328,10 @@ MEMBER_STEPS: dict[str, MemberStep] = {
         lambda st, plans, bms, year, seed, at, opted, prev: second_run(st, plans, bms, year, seed, at, prev),
     UPDATED_FINAL_REASSIGNMENT_LIST:
         lambda st, plans, bms, year, seed, at, opted, prev: final_list(st, year, at, UPDATED_FINAL, opted),
+    REASSIGNMENT_FORMULARY_NOTICES:
+        lambda st, plans, bms, year, seed, at, opted, prev: reassignment.formulary_notice(st, plans, year, at),
+    YEAR_END:
+        lambda st, plans, bms, year, seed, at, opted, prev: year_end.year_end_member(st, plans, bms, year, at, prev),
 }
 assert frozenset(MEMBER_STEPS) == MEMBER_COMMANDS
 

@@ -68,7 +68,8 @@ except ImportError:  # pragma: no cover - the rules moved: nothing pre-created
 # TRCs that mean a CMS enrollment of a beneficiary who did not choose (processors/data/trc.json).
 ENROLLMENT_KINDS = {"117": "auto", "118": "facilitated"}
 # Serde error codes, created at 0 so the first dead letter is an increase Prometheus sees.
-KNOWN_DEAD_LETTER_CODES = ("EMPTY_VALUE", "SCHEMA_MISMATCH", "UNDECODABLE", "UNKNOWN_SCHEMA_ID", "WRONG_MAGIC_BYTE")
+KNOWN_DEAD_LETTER_CODES = ("EMPTY_VALUE", "SCHEMA_MISMATCH", "UNDECODABLE", "UNKNOWN_SCHEMA_ID", "WRONG_MAGIC_BYTE",
+                           "REDUCED_COUNTIES_MISSING")
 COUNTED_INPUTS = topics.INPUTS
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)

@@ -29,6 +29,7 @@ import logging
 import time
 from typing import Any
 
+from processors import plan_obligations
 from processors import plans as plan_rules
 from processors.model import Output, Rejected
 from streams import topics
@@ -44,7 +45,7 @@ from streams.runtime import cycle, startup
 from streams.runtime.consume import GroupOffsets, source_of
 from streams.runtime.deadletters import Source, dead_letter
 from streams.runtime.query import MemberQuery
-from streams.runtime.reference import CommandLog, LatestTable, TopicReader
+from streams.runtime.reference import CommandLog, LatestTable, TopicReader, benchmark_table
 from streams.runtime.send import Sender
 from streams.runtime.worker import MemberRuntime
 from streams.text import plural
@@ -129,10 +130,13 @@ class PartdApp:
             **fp.APP_SETTINGS,
         )
         self.plans = LatestTable(topics.PLAN_YEAR_UPDATES, bootstrap, self.serde, plan_rules.apply_plan_update)
+        # lis-benchmarks read whole: the previous plan year's benchmarks a run compares the choosers' liability
+        # with when the log holds no calculation of that year (issue 22, cycle.Commands._previous_benchmarks).
+        self.benchmarks = benchmark_table(bootstrap, self.serde)
         self.command_log = CommandLog(topics.CYCLE_COMMANDS, bootstrap, self.serde)
         self.results = CycleResults(bootstrap, self.serde)
         # The benchmarks the member rules see are each partition's own (cycle.BENCHMARKS_KEY), not a reader's.
-        self.readers: tuple[TopicReader, ...] = (self.plans, self.command_log, self.results)
+        self.readers: tuple[TopicReader, ...] = (self.plans, self.benchmarks, self.command_log, self.results)
         self.sender = Sender(bootstrap)
         self.offsets = GroupOffsets(bootstrap, settings.app_id)
         self.ready = asyncio.Event()
@@ -201,6 +205,7 @@ class PartdApp:
         @app.agent(plan_topic, name="partd-plans")
         async def plans_agent(stream: Any) -> None:
             async for event in stream.events():
+                await self.ready.wait()
                 async with self.agents_busy:
                     await self._plan(event)
 
@@ -241,12 +246,30 @@ class PartdApp:
             outputs.append(dead_letter(src, error.error_code, error.message))
         else:
             try:
-                plan_rules.apply_plan_update(record)
+                key, current = plan_rules.apply_plan_update(record)
             except Rejected as rej:
                 outputs.append(dead_letter(src, rej.error_code, rej.message))
+            else:
+                outputs.extend(await self._plan_year_obligations(src, key, current))
         await self._send(outputs, src.timestamp_ms)
         self.metrics.events_in.labels(topics.PLAN_YEAR_UPDATES).inc()
         self.metrics.processed("plans", time.perf_counter() - started, [(src.topic, event.message.timestamp)])
+
+    async def _plan_year_obligations(self, src: Source, key: str, current: Any) -> list[Output]:
+        """Issue 22 item 8: the plan-level duties a plan-year record issues or withdraws
+        (:func:`processors.plan_obligations.on_plan_year_record`), against the catalog value the record
+        replaces (the catalog reader's history, read up to the record: the same answer on a redelivery), and
+        an MA service area reduction without its counties reported as a dead letter (the record is applied;
+        nobody is moved or ended for the reduction until the counties come)."""
+        await self._until_read(self.plans, src)
+        outputs = plan_obligations.on_plan_year_record(self.plans.before(key, src), current)
+        if plan_obligations.reduced_counties_missing(current):
+            outputs.append(dead_letter(src, "REDUCED_COUNTIES_MISSING",
+                                       f"{key}: SERVICE_AREA_REDUCTION without reduced_counties. The record is applied,"
+                                       " but no member is reassigned or disenrolled for the reduction until the"
+                                       " counties leaving the service area are sent: publish the record again with"
+                                       " reduced_counties."))
+        return outputs
 
     async def _cycle_command(self, event: Any) -> None:
         """Dead-letter a cycle command that cannot be run (the member partitions skip it the same way)."""
@@ -279,6 +302,8 @@ class PartdApp:
         if progress["command"] == cycle.CALCULATE_BENCHMARKS:
             await self.plans.sync()
             outputs = cycle.benchmark_outputs(progress, self.plans.data)
+            outputs += cycle.premium_case_obligations(progress, self.plans.data, outputs,
+                                                      self.runtime.commands.calculation_before(command_id))
             await self._send(outputs, src.timestamp_ms)
         elif progress["command"] == cycle.PREVIEW:  # issue 23: the July preview's counts
             outputs = cycle.preview_outputs(progress)

@@ -25,7 +25,12 @@ decides the same way (:func:`plan`):
   ``SECOND_REASSIGNMENT_RUN`` use the benchmarks of the last
   ``CALCULATE_BENCHMARKS`` of their plan year before them: the partition waits
   until that calculation is done on every partition; with no such
-  calculation the command is refused (``NO_BENCHMARK``).
+  calculation the command is refused (``NO_BENCHMARK``). ``YEAR_END`` uses
+  them the same way when there is a calculation, and runs without one
+  otherwise (its terminations do not need one). The runs also get the
+  benchmarks of the year before (the choosers' tan letter compares this
+  year's premium liability with next year's, seed 001):
+  :meth:`Commands._previous_benchmarks`.
 
 A command that cannot be run is skipped by every partition and dead-lettered
 once, by the ``cycle-commands`` agent (:func:`plan` gives both the same answer).
@@ -43,7 +48,7 @@ from typing import Any
 
 import orjson
 
-from processors import benchmark, lis_counts, preview, state_lists
+from processors import benchmark, lis_counts, plan_obligations, preview, state_lists
 from processors.ids import stable_id
 from processors.model import Output, Rejected
 from processors.plan_index import PlanIndex
@@ -62,6 +67,9 @@ SCANNED = frozenset({CALCULATE_BENCHMARKS} | set(state_lists.MEMBER_COMMANDS))
 NEEDS_BENCHMARKS = frozenset({
     state_lists.PRELIMINARY_REASSIGNMENT_LIST, state_lists.REASSIGNMENT_RUN, state_lists.SECOND_REASSIGNMENT_RUN,
 })
+#: Commands that use the plan year's benchmarks when one was calculated before them, and run without them
+#: otherwise (issue 22: YEAR_END ends enrollments whatever; its auto-enrollment needs a benchmark).
+USES_BENCHMARKS = frozenset({state_lists.YEAR_END})
 #: Members scanned between two yields to the event loop (heartbeats, the web server).
 SCAN_CHUNK = 2000
 #: Rank of the commands among a partition's inputs: after the member topics (same timestamp: data first).
@@ -114,10 +122,12 @@ Plan = dict[str, Any] | Skip | Wait
 class Commands:
     """The cycle commands every worker has read, and what each one needs (module doc)."""
 
-    def __init__(self, log_: Any, done: Mapping[str, Any], partitions: Callable[[], int]) -> None:
+    def __init__(self, log_: Any, done: Mapping[str, Any], partitions: Callable[[], int],
+                 benchmarks: Any | None = None) -> None:
         self.log = log_  # CommandLog: .items [(Source, record | None)], .version
         self.done = done  # command id -> the results agent's "done" record
         self.partitions = partitions
+        self.benchmarks = benchmarks  # lis-benchmarks as the worker holds them (reference.LatestTable), or None
         self._sorted: list[tuple[Source, dict[str, Any] | None]] = []
         self._seen: object = None
 
@@ -160,6 +170,7 @@ class Commands:
             if command == CALCULATE_BENCHMARKS and record.get("reference_month") is None:
                 raise CommandError("MISSING_REFERENCE_MONTH", "CALCULATE_BENCHMARKS needs reference_month")
             bms: Mapping[str, Any] = {}
+            previous: tuple[dict[str, Decimal] | None, str | None] = (None, None)
             if command in NEEDS_BENCHMARKS:
                 calc = self._last_calculation(item, year)
                 if calc is None:
@@ -169,6 +180,18 @@ class Commands:
                 if done is None:
                     return Wait(f"benchmarks of {year} not calculated on every partition yet")
                 bms = done["benchmarks"]
+                previous = self._previous_benchmarks(item, year)
+                if isinstance(previous, Wait):
+                    return previous
+            elif command in USES_BENCHMARKS:
+                calc = self._last_calculation(item, year)
+                done = self.done.get(command_id(calc)) if calc is not None else {"benchmarks": {}}
+                if done is None:
+                    return Wait(f"benchmarks of {year} not calculated on every partition yet")
+                bms = done["benchmarks"]
+                previous = self._previous_benchmarks(item, year)  # the 013's amounts of December 31
+                if isinstance(previous, Wait):
+                    return previous
             opted = self._opted_in(item, year)
         except CommandError as exc:
             return Skip(exc)
@@ -187,8 +210,45 @@ class Commands:
             "seed": record.get("seed") if record.get("seed") is not None else 0,
             "partitions": self.partitions(),
             "benchmarks_d": {r: Decimal(v) for r, v in bms.items()},
+            "previous_benchmarks_d": previous[0],
+            "previous_benchmarks_from": previous[1],
             "opted_in_states": sorted(opted),
         }
+
+    def _previous_benchmarks(self, item: Source, year: int) -> tuple[dict[str, Decimal] | None, str | None] | Wait:
+        """The benchmarks of plan year ``year - 1`` a run compares the choosers' liability with (seed 001, issue 22).
+
+        Determined by the log, the same on every worker and partition:
+
+        1. the last ``CALCULATE_BENCHMARKS`` of ``year - 1`` before the command in the command log: its
+           results (the values it published on ``lis-benchmarks``); wait until it is done everywhere;
+        2. else ``lis-benchmarks`` as this worker holds it: for each region, the latest ``year - 1`` record
+           published at or before the command's timestamp (last year's calculation, usually long done, or
+           by another deployment); wait until the reader has read the topic up to its end;
+        3. else unknown (None): the tan letter goes out with a ``LIABILITY_NOT_COMPARED_*`` reason.
+        """
+        calc = self._last_calculation(item, year - 1)
+        if calc is not None:
+            done = self.done.get(command_id(calc))
+            if done is None:
+                return Wait(f"benchmarks of {year - 1} not calculated on every partition yet")
+            return {r: Decimal(v) for r, v in done["benchmarks"].items()}, CALCULATE_BENCHMARKS
+        if self.benchmarks is None:
+            return None, None
+        if not self.benchmarks.caught_up():
+            return Wait(f"{topics.LIS_BENCHMARKS} not read to its end yet")
+        found = benchmarks_as_of(self.benchmarks, year - 1, item.timestamp_ms)
+        return (found, topics.LIS_BENCHMARKS) if found else (None, None)
+
+    def calculation_before(self, cid: str) -> dict[str, Decimal] | None:
+        """The benchmarks of the last ``CALCULATE_BENCHMARKS`` of the same plan year before the command ``cid``
+        (None: it is the first, or that one's results are not known): what a recalculation compares with."""
+        for src, record in self._ordered():
+            if record is not None and command_id(record) == cid:
+                previous = self._last_calculation(src, record["plan_year"])
+                done = self.done.get(command_id(previous)) if previous is not None else None
+                return {r: Decimal(v) for r, v in done["benchmarks"].items()} if done is not None else None
+        return None
 
     def _last_calculation(self, item: Source, year: int) -> dict[str, Any] | None:
         found = None
@@ -220,6 +280,19 @@ class Commands:
                 except Rejected:
                     continue
         return frozenset(states)
+
+
+def benchmarks_as_of(table: Any, plan_year: int, timestamp_ms: int | None) -> dict[str, Decimal]:
+    """Region -> benchmark of ``plan_year`` from ``lis-benchmarks`` as held by ``table`` (keys
+    ``{region}-{plan_year}``): each region's latest record at or before ``timestamp_ms``."""
+    out: dict[str, Decimal] = {}
+    suffix = f"-{int(plan_year)}"
+    for key in sorted(table.history):
+        if key.endswith(suffix):
+            record = table.as_of(key, timestamp_ms)
+            if record is not None:
+                out[record["region"]] = Decimal(record["benchmark_premium"])
+    return out
 
 
 # --------------------------------------------------------------------------- one partition's scan
@@ -264,6 +337,7 @@ def scan_partition(
             step = state_lists.run_cycle_member(
                 payload["command"], stored.member, plans=index, benchmarks=payload["benchmarks_d"], plan_year=year,
                 seed=payload["seed"], as_of=payload["as_of_dt"], opted_in_states=opted,
+                previous_benchmarks=payload.get("previous_benchmarks_d"),
             )
             encoded = [(o, serde.encode(o.topic, o.value)) for o in step.outputs]
         except Exception as exc:  # noqa: BLE001 - one member must not stop the run
@@ -406,6 +480,16 @@ def benchmark_outputs(progress: Mapping[str, Any], plans: Mapping[str, Any]) -> 
         plans, counts, progress["plan_year"], dt.date.fromisoformat(progress["reference_month"]),
         dt.datetime.fromisoformat(progress["as_of"]),
     )
+
+
+def premium_case_obligations(progress: Mapping[str, Any], plans: Mapping[str, Any], outputs: Iterable[Output],
+                             previous: Mapping[str, Decimal] | None) -> list[Output]:
+    """Issue 22 item 8: the plan-level ``SEND_ANOC`` of each premium-case PDP, issued with the benchmark
+    calculation (before September 30; :func:`processors.plan_obligations.premium_case_obligations`).
+    ``previous``: the benchmarks of the calculation of the same year before this one (``Commands.calculation_before``)."""
+    benchmarks = {o.value["region"]: o.value["benchmark_premium"] for o in outputs if o.topic == topics.LIS_BENCHMARKS}
+    return plan_obligations.premium_case_obligations(plans, benchmarks, previous, progress["plan_year"],
+                                                     dt.datetime.fromisoformat(progress["as_of"]))
 
 
 def done_message(progress: Mapping[str, Any], outputs: Iterable[Output]) -> tuple[bytes, bytes]:

@@ -127,18 +127,48 @@ class TopicReader:
 
 
 class LatestTable(TopicReader):
-    """The latest value per key of a topic: ``to_entry(record) -> (key, value)``."""
+    """The latest value per key of a topic: ``to_entry(record) -> (key, value)``.
+
+    ``history`` also keeps every value a key has had, with its record timestamp and place, in log order,
+    so a rule can ask what the table said at a point of the log (:meth:`as_of`, :meth:`before`) whatever
+    this reader has read since: the answer is a function of the log, not of when it was asked.
+    """
 
     def __init__(self, topic: str, bootstrap: str, serde: Serde,
                  to_entry: Callable[[dict[str, Any]], tuple[str, Any]]) -> None:
         self.data: dict[str, Any] = {}
+        self.history: dict[str, list[tuple[Source, Any]]] = {}
 
         def apply(src: Source, record: dict[str, Any] | None) -> None:
             if record is not None:
                 key, value = to_entry(record)
                 self.data[key] = value
+                self.history.setdefault(key, []).append((src, value))
 
         super().__init__(topic, bootstrap, serde, apply)
+
+    def as_of(self, key: str, timestamp_ms: int | None) -> Any | None:
+        """The key's value of the latest record with a timestamp at or before ``timestamp_ms`` (None: none)."""
+        found = None
+        for src, value in self.history.get(key, ()):
+            if (src.timestamp_ms or 0) <= (timestamp_ms or 0):
+                found = value
+        return found
+
+    def before(self, key: str, src: Source) -> Any | None:
+        """The key's value just before the record at ``src`` (same partition, an earlier offset)."""
+        found = None
+        for at, value in self.history.get(key, ()):
+            if at.partition == src.partition and at.offset < src.offset:
+                found = value
+        return found
+
+
+def benchmark_table(bootstrap: str, serde: Serde) -> LatestTable:
+    """``lis-benchmarks`` as every worker holds it: key ``{region}-{plan_year}`` -> the RegionBenchmark."""
+    from streams import topics
+
+    return LatestTable(topics.LIS_BENCHMARKS, bootstrap, serde, lambda r: (f"{r['region']}-{r['plan_year']}", r))
 
 
 class CommandLog(TopicReader):

@@ -74,7 +74,7 @@ class MemberRuntime:
         self.metrics = partd.metrics
         self.table = partd.members
         self.sender = partd.sender
-        self.commands = cycle.Commands(partd.command_log, partd.results.done, self._partition_count)
+        self.commands = cycle.Commands(partd.command_log, partd.results.done, self._partition_count, partd.benchmarks)
         self.intake = Intake(lambda: self.app.consumer, lambda: self.app.consumer_generation_id,
                              self.settings.buffered_records)
         self.checkpoint = Checkpoint(self.sender, lambda offsets: fp.commit_offsets(self.app, offsets),

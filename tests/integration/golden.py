@@ -13,6 +13,10 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 load = scenario.load
 
+#: Inputs no consumer group of the worker consumes (every worker reads them whole): nothing to settle on.
+#: A scenario may publish last year's benchmarks on lis-benchmarks, as the product published them then.
+READ_WHOLE = {"lis-benchmarks"}
+
 
 def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | None = 1_760_000_000_000,
         settle: bool = True) -> None:
@@ -25,7 +29,7 @@ def run(cluster: Cluster, inputs: list[dict[str, Any]], *, timestamp_ms: int | N
     for n, stage in enumerate(scenario.stages(inputs)):
         ts = timestamp_ms + 1000 * n if timestamp_ms is not None else None
         cluster.publish([(line["topic"], line["value"]) for line in stage], timestamp_ms=ts)
-        if settle:
+        if settle and stage[0]["topic"] not in READ_WHOLE:
             cluster.settle(stage[0]["topic"], stage[0]["value"])
 
 
@@ -35,7 +39,7 @@ def settle_all(cluster: Cluster, inputs: list[dict[str, Any]], timeout: float = 
     for line in inputs:
         if line["topic"] == "cycle-commands":
             cluster.settle(line["topic"], line["value"], timeout=timeout)
-    cluster.wait({line["topic"] for line in inputs if line["topic"] != "cycle-commands"}, timeout=timeout)
+    cluster.wait({line["topic"] for line in inputs if line["topic"] != "cycle-commands"} - READ_WHOLE, timeout=timeout)
 
 
 def compare(cluster: Cluster, expected: list[dict[str, Any]], *, keep: dict[str, Any]) -> None:

@@ -100,11 +100,17 @@ def test_each_input_topics_example_published_with_produce_gets_its_answer(bootst
             _wait(bootstrap, topics.TRR_REPLIES, 1)  # answered before the LIS period is published
 
     _wait(bootstrap, topics.LIS_BENCHMARKS, 1)
+    _wait(bootstrap, topics.TRR_REPLIES, 3)
     replies = [r["value"] for r in _consume(bootstrap, topics.TRR_REPLIES, "--key", "S7101")]
     enrollment = docpages.EXAMPLES[topics.ENROLLMENT_REQUESTS]
-    # the enrollment: accepted as submitted (AEP election, 2027-01-01); the LIS period: 121 to the plan she is in
+    # the enrollment: accepted as submitted (AEP election, 2027-01-01); the LIS period: 121 to the plan she is in;
+    # the benchmark calculation: a 121 with what she now owes (docs/conventions.md, issue 23). Amounts: the 011
+    # (no LIS yet) owes the whole 28.40; the LIS 121 comes before the benchmark is known (both empty); the
+    # calculation's 121: 100% of min(28.40, 28.40) = 28.40 subsidy, 0.00 liability
     assert [(r["transaction_reply_code"], r["mbi"], r["pbp_id"], r["effective_date"]) for r in replies] == [
-        ("011", MBI, "001", "2027-01-01"), ("121", MBI, "001", "2027-01-01")]
+        ("011", MBI, "001", "2027-01-01"), ("121", MBI, "001", "2027-01-01"), ("121", MBI, "001", "2027-01-01")]
+    assert [(r["reason"], r["lis_premium_subsidy_amount"], r["member_premium_liability"]) for r in replies] == [
+        (None, None, "28.40"), (None, None, None), ("BENCHMARK_CALCULATED", "28.40", "0.00")]
     assert replies[0]["plan_tracking_id"] == enrollment["tracking_id"]
     assert (replies[1]["lis_premium_subsidy_level"], replies[1]["lis_copay_level"]) == ("100", "2")
     determinations = [d["value"] for d in _consume(bootstrap, topics.MEDICAID_DETERMINATIONS)]
@@ -212,7 +218,7 @@ def test_an_invalid_code_dead_letter_names_every_bad_code(bootstrap: str, tmp_pa
 
 
 def test_consume_by_time_and_trr_files_that_honour_the_umask(bootstrap: str, tmp_path: Path) -> None:
-    _wait(bootstrap, topics.TRR_REPLIES, 8)  # the examples' 2 (S7101), the 3 submitted batches' 2 x 008 (S7303)
+    _wait(bootstrap, topics.TRR_REPLIES, 9)  # the examples' 3 (S7101), the 3 submitted batches' 2 x 008 (S7303)
     plain = _consume(bootstrap, topics.TRR_REPLIES)
     timed = _consume(bootstrap, topics.TRR_REPLIES, "--by-time")
     assert "timestamp" not in plain[0] and all(re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", r["timestamp"]) for r in timed)
@@ -223,14 +229,14 @@ def test_consume_by_time_and_trr_files_that_honour_the_umask(bootstrap: str, tmp
         assert offsets == sorted(offsets)
     # the batches submitted "on 2026-11-02..04" are older than the examples produced now: first by time
     assert timed[0]["key"] == "S7303" and timed[-1]["key"] == "S7101"
-    assert len(timed) == 2 + 3 * 2
+    assert len(timed) == 3 + 3 * 2
 
     for umask in (0o022, 0o027):
         out = tmp_path / f"trr-{umask:o}"
         done = _partd("trr-file", "--contract", "S7101", "--out", str(out), "--all", bootstrap=bootstrap, umask=umask)
         assert done.returncode == 0, done.stderr
         files = sorted(out.iterdir())
-        assert len(files) == 2  # the enrollment's day and the LIS change's day
+        assert len(files) == 3  # the enrollment's day, the LIS change's day and the benchmark calculation's day
         assert done.stdout.splitlines() == [f"{f}: 1 record" for f in files] + [
-            "trr-file: S7101, all days: 2 records in 2 files (0 repeats dropped)"]
+            "trr-file: S7101, all days: 3 records in 3 files (0 repeats dropped)"]
         assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o666 & ~umask}

@@ -27,6 +27,7 @@ from processors.benchmark import benchmark_state, calculate_benchmarks
 from processors.lis_counts import count_lis_enrollment, merge_counts
 from processors.model import Output, new_member
 from processors.plan_index import PlanIndex
+from processors.plan_obligations import on_plan_year_record, premium_case_obligations
 from processors.preview import at_calculation, count_outputs
 from processors.reassignment import evaluate, run_member
 
@@ -44,7 +45,7 @@ MONEY_FIELDS = {"basic_premium"}
 # Hand-written: what evaluate() must say for every golden member (case, reason).
 EXPECTED_DECISIONS = {
     "1EG4TE5MK01": ("PREMIUM", None),
-    "1EG4TE5MK02": ("CHOOSER_TAN", "CHOOSER"),
+    "1EG4TE5MK02": ("CHOOSER_TAN", "LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK"),
     "1EG4TE5MK03": ("NONE", "NOT_FULL_SUBSIDY"),
     "1EG4TE5MK04": ("NONE", "NOT_LIS_NEXT_YEAR"),
     "1EG4TE5MK05": ("NONE", "DE_MINIMIS_WAIVED"),
@@ -177,6 +178,7 @@ def run_scenario(handlers: Builders, *, indexed: bool = False) -> tuple[list[Out
         if topic == "plan-year-updates":
             pk, state = handlers["plan"](ev)
             assert pk == key
+            outputs.extend(on_plan_year_record(plans.get(pk), state))  # issue 22: the plan-level duties
             plans[pk] = state
         elif topic == "beneficiary-updates":
             members[key] = handlers["profile"](members.get(key) or new_member(key), ev)
@@ -191,6 +193,7 @@ def run_scenario(handlers: Builders, *, indexed: bool = False) -> tuple[list[Out
             before = {y: dict(b) for y, b in benchmarks.items()}
             benchmarks[ev["plan_year"]] = benchmark_state(out)
             outputs.extend(out)
+            outputs.extend(premium_case_obligations(plans, benchmarks[ev["plan_year"]], None, ev["plan_year"], ev["as_of"]))
             # issue 23: the calculation's second step (streams/runtime/cycle.py): the 121s with the year's amounts
             # and the July preview (a seed-less command draws with seed 0, as the shell does; no state changes)
             tallies: Counter[str] = Counter()

@@ -325,9 +325,10 @@ def test_application_and_determination_round_trip_with_fastavro(kw):
 
 def test_schemas_are_registered():
     assert schemas.topic_schema_id("magi-applications") == 12
-    assert schemas.topic_schema_id("medicaid-determinations") == 13
+    # issue 22 (notice_period_ends, coverage_end_date): a new id, 13 kept for the records written with it
+    assert schemas.topic_schema_id("medicaid-determinations") == 313
     assert [v.id for v in schemas.topic_versions("magi-applications")] == [12, 112]
-    assert [v.id for v in schemas.topic_versions("medicaid-determinations")] == [13, 113]
+    assert [v.id for v in schemas.topic_versions("medicaid-determinations")] == [313, 113, 13]
     det_fields = [f["name"] for f in schemas.schema_json("MedicaidDetermination")["fields"]]
     assert det_fields == list(screen(application()))
     json.dumps(schemas.schema_json("MagiApplication"))
@@ -395,3 +396,51 @@ def test_unknown_member_gets_only_the_medicaid_record():
     res = apply_determination(None, screen(application()))
     assert res.state["profile"] is None and res.state["medicaid"]["outcome"] == "ELIGIBLE_MAGI"
     assert set(new_member(MBI)) <= set(res.state)
+
+
+# --------------------------------------------------------------------------- issue 22 item 6: 10 days' notice
+# Seed 003: "Current law requires the state agency to provide at least 10 days advance notice of
+# termination actions", and CMS contemplates "to extend Medicaid coverage until the end of the month in
+# which the Medicaid termination notice period ends". A determination of ineligibility ends Medicaid no
+# earlier than the end of the month in which the 10 days after the decision end, and says so.
+
+def _ineligible_on(day: dt.date, hour: int = 15) -> dict:
+    return screen(application(application_id=f"APP-{day}", application_date=day,
+                              monthly_household_income=Decimal("5000.00"),
+                              event_time=dt.datetime(day.year, day.month, day.day, hour, tzinfo=UTC)))
+
+
+@pytest.mark.parametrize(("decided", "notice_ends", "last_day"), [
+    (dt.date(2025, 11, 25), dt.date(2025, 12, 5), dt.date(2025, 12, 31)),   # the issue's case: not Nov 30
+    (dt.date(2025, 11, 21), dt.date(2025, 12, 1), dt.date(2025, 12, 31)),   # the 10th day is Dec 1
+    (dt.date(2025, 11, 20), dt.date(2025, 11, 30), dt.date(2025, 11, 30)),  # the 10th day is still November
+    (dt.date(2025, 11, 1), dt.date(2025, 11, 11), dt.date(2025, 11, 30)),
+    (dt.date(2025, 12, 28), dt.date(2026, 1, 7), dt.date(2026, 1, 31)),     # across the year end
+])
+def test_ineligibility_ends_medicaid_after_ten_days_notice(decided, notice_ends, last_day):
+    det = _ineligible_on(decided)
+    assert det["outcome"] == "INELIGIBLE_MAGI"
+    assert (det["notice_period_ends"], det["coverage_end_date"]) == (notice_ends, last_day)
+    state = apply_determination(_fbde_member(), screen(application())).state   # a MAGI-opened dual period
+    res = apply_determination(state, det)
+    assert res.state["profile"]["medicaid_end"] == last_day.isoformat()
+    assert _round_trip("MedicaidDetermination", det) == det
+
+
+def test_the_ten_day_end_flows_into_dual_status_and_passive_criteria():
+    # decided November 25: still a full-benefit dual on December 15 (was ended November 30 before)
+    from processors.auto_enrollment import is_full_benefit_dual_on
+    from processors.passive import demonstration_criteria_failure
+
+    state = apply_determination(_fbde_member(), screen(application())).state
+    state = apply_determination(state, _ineligible_on(dt.date(2025, 11, 25))).state
+    assert is_full_benefit_dual_on(state, dt.date(2025, 12, 15))
+    assert not is_full_benefit_dual_on(state, dt.date(2026, 1, 1))
+    # a passive enrollment for January 1 submitted December 2: a dual that day, but Medicaid ends first
+    assert demonstration_criteria_failure(state, "OH", dt.date(2025, 12, 2), dt.date(2026, 1, 1)) \
+        == "MEDICAID_ENDS_BEFORE_EFFECTIVE_DATE"
+
+
+def test_eligible_and_referred_determinations_end_nothing():
+    for det in (screen(application()), screen(application(birth_date=dt.date(1950, 1, 1)))):
+        assert det["notice_period_ends"] is None and det["coverage_end_date"] is None

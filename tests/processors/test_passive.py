@@ -340,6 +340,62 @@ def test_tc83_opt_out_on_record_is_166():
     only(apply_enrollment(m, passive_event(), PLANS), "166")
 
 
+# ------------------------------------------------------------------ regained passive eligibility (issue 22 item 4)
+# Seed 000: "States may conduct an annual passive enrollment process for individuals who are newly eligible
+# or who have regained eligibility for MMP enrollment. This includes the following groups of individuals
+# who regain eligibility for passive enrollment in the new calendar year: Those who were involuntarily
+# disenrolled from an MMP during the current calendar year ...; Those who were reassigned by CMS to a PDP
+# effective January of the current calendar year ...; or New dually eligible individuals who are
+# auto-enrolled by CMS to a PDP effective any month in the current calendar year."
+
+def _left_mmp(reason, *, start="2025-02-01", end="2025-06-30", then=None, **kw):
+    """A member who was in MMP H9001-001 (a source-J passive enrollment) and left it with ``reason``."""
+    mmp = make_enrollment("H9001", "001", start, end=end, enrollment_source="J", election_type="S",
+                          disenrollment_reason=reason, application_date="2025-01-10")
+    pdp = make_enrollment("S1234", "001", "2024-01-01", end="2025-01-31", enrollment_source="A",
+                          election_type="Z", disenrollment_reason="13")
+    after = then or make_enrollment("S1234", "001", "2025-07-01", enrollment_source="B", election_type="S")
+    return member(enrollments=[pdp, mmp, after], **kw)
+
+
+@pytest.mark.parametrize("why", ["11", "12", "63"])
+def test_who_left_an_mmp_voluntarily_this_year_is_not_passively_enrolled_again(why):
+    res = apply_enrollment(_left_mmp(why), passive_event(), PLANS)
+    only(res, "108")
+    assert reason(res) == passive.LEFT_MMP_VOLUNTARILY
+    assert res.state["passive_submissions"]  # still the original submission for its correction
+
+
+def test_leaving_an_mmp_for_a_plan_the_member_chose_is_voluntary_too():
+    chose = make_enrollment("S5678", "002", "2025-07-01", enrollment_source="B", election_type="S")
+    only(apply_enrollment(_left_mmp("13", then=chose), passive_event(), PLANS), "108")
+    # ... not when CMS moved them (a reassignment or another passive enrollment)
+    moved = make_enrollment("S5678", "002", "2025-07-01", enrollment_source="H", election_type="Y")
+    assert trcs(apply_enrollment(_left_mmp("13", then=moved), passive_event(), PLANS).outputs)[0] == "011"
+
+
+@pytest.mark.parametrize("why", ["64", "56", "10", "01"])
+def test_involuntarily_disenrolled_this_year_regains_eligibility(why):
+    assert trcs(apply_enrollment(_left_mmp(why), passive_event(), PLANS).outputs)[0] == "011"
+
+
+def test_a_voluntary_exit_in_the_effective_year_refuses_a_later_month_that_year():
+    m = _left_mmp("11", start="2026-01-01", end="2026-03-31",
+                  then=make_enrollment("S1234", "001", "2026-04-01", enrollment_source="B", election_type="S"))
+    ev = passive_event(effective_date=D(Y, 7, 1), submitted_at=eastern(2026, 5, 4, 9), application_date=D(2026, 5, 4))
+    only(apply_enrollment(m, ev, PLANS), "108")
+
+
+def test_a_voluntary_exit_is_forgiven_for_a_regained_group_and_after_a_year():
+    # reassigned by CMS to a PDP effective January of the current year: regained (seed 000's second group)
+    m = _left_mmp("11", reassigned_years=[Y - 1])
+    assert trcs(apply_enrollment(m, passive_event(), PLANS).outputs)[0] == "011"
+    # left two calendar years before the effective year: newly eligible again (choice: the seed's groups
+    # speak of the current calendar year only)
+    old = _left_mmp("11", start="2024-02-01", end="2024-06-30")
+    assert trcs(apply_enrollment(old, passive_event(), PLANS).outputs)[0] == "011"
+
+
 # ------------------------------------------------------------------ preliminary list, reassignment, once per year
 
 def test_listed_member_after_january_first_is_037():
@@ -472,7 +528,8 @@ def test_tc82_ignores_an_already_cancelled_passive_enrollment():
 # ------------------------------------------------------------------ TC 83
 
 def opt_out_event(**kw):
-    return cancel_event(transaction_code=83, tracking_id="OPT-1", **kw)
+    kw.setdefault("tracking_id", "OPT-1")
+    return cancel_event(transaction_code=83, **kw)
 
 
 def test_tc83_before_the_start_cancels_and_records_the_opt_out():
@@ -496,11 +553,35 @@ def test_tc83_without_pending_enrollment_only_records():
     assert res.state["enrollments"] == member()["enrollments"]
 
 
-def test_tc83_after_the_start_keeps_the_enrollment():
+def test_tc83_after_the_start_disenrolls_at_the_end_of_the_month_with_reason_63():
+    # Issue 22 item 5. Seed 002 Table 30: "63 ENRL OPT OUT MMP - MMP (Medicare and Medicaid plan) opt-out
+    # after enrolled". An opt-out once the MMP enrollment has begun is carried out: the enrollment ends on
+    # the last day of the month of the (Eastern) submission, reason 63, and the 013 says exactly that.
     enrolled = apply_enrollment(member(), passive_event(), PLANS).state
     res = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 3)), PLANS)
-    only(res, "013")
-    assert res.state["enrollments"][-1]["status"] == "ACTIVE" and res.state["passive_years"] == [Y]
+    reply = only(res, "013")
+    assert (reply["transaction_code"], reply["disenrollment_reason"]) == (83, "63")
+    assert (reply["contract_id"], reply["pbp_id"], reply["effective_date"]) == ("H9001", "001", D(2026, 3, 1))
+    mmp = res.state["enrollments"][-1]
+    assert (mmp["status"], mmp["end"], mmp["disenrollment_reason"]) == ("ACTIVE", "2026-02-28", "63")
+    assert res.state["mmp_opt_out"] == {"date": "2026-02-03", "tracking_id": "OPT-1"}
+    assert res.state["passive_years"] == [Y]  # it was a passive enrollment of 2026 all the same
+    # the member leaves the MMP: not in it on March 1
+    from processors.member import enrollment_on
+    assert enrollment_on(res.state, D(2026, 3, 1)) is None
+    # an opt-out on the last evening of a month (Eastern) ends that month
+    late = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 28, 23, 30)), PLANS)
+    assert late.state["enrollments"][-1]["end"] == "2026-02-28"
+
+
+def test_tc83_after_the_start_never_says_one_thing_and_does_another():
+    # a second TC 83 after the enrollment has ended (or one naming an MMP the member is not in) only records
+    enrolled = apply_enrollment(member(), passive_event(), PLANS).state
+    out = apply_enrollment(enrolled, opt_out_event(submitted_at=eastern(2026, 2, 3)), PLANS).state
+    again = apply_enrollment(out, opt_out_event(tracking_id="OPT-2", submitted_at=eastern(2026, 3, 10)), PLANS)
+    reply = only(again, "013")
+    assert reply["disenrollment_reason"] is None and reply["effective_date"] == D(Y, 1, 1)
+    assert again.state["enrollments"] == out["enrollments"]
 
 
 # ------------------------------------------------------------------ properties

@@ -162,11 +162,14 @@ def test_row2_application_date_is_september_30():
 def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     plans = standard_plans(losing=plan("S1001", "001", premium))
     m = member(source=source)
-    d = decide(m, plans)
-    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.CHOOSER)
+    d = decide(m, plans)  # no Y-1 record of the plan: this year's liability is unknown -> the letter
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR)
     assert not d.moves
     res = apply_reassignment(m, d, plans, Y, AS_OF)
-    assert res.state is None
+    # not moved; the letter is recorded (issue 22: once per plan year, a repeat issues nothing)
+    assert res.state["enrollments"] == m["enrollments"] and res.state["reassigned_years"] == []
+    assert res.state["issued"][str(Y)]["notices"][0]["notice_type"] == "CHOOSER"
+    assert apply_reassignment(res.state, d, plans, Y, AS_OF) == (None, [])
     assert len(res.outputs) == 1
     letter = res.outputs[0]
     assert letter.topic == BENEFICIARY_NOTICES and letter.key == MBI
@@ -178,26 +181,64 @@ def test_row3_chooser_gets_tan_letter_and_stays(premium, source):
     assert v["mail_by"] == dt.date(2025, 11, 10)
 
 
+# Issue 22 item 1. Seed 001: the tan notices go to "full-subsidy eligible individuals who chose PDPs that will
+# have an increased premium liability in 2020 compared to their 2019 Part D premium liability". This year's
+# liability needs this year's (Y-1) benchmark; when it is not known the comparison cannot be made, and the
+# letter goes out whenever next year's liability is above zero, with a reason that says so.
+PREV = {"05": Decimal("35.00")}  # the Y-1 benchmark of region 05 in these tests unless a test says otherwise
+
+
+def decide_prev(m, plans, previous=PREV):
+    return evaluate(m, plans, BENCHMARKS, Y, SEED, previous_benchmarks=previous)
+
+
 def test_chooser_whose_premium_goes_down_gets_no_tan_letter():
-    # Issue 13 item 11, seed 001: tan letters go to choosers whose PDP "will have an increased premium
-    # liability in [Y] compared to their [Y-1] Part D premium liability". S1001-001 costs 40.00 in
-    # Y-1 and 38.00 in Y (benchmark 35.00): the member paid 5.00 and will pay 3.00 -> no letter.
+    # S1001-001 costs 40.00 in Y-1 (benchmark 35.00) and 38.00 in Y (benchmark 35.00): the member paid
+    # 5.00 and will pay 3.00 -> no letter.
     plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
     m = member(source="B")
-    d = decide(m, plans)
+    d = decide_prev(m, plans)
     assert (d.case, d.reason) == (ra.NONE, ra.NO_LIABILITY_INCREASE)
-    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+    assert run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF, previous_benchmarks=PREV) == (None, [])
 
 
 def test_chooser_whose_liability_rises_gets_the_tan_letter():
     # 31.00 in Y-1 (covered: liability 0) -> 38.00 in Y (liability 3.00): increased -> tan 11267.
     plans = standard_plans(last_year=plan("S1001", "001", "31.00", year=Y - 1))
-    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    assert (decide_prev(member(source="B"), plans).case, decide_prev(member(source="B"), plans).reason) == (
+        ra.CHOOSER_TAN, ra.CHOOSER)
     # 36.00 in Y-1 (1.00 to pay) -> 38.00 (3.00): increased
     plans = standard_plans(last_year=plan("S1001", "001", "36.00", year=Y - 1))
-    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
-    # no Y-1 record for the plan: this year's liability is unknown -> the letter is sent
-    assert decide(member(source="B")).case == ra.CHOOSER_TAN
+    assert decide_prev(member(source="B"), plans).reason == ra.CHOOSER
+
+
+def test_the_commonest_case_premium_unchanged_benchmark_falls():
+    # The issue's case: the plan costs 30.00 both years; the benchmark is 32.00 this year (the member pays
+    # nothing) and 27.00 next year (3.00 to pay): the liability rises 0 -> 3.00 -> tan letter. Taking
+    # next year's benchmark for this year's (what the product did) said 3.00 -> 3.00: no letter.
+    plans = catalog(plan("S1001", "001", "30.00"), plan("S1001", "001", "30.00", year=Y - 1),
+                    plan("S2002", "001", "25.00", parent="ORG2"))
+    m = member(source="B")
+    d = evaluate(m, plans, {"05": Decimal("27.00")}, Y, SEED, previous_benchmarks={"05": Decimal("32.00")})
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.CHOOSER)
+    letter = run_member(m, plans, {"05": Decimal("27.00")}, Y, SEED, AS_OF,
+                        previous_benchmarks={"05": Decimal("32.00")}).outputs[0].value
+    assert (letter["publication"], letter["current_plan_premium"], letter["reason"]) == ("11267", Decimal("30.00"), "CHOOSER")
+
+
+def test_unknown_prior_benchmark_sends_the_letter_saying_no_comparison_was_made():
+    # Without this year's benchmark (none published for the plan's Y-1 region): the letter goes out, since
+    # next year's liability (38.00 - 35.00 = 3.00) is above zero, and its reason says why it was not compared.
+    plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
+    m = member(source="B")
+    for previous in (None, {}, {"06": Decimal("20.00")}):
+        d = decide_prev(m, plans, previous)
+        assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK)
+    letter = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF).outputs[0].value
+    assert (letter["notice_type"], letter["reason"]) == ("CHOOSER", "LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK")
+    # no Y-1 record of the plan: this year's liability is unknown too -> the letter, with that reason
+    d = decide_prev(member(source="B"), standard_plans())
+    assert (d.case, d.reason) == (ra.CHOOSER_TAN, ra.LIABILITY_NOT_COMPARED_NO_PRIOR_PLAN_YEAR)
 
 
 def test_chooser_liability_uses_last_years_benchmark_when_given():
@@ -217,11 +258,11 @@ def test_chooser_liability_uses_last_years_benchmark_when_given():
 def test_chooser_liability_this_year_counts_a_waived_de_minimis_and_a_partial_subsidy():
     # Y-1: 36.50 in a plan that waived (1.50 within de minimis): liability 0 -> Y 38.00 (3.00): tan.
     plans = standard_plans(last_year=plan("S1001", "001", "36.50", year=Y - 1, waives=True))
-    assert decide(member(source="B"), plans).case == ra.CHOOSER_TAN
+    assert decide_prev(member(source="B"), plans).reason == ra.CHOOSER
     # Y-1 at 50% subsidy: 40.00 - 50% x 35.00 = 22.50 paid; Y 100%: 3.00 -> no letter.
     m = member(source="B", lis_periods=[lis("050", end="2025-12-31"), lis("100", start="2026-01-01")])
     plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
-    assert decide(m, plans).reason == ra.NO_LIABILITY_INCREASE
+    assert decide_prev(m, plans).reason == ra.NO_LIABILITY_INCREASE
 
 
 def test_chooser_in_waiving_plan_within_de_minimis_gets_nothing():
@@ -383,6 +424,34 @@ def test_not_lis_eligible_next_year_never():
     assert decide(m000).reason == ra.NOT_LIS_NEXT_YEAR
 
 
+# Issue 22 item 7. Seed 001: "CMS will not reassign individuals who either no longer qualify for LIS, or who
+# have chosen a plan on their own. These individuals will receive information about their options from CMS
+# and remain in their current plans unless they make a different enrollment choice."
+@pytest.mark.parametrize("source", ["A", "C", "H"])
+def test_cms_placed_member_losing_lis_next_year_is_told_and_not_moved(source):
+    m = member(source=source, lis_periods=[lis("100", end="2025-12-31")])
+    res = run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
+    assert res.state["reassigned_years"] == [] and res.state["enrollments"] == m["enrollments"]  # not reassigned
+    [notice] = [o for o in res.outputs]
+    v = notice.value
+    assert (notice.topic, notice.key) == (BENEFICIARY_NOTICES, MBI)
+    assert (v["notice_type"], v["reason"], v["publication"], v["paper_color"]) == (
+        "LIS_ENDS_NEXT_YEAR", "NOT_LIS_NEXT_YEAR", None, None)
+    assert (v["losing_contract_id"], v["losing_pbp_id"], v["gaining_contract_id"]) == ("S1001", "001", None)
+    assert v["current_plan_premium"] == Decimal("38.00")  # what the plan costs them in Y without the subsidy
+    assert v["mail_by"] == dt.date(2025, 11, 10) and v["issued_at"] == AS_OF
+    assert v["notice_id"] == run_member(m, standard_plans(), BENCHMARKS, Y, SEED, AS_OF).outputs[0].value["notice_id"]
+
+
+def test_lis_ending_notice_only_for_cms_placed_members_and_no_premium_for_a_plan_that_ends():
+    chooser = member(source="B", lis_periods=[lis("100", end="2025-12-31")])
+    assert run_member(chooser, standard_plans(), BENCHMARKS, Y, SEED, AS_OF) == (None, [])
+    nr = standard_plans(losing=plan("S1001", "001", "20.00", status="NON_RENEWING"))
+    m = member(source="A", lis_periods=[lis("100", end="2025-12-31")])
+    [notice] = run_member(m, nr, BENCHMARKS, Y, SEED, AS_OF).outputs
+    assert notice.value["notice_type"] == "LIS_ENDS_NEXT_YEAR" and notice.value["current_plan_premium"] is None
+
+
 def test_not_lis_eligible_this_year_never():
     m = member(lis_periods=[lis("100", start="2026-01-01")])
     assert decide(m).reason == ra.NOT_LIS_THIS_YEAR
@@ -491,10 +560,11 @@ def test_no_eligible_target_gives_not_possible_notice():
     d = decide(m, plans)
     assert (d.case, d.reason) == (ra.PREMIUM, ra.NO_ELIGIBLE_TARGET)
     res = apply_reassignment(m, d, plans, Y, AS_OF)
-    assert res.state is None
+    assert res.state["enrollments"] == m["enrollments"] and res.state["reassigned_years"] == []
     assert [o.topic for o in res.outputs] == [BENEFICIARY_NOTICES]
     v = res.outputs[0].value
     assert v["notice_type"] == "REASSIGNMENT_NOT_POSSIBLE" and v["reason"] == ra.NO_ELIGIBLE_TARGET
+    assert apply_reassignment(res.state, d, plans, Y, AS_OF) == (None, [])  # once per plan year (issue 22)
     assert v["publication"] is None and v["paper_color"] is None
     assert (v["losing_contract_id"], v["losing_pbp_id"]) == ("S1001", "001")
 
@@ -545,11 +615,9 @@ def test_apply_outputs_premium_case():
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SUBMIT_4RX"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ENROLLMENT_CONFIRMATION"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_DISENROLLMENT_CONFIRMATION"),
-        (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ANOC"),
         (PLAN_NOTICES, "S1001", "OBLIGATION", "SEND_ALTERNATIVE_ANOC"),
         (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_PREMIUM", None),
-        (BENEFICIARY_NOTICES, MBI, "REASSIGNMENT_FORMULARY_NOTICE", None),
-    ]
+    ]  # the December notice: REASSIGNMENT_FORMULARY_NOTICES in December (issue 22)
 
 
 def test_trr_212_and_014():
@@ -680,8 +748,9 @@ def test_obligations_also_for_non_renewal():
     plans = standard_plans(losing=plan("S3003", "001", "20.00", parent="ORG3", status="NON_RENEWING"))
     res = run_member(member(contract_id="S3003", source="B"), plans, BENCHMARKS, Y, SEED, AS_OF)
     obligations = sorted(o.value["obligation"] for o in res.outputs if o.value.get("notice_type") == "OBLIGATION")
-    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION",
-                           "SEND_NON_RENEWAL_NOTICE", "SUBMIT_4RX"]
+    # the non-renewal notice (due October 3) is the plan's duty to every enrollee, issued with the plan-year
+    # record (processors/plan_obligations.py, issue 22), not per member by the October run
+    assert obligations == ["SEND_DISENROLLMENT_CONFIRMATION", "SEND_ENROLLMENT_CONFIRMATION", "SUBMIT_4RX"]
     assert [o.value["transaction_reply_code"] for o in by_topic(res.outputs, TRR_REPLIES)] == ["212", "014"]
 
 
@@ -694,18 +763,19 @@ def _obligations(res):
 
 def test_losing_plan_anoc_deadlines_premium_case():
     # Issue 13 item 5, seed 001: "losing PDPs have two options ...: The standard ANOC by September 30, 2019;
-    # or The alternative ANOC (Exhibit 30 ...) by November 7, 2019." Both, to the losing plan, due at the
-    # end of that day in the Eastern time zone; each note says the other one satisfies it too.
+    # or The alternative ANOC (Exhibit 30 ...) by November 7, 2019." Issue 22: the standard ANOC is owed to
+    # every enrollee and is due before the run, so it is a plan-level obligation of the benchmark calculation
+    # (processors/plan_obligations.py); the run gives the losing plan the alternative ANOC for this member,
+    # due at the end of November 7 in the Eastern time zone, its note naming the standard one too.
     _, _, res = _premium_run()
     ob = _obligations(res)
-    anoc, alt = ob["SEND_ANOC"], ob["SEND_ALTERNATIVE_ANOC"]
-    for o in (anoc, alt):
-        assert (o.topic, o.key, o.value["contract_id"], o.value["pbp_id"]) == (PLAN_NOTICES, "S1001", "S1001", "001")
-        assert o.value["mbi"] == MBI and o.value["plan_year"] == Y and o.value["issued_at"] == AS_OF
-    assert anoc.value["due_at"] == dt.datetime(2025, 10, 1, 3, 59, 59, tzinfo=UTC)   # Sep 30 23:59:59 EDT
+    assert "SEND_ANOC" not in ob
+    alt = ob["SEND_ALTERNATIVE_ANOC"]
+    assert (alt.topic, alt.key, alt.value["contract_id"], alt.value["pbp_id"]) == (PLAN_NOTICES, "S1001", "S1001", "001")
+    assert alt.value["mbi"] == MBI and alt.value["plan_year"] == Y and alt.value["issued_at"] == AS_OF
     assert alt.value["due_at"] == dt.datetime(2025, 11, 8, 4, 59, 59, tzinfo=UTC)    # Nov 7 23:59:59 EST
-    assert "SEND_ALTERNATIVE_ANOC" in anoc.value["note"] and "2025-11-07" in anoc.value["note"]
-    assert "SEND_ANOC" in alt.value["note"] and "2025-09-30" in alt.value["note"]
+    assert "SEND_ANOC" in alt.value["note"] and "2025-09-30" in alt.value["note"] and "2025-11-07" in alt.value["note"]
+    assert alt.value["all_enrollees"] is False
     assert "SEND_NON_RENEWAL_NOTICE" not in ob
 
 
@@ -715,14 +785,13 @@ def test_losing_plan_anoc_deadlines_premium_case():
     plan("H4004", "001", "5.00", parent="ORG4", plan_type="MAPD", status="SERVICE_AREA_REDUCTION", counties=["24510"]),
 ], ids=["pdp", "ma", "ma-sar"])
 def test_non_renewing_plan_notice_deadline(losing):
-    # Seed 001: "beneficiaries must receive this non-renewal notice from plans no later than October 03".
+    # Seed 001: "beneficiaries must receive this non-renewal notice from plans no later than October 03". Issue 22:
+    # owed to every enrollee and due before the October run: issued with the plan-year record
+    # (tests/processors/test_plan_obligations.py), not per reassigned member.
     plans = standard_plans(losing=losing)
     m = member(contract_id=losing["contract_id"], source="B")
     ob = _obligations(run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF))
-    notice = ob["SEND_NON_RENEWAL_NOTICE"].value
-    assert (notice["contract_id"], notice["pbp_id"]) == (losing["contract_id"], "001")
-    assert notice["due_at"] == dt.datetime(2025, 10, 4, 3, 59, 59, tzinfo=UTC)        # Oct 3 23:59:59 EDT
-    assert "SEND_ANOC" not in ob and "SEND_ALTERNATIVE_ANOC" not in ob
+    assert set(ob) == {"SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION"}
 
 
 def test_blue_letter_fields():
@@ -747,31 +816,31 @@ def test_second_blue_notice_in_december_for_every_reassigned_member(losing, case
     # This second notice will identify which drugs in their current drug regimen are on the formulary of
     # the [Y] plan to which they are being reassigned, and how to request an exception or appeal, or file
     # a grievance" (timeline: "Mid-December ... begins mailing"). No drug or formulary data here: the record
-    # says so (reason NO_FORMULARY_DATA).
+    # says so (reason NO_FORMULARY_DATA). Issue 22: issued in December by its own command, to those still
+    # reassigned then (tests/processors/test_withdrawal.py), not by the October run.
     m = member(contract_id=losing["contract_id"], pbp_id=losing["pbp_id"])
-    res = run_member(m, standard_plans(losing=losing), BENCHMARKS, Y, SEED, AS_OF)
-    letters = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)]
-    assert [v["notice_type"] for v in letters] == [case, "REASSIGNMENT_FORMULARY_NOTICE"]
-    second = letters[1]
+    plans = standard_plans(losing=losing)
+    res = run_member(m, plans, BENCHMARKS, Y, SEED, AS_OF)
+    assert [v["notice_type"] for v in (o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES))] == [case]
+    december = dt.datetime(2025, 12, 12, 15, tzinfo=dt.timezone.utc)
+    [second] = [o.value for o in ra.formulary_notice(res.state, plans, Y, december).outputs]
     assert (second["paper_color"], second["publication"], second["mail_by"]) == ("BLUE", None, dt.date(2025, 12, 20))
-    assert second["reason"] == "NO_FORMULARY_DATA"
+    assert second["reason"] == "NO_FORMULARY_DATA" and second["notice_type"] == "REASSIGNMENT_FORMULARY_NOTICE"
     gain = res.outputs[0].value  # the 212
     assert (second["gaining_contract_id"], second["gaining_pbp_id"]) == (gain["contract_id"], gain["pbp_id"])
     assert (second["losing_contract_id"], second["losing_pbp_id"]) == (losing["contract_id"], losing["pbp_id"])
     assert second["gaining_plan_premium"] == gain["part_d_premium"] and second["plan_year"] == Y
-    assert second["notice_id"] != letters[0]["notice_id"] and second["issued_at"] == AS_OF
+    assert second["issued_at"] == december
 
 
-def test_second_blue_notice_of_a_late_run_and_none_for_those_not_moved():
-    late = dt.datetime(2025, 12, 10, 15, tzinfo=dt.timezone.utc)  # a second run in December: 14 days later
-    res = run_member(member(), standard_plans(), BENCHMARKS, Y, SEED, late)
-    second = [o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES)][-1]
-    assert (second["notice_type"], second["mail_by"]) == ("REASSIGNMENT_FORMULARY_NOTICE", dt.date(2025, 12, 24))
+def test_second_blue_notice_none_for_those_not_moved():
     # a chooser (tan letter) and a member with no target get no second notice
     chooser = run_member(member(source="B"), standard_plans(), BENCHMARKS, Y, SEED, AS_OF)
     assert [o.value["notice_type"] for o in chooser.outputs] == ["CHOOSER"]
+    assert ra.formulary_notice(chooser.state, standard_plans(), Y, AS_OF) == (None, [])
     stuck = run_member(member(), catalog(plan("S1001", "001", "38.00")), BENCHMARKS, Y, SEED, AS_OF)
     assert [o.value["notice_type"] for o in stuck.outputs] == ["REASSIGNMENT_NOT_POSSIBLE"]
+    assert ra.formulary_notice(stuck.state, standard_plans(), Y, AS_OF) == (None, [])
 
 
 def test_mail_by_late_run():
@@ -866,7 +935,9 @@ def test_letters_name_the_plan_and_the_number_seed_001_chooses():
                                   "1-800-555-0103"),
         other_target=_named(plan("S2002", "001", "34.00", parent="ORG2"), "Bay Drug Basic", None, "1-877-555-0200"))
     res = run_member(member(), plans, BENCHMARKS, Y, SEED, AS_OF)
-    blue, second = (o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES))
+    [blue] = (o.value for o in by_topic(res.outputs, BENEFICIARY_NOTICES))
+    # the second blue notice comes from REASSIGNMENT_FORMULARY_NOTICES in December (issue 22)
+    [second] = (o.value for o in ra.formulary_notice(res.state, plans, Y, AS_OF).outputs)
     for letter in (blue, second):  # the gaining plan of the reassignment
         assert (letter["gaining_contract_id"], letter["gaining_pbp_id"]) == ("S1001", "002")
         assert (letter["plan_marketing_name"], letter["plan_customer_service_number"]) == (

@@ -119,6 +119,7 @@ def test_preliminary_lists_a_mover_in_an_opted_in_state():
     assert out.value == {
         "list_type": "PRELIMINARY", "plan_year": Y, "state_code": "MD", "mbi": MBI, "ssn": "900000001",
         "first_name": "ANA", "last_name": "DOE", "middle_initial": "Q", "birth_date": D(1950, 3, 2), "sex": "F",
+        "reason": None,
     }
 
 
@@ -185,7 +186,9 @@ def test_final_list_every_reassigned_member_to_their_state_and_the_national_list
     # (state code "US") for the call centre.
     moved = sl.first_run(listed(), PLANS, BENCHMARKS, Y, SEED, RUN_AT).state
     res = sl.final_list(moved, Y, RUN_AT, "FINAL", MD)
-    assert res.state is None
+    # issue 22: the entries are recorded (a change of mind withdraws them); a re-run re-sends them, state unchanged
+    assert res.state["issued"][str(Y)]["lists"] == [["FINAL", "MD"], ["FINAL", "US"]]
+    assert sl.final_list(res.state, Y, RUN_AT, "FINAL", MD) == (None, res.outputs)
     assert _lists(res) == [("MD", "MD", "FINAL", MBI), ("US", "US", "FINAL", MBI)]
     assert _lists(sl.final_list(moved, Y, RUN_AT, "UPDATED_FINAL", MD)) == [
         ("MD", "MD", "UPDATED_FINAL", MBI), ("US", "US", "UPDATED_FINAL", MBI)]
@@ -214,14 +217,18 @@ def test_final_lists_say_where_the_member_went_with_the_lis_levels_and_the_addre
         for entry in sl.final_list(moved, Y, RUN_AT, list_type, MD).outputs:  # the state's and the national one
             assert {k: entry.value[k] for k in want} == want
             assert (entry.value["mbi"], entry.value["ssn"], entry.value["first_name"]) == (MBI, "900000001", "ANA")
-    # a member who re-enrolled in the losing plan afterwards is still listed as reassigned, with the same plans
-    stays = apply_enrollment(moved, passive_event(tracking_id="RE-1", contract_id="S1001", pbp_id="001",
-                                                  enrollment_source="B", submitter_id="S1001", election_type="U",
-                                                  application_date=D(2025, 11, 2),
-                                                  submitted_at=eastern(2025, 11, 2)), PLANS).state
-    assert stays["enrollments"][-1]["contract_id"] == "S1001"
-    [entry, _] = sl.final_list(stays, Y, RUN_AT, "FINAL", MD).outputs
-    assert (entry.value["losing_pbp_id"], entry.value["gaining_pbp_id"]) == ("001", "002")
+    # a member who re-enrolls in the losing plan after the final list is not reassigned (issue 22): the entries
+    # already issued are withdrawn, naming the same plans, and later lists leave the member out
+    listed_state = sl.final_list(moved, Y, RUN_AT, "FINAL", MD).state
+    res = apply_enrollment(listed_state, passive_event(tracking_id="RE-1", contract_id="S1001", pbp_id="001",
+                                                       enrollment_source="B", submitter_id="S1001", election_type="U",
+                                                       application_date=D(2025, 11, 2),
+                                                       submitted_at=eastern(2025, 11, 2)), PLANS)
+    assert res.state["enrollments"][-1]["contract_id"] == "S1001"
+    [entry, _] = [o for o in res.outputs if o.topic == "state-reassignment-lists"]
+    assert (entry.value["list_type"], entry.value["losing_pbp_id"], entry.value["gaining_pbp_id"]) == (
+        "FINAL_WITHDRAWN", "001", "002")
+    assert sl.final_list(res.state, Y, RUN_AT, "UPDATED_FINAL", MD).outputs == []
     # the preliminary list stays what seed 000 lists: identity only
     [pre] = prelim(mover(**address)).outputs
     assert all(pre.value.get(k) is None for k in want)
@@ -269,11 +276,58 @@ def test_second_run_leaves_the_still_passive_and_the_already_moved():
     assert sl.second_run(moved, PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
 
 
-def test_second_run_ignores_members_never_listed_and_never_passive():
-    # would move, but was not on the list (e.g. not in an opted-in state): the first run handled them
-    assert sl.second_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
-    chooser = mover(source="B", preliminary_years=[Y])
-    assert sl.second_run(chooser, PLANS, BENCHMARKS, Y, SEED, SECOND_AT).state is None
+# Issue 22 item 9. Seed 000's process summary: "November - CMS processes a second reassignment of any
+# remaining LIS beneficiaries into a new PDP with a January 1 enrollment effective date". Not only listed
+# members and cancelled passive enrollments: anyone the first run could not move then.
+
+def test_second_run_moves_a_member_whose_first_run_found_no_target():
+    no_target = {k: v for k, v in PLANS.items() if not k.startswith(("S1001-002", "S2002-001"))}
+    first = sl.first_run(mover(state_code="DE"), no_target, BENCHMARKS, Y, SEED, RUN_AT)
+    [stuck] = first.outputs
+    assert (stuck.value["notice_type"], stuck.value["reason"]) == ("REASSIGNMENT_NOT_POSSIBLE", "NO_ELIGIBLE_TARGET")
+    # a plan at or below the benchmark is filed in November: the second run moves the member
+    res = sl.second_run(first.state, PLANS, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+    notices = [(o.value["notice_type"], o.value["withdrawn_notice_id"]) for o in res.outputs
+               if o.topic == "beneficiary-notices"]
+    assert notices == [("REASSIGNMENT_NOT_POSSIBLE_WITHDRAWN", stuck.value["notice_id"]), ("REASSIGNMENT_PREMIUM", None)]
+    assert res.state["reassigned_years"] == [Y]
+    # still no target: the second run says nothing again
+    assert sl.second_run(first.state, no_target, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+
+
+def test_second_run_moves_a_member_whose_first_run_found_no_benchmark():
+    # a non-renewal with no benchmark for the member's region at the first run (none calculated yet):
+    # the second run uses the benchmarks calculated since
+    ending = dict(PLANS, **{"S1001-001-2026": plan("S1001", "001", "38.00", status="NON_RENEWING")})
+    first = sl.first_run(mover(), ending, {}, Y, SEED, RUN_AT)
+    assert [(o.value["notice_type"], o.value["reason"]) for o in first.outputs] == [
+        ("REASSIGNMENT_NOT_POSSIBLE", "NO_BENCHMARK")]
+    res = sl.second_run(first.state, ending, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+
+
+def test_second_run_moves_a_member_whose_next_year_lis_was_confirmed_after_the_first_run():
+    from tests.processors.cycle_builders import lis
+
+    ending = mover(lis_periods=[lis("100", end="2025-12-31")])
+    first = sl.first_run(ending, PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    [told] = first.outputs
+    assert told.value["notice_type"] == "LIS_ENDS_NEXT_YEAR"
+    confirmed = dict(first.state, lis=first.state["lis"] + [lis("100", start="2026-01-01")])
+    res = sl.second_run(confirmed, PLANS, BENCHMARKS, Y, SEED, SECOND_AT)
+    assert trcs(res.outputs) == ["212", "014"]
+    withdrawn = [o.value for o in res.outputs if o.value.get("notice_type") == "LIS_ENDS_NEXT_YEAR_WITHDRAWN"]
+    assert [(w["withdrawn_notice_id"], w["reason"]) for w in withdrawn] == [
+        (told.value["notice_id"], "LIS_CONTINUES_NEXT_YEAR")]
+
+
+def test_second_run_repeats_nothing_for_those_already_told():
+    chooser = sl.first_run(mover(source="B"), PLANS, BENCHMARKS, Y, SEED, RUN_AT)
+    assert [o.value["notice_type"] for o in chooser.outputs] == ["CHOOSER"]
+    assert sl.second_run(chooser.state, PLANS, BENCHMARKS, Y, SEED, SECOND_AT) == (None, [])
+    # a member the first run never saw (e.g. enrolled since) who would move: moved now
+    assert trcs(sl.second_run(mover(state_code="DE"), PLANS, BENCHMARKS, Y, SEED, SECOND_AT).outputs) == ["212", "014"]
 
 
 def test_second_run_catches_a_cancelled_passive_member_who_was_not_listed():
@@ -310,7 +364,8 @@ def test_run_cycle_member_dispatch():
     with pytest.raises(ValueError):
         sl.run_cycle_member("CALCULATE_BENCHMARKS", m, as_of=RUN_AT, **kw)
     assert sl.MEMBER_COMMANDS == {"PRELIMINARY_REASSIGNMENT_LIST", "REASSIGNMENT_RUN", "FINAL_REASSIGNMENT_LIST",
-                                  "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST"}
+                                  "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST",
+                                  "REASSIGNMENT_FORMULARY_NOTICES", "YEAR_END"}  # issue 22
 
 
 def test_everything_is_deterministic():
@@ -320,14 +375,18 @@ def test_everything_is_deterministic():
 
 
 def test_run_cycle_member_passes_last_years_benchmarks_to_the_runs():
-    # Issue 13 item 11: a chooser whose plan went 40.00 -> 38.00 while the benchmark went 39.00 -> 35.00
-    # pays 1.00 in Y-1 and 3.00 in Y: tan letter only when the caller gives the Y-1 benchmarks
-    # (without them the Y benchmark stands in for Y-1 and the liability 5.00 -> 3.00 falls).
+    # Issue 13 item 11 / issue 22 item 1: a chooser whose plan went 40.00 -> 38.00 while the benchmark went
+    # 39.00 -> 35.00 pays 1.00 in Y-1 and 3.00 in Y: tan letter (reason CHOOSER). With a Y-1 benchmark of
+    # 34.00 the liability falls 6.00 -> 3.00: no letter. Without the Y-1 benchmarks the comparison cannot be
+    # made: the letter goes out and says so.
     from decimal import Decimal
 
     plans = standard_plans(last_year=plan("S1001", "001", "40.00", year=Y - 1))
     chooser = member(source="B")
     kw = dict(plans=plans, benchmarks=BENCHMARKS, plan_year=Y, seed=SEED, as_of=RUN_AT)
-    assert sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, **kw) == (None, [])
     res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, previous_benchmarks={"05": Decimal("39.00")}, **kw)
-    assert [o.value["publication"] for o in res.outputs] == ["11267"]
+    assert [(o.value["publication"], o.value["reason"]) for o in res.outputs] == [("11267", "CHOOSER")]
+    res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, previous_benchmarks={"05": Decimal("34.00")}, **kw)
+    assert res.outputs == []
+    res = sl.run_cycle_member(sl.REASSIGNMENT_RUN, chooser, **kw)
+    assert [o.value["reason"] for o in res.outputs] == ["LIABILITY_NOT_COMPARED_NO_PRIOR_BENCHMARK"]

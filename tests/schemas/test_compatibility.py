@@ -62,7 +62,8 @@ def test_issue_23_schemas_keep_their_old_current_id():
             ("plan-notices", 408, 208, "previous/PlanNotice.v3.avsc"),
             ("state-reassignment-lists", 409, 9, "previous/StateListEntry.v2.avsc")):
         versions = {v.id: v for v in schemas.topic_versions(topic)}
-        assert schemas.topic_schema_id(topic) == new_id
+        # issue 22 changed three of them too: its 300 + n version is current, issue 23's is kept
+        assert schemas.topic_schema_id(topic) in (new_id, new_id - 100) and new_id in versions
         assert versions[old_id].file == old_file and not versions[old_id].current
     assert [(v.id, v.file) for v in schemas.topic_versions("state-responses")] == [(416, "TrrRecord.avsc")]
 
@@ -74,9 +75,27 @@ def test_changed_schemas_keep_their_old_current_id():
                                         ("beneficiary-updates", 204, 4, "BeneficiaryUpdate"),
                                         ("plan-notices", 208, 8, "PlanNotice")):
         versions = {v.id: v for v in schemas.topic_versions(topic)}
-        assert schemas.topic_schema_id(topic) in (new_id, new_id + 200)  # issue 23 changed two of them again
+        # issue 23 changed two of them again (400 + n), issue 22 plan-notices (308, folding 23's 408)
+        assert schemas.topic_schema_id(topic) in (new_id, new_id + 100, new_id + 200)
         assert versions[old_id].file == f"previous/{name}.v2.avsc" and not versions[old_id].current
         assert versions[100 + old_id].file == f"previous/{name}.avsc"
+
+
+def test_schemas_changed_by_issue_22_keep_their_old_ids():
+    """Issue 22 changed five schemas (optional fields at the end, new enum symbols before UNKNOWN): the
+    new versions are 300 + n, the versions before keep their ids (n; issue 23's 400 + n where it changed the
+    record too: the current one has both's fields)."""
+    for topic, new_id, old_id, old_file in (
+            ("cycle-commands", 305, 5, "previous/CycleCommand.v2.avsc"),
+            ("beneficiary-notices", 307, 407, "previous/BeneficiaryNotice.v3.avsc"),
+            ("plan-notices", 308, 408, "previous/PlanNotice.v4.avsc"),
+            ("state-reassignment-lists", 309, 409, "previous/StateListEntry.v3.avsc"),
+            ("medicaid-determinations", 313, 13, "previous/MedicaidDetermination.v2.avsc")):
+        versions = {v.id: v for v in schemas.topic_versions(topic)}
+        assert schemas.topic_schema_id(topic) == new_id
+        assert versions[old_id].file == old_file and not versions[old_id].current
+        current = schemas.topic_schema_json(topic)
+        assert _compatibility(reader=current, writer=schemas.schema_json(old_file)) == SchemaCompatibilityType.compatible
 
 
 @pytest.mark.parametrize("name", RECORDS)

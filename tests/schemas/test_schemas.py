@@ -87,18 +87,22 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
 EXTRAS: dict[str, list[str]] = {
     "BeneficiaryNotice": ["gaining_plan_premium", "zero_premium_options", "reason", "issued_at",
                           # issue 23: the plan's HPMS name and phone (seed 001), and the options' too
-                          "plan_marketing_name", "plan_customer_service_number", "zero_premium_option_plans"],
+                          "plan_marketing_name", "plan_customer_service_number", "zero_premium_option_plans",
+                          "withdrawn_notice_id"],  # issue 22
     "PlanNotice": ["header_code", "trailer_code", "plan_year", "effective_date", "issued_at",
                    # issue 13: the address on GAIN/LOSS records, the out-of-region flag, a note
                    "mailing_address_line1", "mailing_address_line2", "mailing_city", "mailing_state_code",
                    "mailing_zip_code", "address_outside_plan_region", "note",
                    # issue 23: the July preview's projected reason and count
-                   "reason", "projected_count"],
+                   "reason", "projected_count",
+                   # issue 22: plan-level obligations, withdrawals
+                   "all_enrollees", "withdrawn_notice_id"],
     # issue 23: what states need to answer inquiries about the reassigned (seed 000/001)
     "StateListEntry": ["losing_contract_id", "losing_pbp_id", "gaining_contract_id", "gaining_pbp_id",
                        "effective_date", "lis_premium_subsidy_level", "lis_copay_level", "mailing_address_line1",
                        "mailing_address_line2", "mailing_city", "mailing_state_code", "mailing_zip_code",
-                       "projected_count"],
+                       "projected_count",
+                       "reason"],  # issue 22: why a *_WITHDRAWN entry no longer holds
     "RegionBenchmark": ["calculated_at"],
     # issue 16: a dead letter's bytes are bounded; the whole record's size and SHA-256
     "DeadLetter": ["raw_key_size", "raw_value_size", "raw_value_sha256", "truncated"],
@@ -113,6 +117,8 @@ EXTRAS: dict[str, list[str]] = {
     "TrrRecord": ["last_name", "first_name", "middle_initial", "birth_date", "sex",
                   # issue 23: the reason apart from the short name, the Cleanup ID, the member's liability
                   "reason", "cleanup_id", "member_premium_liability"],
+    # issue 22: a termination says when the 10-day notice ends and when coverage ends (seed 003)
+    "MedicaidDetermination": ["notice_period_ends", "coverage_end_date"],
 }
 
 DATE = {"type": "int", "logicalType": "date"}
@@ -139,7 +145,8 @@ LOGICAL: dict[str, dict[str, dict]] = {
                         "event_time": INSTANT},
     "MedicaidDetermination": {"monthly_household_income": MONEY, "monthly_fpl": MONEY, "fpl_percent": MONEY,
                               "standard_percent": MONEY, "disregard_percent": MONEY, "income_limit": MONEY,
-                              "effective_date": DATE, "decided_at": INSTANT},
+                              "effective_date": DATE, "decided_at": INSTANT,
+                              "notice_period_ends": DATE, "coverage_end_date": DATE},
 }
 
 # Required (non-nullable) fields per record-shapes.md where it says so.
@@ -159,16 +166,19 @@ ENUMS: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("BeneficiaryUpdate", "medicaid_status"): ("MedicaidStatus", ["FULL_BENEFIT_DUAL", "PARTIAL_DUAL", "NONE"]),
     ("CycleCommand", "command"): ("CycleCommandType", [
         "STATE_PASSIVE_OPT_IN", "CALCULATE_BENCHMARKS", "PRELIMINARY_REASSIGNMENT_LIST", "REASSIGNMENT_RUN",
-        "FINAL_REASSIGNMENT_LIST", "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST"]),
+        "FINAL_REASSIGNMENT_LIST", "SECOND_REASSIGNMENT_RUN", "UPDATED_FINAL_REASSIGNMENT_LIST",
+        "REASSIGNMENT_FORMULARY_NOTICES", "YEAR_END"]),
     ("TrrRecord", "trc_type"): ("TrcType", ["ACCEPTED", "REJECTED", "INFORMATIONAL"]),
     ("TrrRecord", "election_type"): ("ElectionType", "A C D E F I J L M N O R S T U V W X Y Z".split()),
     ("TrrRecord", "enrollment_source"): ("EnrollmentSource", "A B C D E F G H I J K L N".split()),
     ("TrrRecord", "lis_subsidy_source"): ("SubsidySource", ["A", "D"]),
     ("BeneficiaryNotice", "paper_color"): ("PaperColor", ["BLUE", "TAN"]),
     ("PlanNotice", "notice_type"): ("PlanNoticeType", ["GAIN_FILE_RECORD", "LOSS_FILE_RECORD", "OBLIGATION",
-                                                       "PROJECTED_LOSS", "PROJECTED_LOSS_COUNT"]),  # issue 23
+                                                       "PROJECTED_LOSS", "PROJECTED_LOSS_COUNT",  # issue 23
+                                                       "OBLIGATION_WITHDRAWN"]),  # issue 22
     ("StateListEntry", "list_type"): ("StateListType", ["PRELIMINARY", "FINAL", "UPDATED_FINAL",
-                                                        "PROJECTED_COUNT"]),  # issue 23
+                                                        "PROJECTED_COUNT",  # issue 23
+                                                        "FINAL_WITHDRAWN", "UPDATED_FINAL_WITHDRAWN"]),  # issue 22
     ("MedicaidDetermination", "outcome"): ("MagiOutcome", [
         "ELIGIBLE_MAGI", "INELIGIBLE_MAGI", "NON_MAGI_REFERRAL", "NOT_SCREENED"]),
     ("MedicaidDetermination", "group"): ("MagiGroup", [
@@ -191,7 +201,8 @@ STRING_CODES: dict[tuple[str, str], list[str]] = {
     ("TrrRecord", "lis_copay_level"): ["0", "5"],
     ("BeneficiaryNotice", "notice_type"): ["REASSIGNMENT_PREMIUM", "REASSIGNMENT_NON_RENEWAL_PDP",
                                            "REASSIGNMENT_NON_RENEWAL_MA", "CHOOSER", "REASSIGNMENT_NOT_POSSIBLE",
-                                           "REASSIGNMENT_FORMULARY_NOTICE"],
+                                           "REASSIGNMENT_FORMULARY_NOTICE", "LIS_ENDS_NEXT_YEAR", "PLAN_TERMINATED",
+                                           "_WITHDRAWN"],
     ("BeneficiaryNotice", "reason"): ["NO_FORMULARY_DATA"],
     ("StateListEntry", "state_code"): ["US"],
     ("PlanNotice", "obligation"): ["SUBMIT_4RX", "SEND_ENROLLMENT_CONFIRMATION", "SEND_DISENROLLMENT_CONFIRMATION",

@@ -123,10 +123,12 @@ def test_known_wire_bytes_of_an_enrollment(serde):
 
 
 def test_embedded_ids_are_the_checked_in_ones(registry):
-    # 1..13, except the schemas issues 13/16 extended (200 + n) and issue 23 extended (400 + n): a changed schema
-    # gets a new id and its former version stays readable under its old id (schemas/previous/*.v2/.v3.avsc).
+    # 1..13, except the schemas issues 13/16 extended (200 + n), issue 22 extended (300 + n) and issue 23 extended
+    # (400 + n): a changed schema gets a new id and its former version stays readable under its old id
+    # (schemas/previous/*.v2/.v3/.v4.avsc). Where issues 22 and 23 changed the same record (BeneficiaryNotice,
+    # PlanNotice, StateListEntry) the current one has both's fields under issue 22's id and issue 23's is kept.
     # state-responses (issue 23, a new topic) has trr-replies' schema under an id of its own.
-    assert [registry.id_for_topic(t) for t in TOPICS] == [401, 2, 403, 204, 5, 406, 407, 408, 409, 10, 211, 12, 13,
+    assert [registry.id_for_topic(t) for t in TOPICS] == [401, 2, 403, 204, 305, 406, 307, 308, 309, 10, 211, 12, 313,
                                                            416]
 
 
@@ -252,6 +254,14 @@ ISSUE_13_FIELDS = {
     # issue 16: a dead letter's bytes are bounded (size and SHA-256 of the whole record)
     "dead-letters": {"raw_key_size", "raw_value_size", "raw_value_sha256", "truncated"},
 }
+# issue 22: what each schema it extended gained (the version before it keeps its old id)
+ISSUE_22_FIELDS = {
+    "medicaid-determinations": {"notice_period_ends", "coverage_end_date"},
+    "beneficiary-notices": {"withdrawn_notice_id"},
+    "plan-notices": {"all_enrollees", "withdrawn_notice_id"},
+    "state-reassignment-lists": {"reason"},
+    "cycle-commands": set(),  # two new command symbols only
+}
 #: Fields issue 23 added (the topic's version before it: its old current id, previous/*.v2 or *.v3).
 ISSUE_23_FIELDS = {
     "enrollment-requests": {"cleanup_id"},
@@ -269,13 +279,14 @@ PREVIOUS_LACKS = {
     "enrollment-requests": {"correlation_id", "rx_member_id"} | ISSUE_23_FIELDS["enrollment-requests"],
     "plan-year-updates": {"employer_group"} | ISSUE_13_FIELDS["plan-year-updates"] | ISSUE_23_FIELDS["plan-year-updates"],
     "beneficiary-updates": {"opt_out_auto_enrollment", "opt_out_passive_enrollment"} | ISSUE_13_FIELDS["beneficiary-updates"],
-    "plan-notices": ISSUE_13_FIELDS["plan-notices"] | ISSUE_23_FIELDS["plan-notices"],
+    "plan-notices": ISSUE_13_FIELDS["plan-notices"] | ISSUE_23_FIELDS["plan-notices"] | ISSUE_22_FIELDS["plan-notices"],
     "dead-letters": ISSUE_13_FIELDS["dead-letters"],
     "cycle-commands": {"seed"},
     "magi-applications": {"medically_needy"},
     "trr-replies": {"last_name", "first_name", "middle_initial", "birth_date", "sex"} | ISSUE_23_FIELDS["trr-replies"],
-    "beneficiary-notices": ISSUE_23_FIELDS["beneficiary-notices"],
-    "state-reassignment-lists": ISSUE_23_FIELDS["state-reassignment-lists"],
+    "beneficiary-notices": ISSUE_23_FIELDS["beneficiary-notices"] | ISSUE_22_FIELDS["beneficiary-notices"],
+    "state-reassignment-lists": ISSUE_23_FIELDS["state-reassignment-lists"] | ISSUE_22_FIELDS["state-reassignment-lists"],
+    "medicaid-determinations": ISSUE_22_FIELDS["medicaid-determinations"],
 }
 #: Topics that are new (issue 23): no record was ever written with an older schema of theirs.
 NEW_TOPICS = {"state-responses"}
@@ -294,18 +305,35 @@ def test_the_version_before_issue_13_is_read_by_the_current_reader(serde, topic)
     """The schema a topic had before issue 13 (its old current id, n) still decodes."""
     v2 = next(v for v in schemas.topic_versions(topic) if v.file.endswith(".v2.avsc"))
     assert v2.id == schemas.topic_schema_id(topic) % 100
-    _read_with_previous(serde, topic, v2, ISSUE_13_FIELDS[topic] | ISSUE_23_FIELDS.get(topic, set()))
+    _read_with_previous(serde, topic, v2, ISSUE_13_FIELDS[topic] | ISSUE_23_FIELDS.get(topic, set())
+                        | ISSUE_22_FIELDS.get(topic, set()))
+
+
+def _version_of(topic: str, hundred: int) -> schemas.SchemaVersion | None:
+    """The topic's version numbered ``hundred`` + its original id (e.g. 400 + 8 for plan-notices), if any."""
+    n = schemas.topic_versions(topic)[-1].id % 100
+    return next((v for v in schemas.topic_versions(topic) if v.id == hundred + n), None)
 
 
 @pytest.mark.parametrize("topic", sorted(ISSUE_23_FIELDS))
 def test_the_version_before_issue_23_is_read_by_the_current_reader(serde, topic):
     """The schema a topic had before issue 23 keeps its id (n, or 200 + n after issue 13) and still decodes;
-    the new version has 400 + n."""
+    issue 23's version has 400 + n (current, or kept as previous where issue 22 changed the record too)."""
+    v23 = _version_of(topic, 400)
+    assert v23 is not None
+    before = [v for v in schemas.topic_versions(topic) if not v.current and v.id < 400][-1]  # the one it replaced
+    _read_with_previous(serde, topic, before, ISSUE_23_FIELDS[topic] | ISSUE_22_FIELDS.get(topic, set()))
+
+
+@pytest.mark.parametrize("topic", sorted(ISSUE_22_FIELDS))
+def test_the_version_before_issue_22_is_read_by_the_current_reader(serde, topic):
+    """Issue 22's version is current under 300 + n; the version before it (issue 23's 400 + n where both changed
+    the record, else n) keeps its id and decodes."""
     current = schemas.topic_schema_id(topic)
-    assert current // 100 == 4
-    before = [v for v in schemas.topic_versions(topic) if not v.current][-1]
-    assert before.id % 100 == current % 100 and before.id < current
-    _read_with_previous(serde, topic, before, ISSUE_23_FIELDS[topic])
+    assert current // 100 == 3
+    before = _version_of(topic, 400) or next(v for v in schemas.topic_versions(topic) if v.id == current - 300)
+    assert not before.current and before.file.startswith("previous/")
+    _read_with_previous(serde, topic, before, ISSUE_22_FIELDS[topic])
 
 
 def _read_with_previous(serde, topic, prev, expected_lacks):
@@ -315,6 +343,11 @@ def _read_with_previous(serde, topic, prev, expected_lacks):
     assert lacks == expected_lacks
     assert previous_fields <= set(current_fields)
     source = full_record(topic)
+    for f in schemas.schema_json(prev.file)["fields"]:  # a symbol the older writer knows (issue 22 added some)
+        enum = next((t for t in (f["type"] if isinstance(f["type"], list) else [f["type"]])
+                     if isinstance(t, dict) and t.get("type") == "enum"), None)
+        if enum is not None and source[f["name"]] not in enum["symbols"]:
+            source[f["name"]] = enum["symbols"][0]
     for name in lacks:  # a value other than the default, so a kept value would show
         if isinstance(source[name], bool):
             source[name] = not current_fields[name]["default"]
