@@ -9,13 +9,34 @@ UTC = dt.timezone.utc
 EASTERN = ZoneInfo("America/New_York")
 
 
+# The rules turn the same few dates into strings and back many times per event (the state keeps ISO
+# strings): both directions are memoised, in bounded dicts (cleared when full).
+_ISO: dict[dt.date, str] = {}
+_FROM_ISO: dict[str, dt.date] = {}
+_MEMO_LIMIT = 8192
+
+
 def iso(d: dt.date | None) -> str | None:
     """A date as the ISO string the state keeps (None stays None)."""
-    return d.isoformat() if d is not None else None
+    s = _ISO.get(d)  # type: ignore[arg-type]
+    if s is None:
+        if d is None:
+            return None
+        if len(_ISO) >= _MEMO_LIMIT:
+            _ISO.clear()
+        s = _ISO[d] = d.isoformat()
+    return s
 
 
 def from_iso(s: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(s) if s else None
+    d = _FROM_ISO.get(s)  # type: ignore[arg-type]
+    if d is None:
+        if not s:
+            return None
+        if len(_FROM_ISO) >= _MEMO_LIMIT:
+            _FROM_ISO.clear()
+        d = _FROM_ISO[s] = dt.date.fromisoformat(s)
+    return d
 
 
 def instant_iso(t: dt.datetime | None) -> str | None:

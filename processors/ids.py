@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import hashlib
 
+_sha256 = hashlib.sha256
+
 
 def stable_id(prefix: str, *parts: object) -> str:
-    """``prefix`` + 20 hex digits of SHA-256 over the parts (joined unambiguously)."""
-    h = hashlib.sha256()
+    """``prefix`` + 20 hex digits of SHA-256 over the parts (joined unambiguously: each part's UTF-8 bytes
+    after their length as 4 big-endian bytes)."""
+    buf = bytearray()
     for p in parts:
-        b = str(p).encode("utf-8")
-        h.update(len(b).to_bytes(4, "big"))
-        h.update(b)
-    return f"{prefix}{h.hexdigest()[:20].upper()}"
+        b = (p if type(p) is str else str(p)).encode()
+        buf += len(b).to_bytes(4, "big")
+        buf += b
+    return f"{prefix}{_sha256(buf).hexdigest()[:20].upper()}"
 
 
 def draw_fraction(*parts: object) -> float:

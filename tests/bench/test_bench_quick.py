@@ -15,7 +15,8 @@ from streams.tools.generate import generate, mbi_for
 REQUIRED = ("baseline_events_per_s", "faust_passthrough_events_per_s", "processor_events_per_s", "ratio",
             "ratio_faust", "cycle_members", "cycle_seconds", "workers", "worker_peak_rss_mb", "broker_peak_rss_mb",
             "worker_rss_bytes_per_member", "state_bytes_mean", "state_bytes_p99", "changelog_record_bytes_mean",
-            "restore_members_per_s", "restore_first_answer_seconds", "restart_same_disk_first_answer_seconds")
+            "restore_members_per_s", "restore_first_answer_seconds", "restart_same_disk_first_answer_seconds",
+            "quix_same_rules_events_per_s", "ratio_quix", "latency_ms_p50", "latency_ms_p99", "latency_ms_max")
 
 
 def test_generator_is_reproducible_and_valid() -> None:
@@ -45,6 +46,13 @@ def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     assert res["cycle_reassignment_outputs"], "the reassignment run produced nothing"
     assert res["faust_passthrough_events"] == res["events"]  # the plain Faust agent forwarded every record
     assert "ratio processor / Faust passthrough" in done.stdout and "ratio processor / raw baseline" in done.stdout
+    # issue 26: Quix Streams ran partd's rules on the same inputs and wrote exactly the records partd wrote
+    assert res["quix_same_rules_events"] == res["events"] and res["quix_same_rules_outputs"] > res["transactions"]
+    assert "Quix Streams running partd's rules" in done.stdout and "ratio processor / Quix" in done.stdout
+    # issue 26: latency of a steady load at half the measured rate; every transaction answered
+    assert res["latency_replies"] == res["latency_transactions"] > 0
+    assert 0 < res["latency_ms_p50"] <= res["latency_ms_p99"] <= res["latency_ms_max"]
+    assert "reply latency at" in done.stdout
     # issue 15: sizes measured, the whole changelog restored on an empty disk, only the new records on the same
     # disk, and the restored states answer the probe transactions (TC 72 -> 204) in both cases
     assert res["state_keys"] == res["cycle_members"] and 0 < res["state_bytes_mean"] <= res["state_bytes_p99"]

@@ -1,6 +1,6 @@
-"""The one package that uses private names of Faust and aiokafka, and the versions it was tested on.
+"""The one package that uses private names of Faust, aiokafka and fastavro, and the versions it was tested on.
 
-Everything partd needs from Faust and aiokafka beyond their public API lives in
+Everything partd needs from Faust, aiokafka and fastavro beyond their public API lives in
 this package, so an upgrade has one place to check:
 
 * :mod:`.faust_private`: Faust's table store per partition (reads and writes
@@ -9,6 +9,8 @@ this package, so an upgrade has one place to check:
   stop hooks (:class:`.faust_private.HookedApp`).
 * :mod:`.tansu`: the Tansu broker's bugs, worked around inside aiokafka; applied
   only when the broker is Tansu (:func:`use_broker`).
+* :mod:`.fastavro_private`: fastavro's conversion and schema helpers the
+  generated Avro codecs call (:mod:`streams.kafka.codegen`).
 * Here: an aiokafka consumer's metadata refresh (:func:`refresh_metadata`) and
   its coordinator's one-request OffsetFetch (:func:`fetch_committed`).
 
@@ -27,11 +29,11 @@ from streams.config import settings
 log = logging.getLogger(__name__)
 
 #: The distributions whose private names this package uses, at the versions tested.
-TESTED: dict[str, str] = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+TESTED: dict[str, str] = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "fastavro": "1.13.1"}
 
 
 class UntestedVersions(RuntimeError):
-    """faust-streaming or aiokafka is installed at a version this package was not tested with."""
+    """faust-streaming, aiokafka or fastavro is installed at a version this package was not tested with."""
 
 
 def installed_versions() -> dict[str, str | None]:

@@ -369,3 +369,51 @@ def test_tls_clients_install_the_workarounds_on_a_tls_tansu(tmp_path):
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+# ---------------------------------------------------------------------------
+# docs/tansu.md quirk 9: a Fetch waits out its max_wait though records arrived
+# ---------------------------------------------------------------------------
+def test_quirk9_fetch_wait_capped(broker):
+    """A record written while a consumer's Fetch waits reaches it only when the wait is over (on Tansu): with
+    Faust's 1500 ms, ~0.4-0.75 s late; with the patch's cap, within a few tens of ms."""
+    topic = "wa-fetch-wait"
+    ensure_topics(broker.bootstrap, [topic], partitions=1)
+    tp = TopicPartition(topic, 0)
+
+    async def delay(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, max_wait_ms: int) -> float:
+        consumer._fetcher._fetch_max_wait_ms = max_wait_ms  # as set at construction (the patch caps it there)
+        worst = 0.0
+        for _ in range(5):
+            await asyncio.sleep(0.25)  # a Fetch is waiting now
+            sent = time.monotonic()
+            await producer.send_and_wait(topic, b"x", partition=0)
+            while not (await consumer.getmany(tp, timeout_ms=3000)).get(tp):
+                pass
+            worst = max(worst, time.monotonic() - sent)
+        return worst
+
+    async def run() -> tuple[float, float, int]:
+        tansu_workarounds.apply()
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, fetch_max_wait_ms=1500, enable_auto_commit=False)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+        await consumer.start()
+        await producer.start()
+        try:
+            capped = consumer._fetcher._fetch_max_wait_ms
+            consumer.assign([tp])
+            await consumer.seek_to_end(tp)
+            unpatched = await delay(consumer, producer, 1500)
+            patched = await delay(consumer, producer, capped)
+            return unpatched, patched, capped
+        finally:
+            await producer.stop()
+            await consumer.stop()
+
+    unpatched, patched, capped = asyncio.run(run())
+    assert capped == tansu_workarounds.FETCH_MAX_WAIT_MS  # Faust's 1500 ms; other waits are left alone:
+    assert tansu_workarounds._fetch_wait(500) == 500 and tansu_workarounds._fetch_wait(5) == 5
+    if unpatched < 0.2:
+        pytest.xfail(f"Tansu answered a waiting Fetch {unpatched * 1000:.0f} ms after a record came: "
+                     "docs/tansu.md quirk 9 seems fixed; delete tansu._patch_fetch_wait")
+    assert patched < 0.2, (unpatched, patched)
