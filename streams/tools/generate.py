@@ -117,6 +117,24 @@ def _money(x: float) -> Decimal:
     return Decimal(max(0.0, round(x, 2))).quantize(Decimal("0.01"))
 
 
+#: The counties (``county_code`` suffixes) a generated MA service area reduction drops, in each of its region's states.
+REDUCED_COUNTY_SUFFIXES = range(1, 31)
+
+
+_STATE_INDEX = {s: i for i, s in enumerate(STATE_WEIGHTS)}
+
+
+def county_code(state: str, suffix: int) -> str:
+    """A generated member's SSA county code: the state's index in STATE_WEIGHTS, then a 3-digit county."""
+    return f"{_STATE_INDEX[state]:02d}{suffix:03d}"
+
+
+def reduced_counties(region: str) -> list[str]:
+    """The counties a generated service area reduction in ``region`` leaves (about 30 of 97 per state): sent with
+    the plan-year record, as a plan's bid does (a reduction without them is a dead letter, REDUCED_COUNTIES_MISSING)."""
+    return [county_code(s, n) for s in STATE_WEIGHTS if STATE_TO_REGION.get(s) == region for n in REDUCED_COUNTY_SUFFIXES]
+
+
 def _plans(rng: random.Random, year: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[tuple]]]]:
     """Plan-year records for Y-1 and Y, and per region the Y-1 choices members are drawn from."""
     prev = year - 1
@@ -139,6 +157,7 @@ def _plans(rng: random.Random, year: int) -> tuple[list[dict[str, Any]], dict[st
                 "contract_id": contract, "pbp_id": pbp, "plan_year": y, "parent_org_id": parent, "region": region,
                 "plan_type": plan_type, "benefit_type": benefit, "basic_premium": prem, "waives_de_minimis": waives,
                 "renewal_status": status, "employer_group": employer, "event_time": t,
+                **({"reduced_counties": reduced_counties(region)} if status == "SERVICE_AREA_REDUCTION" else {}),
             })
 
     for region in sorted(REGIONS):
@@ -232,7 +251,7 @@ def generate(members: int, *, year: int = 2026, seed: int = 1) -> Population:
         pop.beneficiaries.append({
             "mbi": mbi, "first_name": choice(FIRST), "last_name": choice(LAST), "middle_initial": None,
             "birth_date": birth, "sex": "F" if random_() < 0.55 else "M", "ssn": None, "state_code": state,
-            "county_code": f"{lo:02d}{1 + i % 97:03d}", "part_a_start": dt.date(birth.year + 65, birth.month, 1),
+            "county_code": county_code(state, 1 + i % 97), "part_a_start": dt.date(birth.year + 65, birth.month, 1),
             "part_b_start": dt.date(birth.year + 65, birth.month, 1),
             "part_d_eligible_start": dt.date(birth.year + 65, birth.month, 1), "date_of_death": dod,
             "medicaid_status": medicaid, "medicaid_start": dt.date(prev - 3, 1, 1) if lis_kind in ("full_dual", "partial_dual") else None,
