@@ -200,37 +200,63 @@ class Metrics:
         """
         self.batch_duration.labels(agent).observe(max(0.0, seconds))
         now = time.time() if now is None else now
+        children: dict[str, Any] = {}
         for topic, ts in timestamps:
             if ts:
-                self.event_latency.labels(topic).observe(max(0.0, now - ts))
+                child = children.get(topic)
+                if child is None:
+                    child = children[topic] = self.event_latency.labels(topic)
+                child.observe(max(0.0, now - ts))
 
     def outputs(self, outs: Iterable[Output]) -> None:
-        """:meth:`output` for each record."""
+        """:meth:`output` for each record (counted per label set first: one ``inc`` per series)."""
+        counts: dict[tuple[str, ...], int] = {}
         for out in outs:
-            self.output(out)
+            key = _output_labels(out)
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            self._count_output(key, n)
 
     def output(self, out: Output) -> None:
-        self.records_out.labels(out.topic).inc()
-        v = out.value
-        if out.topic == "trr-replies":
-            trc = _label(v["transaction_reply_code"])
-            self.replies.labels(trc, _label(v["trc_type"])).inc()
+        self._count_output(_output_labels(out), 1)
+
+    def _count_output(self, key: tuple[str, ...], n: int) -> None:
+        topic = key[0]
+        self.records_out.labels(topic).inc(n)
+        if topic == "trr-replies":
+            trc, trc_type = key[1], key[2]
+            self.replies.labels(trc, trc_type).inc(n)
             kind = ENROLLMENT_KINDS.get(trc)
             if kind:
-                self.enrollments.labels(kind).inc()
-        elif out.topic == "dead-letters":
-            self.dead_letters.labels(_label(v["error_code"])).inc()
-        elif out.topic == "beneficiary-notices":
-            notice_type = _label(v.get("notice_type"))
-            self.notices.labels(out.topic, notice_type).inc()
-            self.letters.labels(_label(v.get("publication")), notice_type).inc()
+                self.enrollments.labels(kind).inc(n)
+        elif topic == "dead-letters":
+            self.dead_letters.labels(key[1]).inc(n)
+        elif topic == "beneficiary-notices":
+            notice_type, publication = key[1], key[2]
+            self.notices.labels(topic, notice_type).inc(n)
+            self.letters.labels(publication, notice_type).inc(n)
             case = REASSIGNMENT_CASES.get(notice_type)
             if case:
-                self.reassignments.labels(case).inc()
-        elif out.topic == "plan-notices":
-            notice_type = _label(v.get("notice_type"))
-            self.notices.labels(out.topic, notice_type).inc()
-            self.plan_notices.labels(notice_type).inc()
+                self.reassignments.labels(case).inc(n)
+        elif topic == "plan-notices":
+            notice_type = key[1]
+            self.notices.labels(topic, notice_type).inc(n)
+            self.plan_notices.labels(notice_type).inc(n)
+
+
+def _output_labels(out: Output) -> tuple[str, ...]:
+    """The label values an output is counted under: its topic, then what that topic's series are labelled by."""
+    v = out.value
+    topic = out.topic
+    if topic == "trr-replies":
+        return topic, _label(v["transaction_reply_code"]), _label(v["trc_type"])
+    if topic == "dead-letters":
+        return topic, _label(v["error_code"])
+    if topic == "beneficiary-notices":
+        return topic, _label(v.get("notice_type")), _label(v.get("publication"))
+    if topic == "plan-notices":
+        return topic, _label(v.get("notice_type"))
+    return (topic,)
 
 
 class RocksDBCollector:

@@ -156,6 +156,8 @@ class PartdApp:
             cycle_done=self.results.done, ready=self.ready, commit_other_agents=self.commit_other_agents,
         )
         self.runtime = MemberRuntime(self.context)
+        # The member topics' records go from Faust's consumer to the runtime in bulk (streams/kafka/internals/bulk.py).
+        self.app.bulk = (frozenset(topics.MEMBER_INPUTS), self.runtime.intake)
         self.app.before_revoke = self.runtime.before_revoke
         self.app.before_stop = self.runtime.before_stop
         self._define()
@@ -180,6 +182,7 @@ class PartdApp:
             await self.sender.start()
             for reader in self.readers:
                 await reader.start()
+            startup.freeze_heap()  # the app, its tables and the reference data: out of the collector's way
             self.ready.set()
             log.info("reference data loaded: %s, %s", plural(len(self.plans.data), "plan-year"),
                      plural(len(self.command_log.items), "cycle command"))

@@ -1,12 +1,15 @@
-"""1. Consume: the member inputs' records, taken from the member agent's Faust channel in bulk.
+"""1. Consume: the member inputs' records, handed over by Faust's consumer in bulk.
 
 Faust's consumer fetches the member topics (with acks off for them: the
-runtime commits them itself, :mod:`streams.runtime.commit`) and delivers each
-record to the ``partd-members`` agent's channel. :class:`Intake` takes
-whatever the channel holds at once, as :class:`~streams.runtime.deadletters.Source`
-records, instead of iterating Faust's stream event by event (which costs an
-ack, a sensor round and a current-event switch per record and would not let
-the runtime reorder records anyway).
+runtime commits them itself, :mod:`streams.runtime.commit`) and hands each
+fetch's records of those topics straight to :class:`Intake`
+(:mod:`streams.kafka.internals.bulk`), as lists, instead of turning every
+record into a Faust event put into the ``partd-members`` agent's channel one
+``await`` at a time (~22% of the worker's busy time, docs/benchmarks.md). The
+runtime takes them all at once, as :class:`~streams.runtime.deadletters.Source`
+records. (With a Faust consumer that is not the bulk one, the records come
+through the agent's channel as events, and :meth:`Intake.take` takes whatever
+the channel holds at once instead.)
 
 :class:`FaustConsumer` is the one place the member runtime talks to Faust's
 consumer: the assignment, high-water marks and fetch positions it reads, the
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from faust.types import TP
@@ -38,18 +42,73 @@ def source_of(event: Any) -> Source:
 
 
 class Intake:
-    """Takes records from a Faust channel in bulk (those of the group's current generation)."""
+    """The member records, taken in bulk (those of the group's current generation).
 
-    def __init__(self, generation: Callable[[], int]) -> None:
+    Two ways in. **Bulk** (the worker): Faust's consumer hands each fetch's
+    member records straight here (:meth:`put`, :mod:`streams.kafka.internals.bulk`),
+    and :meth:`take_fetched` takes them all. **Channel** (a consumer that is not
+    the bulk one): Faust puts each record in the ``partd-members`` agent's
+    channel as an event, and :meth:`take` takes what the channel holds.
+    """
+
+    def __init__(self, generation: Callable[[], int], limit: int = 4096) -> None:
         self._generation = generation
-        self.stale = 0  # events dropped: fetched before the group's current generation
+        #: records held before the fetcher waits for the runtime to take them (:meth:`room`)
+        self.limit = limit
+        self._fetched: deque[tuple[int, list[Source]]] = deque()
+        self.queued = 0  # records in _fetched
+        self._arrived = asyncio.Event()
+        self._taken = asyncio.Event()
+        self.stale = 0  # records dropped: fetched before the group's current generation
 
-    async def take(self, channel: Any, timeout: float, limit: int) -> list[Source]:
-        """Records now in ``channel`` (waiting at most ``timeout`` s for the first), at most ``limit``.
+    # ------------------------------------------------------------------ bulk
+    def put(self, generation: int, fetched: Sequence[tuple[Any, Sequence[Any]]]) -> None:
+        """A fetch's member records (aiokafka ``ConsumerRecord`` lists per partition), fetched in ``generation``."""
+        sources = [Source(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp or None)
+                   for _tp, records in fetched for r in records]
+        self._fetched.append((generation, sources))
+        self.queued += len(sources)
+        self._arrived.set()
 
-        Events fetched before the group's current generation are dropped, as
+    def room(self) -> Awaitable[Any] | None:
+        """For the fetcher: something to wait for while more than :attr:`limit` records wait here (None: go on)."""
+        if self.queued <= self.limit:
+            return None
+        self._taken.clear()
+        return self._taken.wait()
+
+    async def take_fetched(self, timeout: float) -> list[Source]:
+        """Every record handed over (waiting at most ``timeout`` s for one), in the order fetched.
+
+        Records fetched before the group's current generation are dropped, as
         Faust's own stream does: their partitions may belong to another worker now.
         """
+        if not self._fetched:
+            if timeout <= 0:
+                return []
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                return []
+        generation = self._generation()
+        out: list[Source] = []
+        while self._fetched:
+            fetched_in, sources = self._fetched.popleft()
+            if fetched_in != generation:
+                self._drop_stale(len(sources), fetched_in, generation, sources[0] if sources else None)
+                continue
+            if out:
+                out.extend(sources)
+            else:
+                out = sources
+        self.queued = 0
+        self._taken.set()
+        return out
+
+    # ------------------------------------------------------------------ channel
+    async def take(self, channel: Any, timeout: float, limit: int) -> list[Source]:
+        """Records now in ``channel`` (waiting at most ``timeout`` s for the first), at most ``limit``."""
         queue = channel.queue
         events = []
         if queue.empty():
@@ -64,11 +123,15 @@ class Intake:
         kept = [source_of(e) for e in events if e.message.generation_id == generation]
         if len(kept) != len(events):
             stale = [e.message for e in events if e.message.generation_id != generation]
-            self.stale += len(stale)
-            log.warning("dropped %d records fetched in generation %s (now %s), e.g. %s[%d]@%d",
-                        len(stale), stale[0].generation_id, generation, stale[0].topic, stale[0].partition,
-                        stale[0].offset)
+            m = stale[0]
+            self._drop_stale(len(stale), m.generation_id, generation,
+                             Source(m.topic, m.partition, m.offset, None, None))
         return kept
+
+    def _drop_stale(self, n: int, fetched_in: int, generation: int, example: Source | None) -> None:
+        self.stale += n
+        where = f", e.g. {example.topic}[{example.partition}]@{example.offset}" if example is not None else ""
+        log.warning("dropped %d records fetched in generation %s (now %s)%s", n, fetched_in, generation, where)
 
 
 class FaustConsumer:
@@ -76,6 +139,12 @@ class FaustConsumer:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._highwater: dict[tuple[str, int], int | None] = {}  # read once per step (:meth:`new_step`)
+
+    def new_step(self) -> None:
+        """A step of the runtime begins: high-water marks are read afresh (once each, then remembered for the
+        step: the ordering asks for them for every empty input, several times a step)."""
+        self._highwater.clear()
 
     def assignment(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
@@ -83,12 +152,20 @@ class FaustConsumer:
     def generation(self) -> int:
         return self.app.consumer_generation_id
 
+    def bulk(self) -> bool:
+        """True if Faust's consumer hands the member records over in bulk (:meth:`Intake.put`), not to the channel."""
+        return fp.is_bulk(self.app)
+
     def partitions(self, topic: str) -> int | None:
         """How many partitions ``topic`` has, as the consumer knows it (None: not known)."""
         return self.app.consumer.topic_partitions(topic)
 
     def highwater(self, topic: str, partition: int) -> int | None:
-        return fp.highwater(self.app, topic, partition)
+        try:
+            return self._highwater[(topic, partition)]
+        except KeyError:
+            hw = self._highwater[(topic, partition)] = fp.highwater(self.app, topic, partition)
+            return hw
 
     def position(self, topic: str, partition: int) -> int | None:
         return fp.fetch_position(self.app, topic, partition)

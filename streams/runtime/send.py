@@ -38,6 +38,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from streams.kafka import clients
 
 Record = tuple[str, bytes | None, bytes, int | None]  # (topic, key, value, timestamp ms)
+#: Keys whose partition :class:`Sender` remembers (per topic and key).
+KEY_CACHE = 65_536
 
 
 class DeliveryFailed(RuntimeError):
@@ -53,6 +55,9 @@ class Sender:
         self.producer: AIOKafkaProducer = None  # type: ignore[assignment]  # made in start(): needs the loop
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        #: (topic, key) -> partition: aiokafka's murmur2 is pure Python (~3 us a key), and outputs repeat their
+        #: keys (a reply's is its contract); bounded (cleared when full)
+        self._key_partition: dict[tuple[str, bytes], int] = {}
         self._pending: list[asyncio.Future[Any]] = []
         #: (topic, partition) -> [open batch, records in it, on_batch]: records :meth:`hold` keeps until a flush
         self._held: dict[tuple[str, int], list[Any]] = {}
@@ -88,10 +93,20 @@ class Sender:
     async def _by_partition(self, records: Iterable[Record]) -> dict[tuple[str, int], list[tuple[bytes | None, bytes, int | None]]]:
         """Records grouped by the partition of their key (in order within each)."""
         per: dict[tuple[str, int], list[tuple[bytes | None, bytes, int | None]]] = {}
+        cache = self._key_partition
         for topic, key, value, ts in records:
-            parts = self._partitions.get(topic) or await self.partitions(topic)
-            partition = self._partitioner(key, parts, parts)
-            per.setdefault((topic, partition), []).append((key, value, ts))
+            partition = cache.get((topic, key)) if key is not None else None
+            if partition is None:
+                parts = self._partitions.get(topic) or await self.partitions(topic)
+                partition = self._partitioner(key, parts, parts)
+                if key is not None:
+                    if len(cache) >= KEY_CACHE:
+                        cache.clear()
+                    cache[(topic, key)] = partition
+            kvs = per.get((topic, partition))
+            if kvs is None:
+                kvs = per[(topic, partition)] = []
+            kvs.append((key, value, ts))
         return per
 
     async def append(self, records: Iterable[Record]) -> None:

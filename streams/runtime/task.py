@@ -68,7 +68,8 @@ class PartitionTask:
         self.cursor_written: dict[int, int] = dict(cursor)  # cycle-commands partition -> next offset not applied
         self.cursor_durable: dict[int, int] = dict(cursor)  # ... as of the last flush (the last commit)
         self.unknown: set[bytes] = set()  # keys written with no member since the last commit
-        self.outboxed: set[bytes] = set()  # keys written with outbox entries since the last commit
+        #: keys written with outbox entries since the last commit -> the value written (what the database holds)
+        self.outboxed: dict[bytes, bytes] = {}
         self.closed = False
 
     # ------------------------------------------------------------------ open / close
@@ -225,16 +226,21 @@ class PartitionTask:
     async def _write(self, writes: Iterable[tuple[bytes, st.Stored | None]], ts: int | None) -> None:
         """Step 5: each key once, into the partition's database and the table's changelog."""
         items: list[tuple[bytes, bytes | None]] = []
+        outboxed = self.outboxed
         for key, stored in writes:
             if stored is None:
                 items.append((key, None))
+                outboxed.pop(key, None)
                 continue
             st.trim(stored, self._committed)
             if stored.member is None:
                 self.unknown.add(key)
+            value = st.encode(stored)
             if stored.outbox:
-                self.outboxed.add(key)
-            items.append((key, st.encode(stored)))
+                outboxed[key] = value
+            else:
+                outboxed.pop(key, None)
+            items.append((key, value))
         if items:
             await self._put(items, ts)
 
@@ -281,17 +287,17 @@ class PartitionTask:
         """Rewrite, in this worker's database only, the keys written since the last commit without the
         outbox entries it covered (state.py: a member at rest carries no outbox; the changelog keeps the
         value as sent, which a successor may need after a crash)."""
-        keys = list(self.outboxed)
-        if not keys:
+        if not self.outboxed:
             return
-        left: set[bytes] = set()
+        left: dict[bytes, bytes] = {}
         items = []
-        for key, raw in zip(keys, self.ctx.table.get_many(self.partition, keys)):
+        for key, raw in self.outboxed.items():  # the values written since the last commit: what the database holds
             trimmed = st.trim_raw(raw, self._committed)
             if trimmed is not None:
                 items.append((key, trimmed))
-            if st.has_outbox(raw if trimmed is None else trimmed):
-                left.add(key)  # not covered (a refused commit): the next one
+            value = raw if trimmed is None else trimmed
+            if st.has_outbox(value):
+                left[key] = value  # not covered (a refused commit): the next one
         self.ctx.table.write(self.partition, items)
         self.outboxed = left
 

@@ -56,7 +56,7 @@ class MemberRuntime:
         self.settings = ctx.settings
         self.metrics = ctx.metrics
         self.commands = cycle.Commands(ctx.command_log, ctx.cycle_done, ctx.partition_count, ctx.benchmarks)
-        self.intake = Intake(ctx.consumer.generation)
+        self.intake = Intake(ctx.consumer.generation, limit=max(4096, self.settings.batch_size * 8))
         self.checkpoint = Checkpoint(ctx.sender, ctx.consumer.commit, self.settings.commit_interval_s)
         self.tasks: dict[int, PartitionTask] = {}
         self.busy = asyncio.Lock()
@@ -73,13 +73,18 @@ class MemberRuntime:
         """
         channel = stream.channel
         await self.ctx.ready.wait()
+        bulk = self.ctx.consumer.bulk()
         more = waiting = False
         while True:
             timeout = 0.0 if more else (TICK_S if waiting else 1.0)
-            sources = await self.intake.take(channel, timeout, self.settings.batch_size * 4)
+            if bulk:
+                sources = await self.intake.take_fetched(timeout)
+            else:
+                sources = await self.intake.take(channel, timeout, self.settings.batch_size * 4)
             async with self.busy:
                 if self.stopped:
                     continue
+                self.ctx.consumer.new_step()
                 await self.route(sources)
                 more, waiting = await self.step()
                 if self.checkpoint.due():

@@ -118,6 +118,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     ensure_topics(bootstrap, list(topics.ALL), settings.partitions)
     log_bootstrap_failures()  # connected: from here on the worker's log has every failed connection
     use_uvloop()
+    startup.tune_gc()
     partd = PartdApp(settings, bootstrap)
     lines = [(logging.INFO, startup.summary_line(settings, bootstrap, prepared.cluster_id))]
     lines += [(logging.WARNING, warning) for warning in prepared.warnings]

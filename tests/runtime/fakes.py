@@ -55,6 +55,12 @@ class FakeConsumer:
     def generation(self) -> int:
         return 1
 
+    def bulk(self) -> bool:
+        return False
+
+    def new_step(self) -> None:
+        pass
+
     def partitions(self, topic: str) -> int | None:
         return PARTITIONS
 

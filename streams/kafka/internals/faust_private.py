@@ -1,6 +1,7 @@
 """What partd needs from faust-streaming 0.15.3 beyond its public API (every private name is here).
 
-* :class:`HookedApp`: a ``faust.App`` that lets the member runtime act first
+* :class:`HookedApp`: a ``faust.App`` whose consumer hands the member topics'
+  records over in bulk (:mod:`.bulk`), and that lets the member runtime act first
   when partitions are revoked and when the worker stops (Faust's own
   ``on_partitions_revoked`` signal comes after it has revoked the tables and
   dropped the consumer's bookkeeping of those partitions, too late to commit
@@ -32,8 +33,10 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import faust
+import rocksdict
 from faust.types import TP
 
+from streams.kafka.internals import bulk as _bulk
 from streams.kafka.internals import restore as _restore
 from streams.kafka.internals import store as _store
 
@@ -53,7 +56,17 @@ class HookedApp(faust.App):
 
     before_revoke: Hook | None = None
     before_stop: Callable[[], Awaitable[None]] | None = None
+    #: (topics, sink): the records of these topics go to the sink in bulk (:mod:`.bulk`), set before the
+    #: consumer is first used
+    bulk: tuple[frozenset[str], _bulk.Sink] | None = None
     logger = logging.getLogger("faust.partd.app")  # Faust's own lines stay with Faust's (PARTD_LOG_LEVEL)
+
+    def _new_consumer(self) -> Any:  # Faust's private factory of ``app.consumer``
+        if self.bulk is not None:
+            consumer = _bulk.new_consumer(self, *self.bulk)
+            if consumer is not None:
+                return consumer
+        return super()._new_consumer()
 
     async def _on_partitions_revoked(self, revoked: set[Any]) -> None:  # Faust's private handler
         if self.before_revoke is not None and not self.should_stop:
@@ -71,6 +84,11 @@ class HookedApp(faust.App):
             except Exception:  # noqa: BLE001 - stopping anyway; the records are answered again after a restart
                 self.log.exception("member runtime did not stop cleanly")
         await super()._stop_consumer()
+
+
+def is_bulk(app: faust.App) -> bool:
+    """True if the app's consumer hands the bulk topics' records to a sink (:mod:`.bulk`)."""
+    return isinstance(app.consumer, _bulk.BulkConsumer) and app.consumer.sink is not None
 
 
 async def commit_offsets(app: faust.App, offsets: Mapping[tuple[str, int], int]) -> bool:
@@ -116,11 +134,18 @@ def fetch_position(app: faust.App, topic: str, partition: int) -> int | None:
 
 
 def highwater(app: faust.App, topic: str, partition: int) -> int | None:
-    """The partition's high-water mark from the consumer's last fetch (None: not fetched yet)."""
+    """The partition's high-water mark from the consumer's last fetch (None: not fetched yet, not assigned).
+
+    Read from the consumer thread's aiokafka state, as :func:`fetch_position` (what
+    ``Consumer.highwater`` returns through three layers of Faust and aiokafka calls: the ordering
+    asks for it several times per step and input).
+    """
     try:
-        return app.consumer.highwater(TP(topic, partition))
-    except Exception:  # noqa: BLE001 - not assigned (any more), or the consumer is not running
+        state = app.consumer._thread._ensure_consumer()._subscription.subscription.assignment.state_value(
+            TP(topic, partition))
+    except Exception:  # noqa: BLE001 - no consumer, subscription or assignment (a rebalance)
         return None
+    return None if state is None else state.highwater
 
 
 # ---------------------------------------------------------------- table partitions
@@ -159,11 +184,16 @@ def table_write(table: Any, partition: int, items: Iterable[tuple[bytes, bytes |
             else:
                 data[key] = value
         return
+    batch = rocksdict.WriteBatch(raw_mode=True)  # one write for all (half the cost of a put each)
+    n = 0
     for key, value in items:
         if value is None:
-            db.delete(key)
+            batch.delete(key)
         else:
-            db.put(key, value)
+            batch.put(key, value)
+        n += 1
+    if n:
+        db.write(batch)
 
 
 def persisted(table: Any, partition: int, changelog_offset: int) -> None:
