@@ -277,8 +277,8 @@ def auto_or_facilitate(
     outputs: list[Output] = []
     deemed = deemed_period(state, today)
     if deemed is not None:
-        new = clone(state)
-        new["lis"] = sorted([*new.get("lis", []), deemed], key=lambda p: p["start"])
+        new = dict(state)  # the periods are replaced, never changed in place (model.with_own_enrollments)
+        new["lis"] = sorted([*state.get("lis", []), deemed], key=lambda p: p["start"])
         if has_current_or_future_plan(new, today):
             outputs.extend(_lis_changed_reply(new, deemed, as_of, plans, benchmarks))
     base = new if new is not None else state

@@ -6,7 +6,7 @@ from typing import Any
 
 from processors.codes import is_state_code, is_valid_mbi
 from processors.dates import instant_from_iso, instant_iso, iso
-from processors.model import MemberState, Record, Rejected, StepResult, new_member, clone
+from processors.model import MemberState, Record, Rejected, StepResult, new_member
 
 _DATE_FIELDS = (
     "birth_date", "part_a_start", "part_b_start", "part_d_eligible_start",
@@ -71,6 +71,6 @@ def apply_beneficiary_update(state: MemberState | None, event: Record) -> StepRe
     if old and old.get("event_time") and event.get("event_time") is not None:
         if instant_from_iso(old["event_time"]) > event["event_time"]:
             return StepResult(None, [])
-    new = clone(state) if state is not None else new_member(mbi)
+    new = dict(state) if state is not None else new_member(mbi)  # only the profile is replaced
     new["profile"] = profile_from_event(event)
     return StepResult(new, [])

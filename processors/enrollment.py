@@ -28,10 +28,10 @@ from processors.codes import (
 )
 from processors.dates import day_before, from_iso, is_month_end, iso
 from processors.member import enrollment_on, lis_on
-from processors.model import MemberState, Output, PlanState, Record, StepResult, clone
+from processors.model import MemberState, Output, PlanState, Record, StepResult, with_own_enrollments
 from processors.plans import plan_key, plan_premium
 from processors.reassignment import reenrollment_obligation
-from processors.trr import beneficiary_fields, lis_fields, trr_record
+from processors.trr import beneficiary_fields, lis_fields, trr_from
 
 TRC_ALREADY_ENROLLED = "039"
 TRC_DUPLICATE_PBP = "109"
@@ -39,10 +39,6 @@ RX_FIELDS = ("rx_bin", "rx_pcn", "rx_group", "rx_member_id")
 
 
 # --------------------------------------------------------------------------- replies
-
-def _lis_fields(state: MemberState | None, day: dt.date | None) -> dict[str, Any]:
-    return lis_fields(lis_on(state, day) if state is not None and day is not None else None)
-
 
 def _premium(plans: Mapping[str, PlanState], contract_id: str, pbp_id: str, day: dt.date | None):
     if day is None:
@@ -89,18 +85,15 @@ def _reply(
         "external_correlation_id": event.get("correlation_id") if own else None,
         "update_source_contract_id": event.get("submitter_id"),
     }
-    values.update(_lis_fields(state, eff))
+    if state is not None and eff is not None:
+        period = lis_on(state, eff)
+        if period is not None:
+            values.update(lis_fields(period))
     values.update(beneficiary_fields(state, event))
+    file_name = fields.pop("file_name", None)
     values.update(fields)
-    return trr_record(
-        trc=trc,
-        mbi=event["mbi"],
-        contract_id=contract_id,
-        transaction_code=transaction_code or int(event["transaction_code"]),
-        processed_at=event["submitted_at"],
-        cause_id=cause_id or event["tracking_id"],
-        **values,
-    )
+    return trr_from(trc, event["mbi"], contract_id, transaction_code or int(event["transaction_code"]),
+                    event["submitted_at"], cause_id or event["tracking_id"], file_name, values)
 
 
 def reject(trc: str, event: Record, state: MemberState | None, plans: Mapping[str, PlanState],
@@ -203,7 +196,7 @@ def _enroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]) -
         return reject(trc, event, state, plans,
                        prior_contract_id=current["prior_contract_id"], prior_pbp_id=current["prior_pbp_id"])
 
-    new = clone(state)
+    new = with_own_enrollments(state)
     start = iso(eff)
     app_iso = iso(app)
 
@@ -316,7 +309,7 @@ def _disenroll(state: MemberState, event: Record, plans: Mapping[str, PlanState]
     if _later_election(state, out_day, event["application_date"], event["tracking_id"]):
         return reject("106", event, state, plans, effective_date=out_day, disenrollment_reason=reason)
 
-    new = clone(state)
+    new = with_own_enrollments(state)
     idx = state["enrollments"].index(target)
     e = new["enrollments"][idx]
     e["end"] = end
@@ -339,7 +332,7 @@ def _update_4rx(state: MemberState, event: Record, plans: Mapping[str, PlanState
                    and e["start"] <= day and (e["end"] is None or day <= e["end"])), None)
     if target is None:
         return reject("209", event, state, plans)
-    new = clone(state)
+    new = with_own_enrollments(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["rx"] = {k: event.get(k) for k in RX_FIELDS}
     return StepResult(new, [_reply("204", event, new, plans)])
@@ -356,7 +349,7 @@ def _cancel_enrollment(state: MemberState, event: Record, plans: Mapping[str, Pl
     if target is None:
         return reject("209", event, state, plans)
 
-    new = clone(state)
+    new = with_own_enrollments(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["status"] = "CANCELLED"
     election = new["elections"].get(start)
@@ -398,7 +391,7 @@ def _cancel_disenrollment(state: MemberState, event: Record, plans: Mapping[str,
                    and e["disenrollment_reason"] != DISENROLLMENT_REASON_OTHER_PLAN), None)
     if target is None or any(o["start"] > end for o in _active(state) if o is not target):
         return reject("292", event, state, plans)
-    new = clone(state)
+    new = with_own_enrollments(state)
     e = new["enrollments"][state["enrollments"].index(target)]
     e["end"] = None
     e["disenrollment_reason"] = None

@@ -4,7 +4,6 @@ Seed 002 constraint: the LIS periods of one member never overlap.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,9 +20,9 @@ from processors.codes import (
 )
 from processors.dates import from_iso, instant_iso, iso
 from processors.member import enrollment_on, open_enrollment
-from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, new_member, clone
+from processors.model import MemberState, Output, PlanState, Record, Rejected, StepResult, new_member
 from processors.premium import lis_reply_money
-from processors.trr import beneficiary_fields, trr_record
+from processors.trr import beneficiary_fields, trr_from
 
 TRC_LIS_CHANGED = "121"
 TRC_LIS_REMOVED = "223"
@@ -43,6 +42,10 @@ def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["start"] <= b_end and b["start"] <= a_end
 
 
+def _start(period: dict[str, Any]) -> str:
+    return period["start"]
+
+
 def plan_for_period(state: MemberState, period: dict[str, Any]) -> dict[str, Any] | None:
     """The enrollment a LIS reply goes to: in force on the period start, else the open one."""
     return enrollment_on(state, from_iso(period["start"])) or open_enrollment(state)
@@ -57,25 +60,20 @@ def _reply(state: MemberState, period: dict[str, Any], trc: str, event: Record,
     at = event["event_time"]
     # issue 23: the plan's premium and what the member owes it after the change
     money = lis_reply_money(state, plans, benchmarks, enrollment, period["start"])
-    return [
-        trr_record(
-            trc=trc,
-            mbi=state["mbi"],
-            contract_id=enrollment["contract_id"],
-            transaction_code=TC_INFORMATIONAL,
-            processed_at=at,
-            cause_id=f"LIS|{period['change_id']}|{instant_iso(at)}",
-            pbp_id=enrollment["pbp_id"],
-            effective_date=from_iso(period["start"]),
-            lis_premium_subsidy_level=period["premium_subsidy_level"],
-            lis_copay_level=period["copay_level"],
-            lis_subsidy_source=period["subsidy_source"],
-            lis_period_start=from_iso(period["start"]),
-            lis_period_end=from_iso(period["end"]),
-            **money,
-            **beneficiary_fields(state),
-        )
-    ]
+    start = from_iso(period["start"])
+    fields = {
+        "pbp_id": enrollment["pbp_id"],
+        "effective_date": start,
+        "lis_premium_subsidy_level": period["premium_subsidy_level"],
+        "lis_copay_level": period["copay_level"],
+        "lis_subsidy_source": period["subsidy_source"],
+        "lis_period_start": start,
+        "lis_period_end": from_iso(period["end"]),
+    }
+    fields.update(money)
+    fields.update(beneficiary_fields(state))
+    return [trr_from(trc, state["mbi"], enrollment["contract_id"], TC_INFORMATIONAL, at,
+                     f"LIS|{period['change_id']}|{instant_iso(at)}", None, fields)]
 
 
 def apply_lis_change(state: MemberState | None, event: Record, plans: Mapping[str, PlanState] | None = None,
@@ -113,8 +111,8 @@ def apply_lis_change(state: MemberState | None, event: Record, plans: Mapping[st
             target = next((p for p in current["lis"] if p["start"] == start), None)
         if target is None:
             return StepResult(None, [])
-        new = clone(current)
-        new["lis"] = [p for p in new["lis"] if p != target]
+        new = dict(current)  # the periods are replaced, never changed in place (model.with_own_enrollments)
+        new["lis"] = [p for p in current["lis"] if p != target]
         return StepResult(new, _reply(new, target, TRC_LIS_REMOVED, event, plans, benchmarks))
 
     if action != "UPSERT":
@@ -154,6 +152,6 @@ def apply_lis_change(state: MemberState | None, event: Record, plans: Mapping[st
             f"LIS period {start}..{end or 'open'} overlaps period {clash['change_id']} "
             f"{clash['start']}..{clash['end'] or 'open'} (seed 002: periods never overlap)",
         )
-    new = clone(current)
-    new["lis"] = sorted([*copy.deepcopy(others), period], key=lambda p: p["start"])
+    new = dict(current)  # the periods are replaced, never changed in place (model.with_own_enrollments)
+    new["lis"] = sorted([*others, period], key=_start)
     return StepResult(new, _reply(new, period, TRC_LIS_CHANGED, event, plans, benchmarks))

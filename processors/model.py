@@ -15,7 +15,11 @@ no Faust and no clock:
   dict shaped exactly like the output topic's Avro record (dates as
   ``datetime.date``, instants as aware ``datetime``, money as ``Decimal``).
 
-A processor never mutates the state it is given; it returns a new one.
+A processor never mutates the state it is given; it returns a new one. The new
+state may share nested values with the old (a rule copies what it changes:
+:func:`with_own_enrollments`, a shallow ``dict(state)`` to replace a top-level
+value, or a whole :func:`clone`), so no processor changes a value of its input
+in place.
 
 Member state (the per-beneficiary table, keyed by MBI)::
 
@@ -126,6 +130,18 @@ class StepResult(NamedTuple):
 
     state: MemberState | None
     outputs: list[Output]
+
+
+def with_own_enrollments(state: MemberState) -> MemberState:
+    """A copy of ``state`` for a rule that changes enrollments and elections: the copy's ``enrollments`` list,
+    each enrollment dict in it and its ``elections`` dict are its own (fields of an enrollment may be set, an
+    enrollment appended, an election added or removed); everything else (the profile, the LIS periods, an
+    enrollment's ``rx`` and ``reassignment`` dicts, the election values) is shared with ``state`` and must be
+    replaced, never changed in place. The same JSON as :func:`clone`, at a fraction of its cost."""
+    new = dict(state)
+    new["enrollments"] = [dict(e) for e in state["enrollments"]]
+    new["elections"] = dict(state["elections"])
+    return new
 
 
 def clone(state: MemberState) -> MemberState:

@@ -87,6 +87,14 @@ def special_trr_file_name(contract_id: str, at: dt.datetime) -> str:
     return cms_file_name(contract_id, "SPCLTRD", at)
 
 
+#: The TrrRecord fields as a set (to check the names a caller passes) and as a template of defaults.
+_FIELD_SET = frozenset(TRR_FIELDS)
+_TEMPLATE: dict[str, Any] = dict.fromkeys(TRR_FIELDS)
+#: TRC -> (trc_type, trc_short_name)
+_TRC_NAMES: dict[str, tuple[str, str]] = {trc: (_TYPES[info["type"]], info["short_name"]) for trc, info in TRC_TABLE.items()}
+_MONEY = ("lis_premium_subsidy_amount", "part_d_premium", "member_premium_liability")
+
+
 def trr_record(
     *,
     trc: str,
@@ -104,27 +112,31 @@ def trr_record(
     step and MBI); with the contract and TRC it makes ``cms_tracking_id``, so
     the id is the same on every replay. Unknown field names raise ``TypeError``.
     """
-    unknown = set(fields) - set(TRR_FIELDS)
-    if unknown:
-        raise TypeError(f"not TrrRecord fields: {sorted(unknown)}")
-    info = TRC_TABLE[trc]
-    value: dict[str, Any] = {name: None for name in TRR_FIELDS}
+    return trr_from(trc, mbi, contract_id, transaction_code, processed_at, cause_id, file_name, fields)
+
+
+def trr_from(trc: str, mbi: str, contract_id: str, transaction_code: int, processed_at: dt.datetime, cause_id: str,
+             file_name: str | None, fields: dict[str, Any]) -> Output:
+    """:func:`trr_record` with the other fields in a dict (not copied: the value is a new dict)."""
+    if not _FIELD_SET.issuperset(fields):
+        raise TypeError(f"not TrrRecord fields: {sorted(set(fields) - _FIELD_SET)}")
+    trc_type, short_name = _TRC_NAMES[trc]
+    value = _TEMPLATE.copy()
     value.update(fields)
-    value.update(
-        mbi=mbi,
-        contract_id=contract_id,
-        transaction_code=transaction_code,
-        transaction_reply_code=trc,
-        trc_type=_TYPES[info["type"]],
-        trc_short_name=info["short_name"],
-        cms_processing_timestamp=processed_at,
-        transaction_date=fields.get("transaction_date") or processed_at.date(),
-        file_name=file_name or daily_trr_file_name(contract_id, processed_at),
-        cms_tracking_id=stable_id("T", cause_id, contract_id, trc),
-    )
-    for money in ("lis_premium_subsidy_amount", "part_d_premium", "member_premium_liability"):
-        if value[money] is not None and not isinstance(value[money], Decimal):
-            value[money] = Decimal(str(value[money]))
+    value["mbi"] = mbi
+    value["contract_id"] = contract_id
+    value["transaction_code"] = transaction_code
+    value["transaction_reply_code"] = trc
+    value["trc_type"] = trc_type
+    value["trc_short_name"] = short_name
+    value["cms_processing_timestamp"] = processed_at
+    value["transaction_date"] = fields.get("transaction_date") or processed_at.date()
+    value["file_name"] = file_name or daily_trr_file_name(contract_id, processed_at)
+    value["cms_tracking_id"] = stable_id("T", cause_id, contract_id, trc)
+    for money in _MONEY:
+        amount = value[money]
+        if amount is not None and amount.__class__ is not Decimal and not isinstance(amount, Decimal):
+            value[money] = Decimal(str(amount))
     return Output(TRR_REPLIES, contract_id, value)
 
 

@@ -33,6 +33,9 @@ from streams.runtime.order import Actions
 
 log = logging.getLogger(__name__)
 
+#: How long the bulk intake waits for records before it looks at the agent's channel again (Faust's stop).
+STOP_CHECK_S = 0.25
+
 
 def source_of(event: Any) -> Source:
     """The record of a Faust event (its timestamp back to the producer's milliseconds)."""
@@ -77,20 +80,30 @@ class Intake:
         self._taken.clear()
         return self._taken.wait()
 
-    async def take_fetched(self, timeout: float) -> list[Source]:
+    async def take_fetched(self, channel: Any, timeout: float) -> list[Source]:
         """Every record handed over (waiting at most ``timeout`` s for one), in the order fetched.
 
         Records fetched before the group's current generation are dropped, as
         Faust's own stream does: their partitions may belong to another worker now.
+        The agent's ``channel`` is watched too: Faust stops an agent by throwing
+        ``StopAsyncIteration`` into it (``Actor.cancel``), which is raised here.
         """
+        queue = channel.queue
+        if not queue.empty():
+            return await self.take(channel, 0.0, self.limit)
         if not self._fetched:
             if timeout <= 0:
                 return []
+            # Nobody waits on the channel, so a stop thrown into it stays there (the queue is not empty): it is
+            # seen after at most STOP_CHECK_S of waiting.
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), timeout)
+                await asyncio.wait_for(self._arrived.wait(), min(timeout, STOP_CHECK_S))
             except asyncio.TimeoutError:
-                return []
+                return await self.take(channel, 0.0, self.limit) if not queue.empty() else []
+        return self._take_fetched()
+
+    def _take_fetched(self) -> list[Source]:
         generation = self._generation()
         out: list[Source] = []
         while self._fetched:
@@ -119,6 +132,10 @@ class Intake:
         get = queue.get_nowait
         while len(events) < limit and not queue.empty():
             events.append(get())
+        return self._keep(events)
+
+    def _keep(self, events: list[Any]) -> list[Source]:
+        """The records of Faust events of the group's current generation."""
         generation = self._generation()
         kept = [source_of(e) for e in events if e.message.generation_id == generation]
         if len(kept) != len(events):

@@ -43,6 +43,7 @@ and the first layout (a member dict with ``_applied``/``_outbox`` in it).
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,8 @@ from typing import Any
 import orjson
 
 from processors.model import MemberState, Output
+
+_b64 = binascii.b2a_base64  # base64.b64encode without its checks and copy
 
 VERSION = 3
 MAX_ENTRIES = 32
@@ -173,11 +176,15 @@ def record(stored: Stored, entries: Iterable[Entry]) -> None:
     entries = list(entries)
     if not entries:
         return
-    new = {(e[0], e[1]) for e in entries}
-    stored.outbox = [e for e in stored.outbox if (e[0], e[1]) not in new] + entries
+    if stored.outbox:
+        new = {(e[0], e[1]) for e in entries}
+        stored.outbox = [e for e in stored.outbox if (e[0], e[1]) not in new] + entries
+    else:  # a member at rest has none
+        stored.outbox = entries
+    applied = stored.applied
     for source, offset, _ in entries:
-        if offset > stored.applied.get(source, -1):
-            stored.applied[source] = offset
+        if offset > applied.get(source, -1):
+            applied[source] = offset
 
 
 # ---------------------------------------------------------------- the outbox: one helper for every input
@@ -203,8 +210,9 @@ def again(stored: Stored | None, source: str, offset: int) -> tuple[list[tuple[s
 
 def pack(values: Iterable[tuple[Output, bytes]], dead: Iterable[tuple[str, str]] = ()) -> list[Item]:
     """Outbox items for encoded outputs ``(output, value bytes)`` and dead letters ``(code, message)``."""
-    items: list[Item] = [["o", o.topic, o.key, base64.b64encode(v).decode("ascii")] for o, v in values]
-    items.extend(["d", code, message] for code, message in dead)
+    items: list[Item] = [["o", o.topic, o.key, _b64(v, newline=False).decode("ascii")] for o, v in values]
+    if dead:
+        items.extend(["d", code, message] for code, message in dead)
     return items
 
 

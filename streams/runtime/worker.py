@@ -78,7 +78,7 @@ class MemberRuntime:
         while True:
             timeout = 0.0 if more else (TICK_S if waiting else 1.0)
             if bulk:
-                sources = await self.intake.take_fetched(timeout)
+                sources = await self.intake.take_fetched(channel, timeout)
             else:
                 sources = await self.intake.take(channel, timeout, self.settings.batch_size * 4)
             async with self.busy:

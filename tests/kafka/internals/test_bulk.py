@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka.structs import ConsumerRecord
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
 from faust.types import TP
 
 from streams.kafka.internals import bulk
@@ -128,11 +130,12 @@ def test_intake_takes_every_fetch_in_order_and_drops_an_older_generation() -> No
         intake.put(2, [(e0, [_rec("enrollment-requests", 0, 1, ts=0)]), (e1, [_rec("enrollment-requests", 1, 4)])])
         intake.put(2, [(e1, [_rec("enrollment-requests", 1, 5)])])
         full = intake.room()  # 4 records held, the limit is 3: the fetcher waits
-        first = await intake.take_fetched(0.0)
+        channel = SimpleNamespace(queue=ThrowableQueue(flow_control=FlowControlEvent()))
+        first = await intake.take_fetched(channel, 0.0)
         after = intake.room()
         waited = asyncio.wait_for(full, 0.1)  # the take let the fetcher go on
         await waited
-        empty = await intake.take_fetched(0.01)
+        empty = await intake.take_fetched(channel, 0.01)
         return first, empty, intake.stale, full, after
 
     first, empty, stale, full, after = asyncio.run(run())
@@ -140,3 +143,19 @@ def test_intake_takes_every_fetch_in_order_and_drops_an_older_generation() -> No
     assert first[0] == Source("enrollment-requests", 0, 1, b"K1", b"V1", None)  # timestamp 0: none, as Faust gives it
     assert first[1].timestamp_ms == 1_700_000_000_123
     assert full is not None and after is None and empty == []
+
+
+def test_faust_stopping_the_agent_reaches_the_bulk_intake() -> None:
+    """Faust stops an agent by throwing StopAsyncIteration into its channel (Actor.cancel); the bulk intake, which
+    never reads the channel for records, must still raise it (else the worker cannot stop: seen in test_replay)."""
+    async def run() -> None:
+        intake = Intake(lambda: 1)
+        queue = ThrowableQueue(flow_control=FlowControlEvent())
+        channel = SimpleNamespace(queue=queue)
+        waiting = asyncio.ensure_future(intake.take_fetched(channel, 5.0))
+        await asyncio.sleep(0.01)
+        queue._throw(StopAsyncIteration())  # what Actor.cancel does (Channel._throw)
+        await asyncio.wait_for(waiting, 1.0)
+
+    with pytest.raises(StopAsyncIteration):
+        asyncio.run(run())
