@@ -93,6 +93,7 @@ class Intake:
             return await self.take(channel, 0.0, self.limit)
         if not self._fetched:
             if timeout <= 0:
+                await asyncio.sleep(0)  # a take is always a point where the loop runs other tasks
                 return []
             # Nobody waits on the channel, so a stop thrown into it stays there (the queue is not empty): it is
             # seen after at most STOP_CHECK_S of waiting.

@@ -83,6 +83,7 @@ class MemberRuntime:
                 sources = await self.intake.take(channel, timeout, self.settings.batch_size * 4)
             async with self.busy:
                 if self.stopped:
+                    more = waiting = False  # wait for records (or Faust's stop of the agent), do not spin
                     continue
                 self.ctx.consumer.new_step()
                 await self.route(sources)

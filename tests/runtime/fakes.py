@@ -45,6 +45,7 @@ class FakeConsumer:
         self.committed: dict[tuple[str, int], int] = {}
         self.refuse = False  # the group rebalanced: commits are refused
         self.paused: set[tuple[str, int]] = set()
+        self.bulk_mode = False  # True: records are handed to the runtime's intake (Intake.put), not to the channel
 
     def assign(self, *partitions: int) -> None:
         self.assigned = {(t, p) for t in topics.MEMBER_INPUTS for p in partitions}
@@ -56,7 +57,7 @@ class FakeConsumer:
         return 1
 
     def bulk(self) -> bool:
-        return False
+        return self.bulk_mode
 
     def new_step(self) -> None:
         pass

@@ -174,3 +174,54 @@ def test_a_stop_commits_and_applies_nothing_more() -> None:
     asyncio.run(run())
     assert f.runtime.stopped and f.runtime.checkpoint.commits == 1
     assert f.consumer.committed == {(s.topic, s.partition): f.consumer.hw[(s.topic, s.partition)] for s in log}
+
+
+def test_the_loop_takes_what_the_consumer_hands_over_and_stops_when_faust_stops_the_agent() -> None:
+    """The loop in bulk mode (streams/kafka/internals/bulk.py): records handed to the intake are applied; after
+    the worker's stop (``before_stop``) the loop waits instead of spinning (a spinning loop never let Faust stop
+    the agent: the worker hung on SIGTERM), and Faust's stop of the agent (thrown into its channel) ends it."""
+    import threading
+    from types import SimpleNamespace
+
+    from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+    f = Fakes()
+    f.consumer.bulk_mode = True
+    records = [(BENE, sample._bene(M, "Ann", "Lee", "FL")),
+               (ENROLL, sample._txn("T-1", M, 61, "S7101", "001", "2027-01-01"))]
+    outcome: dict[str, object] = {}
+
+    async def run() -> None:
+        f.consumer.assign(0, 1, 2, 3)
+        await f.runtime.on_rebalance_complete()
+        sources = log_of(records)
+        f.caught_up(sources)
+        queue = ThrowableQueue(flow_control=FlowControlEvent())
+        loop_task = asyncio.ensure_future(f.runtime.run(SimpleNamespace(channel=SimpleNamespace(queue=queue))))
+        f.runtime.intake.put(1, [(None, [SimpleNamespace(topic=s.topic, partition=s.partition, offset=s.offset,
+                                                          key=s.key, value=s.value, timestamp=s.timestamp_ms)
+                                         for s in sources])])
+        for _ in range(200):
+            if _replies(f):
+                break
+            await asyncio.sleep(0.01)
+        outcome["replies"] = dict(_replies(f))
+
+        async def more_to_do() -> tuple[bool, bool]:
+            return True, False  # as after a step that applied records: the loop takes again at once
+
+        f.runtime.step = more_to_do  # type: ignore[method-assign]
+        await asyncio.sleep(0.02)
+        await f.runtime.before_stop()
+        await asyncio.sleep(0.05)  # the loop must let this run
+        outcome["other tasks run"] = True
+        queue._throw(StopAsyncIteration())  # Actor.cancel
+        try:
+            await asyncio.wait_for(loop_task, 2.0)
+        except StopAsyncIteration:
+            outcome["stopped"] = True
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert outcome == {"replies": {"T-1": 1}, "other tasks run": True, "stopped": True}
