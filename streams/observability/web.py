@@ -62,26 +62,48 @@ def install(ctx: WebContext) -> WebContext:
         registry.register(collector)
         ctx.lag_collector = collector
 
-        stop = asyncio.Event()
-        done = asyncio.Event()
+        sampler = StoppableTask(lambda stop: sample_forever(
+            ctx.bootstrap, [ctx.settings.app_id], collector, interval, app_topics=topics.GROUP_INPUTS, stop=stop))
 
         @app.task
         async def partd_lag_sampler() -> None:
-            try:
-                await sample_forever(ctx.bootstrap, [ctx.settings.app_id], collector, interval,
-                                     app_topics=topics.GROUP_INPUTS, stop=stop)
-            finally:
-                done.set()
+            await sampler.run()
 
         async def stop_sampler(sender: Any, **kwargs: Any) -> None:
-            stop.set()  # close the sampler's consumers before Faust closes the loop
-            try:
-                await asyncio.wait_for(done.wait(), 5.0)
-            except asyncio.TimeoutError:
-                log.warning("lag sampler did not stop in 5 s")
+            await sampler.stop()  # close the sampler's consumers before Faust closes the loop
 
         app.on_before_shutdown.connect(stop_sampler)
     return ctx
+
+
+class StoppableTask:
+    """An app task that stops on request: :meth:`stop` sets its ``stop`` event and waits (at most
+    ``timeout`` s) for it to end. Faust starts app tasks only once table recovery has completed, so
+    a worker stopped during recovery never ran it: then there is nothing to wait for (a clean stop
+    logs no warning)."""
+
+    def __init__(self, work: Callable[[asyncio.Event], Any], timeout: float = 5.0) -> None:
+        self.work = work
+        self.timeout = timeout
+        self._stop = asyncio.Event()
+        self._started = False
+        self._done = asyncio.Event()
+
+    async def run(self) -> None:
+        self._started = True
+        try:
+            await self.work(self._stop)
+        finally:
+            self._done.set()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if not self._started:
+            return  # never started (stopped before Faust's app tasks ran); if it starts now it ends at once
+        try:
+            await asyncio.wait_for(self._done.wait(), self.timeout)
+        except asyncio.TimeoutError:
+            log.warning("lag sampler did not stop in %g s", self.timeout)
 
 
 def _install_rebalance_metrics(ctx: WebContext) -> None:
