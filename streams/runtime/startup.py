@@ -63,7 +63,7 @@ DETAIL_LOGGERS = ("faust", "mode", "aiokafka", "kafka")
 #: birth dates) at DEBUG: kept at INFO even when PARTD_LOG_LEVEL=debug (docs/security.md).
 RECORD_DUMPING_LOGGERS = (
     "aiokafka.conn", "aiokafka.producer.producer", "faust.topics", "faust.transport.consumer",
-    "faust.transport.drivers.aiokafka",
+    "faust.transport.drivers.aiokafka", "faust.partd.consumer",
 )
 
 

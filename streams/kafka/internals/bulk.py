@@ -34,6 +34,7 @@ are Faust's, unchanged. The member topics are subscribed by the
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any, AsyncIterator, Protocol
 
@@ -52,6 +53,10 @@ class Sink(Protocol):
 class BulkConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, handing the records of :attr:`bulk_topics` to :attr:`sink` (module doc)."""
 
+    #: Faust's own lines stay with Faust's (shown at PARTD_LOG_LEVEL=debug), and, as Faust's consumer logs whole
+    #: records at DEBUG ("DROPPED MESSAGE ROFF"), never below INFO (startup.RECORD_DUMPING_LOGGERS). A name of
+    #: its own: mode gives a subclass its module's logger unless the class names one no service has used.
+    logger = logging.getLogger("faust.partd.consumer")
     bulk_topics: frozenset[str] = frozenset()
     sink: Sink | None = None
     #: records handed over in bulk (a counter for tests and metrics)
