@@ -420,6 +420,7 @@ async def offered_load(bootstrap: str, serde: Any, txs: list[tuple[bytes, dict[s
     await consumer.start()
     await producer.start()
     latencies: list[float] = []
+    sent_at: list[int] = []  # the transaction's timestamp (ms) of each latency
     stop = asyncio.Event()
 
     async def tail() -> None:
@@ -430,6 +431,7 @@ async def offered_load(bootstrap: str, serde: Any, txs: list[tuple[bytes, dict[s
                 for (rec, _), m in zip(serde.decode_many(topics.TRR_REPLIES, [m.value for m in msgs]), msgs):
                     if rec is not None and rec.get("plan_tracking_id") in wanted:
                         latencies.append(now_ms - m.timestamp)
+                        sent_at.append(m.timestamp)
             if stop.is_set() and time.monotonic() > drain_deadline:
                 return
 
@@ -468,6 +470,12 @@ async def offered_load(bootstrap: str, serde: Any, txs: list[tuple[bytes, dict[s
         out.update({"latency_ms_p50": round(percentile(ordered, 0.50), 1),
                     "latency_ms_p99": round(percentile(ordered, 0.99), 1),
                     "latency_ms_max": round(ordered[-1], 1)})
+        # p99 per 10 s of sending (does the latency stay level, or grow with the log?)
+        first = min(sent_at)
+        windows: dict[int, list[float]] = {}
+        for ts, ms in zip(sent_at, latencies):
+            windows.setdefault(int((ts - first) // 10_000), []).append(ms)
+        out["latency_ms_p99_per_10s"] = [round(percentile(sorted(w), 0.99), 1) for _, w in sorted(windows.items())]
     return out
 
 
@@ -965,6 +973,9 @@ def _table(res: dict[str, Any]) -> str:
         rows.append((f"reply latency at {res['latency_offered_per_s']:,.0f} tx/s: p50 / p99 / max",
                      f"{res['latency_ms_p50']:,.1f} / {res['latency_ms_p99']:,.1f} / {res['latency_ms_max']:,.1f} ms "
                      f"({res['latency_replies']:,} of {res['latency_transactions']:,} answered)"))
+        if res.get("latency_ms_p99_per_10s"):
+            rows.append(("  p99 per 10 s of sending", " / ".join(f"{ms:,.0f}" for ms in res["latency_ms_p99_per_10s"])
+                         + " ms"))
     rows += [("ratio processor / raw baseline", f"{res['ratio']:.3f}"),
             ("replies complete (1 per transaction)", f"{res['replies_complete']} ({res['dead_letters']} dead letters)"),
             (f"annual cycle, {res['cycle_members']:,} members, 1 worker",

@@ -52,6 +52,8 @@ def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     # issue 26: latency of a steady load at half the measured rate; every transaction answered
     assert res["latency_replies"] == res["latency_transactions"] > 0
     assert 0 < res["latency_ms_p50"] <= res["latency_ms_p99"] <= res["latency_ms_max"]
+    windows = res["latency_ms_p99_per_10s"]  # one p99 per 10 s of sending, none above the whole run's max
+    assert windows and all(0 <= ms <= res["latency_ms_max"] for ms in windows)
     assert "reply latency at" in done.stdout
     # issue 15: sizes measured, the whole changelog restored on an empty disk, only the new records on the same
     # disk, and the restored states answer the probe transactions (TC 72 -> 204) in both cases
