@@ -62,7 +62,7 @@ def install(ctx: WebContext) -> WebContext:
         registry.register(collector)
         ctx.lag_collector = collector
 
-        sampler = StoppableTask(lambda stop: sample_forever(
+        sampler = StoppableTask("lag sampler", lambda stop: sample_forever(
             ctx.bootstrap, [ctx.settings.app_id], collector, interval, app_topics=topics.GROUP_INPUTS, stop=stop))
 
         @app.task
@@ -82,7 +82,8 @@ class StoppableTask:
     a worker stopped during recovery never ran it: then there is nothing to wait for (a clean stop
     logs no warning)."""
 
-    def __init__(self, work: Callable[[asyncio.Event], Any], timeout: float = 5.0) -> None:
+    def __init__(self, name: str, work: Callable[[asyncio.Event], Any], timeout: float = 5.0) -> None:
+        self.name = name
         self.work = work
         self.timeout = timeout
         self._stop = asyncio.Event()
@@ -103,7 +104,7 @@ class StoppableTask:
         try:
             await asyncio.wait_for(self._done.wait(), self.timeout)
         except asyncio.TimeoutError:
-            log.warning("lag sampler did not stop in %g s", self.timeout)
+            log.warning("%s did not stop in %g s", self.name, self.timeout)
 
 
 def _install_rebalance_metrics(ctx: WebContext) -> None:

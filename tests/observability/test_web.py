@@ -24,7 +24,7 @@ def test_a_task_faust_never_started_stops_at_once_without_a_warning(caplog: pyte
     # (a clean-clone CI run logged "lag sampler did not stop in 5 s" there, after waiting 5 s).
     async def main() -> tuple[float, list[str]]:
         seen: list[str] = []
-        task = StoppableTask(lambda stop: _sampling(stop, seen), timeout=5.0)
+        task = StoppableTask("lag sampler", lambda stop: _sampling(stop, seen), timeout=5.0)
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         await task.stop()
@@ -42,7 +42,7 @@ def test_a_task_faust_never_started_stops_at_once_without_a_warning(caplog: pyte
 def test_a_running_task_is_waited_for_and_closes(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> list[str]:
         seen: list[str] = []
-        task = StoppableTask(lambda stop: _sampling(stop, seen), timeout=5.0)
+        task = StoppableTask("lag sampler", lambda stop: _sampling(stop, seen), timeout=5.0)
         running = asyncio.ensure_future(task.run())
         while not seen:
             await asyncio.sleep(0.005)
@@ -61,7 +61,7 @@ def test_a_task_that_does_not_stop_is_reported_once(caplog: pytest.LogCaptureFix
         await asyncio.sleep(10)
 
     async def main() -> None:
-        task = StoppableTask(stubborn, timeout=0.05)
+        task = StoppableTask("lag sampler", stubborn, timeout=0.05)
         running = asyncio.ensure_future(task.run())
         await asyncio.sleep(0)
         await task.stop()

@@ -123,11 +123,7 @@ def fetch_position(app: faust.App, topic: str, partition: int) -> int | None:
     a position at them means they are still to be fetched or handed over.
     Read from the consumer thread's state without a call: one attribute read.
     """
-    try:
-        consumer = app.consumer._thread._ensure_consumer()
-        state = consumer._subscription.subscription.assignment.state_value(TP(topic, partition))
-    except Exception:  # noqa: BLE001 - no consumer, subscription or assignment (a rebalance)
-        return None
+    state = _partition_state(app, topic, partition)
     if state is None or not state.has_valid_position:
         return None
     return int(state.position)
@@ -140,12 +136,18 @@ def highwater(app: faust.App, topic: str, partition: int) -> int | None:
     ``Consumer.highwater`` returns through three layers of Faust and aiokafka calls: the ordering
     asks for it several times per step and input).
     """
+    state = _partition_state(app, topic, partition)
+    return None if state is None else state.highwater
+
+
+def _partition_state(app: faust.App, topic: str, partition: int) -> Any | None:
+    """aiokafka's state of an assigned partition (its position and high-water mark), read from the consumer
+    thread's subscription without a call; None with no consumer, subscription or assignment (a rebalance)."""
     try:
-        state = app.consumer._thread._ensure_consumer()._subscription.subscription.assignment.state_value(
+        return app.consumer._thread._ensure_consumer()._subscription.subscription.assignment.state_value(
             TP(topic, partition))
     except Exception:  # noqa: BLE001 - no consumer, subscription or assignment (a rebalance)
         return None
-    return None if state is None else state.highwater
 
 
 # ---------------------------------------------------------------- table partitions
