@@ -23,7 +23,8 @@ count (1, and 2 with ``--workers 2``) a *round*:
    partition reported and all outputs are out; ``cycle_seconds`` = load
    (2 + 3) + benchmark + reassignment;
 6. (round 1) *latency*: a steady offered load of TC 72 (4Rx update) transactions
-   at half the processor's measured events/s for ``--latency-seconds`` (60 s), and
+   at half the processor's measured events/s (or ``--latency-rate``) for ``--latency-seconds`` (60 s),
+   sent by a producer with Kafka 4's default ``linger.ms`` (5 ms), and
    the p50 / p99 / max from a transaction's record timestamp (set when it is
    sent) to the moment its reply is read from ``trr-replies`` by a consumer
    tailing it (a reply carries its input's timestamp, so the reply's own
@@ -32,8 +33,9 @@ count (1, and 2 with ``--workers 2``) a *round*:
 Peak RSS comes from ``/proc/PID/status`` (VmHWM of each worker; the broker's
 VmRSS sampled during the round, its VmHWM over the whole run). CPU seconds per
 phase come from ``/proc/PID/stat``. ``--profile DIR`` runs py-spy on the
-(first) worker during the stream and the cycle of round 1 and prints the hot
-spots. No figure is asserted anywhere: ``--quick`` only proves the harness.
+(first) worker during the reference load, the stream, the cycle and the latency
+phase of round 1 (``worker-PHASE-1w.txt``) and prints the hot spots. No figure
+is asserted anywhere: ``--quick`` only proves the harness.
 """
 from __future__ import annotations
 
@@ -72,6 +74,10 @@ BENCH_OUTPUTS = ("trr-replies", "beneficiary-notices", "plan-notices", "state-re
                  "lis-benchmarks", "dead-letters", "state-responses")
 UTC = dt.timezone.utc
 LATENCY_SECONDS = 60.0
+#: The offered load's producer waits this long to fill a batch: the Java client's default since Kafka 4.0
+#: (KIP-1030; aiokafka's is 0). Each record its own batch made Tansu, which lists every stored batch of a
+#: partition on each fetch, cost more with every second of the measurement (docs/benchmarks.md, "latency").
+OFFERED_LINGER_MS = 5
 
 
 def _say(msg: str) -> None:
@@ -416,7 +422,7 @@ async def offered_load(bootstrap: str, serde: Any, txs: list[tuple[bytes, dict[s
     encoded = [(k, serde.encode(topics.ENROLLMENT_REQUESTS, v)) for k, v in txs]
     wanted = {v["tracking_id"] for _, v in txs}
     consumer = clients.consumer(bootstrap, group_id=None, fetch_max_wait_ms=5, enable_auto_commit=False)
-    producer = clients.producer(bootstrap, linger_ms=0, acks=1)
+    producer = clients.producer(bootstrap, linger_ms=OFFERED_LINGER_MS, acks=1)
     await consumer.start()
     await producer.start()
     latencies: list[float] = []
@@ -834,12 +840,15 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             r["startup_and_plans_seconds"] = round(time.monotonic() - t0, 3)
             # what the plans caused (plan-level notices): not the member inputs' (the Quix line compares those)
             by_plans = asyncio.run(_topic_counts(bootstrap, BENCH_OUTPUTS))
+            spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-reference-{workers}w.txt") if args.profile else None
             cpu = CpuMeter(pids).start()
             t0 = time.monotonic()
             asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
             _watched(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout), procs)
             r["reference_seconds"] = round(time.monotonic() - t0, 3)
             r["reference_cpu"] = cpu.stop()
+            if spy:
+                profiles["reference"] = spy.stop()
             _alive(procs)
 
             # 3. the enrollment + LIS stream
@@ -901,12 +910,15 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             r["cycle_members_per_s"] = round(r["cycle_members"] / r["cycle_seconds"], 1)
             # 6. (round 1) latency at half the measured throughput
             if baseline and args.latency_seconds > 0:
-                rate = max(1.0, r["processor_events_per_s"] / 2)
+                rate = args.latency_rate or max(1.0, r["processor_events_per_s"] / 2)
                 txs = latency_transactions(pop, max(1, int(rate * args.latency_seconds)))
                 _say(f"  latency: {len(txs):,} TC 72 at {rate:,.0f}/s for {args.latency_seconds:g} s ...")
+                spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-latency-{workers}w.txt") if args.profile else None
                 cpu = CpuMeter(pids).start()
                 r.update(_watched(offered_load(bootstrap, serde, txs, rate, timeout=60 + args.latency_seconds), procs))
                 r["latency_cpu"] = cpu.stop()
+                if spy:
+                    profiles["latency"] = spy.stop()
                 _alive(procs)
             hwm = [_status_kb(w.pid, "VmHWM") for w in procs if w.pid]
             r["worker_peak_rss_mb"] = round(max((k or 0) for k in hwm) / 1024, 1)
@@ -1018,6 +1030,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
         if args.latency_seconds == LATENCY_SECONDS:
             args.latency_seconds = 3.0
     args.partitions = args.partitions or settings.partitions
+    if args.latency_rate is not None and not args.latency_rate > 0:
+        raise SystemExit(f"partd: error: --latency-rate must be a number of transactions a second above 0, "
+                         f"not {args.latency_rate:g}")
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="partd-bench-"))
@@ -1117,4 +1132,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--latency-seconds", type=float, default=LATENCY_SECONDS, metavar="S",
                    help=f"offered load at half the measured throughput for S seconds, for the reply latency "
                         f"(default {LATENCY_SECONDS:g}; --quick: 3; 0 skips it)")
+    p.add_argument("--latency-rate", type=float, default=None, metavar="TX_PER_S",
+                   help="offer the latency load at this rate instead of half the measured throughput "
+                        "(a latency at a stated rate, comparable between runs)")
     p.set_defaults(func=cmd_bench)

@@ -29,11 +29,23 @@ def test_generator_is_reproducible_and_valid() -> None:
     assert is_valid_mbi(mbi_for(0)) and is_valid_mbi(mbi_for(10**12))
 
 
+LATENCY_RATE = 40
+
+
+def test_bench_refuses_a_latency_rate_that_is_not_above_zero(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "bench", "--quick", "--latency-rate", "0"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "partd: error: --latency-rate must be a number of transactions a second above 0, not 0"]
+
+
 @pytest.mark.integration
 def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}  # the embedded broker
-    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "bench", "--quick", "--json", str(out)],
+    done = subprocess.run([sys.executable, "-m", "streams.tools.cli", "bench", "--quick", "--json", str(out),
+                           "--latency-rate", str(LATENCY_RATE)],
                           capture_output=True, text=True, env=env, timeout=540, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     res = json.loads(out.read_text())
@@ -51,6 +63,8 @@ def test_bench_quick_writes_the_json(tmp_path: Path) -> None:
     assert "Quix Streams running partd's rules" in done.stdout and "ratio processor / Quix" in done.stdout
     # issue 26: latency of a steady load at half the measured rate; every transaction answered
     assert res["latency_replies"] == res["latency_transactions"] > 0
+    # offered at the rate asked for (--latency-rate), for the 3 s of --quick
+    assert res["latency_offered_per_s"] == LATENCY_RATE and res["latency_transactions"] == LATENCY_RATE * 3
     assert 0 < res["latency_ms_p50"] <= res["latency_ms_p99"] <= res["latency_ms_max"]
     windows = res["latency_ms_p99_per_10s"]  # one p99 per 10 s of sending, none above the whole run's max
     assert windows and all(0 <= ms <= res["latency_ms_max"] for ms in windows)
