@@ -61,6 +61,21 @@ def test_apply_hands_state_and_outputs_over_before_the_offsets_count_as_processe
     assert [(e[0], e[1]) for e in stored.outbox] == [(BENE, 0), (ENROLL, 0), (ENROLL, 1)]
 
 
+def test_apply_reads_the_batch_members_in_one_multi_get_each_key_once() -> None:
+    f = Fakes()
+    task = _open(f)
+    other = "1EG4TE5MK74"
+    asyncio.run(task.apply([_bene(0), _bene(1, other)]))
+    reads: list[tuple[str, Any]] = []
+    get = f.table.get
+    f.table.get = lambda p, k: reads.append(("get", k)) or get(p, k)  # type: ignore[method-assign]
+    f.table.get_many = lambda p, ks: reads.append(("get_many", list(ks))) or [get(p, k) for k in ks]  # type: ignore[method-assign]
+    asyncio.run(task.apply([_txn(0, "T1"), _txn(1, "T2", other), _txn(2, "T3")]))
+    assert reads == [("get_many", [M.encode(), other.encode()])]
+    # what was read is what the rules saw: both members known (011), the second TC 61 of M a 109
+    assert _trcs(f.sender.outputs("trr-replies")) == [("T1", "011"), ("T2", "011"), ("T3", "109")]
+
+
 def test_after_the_commit_the_member_is_stored_without_its_outbox() -> None:
     f = Fakes()
     task = _open(f)
