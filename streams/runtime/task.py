@@ -43,6 +43,11 @@ from streams.runtime.rules import MissRecorder, Reference, Result, apply_batch
 
 log = logging.getLogger(__name__)
 
+#: The values written since the last commit that a task keeps for the commit's strip (the rest are read back):
+#: a stream's 2 s between commits at 1,000,000 members is ~3 MB a partition; a cycle scan writing a whole
+#: partition is not held (holding every value cost ~54 MB at 200,000 members, docs/benchmarks.md)
+HELD_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -68,9 +73,12 @@ class PartitionTask:
         self.cursor_written: dict[int, int] = dict(cursor)  # cycle-commands partition -> next offset not applied
         self.cursor_durable: dict[int, int] = dict(cursor)  # ... as of the last flush (the last commit)
         self.unknown: set[bytes] = set()  # keys written with no member since the last commit
-        #: keys written with outbox entries since the last commit (keys only: holding the values written instead
-        #: saved a multi-get per commit but held ~50 MB more at 200,000 members, docs/benchmarks.md)
+        #: keys written with outbox entries since the last commit
         self.outboxed: set[bytes] = set()
+        #: ... and, up to :data:`HELD_BYTES`, the value each was written with (what the database holds): the commit
+        #: strips those without reading them back; the others it reads in one multi-get
+        self.held: dict[bytes, bytes] = {}
+        self._held_bytes = 0
         self.closed = False
 
     # ------------------------------------------------------------------ open / close
@@ -208,23 +216,34 @@ class PartitionTask:
         totals: dict[str, int] = {}
         writes: list[tuple[bytes, st.Stored | None]] = []
         sends: list[tuple[str, bytes, bytes, int | None]] = []
+        # the chunk's outputs: counted in the metrics and the summary once a chunk, not once a member
+        counted: list[Any] = []  # computed now
+        summed: list[Any] = []  # computed now, or sent again from an outbox (decoded for the summary)
+
+        def count() -> None:
+            for name, c in cycle.summarize(summed).items():
+                totals[name] = totals.get(name, 0) + c
+            ctx.metrics.outputs(counted)
+
         n = 0
         for key, new, outputs, records in scan:
             if new is not None:
                 writes.append((key, new))
-            sends.extend((t, k.encode("utf-8"), v, item.timestamp_ms) for t, k, v in records)
-            for name, count in cycle.summarize(outputs or cycle.decoded(ctx.serde, records)).items():
-                totals[name] = totals.get(name, 0) + count
-            ctx.metrics.outputs(outputs)
+            if records:
+                sends.extend((t, k.encode("utf-8"), v, item.timestamp_ms) for t, k, v in records)
+                summed.extend(outputs or cycle.decoded(ctx.serde, records))
+                counted.extend(outputs)
             n += 1
             if n % cycle.SCAN_CHUNK == 0:
                 await self._write(writes, item.timestamp_ms)
                 await ctx.sender.append(sends)
                 await ctx.sender.submit()
-                writes, sends = [], []
+                count()
+                writes, sends, counted, summed = [], [], [], []
                 await asyncio.sleep(0)  # heartbeats between chunks
         await self._write(writes, item.timestamp_ms)
         await ctx.sender.append(sends)
+        count()
         return {"summary": totals}
 
     # ------------------------------------------------------------------ state writes
@@ -234,13 +253,18 @@ class PartitionTask:
         for key, stored in writes:
             if stored is None:
                 items.append((key, None))
+                self._hold(key, None)
                 continue
             st.trim(stored, self._committed)
             if stored.member is None:
                 self.unknown.add(key)
+            value = st.encode(stored)
             if stored.outbox:
                 self.outboxed.add(key)
-            items.append((key, st.encode(stored)))
+                self._hold(key, value)
+            else:
+                self._hold(key, None)
+            items.append((key, value))
         if items:
             await self._put(items, ts)
 
@@ -283,16 +307,31 @@ class PartitionTask:
         self._strip_outboxes()
         await self._sweep_unknown()
 
+    def _hold(self, key: bytes, value: bytes | None) -> None:
+        """Note the value ``key`` was just written with (None: nothing to strip at the commit), within
+        :data:`HELD_BYTES`; a key over the budget is read back at the commit."""
+        old = self.held.pop(key, None)
+        if old is not None:
+            self._held_bytes -= len(old)
+        if value is not None and self._held_bytes + len(value) <= HELD_BYTES:
+            self.held[key] = value
+            self._held_bytes += len(value)
+
     def _strip_outboxes(self) -> None:
         """Rewrite, in this worker's database only, the keys written since the last commit without the
         outbox entries it covered (state.py: a member at rest carries no outbox; the changelog keeps the
         value as sent, which a successor may need after a crash)."""
         keys = list(self.outboxed)
+        held, self.held, self._held_bytes = self.held, {}, 0
         if not keys:
             return
+        unheld = [k for k in keys if k not in held]
+        if unheld:
+            held.update(zip(unheld, self.ctx.table.get_many(self.partition, unheld)))
         left: set[bytes] = set()
         items = []
-        for key, raw in zip(keys, self.ctx.table.get_many(self.partition, keys)):
+        for key in keys:
+            raw = held[key]
             trimmed = st.trim_raw(raw, self._committed)
             if trimmed is not None:
                 items.append((key, trimmed))

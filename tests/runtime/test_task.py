@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from streams import topics
 from streams.runtime import state as st
 from streams.runtime.deadletters import Source
+from streams.runtime import task as task_module
 from streams.runtime.task import PartitionTask
 from streams.tools import sample
 from tests.runtime.fakes import CHANGELOG, SERDE, Fakes, encode
@@ -85,6 +88,27 @@ def test_after_the_commit_the_member_is_stored_without_its_outbox() -> None:
     raw = f.table.get(0, M.encode())
     assert not st.has_outbox(raw) and st.member_of(raw) is not None
     assert task.prepare_commit().offsets == {}  # nothing new to commit
+
+
+@pytest.mark.parametrize("held_bytes", [task_module.HELD_BYTES, 0])
+def test_the_commit_strips_what_it_holds_without_reading_it_back(held_bytes: int, monkeypatch: Any) -> None:
+    """Values written since the last commit are kept for its strip up to HELD_BYTES; beyond, they are read back
+    in one multi-get. Either way the database ends up with the same bytes."""
+    monkeypatch.setattr(task_module, "HELD_BYTES", held_bytes)
+    other = "1EG4TE5MK74"
+    f = Fakes()
+    task = _open(f)
+    asyncio.run(task.apply([_bene(0), _bene(1, other), _txn(0, "T1"), _txn(1, "T2", other)]))
+    asyncio.run(task.apply([_txn(2, "T3")]))  # M written again: the value held is the newer one
+    written = {k: f.table.get(0, k) for k in (M.encode(), other.encode())}
+    reads: list[list[bytes]] = []
+    get_many = f.table.get_many
+    f.table.get_many = lambda p, ks: reads.append(list(ks)) or get_many(p, ks)  # type: ignore[method-assign]
+    asyncio.run(f.runtime.checkpoint.commit([task]))
+    assert [sorted(r) for r in reads] == ([] if held_bytes else [sorted([M.encode(), other.encode()])])
+    for key, raw in written.items():  # what the strip wrote: the value written, without the outbox
+        assert f.table.get(0, key) == raw.partition(st.SEPARATOR)[0]
+    assert task.held == {} and task.outboxed == set()
 
 
 def test_a_refused_commit_keeps_the_outbox_for_the_next_owner() -> None:
