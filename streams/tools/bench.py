@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import math
@@ -54,6 +55,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -789,6 +791,20 @@ class PySpy:
         return self.out
 
 
+@contextlib.contextmanager
+def spied(args: argparse.Namespace, pid: int, phase: str, workers: int, profiles: dict[str, Path]) -> Iterator[None]:
+    """With ``--profile DIR``: py-spy on ``pid`` for the ``with`` block, into ``DIR/worker-PHASE-Nw.txt``
+    (noted in ``profiles[phase]``); without it, nothing."""
+    if not args.profile:
+        yield
+        return
+    spy = PySpy(pid, Path(args.profile) / f"worker-{phase}-{workers}w.txt")
+    try:
+        yield
+    finally:
+        profiles[phase] = spy.stop()
+
+
 def profile_summary(path: Path, top: int = 25) -> list[tuple[str, float, float]]:
     """``(frame, inclusive %, self %)`` from py-spy's collapsed stacks, by inclusive share."""
     incl: Counter[str] = Counter()
@@ -840,28 +856,24 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             r["startup_and_plans_seconds"] = round(time.monotonic() - t0, 3)
             # what the plans caused (plan-level notices): not the member inputs' (the Quix line compares those)
             by_plans = asyncio.run(_topic_counts(bootstrap, BENCH_OUTPUTS))
-            spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-reference-{workers}w.txt") if args.profile else None
-            cpu = CpuMeter(pids).start()
-            t0 = time.monotonic()
-            asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
-            _watched(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout), procs)
-            r["reference_seconds"] = round(time.monotonic() - t0, 3)
-            r["reference_cpu"] = cpu.stop()
-            if spy:
-                profiles["reference"] = spy.stop()
+            with spied(args, procs[0].pid, "reference", workers, profiles):
+                cpu = CpuMeter(pids).start()
+                t0 = time.monotonic()
+                asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
+                _watched(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout), procs)
+                r["reference_seconds"] = round(time.monotonic() - t0, 3)
+                r["reference_cpu"] = cpu.stop()
             _alive(procs)
 
             # 3. the enrollment + LIS stream
-            spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-stream-{workers}w.txt") if args.profile else None
             act = {t: encoded[t] for t in ("enrollment-requests", "lis-status-changes")}
             n_events = sum(len(v) for v in act.values())
-            cpu = CpuMeter(pids).start()
-            timed = _watched(timed_stream(bootstrap, group, act, timeout), procs)
+            with spied(args, procs[0].pid, "stream", workers, profiles):
+                cpu = CpuMeter(pids).start()
+                timed = _watched(timed_stream(bootstrap, group, act, timeout), procs)
+                r["stream_cpu"] = cpu.stop()
             produce_s = timed["produce_seconds"]
             r["stream_consumed_seconds"] = round(timed["consumed_seconds"], 3)
-            r["stream_cpu"] = cpu.stop()
-            if spy:
-                profiles["stream"] = spy.stop()
             _alive(procs)
             check = asyncio.run(check_replies(bootstrap, serde, {e["mbi"] for e in pop.enrollments}))
             written = asyncio.run(_topic_counts(bootstrap, BENCH_OUTPUTS))  # every output of the load so far
@@ -891,14 +903,13 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                     r["quix_same_rules_cpu"] = cpu.stop()
 
             # 5. the annual cycle
-            spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-cycle-{workers}w.txt") if args.profile else None
-            cpu = CpuMeter(pids).start()
-            bm = _watched(run_cycle_step(bootstrap, serde, group, "CALCULATE_BENCHMARKS", pop.year, 0, timeout), procs)
-            ra = _watched(run_cycle_step(bootstrap, serde, group, "REASSIGNMENT_RUN", pop.year, args.seed, timeout),
-                          procs)
-            r["cycle_cpu"] = cpu.stop()
-            if spy:
-                profiles["cycle"] = spy.stop()
+            with spied(args, procs[0].pid, "cycle", workers, profiles):
+                cpu = CpuMeter(pids).start()
+                bm = _watched(run_cycle_step(bootstrap, serde, group, "CALCULATE_BENCHMARKS", pop.year, 0, timeout),
+                              procs)
+                ra = _watched(run_cycle_step(bootstrap, serde, group, "REASSIGNMENT_RUN", pop.year, args.seed,
+                                             timeout), procs)
+                r["cycle_cpu"] = cpu.stop()
             _alive(procs)
             r.update({
                 "cycle_members": len(pop.beneficiaries),
@@ -913,12 +924,11 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                 rate = args.latency_rate or max(1.0, r["processor_events_per_s"] / 2)
                 txs = latency_transactions(pop, max(1, int(rate * args.latency_seconds)))
                 _say(f"  latency: {len(txs):,} TC 72 at {rate:,.0f}/s for {args.latency_seconds:g} s ...")
-                spy = PySpy(procs[0].pid, Path(args.profile) / f"worker-latency-{workers}w.txt") if args.profile else None
-                cpu = CpuMeter(pids).start()
-                r.update(_watched(offered_load(bootstrap, serde, txs, rate, timeout=60 + args.latency_seconds), procs))
-                r["latency_cpu"] = cpu.stop()
-                if spy:
-                    profiles["latency"] = spy.stop()
+                with spied(args, procs[0].pid, "latency", workers, profiles):
+                    cpu = CpuMeter(pids).start()
+                    r.update(_watched(offered_load(bootstrap, serde, txs, rate, timeout=60 + args.latency_seconds),
+                                      procs))
+                    r["latency_cpu"] = cpu.stop()
                 _alive(procs)
             hwm = [_status_kb(w.pid, "VmHWM") for w in procs if w.pid]
             r["worker_peak_rss_mb"] = round(max((k or 0) for k in hwm) / 1024, 1)
@@ -1120,7 +1130,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="tiny population: proves the harness works (CI)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the results as a JSON object")
-    p.add_argument("--profile", default=None, metavar="DIR", help="py-spy the worker (stream and cycle), print hot spots")
+    p.add_argument("--profile", default=None, metavar="DIR", help="py-spy the worker (reference load, stream, cycle, latency), print hot spots")
     p.add_argument("--reset-topics", action="store_true", help="allow deleting the partd topics on an external cluster")
     p.add_argument("--keep", action="store_true", help="keep the run directory (worker logs, data)")
     p.add_argument("--no-restore", dest="restore", action="store_false",
