@@ -212,7 +212,7 @@ def iter_partition(table: Any, partition: int, partitions: int) -> Iterator[tupl
     """``(key, value)`` of one partition of a raw-bytes table held by this worker, in key order.
 
     RocksDB keeps one database per partition, so this reads just that one
-    (skipping Faust's own offset record). The memory store (unit tests) has no
+    (skipping Faust's own offset record), past the block cache (:func:`store.scan_options`). The memory store (unit tests) has no
     per-partition index, so keys are filtered with the default partitioner of
     the Java and aiokafka clients (murmur2), which is how producers key.
     """
@@ -223,7 +223,7 @@ def iter_partition(table: Any, partition: int, partitions: int) -> Iterator[tupl
         if db is None:
             return
         skip = store.offset_key
-        for key, value in db.items():
+        for key, value in db.items(read_opt=_store.scan_options()):
             if key != skip and value is not None:
                 yield key, value
         return

@@ -10,7 +10,7 @@ from faust.stores.rocksdb import RocksDBOptions
 from faust.types import TP
 
 from streams.kafka.internals import faust_private as fp
-from streams.kafka.internals.store import MIB, Budget, MemberStore, db_options, read_stopped
+from streams.kafka.internals.store import MIB, Budget, MemberStore, db_options, read_stopped, scan_options
 
 PARTITIONS = 4
 PER_PARTITION = 24 * MIB
@@ -42,6 +42,22 @@ def test_memtables_and_cache_stay_within_the_budget_whatever_is_written(tmp_path
     for k in keys[::7]:  # reads go through the one shared cache
         assert dbs[int(k.split(b"-")[0])].get(k) is not None
     assert 0 < budget.cache.get_usage() <= budget.cache_bytes * 1.05
+
+
+def test_a_whole_partition_scan_bypasses_the_shared_cache(tmp_path: Path) -> None:
+    """A cycle command's scan reads every member once: its blocks must not push the stream's members out of the
+    cache. A scan with the default options fills the cache, which shows the test can fail."""
+    budget = Budget(cache_bytes=8 * MIB, write_buffer_bytes=16 * MIB)
+    dbs = [rocksdict.Rdict(str(tmp_path / f"p{p}"), options=db_options(budget)) for p in range(PARTITIONS)]
+    keys = _fill(dbs)
+    for db in dbs:
+        db.flush()
+    before = budget.cache.get_usage()
+    scanned = [k for db in dbs for k, _ in db.items(read_opt=scan_options())]
+    assert scanned == sorted(keys)  # every key, in key order (the partitions' keys sort by partition)
+    assert budget.cache.get_usage() - before < MIB
+    assert sum(1 for db in dbs for _ in db.items()) == len(keys)
+    assert budget.cache.get_usage() - before > 4 * MIB
 
 
 def test_fausts_defaults_keep_everything_in_memtables(tmp_path: Path) -> None:
