@@ -212,7 +212,8 @@ def iter_partition(table: Any, partition: int, partitions: int) -> Iterator[tupl
     """``(key, value)`` of one partition of a raw-bytes table held by this worker, in key order.
 
     RocksDB keeps one database per partition, so this reads just that one
-    (skipping Faust's own offset record), past the block cache (:func:`store.scan_options`). The memory store (unit tests) has no
+    (skipping Faust's own offset record), past the block cache
+    (:func:`store.scan_options`). The memory store (unit tests) has no
     per-partition index, so keys are filtered with the default partitioner of
     the Java and aiokafka clients (murmur2), which is how producers key.
     """

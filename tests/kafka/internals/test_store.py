@@ -60,6 +60,23 @@ def test_a_whole_partition_scan_bypasses_the_shared_cache(tmp_path: Path) -> Non
     assert budget.cache.get_usage() - before > 4 * MIB
 
 
+def test_the_member_tables_partition_scan_is_the_one_past_the_cache(tmp_path: Path) -> None:
+    """What the cycle commands call (``faust_private.iter_partition``) uses :func:`scan_options`: every member of the
+    partition, none of its blocks left in the shared cache."""
+    app = faust.App("t-member-scan", broker="memory://", store="rocksdb://", datadir=str(tmp_path),
+                    **fp.APP_SETTINGS)
+    budget = Budget(cache_bytes=8 * MIB, write_buffer_bytes=16 * MIB)
+    table = fp.member_table(app, "members", partitions=PARTITIONS, budget=budget)
+    rng = random.Random(2)
+    items = [(b"M%07d" % i, rng.randbytes(1024)) for i in range(PER_PARTITION // 1024)]
+    for start in range(0, len(items), 1000):
+        table.data.write(1, items[start:start + 1000])
+    table.data.databases()[1].flush()
+    before = budget.cache.get_usage()
+    assert list(fp.iter_partition(table, 1, PARTITIONS)) == items
+    assert budget.cache.get_usage() - before < MIB
+
+
 def test_fausts_defaults_keep_everything_in_memtables(tmp_path: Path) -> None:
     """What the budget replaces: with faust's RocksDBOptions every write stays in RAM up to 64 MB per partition."""
     dbs = [RocksDBOptions().open(tmp_path / f"p{p}") for p in range(PARTITIONS)]
