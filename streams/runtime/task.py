@@ -106,12 +106,14 @@ class PartitionTask:
         ctx = self.ctx
         decoded = decode_batch(ctx.serde, batch)
         # the batch's members in one multi-get (RocksDB's MultiGet: about a quarter cheaper a key than a get
-        # each at 1,000,000 members, docs/benchmarks.md 2026-12-08); a key read once even if it comes again
-        keys = list(dict.fromkeys(s.key for s, (_, problem) in zip(batch, decoded) if problem is None and s.key))
+        # each at 1,000,000 members, docs/benchmarks.md 2026-12-08), each key once: every key the rules load
+        # (apply_batch loads the key of each record that decoded)
+        keys = list(dict.fromkeys(s.key for s, (_, problem) in zip(batch, decoded)
+                                  if problem is None and s.key is not None))
         raws = dict(zip(keys, ctx.table.get_many(self.partition, keys))) if keys else {}
 
         def load(key: bytes) -> st.Stored | None:
-            return st.decode(raws[key] if key in raws else ctx.table.get(self.partition, key))
+            return st.decode(raws[key])
 
         plans = MissRecorder(ctx.plans.data)
         result = apply_batch(batch, decoded, ctx.serde, load, Reference(plans, self.benchmarks()))
