@@ -160,6 +160,13 @@ class CpuMeter:
         out["wall_s"] = round(wall, 2)
         return out
 
+    @contextlib.contextmanager
+    def into(self, r: dict[str, Any], key: str) -> Iterator[None]:
+        """Measure the ``with`` block: ``r[key]`` = :meth:`stop`'s figures once it has run."""
+        self.start()
+        yield
+        r[key] = self.stop()
+
 
 # ---------------------------------------------------------------- topics
 async def reset_topics(bootstrap: str, partitions: int) -> None:
@@ -856,22 +863,18 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
             r["startup_and_plans_seconds"] = round(time.monotonic() - t0, 3)
             # what the plans caused (plan-level notices): not the member inputs' (the Quix line compares those)
             by_plans = asyncio.run(_topic_counts(bootstrap, BENCH_OUTPUTS))
-            with spied(args, procs[0].pid, "reference", workers, profiles):
-                cpu = CpuMeter(pids).start()
+            with spied(args, procs[0].pid, "reference", workers, profiles), CpuMeter(pids).into(r, "reference_cpu"):
                 t0 = time.monotonic()
                 asyncio.run(produce_fast(bootstrap, {"beneficiary-updates": encoded["beneficiary-updates"]}))
                 _watched(wait_quiet(bootstrap, group, {"beneficiary-updates"}, timeout), procs)
                 r["reference_seconds"] = round(time.monotonic() - t0, 3)
-                r["reference_cpu"] = cpu.stop()
             _alive(procs)
 
             # 3. the enrollment + LIS stream
             act = {t: encoded[t] for t in ("enrollment-requests", "lis-status-changes")}
             n_events = sum(len(v) for v in act.values())
-            with spied(args, procs[0].pid, "stream", workers, profiles):
-                cpu = CpuMeter(pids).start()
+            with spied(args, procs[0].pid, "stream", workers, profiles), CpuMeter(pids).into(r, "stream_cpu"):
                 timed = _watched(timed_stream(bootstrap, group, act, timeout), procs)
-                r["stream_cpu"] = cpu.stop()
             produce_s = timed["produce_seconds"]
             r["stream_consumed_seconds"] = round(timed["consumed_seconds"], 3)
             _alive(procs)
@@ -889,27 +892,22 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
 
             # 4. the raw baseline and a plain Faust agent, same records
             if baseline:
-                cpu = CpuMeter(pids).start()
-                r.update(asyncio.run(passthrough(bootstrap, tuple(act), n_events)))
-                r["baseline_cpu"] = cpu.stop()
+                with CpuMeter(pids).into(r, "baseline_cpu"):
+                    r.update(asyncio.run(passthrough(bootstrap, tuple(act), n_events)))
                 if args.faust_baseline:
-                    cpu = CpuMeter(pids).start()
-                    r.update(faust_passthrough(bootstrap, tuple(act), n_events, run_dir, timeout))
-                    r["faust_passthrough_cpu"] = cpu.stop()
+                    with CpuMeter(pids).into(r, "faust_passthrough_cpu"):
+                        r.update(faust_passthrough(bootstrap, tuple(act), n_events, run_dir, timeout))
                 if args.quix_baseline:
-                    cpu = CpuMeter(pids).start()
                     member_outputs = sum(written.values()) - sum(by_plans.values())
-                    r.update(quix_same_rules(bootstrap, pop, args, member_outputs, n_events, run_dir, timeout))
-                    r["quix_same_rules_cpu"] = cpu.stop()
+                    with CpuMeter(pids).into(r, "quix_same_rules_cpu"):
+                        r.update(quix_same_rules(bootstrap, pop, args, member_outputs, n_events, run_dir, timeout))
 
             # 5. the annual cycle
-            with spied(args, procs[0].pid, "cycle", workers, profiles):
-                cpu = CpuMeter(pids).start()
+            with spied(args, procs[0].pid, "cycle", workers, profiles), CpuMeter(pids).into(r, "cycle_cpu"):
                 bm = _watched(run_cycle_step(bootstrap, serde, group, "CALCULATE_BENCHMARKS", pop.year, 0, timeout),
                               procs)
                 ra = _watched(run_cycle_step(bootstrap, serde, group, "REASSIGNMENT_RUN", pop.year, args.seed,
                                              timeout), procs)
-                r["cycle_cpu"] = cpu.stop()
             _alive(procs)
             r.update({
                 "cycle_members": len(pop.beneficiaries),
@@ -924,11 +922,9 @@ def run_round(bootstrap: str, broker_pid: int | None, workers: int, pop: Any, en
                 rate = args.latency_rate or max(1.0, r["processor_events_per_s"] / 2)
                 txs = latency_transactions(pop, max(1, int(rate * args.latency_seconds)))
                 _say(f"  latency: {len(txs):,} TC 72 at {rate:,.0f}/s for {args.latency_seconds:g} s ...")
-                with spied(args, procs[0].pid, "latency", workers, profiles):
-                    cpu = CpuMeter(pids).start()
+                with spied(args, procs[0].pid, "latency", workers, profiles), CpuMeter(pids).into(r, "latency_cpu"):
                     r.update(_watched(offered_load(bootstrap, serde, txs, rate, timeout=60 + args.latency_seconds),
                                       procs))
-                    r["latency_cpu"] = cpu.stop()
                 _alive(procs)
             hwm = [_status_kb(w.pid, "VmHWM") for w in procs if w.pid]
             r["worker_peak_rss_mb"] = round(max((k or 0) for k in hwm) / 1024, 1)
