@@ -90,6 +90,23 @@ def tally_keys(d: Decision, state: MemberState) -> list[str]:
             f"{STATE_TALLY}|{region_state_code(state)}"]
 
 
+#: The key every LIS period of a member state carries (``processors/model.py``: the level of the premium
+#: subsidy). A calculation has nothing for a member with no key of this name anywhere in its state, that is with no
+#: LIS period at all:
+#:
+#: * it counts for no plan (:func:`processors.lis_counts.counted_plan` needs a period with a level above 000
+#:   overlapping the reference month);
+#: * no 121: with no level, what it owes is the plan's premium whatever the benchmark
+#:   (:func:`processors.premium.amounts`), so :func:`processors.premium.benchmark_change` finds nothing changed;
+#: * no PROJECTED_LOSS and no tally: :func:`processors.reassignment.evaluate` moves only a member with an LIS
+#:   period with a level this year and next (seed 001: the reassignment is of LIS enrollees).
+#:
+#: So the shell's scans of a calculation read only the members whose stored value holds this key
+#: (``streams/runtime/cycle.py``, ``CALCULATION_NEEDS``); ``tests/processors/test_preview.py`` checks the three
+#: points above on random member histories.
+CALCULATION_NEEDS = "premium_subsidy_level"
+
+
 def at_calculation(state: MemberState, plans: Mapping[str, PlanState], before: Mapping[int, Mapping[str, Decimal]],
                    after: Mapping[int, Mapping[str, Decimal]], plan_year: int, seed: object,
                    as_of: dt.datetime) -> tuple[StepResult, list[str]]:

@@ -228,10 +228,18 @@ def unpack(items: Iterable[Item]) -> tuple[list[tuple[str, str, bytes]], list[tu
     return sends, dead
 
 
-def members(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, Stored]]:
-    """``(key, stored)`` of a partition's table items that hold a member (the runtime's own keys skipped)."""
+def members(items: Iterable[tuple[bytes, bytes]], having: str | None = None) -> Iterator[tuple[bytes, Stored]]:
+    """``(key, stored)`` of a partition's table items that hold a member (the runtime's own keys skipped).
+
+    ``having``: a key name; a value with no JSON key of that name anywhere is skipped unread (its bytes do not
+    contain the name in double quotes, which is how every JSON encoder writes a key of letters and underscores;
+    the outbox after :data:`SEPARATOR` is base64, without quotes). The test errs one way only: a value with
+    the name elsewhere (in a string) is decoded like any other."""
+    mark = f'"{having}"'.encode() if having is not None else None
     for key, raw in items:
         if key[:1] == b"\x00":
+            continue
+        if mark is not None and mark not in raw:
             continue
         stored = decode(raw)
         if stored is not None and stored.member is not None:

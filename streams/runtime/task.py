@@ -187,7 +187,7 @@ class PartitionTask:
         after = cycle.with_calculation(before, plan["plan_year"], done["benchmarks"])
         await ctx.plans.sync()
         tallies: Counter[str] = Counter()
-        scan = cycle.scan_calculation(plan, self._members(), ctx.plans.data, ctx.serde,
+        scan = cycle.scan_calculation(plan, self._members(plan["command"]), ctx.plans.data, ctx.serde,
                                       cycle.source_name(item), item.offset, before, after, tallies)
         body = await self._send_scan(scan, item)
         key, value = cycle.result_message(cycle.preview_payload(plan), self.partition,
@@ -201,12 +201,13 @@ class PartitionTask:
                  plan["plan_year"], len(done["benchmarks"]))
         return True
 
-    def _members(self) -> Any:
-        return st.members(self.ctx.table.items(self.partition))
+    def _members(self, command: str) -> Any:
+        """The partition's members a scan for ``command`` reads (cycle.scanned_key: a calculation's, LIS members)."""
+        return st.members(self.ctx.table.items(self.partition), having=cycle.scanned_key(command))
 
     async def _scan(self, plan: Mapping[str, Any], item: Source) -> dict[str, Any]:
         ctx = self.ctx
-        members = self._members()
+        members = self._members(plan["command"])
         if plan["command"] == cycle.CALCULATE_BENCHMARKS:
             return {"counts": cycle.partition_counts(plan, members)}
         return await self._send_scan(cycle.scan_partition(plan, members, ctx.plans.data, ctx.serde,

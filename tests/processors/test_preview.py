@@ -88,3 +88,62 @@ def test_counts_per_plan_per_state_and_the_nation():
     again = preview.count_outputs(counts, Y, JULY + dt.timedelta(days=7))
     assert {o.value["notice_id"] for o in again if o.topic == PLAN_NOTICES}.isdisjoint(
         {o.value["notice_id"] for o in out if o.topic == PLAN_NOTICES})
+
+
+# --------------------------------------------------------------------------- CALCULATION_NEEDS
+# Seed 001: "CMS will reassign individuals who are LIS-eligible in 2019, will remain LIS-eligible in 2020";
+# seed 004 (42 CFR 423.780(b)(2)(i)) weights plans by "the number of Part D low-income subsidy eligible
+# individuals enrolled in the plan". A member with no LIS period is in neither, and what it owes is the plan's
+# premium whatever the benchmark: the calculation has nothing for it, so the shell may skip it unread
+# (preview.CALCULATION_NEEDS, streams/runtime/cycle.py).
+
+def _has_key(state) -> bool:
+    import orjson
+
+    return f'"{preview.CALCULATION_NEEDS}"'.encode() in orjson.dumps(state)
+
+
+def test_a_member_without_lis_gets_nothing_at_a_calculation_and_counts_for_no_plan():
+    from processors.lis_counts import counted_plan
+
+    with_lis, without = member(source="A"), member(source="A", level=None)  # S1001-001 at 38.00 > 35.00
+    assert _has_key(with_lis) and not _has_key(without)
+    res, keys = step(with_lis)
+    assert sorted(o.topic for o in res.outputs) == [PLAN_NOTICES, TRR_REPLIES] and keys  # the 121 and the loss
+    assert counted_plan(with_lis, dt.date(Y - 1, 7, 1)) == "S1001-001"
+    for before in ({}, {Y: {"05": Decimal("30.00")}}):
+        res, keys = step(without, before=before)
+        assert res.outputs == [] and keys == []
+    assert counted_plan(without, dt.date(Y - 1, 7, 1)) is None
+
+
+def test_on_random_member_histories_no_state_without_the_key_gets_anything_at_a_calculation():
+    from hypothesis import HealthCheck, given, settings
+
+    from processors.lis_counts import counted_plan
+    from streams.runtime.rules import Reference
+    from tests.processors.test_state_sharing import BENCHMARKS, CATALOG, _chain, member_events
+
+    seen_without: list[int] = []
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(events=member_events())
+    def check(events) -> None:
+        last = {}
+        for state, _ in _chain(events, Reference(CATALOG, BENCHMARKS)):
+            last[state["mbi"]] = state
+        for state in last.values():
+            if _has_key(state):
+                continue
+            seen_without.append(len(state["enrollments"]))
+            for year in (2026, 2027):
+                for before in ({}, {year: {"05": Decimal("30.00")}}):
+                    res, keys = preview.at_calculation(state, CATALOG, before, {year: BENCHMARKS[year]}, year, SEED,
+                                                       JULY)
+                    assert res.outputs == [] and keys == []
+                for month in (1, 7, 12):
+                    assert counted_plan(state, dt.date(year - 1, month, 1)) is None
+                    assert counted_plan(state, dt.date(year, month, 1)) is None
+
+    check()
+    assert any(n > 0 for n in seen_without)  # members enrolled in a plan without LIS were among them

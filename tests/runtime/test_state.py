@@ -51,6 +51,23 @@ def test_members_skips_runtime_keys_and_keys_without_a_member() -> None:
     assert st.decode_group(st.encode_group({0: 3, 2: 9})) == {0: 3, 2: 9} and st.decode_group(None) == {}
 
 
+def test_members_having_a_key_skips_the_values_without_it_unread(monkeypatch) -> None:
+    lis = {"lis": [{"premium_subsidy_level": "100"}]}
+    outbox = [["cycle-commands:0", 3, st.pack([(Output("trr-replies", "S1", {}), b'"premium_subsidy_level"')])]]
+    items = [(st.GROUP_KEY, st.encode_group({0: 3})), (b"A", st.encode(st.Stored(lis))),
+             (b"B", st.encode(st.Stored({"lis": []}))),
+             (b"C", st.encode(st.Stored({"lis": []}, {}, outbox))),  # the name only in the outbox's bytes
+             (b"D", st.encode(st.Stored({"note": "premium_subsidy_level"}))),  # a false positive: read, kept
+             (b"E", b'{"lis": [{"premium_subsidy_level": "050"}]}')]  # before the envelope, another encoder
+    decoded: list[bytes] = []
+    decode = st.decode
+    monkeypatch.setattr(st, "decode", lambda raw: decoded.append(raw) or decode(raw))
+    got = [k for k, _ in st.members(items, having="premium_subsidy_level")]
+    assert got == [b"A", b"D", b"E"]
+    assert len(decoded) == 3  # B and C were never decoded
+    assert [k for k, _ in st.members(items)] == [b"A", b"B", b"C", b"D", b"E"]
+
+
 def _entry(source: str, offset: int) -> list:
     return [source, offset, st.pack([(Output("trr-replies", "S1", {}), b"\x00reply%d" % offset)])]
 

@@ -196,3 +196,26 @@ def test_a_closed_task_leaves_nothing_behind_in_the_runtime() -> None:
     asyncio.run(run())
     assert sorted(f.runtime.tasks) == [1]
     assert not any(isinstance(v, dict) and 0 in v for v in vars(f.runtime).values())
+
+
+def test_a_calculations_scans_read_only_the_members_with_an_lis_period(monkeypatch: Any) -> None:
+    """CALCULATE_BENCHMARKS has nothing for a member without an LIS period (processors/preview.py,
+    CALCULATION_NEEDS), so both of its steps skip such members unread; every other scan reads them all."""
+    import datetime as dt
+
+    from streams.runtime import cycle
+    from tests.processors.cycle_builders import Y, member, mbi_for
+
+    f = Fakes()
+    task = _open(f)
+    with_lis, without = mbi_for(1), mbi_for(2)
+    f.table.write(0, [(with_lis.encode(), st.encode(st.Stored(member(with_lis)))),
+                      (without.encode(), st.encode(st.Stored(member(without, level=None))))])
+    assert [k for k, _ in task._members(cycle.CALCULATE_BENCHMARKS)] == [with_lis.encode()]
+    assert sorted(k for k, _ in task._members("REASSIGNMENT_RUN")) == sorted([with_lis.encode(), without.encode()])
+    decoded: list[bytes] = []
+    decode = st.decode
+    monkeypatch.setattr(st, "decode", lambda raw: decoded.append(raw) or decode(raw))
+    plan = {"command": cycle.CALCULATE_BENCHMARKS, "reference_month_d": dt.date(Y - 1, 7, 1)}
+    body = asyncio.run(task._scan(plan, Source(topics.CYCLE_COMMANDS, 0, 0, b"C", b"c", 0)))
+    assert body == {"counts": {"S1001-001": 1}} and len(decoded) == 1
