@@ -102,7 +102,7 @@ def tally_keys(d: Decision, state: MemberState) -> list[str]:
 #:   period with a level this year and next (seed 001: the reassignment is of LIS enrollees).
 #:
 #: So the shell's scans of a calculation read only the members whose stored value holds this key
-#: (``streams/runtime/cycle.py``, ``CALCULATION_NEEDS``); ``tests/processors/test_preview.py`` checks the three
+#: (``streams/runtime/cycle.py``, ``scanned_key``); ``tests/processors/test_preview.py`` checks the three
 #: points above on random member histories.
 CALCULATION_NEEDS = "premium_subsidy_level"
 

@@ -351,16 +351,14 @@ def scan_partition(
         yield key, new, step.outputs, [(o.topic, o.key, v) for o, v in encoded]
 
 
-#: What a member's stored value must hold for ``CALCULATE_BENCHMARKS`` to have anything for it
-#: (:data:`processors.preview.CALCULATION_NEEDS`: an LIS period): both steps of a calculation scan only those members
-#: (``state.members(..., having=)``); the others, three in four members of ``partd bench``'s population, are skipped
-#: unread.
-CALCULATION_NEEDS = preview.CALCULATION_NEEDS
-
-
 def scanned_key(command: str) -> str | None:
-    """The key a member must hold to be read by a scan for ``command`` (None: every member is read)."""
-    return CALCULATION_NEEDS if command == CALCULATE_BENCHMARKS else None
+    """The key a member's stored value must hold to be read by a scan for ``command`` (None: every member is read).
+
+    ``CALCULATE_BENCHMARKS`` has nothing for a member without an LIS period
+    (:data:`processors.preview.CALCULATION_NEEDS`), so both of its steps read only the values holding that key
+    (``state.members(..., having=)``); the others, three in four members of ``partd bench``'s population, are
+    skipped unread."""
+    return preview.CALCULATION_NEEDS if command == CALCULATE_BENCHMARKS else None
 
 
 def partition_counts(payload: Mapping[str, Any], members: Iterable[tuple[bytes, st.Stored]]) -> dict[str, int]:
