@@ -77,12 +77,11 @@ class Recorded:
     """The processors, recorded once (every call's result, in call order), then replayed without running them."""
 
     def __init__(self) -> None:
-        self.real = dict(rules.PROCESSORS)
         self.steps: list = []
         self.replay: Iterator | None = None
 
     def install(self) -> None:
-        for topic, fn in self.real.items():
+        for topic, fn in list(rules.PROCESSORS.items()):
             rules.PROCESSORS[topic] = self._wrap(fn)
 
     def _wrap(self, fn):  # noqa: ANN001, ANN202
@@ -96,6 +95,13 @@ class Recorded:
 
     def start_replay(self) -> None:
         self.replay = iter(self.steps)
+
+
+def with_table(h: "hashlib._Hash", table: dict[bytes, bytes]) -> str:
+    """The digest of a run: its sends (already in ``h``), then every stored value in key order."""
+    for k in sorted(table):
+        h.update(k + table[k])
+    return h.hexdigest()
 
 
 def main() -> None:
@@ -126,9 +132,7 @@ def main() -> None:
         recorded.install()
         h, table = hashlib.sha256(), dict(base)
         run(serde, catalog, table, stream, h)  # untimed: records every processor call's result
-        for k in sorted(table):
-            h.update(k + table[k])
-        recorded_digest = h.hexdigest()
+        recorded_digest = with_table(h, table)
     if args.worker_gc:
         startup.freeze_heap()  # the setup (and the recorded steps) is what a worker holds from its start
     best = float("inf")
@@ -147,9 +151,7 @@ def main() -> None:
         if prof:
             prof.disable()
         elapsed = time.perf_counter() - t0
-        for k in sorted(table):
-            h.update(k + table[k])
-        digests.add(h.hexdigest())
+        digests.add(with_table(h, table))
         if prof:
             pstats.Stats(prof).sort_stats("tottime").print_stats(30)
             continue
